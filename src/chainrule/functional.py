@@ -1,0 +1,33 @@
+"""The functional namespace (``chainrule.functional``, also ``chainrule.nn.functional``):
+stateless ops and losses, PyTorch's ``torch.nn.functional`` names."""
+
+from chainrule.losses import (
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    huber_loss,
+    l1_loss,
+    mse_loss,
+    nll_loss,
+)
+from chainrule.ops.activations import (
+    dropout,
+    gelu,
+    leaky_relu,
+    log_softmax,
+    logsumexp,
+    relu,
+    sigmoid,
+    softmax,
+    softplus,
+    tanh,
+)
+from chainrule.ops.linalg import linear
+from chainrule.ops.normalization import batch_norm, layer_norm
+from chainrule.ops.shape import pad
+
+__all__ = [
+    "batch_norm", "binary_cross_entropy_with_logits", "cross_entropy", "dropout", "gelu",
+    "huber_loss", "l1_loss", "layer_norm", "leaky_relu", "linear", "log_softmax",
+    "logsumexp", "mse_loss", "nll_loss", "pad", "relu", "sigmoid", "softmax", "softplus",
+    "tanh",
+]

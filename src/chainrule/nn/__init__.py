@@ -1,0 +1,33 @@
+"""Layers and models: ``Module``, ``Parameter``, containers, layers and initialisers."""
+
+from chainrule.nn import init
+from chainrule.nn.activation import (
+    GELU,
+    LeakyReLU,
+    LogSoftmax,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Softplus,
+    Tanh,
+)
+from chainrule.nn.containers import ModuleDict, ModuleList, Residual, Sequential
+from chainrule.nn.dropout import Dropout, Dropout1d, Dropout2d
+from chainrule.nn.linear import Flatten, Identity, Linear
+from chainrule.nn.module import Buffer, LayerError, Module, Parameter
+from chainrule.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
+
+__all__ = [
+    "GELU", "BatchNorm1d", "BatchNorm2d", "Buffer", "Dropout", "Dropout1d", "Dropout2d",
+    "Flatten", "Identity", "LayerError", "LayerNorm", "LeakyReLU", "Linear", "LogSoftmax",
+    "Module", "ModuleDict", "ModuleList", "Parameter", "ReLU", "Residual", "Sequential",
+    "Sigmoid", "Softmax", "Softplus", "Tanh", "init",
+]
+
+
+def __getattr__(name: str):  # loss modules live in chainrule.losses; expose them here too
+    from chainrule import losses
+
+    if name in losses.__all__:
+        return getattr(losses, name)
+    raise AttributeError(f"module 'chainrule.nn' has no attribute {name!r}")

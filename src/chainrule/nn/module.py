@@ -1,0 +1,415 @@
+"""``Module``, ``Parameter`` and ``Buffer``: the containers of learnable and tracked state.
+
+Assigning a ``Parameter``, ``Buffer`` or ``Module`` to an attribute registers it, the
+way PyTorch does, so ``state_dict()`` keys (``0.weight``, ``bn.running_mean``) match.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from chainrule.autograd import _State
+from chainrule.tensor import Tensor, _as_array
+
+
+class Parameter(Tensor):
+    """A tensor a module learns: ``requires_grad`` is on and ``parameters()`` yields it.
+
+    Example:
+        >>> import chainrule as cr
+        >>> p = cr.nn.Parameter([1.0, 2.0])
+        >>> p.requires_grad
+        True
+    """
+
+    __slots__ = ()
+
+    def __init__(self, data: Any, requires_grad: bool = True, dtype: Any = None) -> None:
+        super().__init__(data, requires_grad=requires_grad, dtype=dtype)
+
+    def __repr__(self) -> str:
+        return "Parameter containing:\n" + super().__repr__()
+
+
+class Buffer(Tensor):
+    """State a module tracks but does not learn (BatchNorm's running statistics).
+
+    ``persistent=False`` keeps it out of ``state_dict()``.
+    """
+
+    __slots__ = ("persistent",)
+
+    def __init__(self, data: Any, persistent: bool = True, dtype: Any = None) -> None:
+        super().__init__(data, requires_grad=False, dtype=dtype)
+        self.persistent = persistent
+
+
+class LayerError(ValueError):
+    """A ``ValueError`` raised inside a module's forward, annotated with where it happened.
+
+    ``path`` is the module's qualified name in the model (``"encoder.2"``) and ``layer``
+    its one-line description.
+    """
+
+    def __init__(self, message: str, layer: str, name: str | None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.layer = layer
+        self.names: list[str] = [name] if name else []
+
+    @property
+    def path(self) -> str:
+        return ".".join(reversed(self.names))
+
+    def __str__(self) -> str:
+        where = f"layer '{self.path}' ({self.layer})" if self.names else f"layer {self.layer}"
+        return f"in {where}: {self.message}"
+
+
+class IncompatibleKeys(NamedTuple):
+    missing_keys: list[str]
+    unexpected_keys: list[str]
+
+
+class Module:
+    """Base class of every layer and model.
+
+    Subclasses set parameters and sub-modules as attributes in ``__init__`` and define
+    ``forward``. Calling the module runs ``forward`` (plus any forward hooks).
+
+    Example:
+        >>> import chainrule as cr
+        >>> class Net(cr.nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.fc = cr.nn.Linear(2, 1)
+        ...     def forward(self, x):
+        ...         return self.fc(x).sigmoid()
+        >>> [name for name, _ in Net().named_parameters()]
+        ['fc.weight', 'fc.bias']
+    """
+
+    def __init__(self) -> None:
+        d = self.__dict__
+        d["_parameters"] = OrderedDict()
+        d["_buffers"] = OrderedDict()
+        d["_modules"] = OrderedDict()
+        d["_forward_hooks"] = OrderedDict()
+        d["_name"] = None
+        d["training"] = True
+
+    # ---- registration ------------------------------------------------------------
+    def __setattr__(self, name: str, value: Any) -> None:
+        d = self.__dict__
+        if "_parameters" not in d:
+            raise AttributeError(
+                f"cannot assign '{name}' before Module.__init__() is called: call "
+                f"super().__init__() first in {type(self).__name__}.__init__"
+            )
+        params, buffers, modules = d["_parameters"], d["_buffers"], d["_modules"]
+        for registry in (params, buffers, modules):
+            if name in registry and not isinstance(value, (Parameter, Buffer, Module)):
+                if value is None:
+                    registry[name] = None
+                    object.__setattr__(self, name, None)
+                    return
+                if registry is buffers and isinstance(value, (Tensor, np.ndarray)):
+                    value = Buffer(value, buffers[name].persistent if buffers[name] is not None
+                                   else True)
+                    break
+                raise TypeError(f"cannot assign {type(value).__name__} to '{name}' of "
+                                f"{type(self).__name__}: it is a registered "
+                                f"{'parameter' if registry is params else 'sub-module'}")
+        for registry in (params, buffers, modules):
+            registry.pop(name, None)
+        if isinstance(value, Parameter):
+            params[name] = value
+        elif isinstance(value, Buffer):
+            buffers[name] = value
+        elif isinstance(value, Module):
+            modules[name] = value
+            value.__dict__["_name"] = name
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        for key in ("_parameters", "_buffers", "_modules"):
+            self.__dict__[key].pop(name, None)
+        object.__delattr__(self, name)
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        if param is None:
+            self._parameters[name] = None
+            object.__setattr__(self, name, None)
+        else:
+            setattr(self, name, param if isinstance(param, Parameter) else Parameter(param))
+
+    def register_buffer(self, name: str, value: Any, persistent: bool = True) -> None:
+        """Track ``value`` (array or tensor) as state that is saved but not learned."""
+        if value is None:
+            self._buffers[name] = None
+            object.__setattr__(self, name, None)
+            return
+        data = value.data if isinstance(value, Tensor) else np.asarray(value)
+        setattr(self, name, Buffer(data, persistent=persistent, dtype=data.dtype))
+
+    def add_module(self, name: str, module: Module | None) -> None:
+        if module is None:
+            self._modules[name] = None
+            object.__setattr__(self, name, None)
+        else:
+            setattr(self, name, module)
+
+    # ---- calling -----------------------------------------------------------------
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} does not define forward()")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        anomaly = _State.anomaly
+        if anomaly:
+            _State.module_stack.append(self._describe_for_anomaly())
+        try:
+            out = self.forward(*args, **kwargs)
+        except LayerError as err:
+            if self._name is not None:
+                err.names.append(self._name)
+            raise
+        except ValueError as err:
+            raise LayerError(str(err), self._one_line(), self._name) from err
+        finally:
+            if anomaly:
+                _State.module_stack.pop()
+        if self._forward_hooks:
+            for hook in list(self._forward_hooks.values()):
+                replaced = hook(self, args, out)
+                if replaced is not None:
+                    out = replaced
+        return out
+
+    def _describe_for_anomaly(self) -> str:
+        parent = _State.module_stack[-1].split(" ")[0] if _State.module_stack else ""
+        own = self._name or ""
+        path = f"{parent}.{own}" if parent and own else (own or parent or "<model>")
+        return f"{path} ({self._one_line()})"
+
+    def _one_line(self) -> str:
+        extra = self.extra_repr()
+        return f"{type(self).__name__}({extra})"
+
+    def register_forward_hook(self, hook: Callable[[Module, tuple, Any], Any]
+                              ) -> Callable[[], None]:
+        """Call ``hook(module, inputs, output)`` after every forward; returns a remover."""
+        key = id(hook)
+        while key in self._forward_hooks:
+            key += 1
+        self._forward_hooks[key] = hook
+        return lambda: self._forward_hooks.pop(key, None)
+
+    # ---- traversal ---------------------------------------------------------------
+    def named_modules(self, prefix: str = "", memo: set | None = None
+                      ) -> Iterator[tuple[str, Module]]:
+        """Every module in the tree, depth first, each once (shared ones too)."""
+        memo = set() if memo is None else memo
+        stack: list[tuple[str, Module]] = [(prefix, self)]
+        while stack:
+            name, module = stack.pop()
+            if id(module) in memo:
+                continue
+            memo.add(id(module))
+            yield name, module
+            children = [(f"{name}.{k}" if name else k, m)
+                        for k, m in module._modules.items() if m is not None]
+            stack.extend(reversed(children))
+
+    def modules(self) -> Iterator[Module]:
+        for _, m in self.named_modules():
+            yield m
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        for name, m in self._modules.items():
+            if m is not None:
+                yield name, m
+
+    def children(self) -> Iterator[Module]:
+        for _, m in self.named_children():
+            yield m
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True
+                         ) -> Iterator[tuple[str, Parameter]]:
+        """``(qualified name, parameter)`` pairs; a parameter shared by two layers once."""
+        seen: set[int] = set()
+        modules = self.named_modules(prefix) if recurse else iter([(prefix, self)])
+        for mname, module in modules:
+            for pname, p in module._parameters.items():
+                if p is None or id(p) in seen:
+                    continue
+                seen.add(id(p))
+                yield (f"{mname}.{pname}" if mname else pname), p
+
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def named_buffers(self, prefix: str = "", recurse: bool = True
+                      ) -> Iterator[tuple[str, Buffer]]:
+        modules = self.named_modules(prefix) if recurse else iter([(prefix, self)])
+        for mname, module in modules:
+            for bname, b in module._buffers.items():
+                if b is not None:
+                    yield (f"{mname}.{bname}" if mname else bname), b
+
+    def buffers(self, recurse: bool = True) -> Iterator[Buffer]:
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
+    def apply(self, fn: Callable[[Module], None]) -> Module:
+        """Call ``fn`` on every sub-module (children first) and on this module."""
+        for m in reversed(list(self.modules())):
+            fn(m)
+        return self
+
+    def num_parameters(self, trainable_only: bool = False) -> int:
+        return sum(p.data.size for p in self.parameters()
+                   if p.requires_grad or not trainable_only)
+
+    # ---- modes and gradients -------------------------------------------------------
+    def train(self, mode: bool = True) -> Module:
+        """Training mode (dropout active, batch statistics); ``train(False)`` = ``eval()``."""
+        for m in self.modules():
+            m.__dict__["training"] = mode
+        return self
+
+    def eval(self) -> Module:
+        return self.train(False)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.parameters():
+            if set_to_none:
+                p.grad = None
+            elif p.grad is not None:
+                p.grad[...] = 0
+
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
+        for p in self.parameters():
+            p.requires_grad = requires_grad
+        return self
+
+    # ---- dtype ---------------------------------------------------------------------
+    def to(self, dtype: Any) -> Module:
+        """Convert floating parameters and buffers (and gradients) to ``dtype`` in place."""
+        dt = np.dtype(dtype)
+        if dt.kind != "f":
+            raise ValueError(f"Module.to() takes a floating dtype, got {dt}")
+        for t in list(self.parameters()) + list(self.buffers()):
+            if t.data.dtype.kind == "f":
+                t.data = t.data.astype(dt)
+                if t.grad is not None:
+                    t.grad = t.grad.astype(dt)
+        return self
+
+    def double(self) -> Module:
+        return self.to(np.float64)
+
+    def float(self) -> Module:
+        return self.to(np.float32)
+
+    # ---- state ---------------------------------------------------------------------
+    def state_dict(self) -> OrderedDict[str, np.ndarray]:
+        """Parameters and persistent buffers by qualified name, PyTorch's key scheme.
+
+        The arrays are the live ones (not copies), as in PyTorch.
+        """
+        state: OrderedDict[str, np.ndarray] = OrderedDict()
+        for mname, module in self.named_modules():
+            for pname, p in module._parameters.items():
+                if p is not None:
+                    state[f"{mname}.{pname}" if mname else pname] = p.data
+            for bname, b in module._buffers.items():
+                if b is not None and b.persistent:
+                    state[f"{mname}.{bname}" if mname else bname] = b.data
+        return state
+
+    def _state_tensors(self) -> dict[str, Tensor]:
+        out: dict[str, Tensor] = {}
+        for mname, module in self.named_modules():
+            for registry in (module._parameters, module._buffers):
+                for name, t in registry.items():
+                    if t is None or (isinstance(t, Buffer) and not t.persistent):
+                        continue
+                    out[f"{mname}.{name}" if mname else name] = t
+        return out
+
+    def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> IncompatibleKeys:
+        """Copy arrays from ``state`` into this module's parameters and buffers.
+
+        With ``strict`` every key must match in name and shape; otherwise one
+        ``KeyError``/``ValueError`` lists all missing, unexpected and mis-shaped keys.
+        Values are cast to each parameter's dtype; nothing is changed when it fails.
+        """
+        own = self._state_tensors()
+        missing = [k for k in own if k not in state]
+        unexpected = [k for k in state if k not in own]
+        wrong = []
+        arrays = {}
+        for k, t in own.items():
+            if k not in state:
+                continue
+            value = state[k]
+            arr = value.data if isinstance(value, Tensor) else np.asarray(value)
+            if arr.shape != t.data.shape:
+                wrong.append(f"{k}: expected {t.data.shape}, got {arr.shape}")
+            arrays[k] = arr
+        problems = []
+        if wrong:
+            problems.append("mis-shaped keys: " + "; ".join(wrong))
+        if strict and missing:
+            problems.append(f"missing keys: {missing}")
+        if strict and unexpected:
+            problems.append(f"unexpected keys: {unexpected}")
+        if problems:
+            raise ValueError(f"load_state_dict into {type(self).__name__} failed: "
+                             + " | ".join(problems))
+        for k, arr in arrays.items():
+            np.copyto(own[k].data, arr, casting="unsafe")  # in place: optimizers keep refs
+        return IncompatibleKeys(missing, unexpected)
+
+    # ---- display -------------------------------------------------------------------
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        lines = []
+        for name, m in self._modules.items():
+            body = repr(m).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {body}")
+        extra = self.extra_repr()
+        if not lines:
+            return f"{type(self).__name__}({extra})"
+        head = f"{type(self).__name__}({extra}" if extra else f"{type(self).__name__}("
+        return head + "\n" + "\n".join(lines) + "\n)"
+
+    def summary(self) -> str:
+        """A table of every layer with its parameter count, and the totals."""
+        rows = [("layer", "type", "parameters")]
+        for name, m in self.named_modules():
+            own = sum(p.data.size for p in m._parameters.values() if p is not None)
+            if name and (own or not m._modules):
+                rows.append((name, m._one_line(), f"{own:,}"))
+        total = self.num_parameters()
+        trainable = self.num_parameters(trainable_only=True)
+        w0 = max(len(r[0]) for r in rows)
+        w1 = min(max(len(r[1]) for r in rows), 60)
+        w2 = max(max(len(r[2]) for r in rows), len(f"{total:,}"))
+        out = [f"{r[0]:<{w0}}  {r[1][:w1]:<{w1}}  {r[2]:>{w2}}" for r in rows]
+        rule = "-" * len(out[0])
+        out.insert(1, rule)
+        out.append(rule)
+        out.append(f"total parameters: {total:,} (trainable: {trainable:,})")
+        return "\n".join(out)
+
+
+def as_parameter(data: Any, dtype: Any = None) -> Parameter:
+    return Parameter(_as_array(data, dtype))

@@ -1,0 +1,62 @@
+"""Every differentiable primitive, grouped by kind. Each op's backward sits right under
+its forward, its functional wrapper right below."""
+
+from chainrule.ops.activations import (
+    dropout,
+    dropout_channels,
+    gelu,
+    leaky_relu,
+    log_softmax,
+    logsumexp,
+    relu,
+    sigmoid,
+    softmax,
+    softplus,
+    tanh,
+)
+from chainrule.ops.arithmetic import (
+    abs,
+    add,
+    cast,
+    clamp,
+    clip,
+    div,
+    exp,
+    log,
+    maximum,
+    minimum,
+    mul,
+    neg,
+    pow,
+    sqrt,
+    sub,
+    where,
+)
+from chainrule.ops.linalg import linear, matmul
+from chainrule.ops.normalization import batch_norm, layer_norm
+from chainrule.ops.reductions import max, mean, min, std, sum, var
+from chainrule.ops.shape import (
+    broadcast_to,
+    cat,
+    concatenate,
+    flatten,
+    getitem,
+    pad,
+    permute,
+    reshape,
+    squeeze,
+    stack,
+    swapaxes,
+    transpose,
+    unsqueeze,
+    view,
+)
+
+__all__ = [
+    "abs", "add", "batch_norm", "broadcast_to", "cast", "cat", "clamp", "clip", "concatenate",
+    "div", "dropout", "dropout_channels", "exp", "flatten", "gelu", "getitem", "layer_norm",
+    "leaky_relu", "linear", "log", "log_softmax", "logsumexp", "matmul", "max", "maximum",
+    "mean", "min", "minimum", "mul", "neg", "pad", "permute", "pow", "relu", "reshape",
+    "sigmoid", "softmax", "softplus", "sqrt", "squeeze", "stack", "std", "sub", "sum",
+    "swapaxes", "tanh", "transpose", "unsqueeze", "var", "view", "where",
+]

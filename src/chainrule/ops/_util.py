@@ -1,0 +1,70 @@
+"""Helpers shared by the ops: undoing broadcasting and lifting constants to tensors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chainrule.backend import get_default_dtype
+from chainrule.tensor import Tensor
+
+
+def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Sum ``grad`` over the axes broadcasting added or stretched, back to ``shape``.
+
+    The one place that undoes broadcasting: every binary op's backward calls it.
+    """
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    axes = tuple(range(extra)) + tuple(
+        i + extra for i, n in enumerate(shape) if n == 1 and grad.shape[i + extra] != 1
+    )
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    return grad.reshape(shape)
+
+
+def constant(value: Any, like: Tensor | None = None) -> Tensor:
+    """Wrap a non-tensor operand. Python numbers and float arrays take the dtype of the
+    tensor they meet, so ``x * 2.0`` or ``x + np.float64(1)`` never upcasts a float32 x."""
+    if isinstance(value, Tensor):
+        return value
+    if like is not None and like.data.dtype.kind == "f":
+        arr = np.asarray(value)
+        if arr.dtype.kind in "fiub":
+            arr = arr.astype(like.data.dtype, copy=False)
+        return Tensor._make(arr, False, None)
+    arr = np.asarray(value)
+    if arr.dtype.kind == "f" and arr.dtype != get_default_dtype():
+        arr = arr.astype(get_default_dtype())
+    return Tensor._make(arr, False, None)
+
+
+def pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:
+    """Both operands as tensors (the common case, two tensors, costs two type checks)."""
+    if not isinstance(a, Tensor):
+        a = constant(a, b)
+    if not isinstance(b, Tensor):
+        b = constant(b, a)
+    return a, b
+
+
+def normalize_axes(axis: Any, ndim: int) -> tuple[int, ...]:
+    """``axis`` (None, int or sequence) as a sorted tuple of non-negative axes."""
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, (int, np.integer)):
+        axis = (int(axis),)
+    out = []
+    for a in axis:
+        if not -ndim <= a < max(ndim, 1):
+            raise ValueError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
+        out.append(a % ndim if ndim else 0)
+    return tuple(sorted(out))
+
+
+def shape_mismatch(op: str, a: tuple, b: tuple, detail: str = "") -> ValueError:
+    text = f"{op}: shapes {a} and {b} are incompatible"
+    return ValueError(f"{text}: {detail}" if detail else text)

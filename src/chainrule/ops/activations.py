@@ -1,0 +1,266 @@
+"""Activation functions, softmax/log-softmax and dropout.
+
+Each is written to stay finite for any finite input (sigmoid and softmax at ±1e4
+included). Where the derivative is cheaper from the output (sigmoid, tanh, softmax) the
+output is what gets saved.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from chainrule.autograd import Function
+from chainrule.backend import Generator, resolve_generator
+from chainrule.ops._util import normalize_axes
+from chainrule.tensor import Tensor
+
+
+class ReLU(Function):
+    __slots__ = ()
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        out = np.maximum(x, 0)
+        self.saved = out
+        return out
+
+    def backward(self, g: np.ndarray) -> np.ndarray:
+        return g * (self.saved > 0)
+
+
+def relu(x: Tensor) -> Tensor:
+    """``max(0, x)``."""
+    return ReLU.apply(x)
+
+
+class LeakyReLU(Function):
+    __slots__ = ()
+
+    def forward(self, x: np.ndarray, slope: float) -> np.ndarray:
+        positive = x > 0
+        self.saved = (positive, slope)
+        return np.where(positive, x, x * slope)
+
+    def backward(self, g: np.ndarray) -> np.ndarray:
+        positive, slope = self.saved
+        return np.where(positive, g, g * slope)
+
+
+def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """``x`` for x > 0, ``negative_slope * x`` otherwise."""
+    return LeakyReLU.apply(x, slope=negative_slope)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    # exp(-|x|) never overflows; pick the form whose denominator is >= 1.
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+class Sigmoid(Function):
+    __slots__ = ()
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        out = _sigmoid(x)
+        self.saved = out
+        return out
+
+    def backward(self, g: np.ndarray) -> np.ndarray:
+        s = self.saved
+        return g * s * (1 - s)  # σ'(x) = σ(x)(1 − σ(x))
+
+
+def sigmoid(x: Tensor) -> Tensor:
+    """``1 / (1 + e^-x)``, stable for any finite x."""
+    return Sigmoid.apply(x)
+
+
+class Tanh(Function):
+    __slots__ = ()
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        out = np.tanh(x)
+        self.saved = out
+        return out
+
+    def backward(self, g: np.ndarray) -> np.ndarray:
+        t = self.saved
+        return g * (1 - t * t)  # tanh'(x) = 1 − tanh²(x)
+
+
+def tanh(x: Tensor) -> Tensor:
+    return Tanh.apply(x)
+
+
+def erf(x: np.ndarray) -> np.ndarray:
+    """The error function to ~1.2e-7 relative accuracy (Chebyshev fit of erfc, Numerical
+    Recipes §6.2), vectorised; NumPy has no erf and SciPy is not a dependency."""
+    z = np.abs(x)
+    t = 1 / (1 + 0.5 * z)
+    poly = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
+        -0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (
+            -0.82215223 + t * 0.17087277))))))))
+    erfc = t * np.exp(-z * z + poly)
+    return np.where(x >= 0, 1 - erfc, erfc - 1).astype(x.dtype, copy=False)
+
+
+_SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
+_INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
+
+
+class GELU(Function):
+    """``x Φ(x)``; ``approximate='tanh'`` uses the tanh formula of Hendrycks & Gimpel."""
+
+    __slots__ = ()
+
+    def forward(self, x: np.ndarray, approximate: str) -> np.ndarray:
+        if approximate == "tanh":
+            inner = _SQRT_2_OVER_PI * (x + 0.044715 * x**3)
+            t = np.tanh(inner)
+            self.saved = (x, t, approximate)
+            return 0.5 * x * (1 + t)
+        cdf = 0.5 * (1 + erf(x * (1 / math.sqrt(2))))
+        self.saved = (x, cdf, approximate)
+        return x * cdf
+
+    def backward(self, g: np.ndarray) -> np.ndarray:
+        x, aux, approximate = self.saved
+        if approximate == "tanh":
+            t = aux
+            d_inner = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
+            return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * d_inner)
+        pdf = np.exp(-0.5 * x * x) * _INV_SQRT_2PI
+        return g * (aux + x * pdf)
+
+
+def gelu(x: Tensor, approximate: str = "none") -> Tensor:
+    """Gaussian error linear unit (exact by default, like PyTorch)."""
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return GELU.apply(x, approximate=approximate)
+
+
+class Softplus(Function):
+    __slots__ = ()
+
+    def forward(self, x: np.ndarray, beta: float, threshold: float) -> np.ndarray:
+        bx = x * beta
+        self.saved = (bx, threshold)
+        # log(1 + e^{βx}) / β, reverting to x where βx is large (as PyTorch does)
+        return np.where(bx > threshold, x, np.logaddexp(0, bx) / beta).astype(x.dtype)
+
+    def backward(self, g: np.ndarray) -> np.ndarray:
+        bx, threshold = self.saved
+        return np.where(bx > threshold, g, g * _sigmoid(bx))
+
+
+def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """Smooth ReLU ``log(1 + e^{βx}) / β``."""
+    return Softplus.apply(x, beta=beta, threshold=threshold)
+
+
+class Softmax(Function):
+    __slots__ = ()
+
+    def forward(self, x: np.ndarray, axis: int) -> np.ndarray:
+        e = np.exp(x - x.max(axis=axis, keepdims=True))
+        out = e / e.sum(axis=axis, keepdims=True)
+        self.saved = (out, axis)
+        return out
+
+    def backward(self, g: np.ndarray) -> np.ndarray:
+        s, axis = self.saved
+        return s * (g - (g * s).sum(axis=axis, keepdims=True))
+
+
+def softmax(x: Tensor, axis: int = -1) -> Tensor:
+    """``e^x / Σ e^x`` along ``axis`` (shifted by the max, so it never overflows)."""
+    return Softmax.apply(x, axis=axis)
+
+
+class LogSoftmax(Function):
+    __slots__ = ()
+
+    def forward(self, x: np.ndarray, axis: int) -> np.ndarray:
+        shifted = x - x.max(axis=axis, keepdims=True)
+        out = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+        self.saved = (out, axis)
+        return out
+
+    def backward(self, g: np.ndarray) -> np.ndarray:
+        out, axis = self.saved
+        return g - np.exp(out) * g.sum(axis=axis, keepdims=True)
+
+
+def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
+    """``x − log Σ e^x`` along ``axis``, computed stably."""
+    return LogSoftmax.apply(x, axis=axis)
+
+
+class LogSumExp(Function):
+    __slots__ = ()
+
+    def forward(self, x: np.ndarray, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
+        m = x.max(axis=axes, keepdims=True)
+        kept = m + np.log(np.exp(x - m).sum(axis=axes, keepdims=True))
+        self.saved = (x, kept)
+        if keepdims:
+            return kept
+        return kept.reshape(tuple(n for i, n in enumerate(x.shape) if i not in axes))
+
+    def backward(self, g: np.ndarray) -> np.ndarray:
+        x, kept = self.saved
+        return np.exp(x - kept) * g.reshape(kept.shape)
+
+
+def logsumexp(x: Tensor, axis: int = -1, keepdims: bool = False) -> Tensor:
+    return LogSumExp.apply(x, axes=normalize_axes(axis, x.data.ndim), keepdims=keepdims)
+
+
+class Dropout(Function):
+    """Inverted dropout: zero each element with probability p, scale the rest by 1/(1−p)
+    so the expected activation is unchanged and evaluation needs no rescaling."""
+
+    __slots__ = ()
+
+    def forward(self, x: np.ndarray, p: float, generator: Generator,
+                mask_shape: tuple[int, ...]) -> np.ndarray:
+        keep = generator.random(mask_shape, x.dtype) >= p
+        mask = keep * np.asarray(1 / (1 - p), dtype=x.dtype)
+        self.saved = mask
+        return x * mask
+
+    def backward(self, g: np.ndarray) -> np.ndarray:
+        return g * self.saved
+
+
+def dropout(x: Tensor, p: float = 0.5, training: bool = True,
+            generator: Generator | None = None) -> Tensor:
+    """Inverted dropout; the identity when ``training`` is False or ``p == 0``."""
+    if not 0 <= p < 1:
+        if p == 1 and training:
+            return x * 0.0
+        if not 0 <= p <= 1:
+            raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+    if not training or p == 0:
+        return x
+    return Dropout.apply(x, p=p, generator=resolve_generator(generator),
+                         mask_shape=x.data.shape)
+
+
+def dropout_channels(x: Tensor, p: float = 0.5, training: bool = True,
+                     generator: Generator | None = None) -> Tensor:
+    """Dropout of whole channels: x (N, C, ...) keeps or zeroes each (n, c) map."""
+    if not 0 <= p < 1:
+        raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+    if not training or p == 0:
+        return x
+    shape = x.data.shape[:2] + (1,) * (x.data.ndim - 2)
+    return Dropout.apply(x, p=p, generator=resolve_generator(generator), mask_shape=shape)
+
+
+__all__ = [
+    "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "softplus", "softmax", "log_softmax",
+    "logsumexp", "dropout", "dropout_channels", "erf",
+]

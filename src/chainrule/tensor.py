@@ -1,0 +1,470 @@
+"""``Tensor``: an array, its gradient, and the graph node that produced it.
+
+Python operators and methods delegate to the functions in ``chainrule.ops``; the
+tensor itself computes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from chainrule.backend import Generator, get_default_dtype, resolve_generator
+
+
+def _as_array(data: Any, dtype: Any = None) -> np.ndarray:
+    """Convert user data to an array: floats get the default dtype unless one is asked."""
+    if isinstance(data, Tensor):
+        data = data.data
+    if dtype is not None:
+        return np.asarray(data, dtype=np.dtype(dtype))
+    arr = np.asarray(data)
+    kind = arr.dtype.kind
+    if kind == "f":
+        default = get_default_dtype()
+        return arr if arr.dtype == default else arr.astype(default)
+    if kind in "iu":
+        return arr if arr.dtype == np.int64 else arr.astype(np.int64)
+    if kind == "b":
+        return arr
+    if kind == "O" or kind in "US":
+        raise TypeError(f"cannot make a tensor from data of dtype {arr.dtype}")
+    return arr
+
+
+class Tensor:
+    """An n-dimensional array that can record the operations applied to it.
+
+    Args:
+        data: array-like (nested lists, scalars, NumPy arrays, Tensors).
+        requires_grad: record operations so ``backward`` can fill ``.grad``.
+        dtype: dtype to store; floats default to float32 (see ``set_default_dtype``).
+
+    Example:
+        >>> import chainrule as cr
+        >>> w = cr.tensor([1.0, 2.0], requires_grad=True)
+        >>> (w * w).sum().backward()
+        >>> w.grad
+        array([2., 4.], dtype=float32)
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_hooks", "name", "__weakref__")
+    # Makes ``ndarray + Tensor`` call Tensor.__radd__ instead of broadcasting elementwise.
+    __array_priority__ = 1000
+
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
+        arr = _as_array(data, dtype)
+        if requires_grad and arr.dtype.kind not in "fc":
+            raise TypeError(
+                f"only floating tensors can require gradients, got dtype {arr.dtype}"
+            )
+        self.data = arr
+        self.grad: np.ndarray | None = None
+        self.requires_grad = bool(requires_grad)
+        self._ctx = None
+        self._hooks: list[Callable] | None = None
+        self.name: str | None = None
+
+    @staticmethod
+    def _make(data: np.ndarray, requires_grad: bool, ctx: Any) -> Tensor:
+        """Wrap an op's output without any conversion (the hot path)."""
+        t = object.__new__(Tensor)
+        t.data = data
+        t.grad = None
+        t.requires_grad = requires_grad
+        t._ctx = ctx
+        t._hooks = None
+        t.name = None
+        return t
+
+    # ---- array facts -------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    def numel(self) -> int:
+        return self.data.size
+
+    def dim(self) -> int:
+        return self.data.ndim
+
+    def __len__(self) -> int:
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._ctx is None
+
+    @property
+    def grad_fn(self) -> Any:
+        """The op node that produced this tensor (None for leaves)."""
+        return self._ctx
+
+    def numpy(self) -> np.ndarray:
+        """The underlying array (shared, not copied)."""
+        return self.data
+
+    def item(self) -> float | int | bool:
+        if self.data.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
+        return self.data.item()
+
+    def tolist(self) -> Any:
+        return self.data.tolist()
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return self.data if dtype is None else self.data.astype(dtype)
+
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise ValueError(
+                f"the truth value of a tensor with shape {self.shape} is ambiguous"
+            )
+        return bool(self.data)
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, separator=", ", prefix="tensor(", precision=4)
+        extra = ""
+        if self.data.dtype != get_default_dtype() and self.data.dtype.kind == "f":
+            extra += f", dtype={self.data.dtype}"
+        if self._ctx is not None:
+            extra += f", grad_fn=<{self._ctx.name}>"
+        elif self.requires_grad:
+            extra += ", requires_grad=True"
+        return f"tensor({body}{extra})"
+
+    __hash__ = object.__hash__
+
+    # ---- autograd ----------------------------------------------------------------
+    def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
+        """Accumulate the gradient of this tensor into ``.grad`` of every leaf.
+
+        Args:
+            grad: seed gradient of this tensor's shape; defaults to 1 for scalars.
+            retain_graph: keep saved arrays to allow another backward through the graph.
+        """
+        from chainrule.autograd import backward
+
+        backward(self, grad, retain_graph)
+
+    def detach(self) -> Tensor:
+        """A tensor sharing this one's array, cut from the graph."""
+        return Tensor._make(self.data, False, None)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        if requires_grad and self.data.dtype.kind != "f":
+            raise TypeError(f"only floating tensors can require gradients ({self.dtype})")
+        if self._ctx is not None and not requires_grad:
+            raise RuntimeError("requires_grad_(False) is only allowed on leaf tensors; "
+                               "use detach()")
+        self.requires_grad = requires_grad
+        return self
+
+    def zero_grad(self) -> None:
+        """Forget the accumulated gradient (``grad = None``, as PyTorch does by default)."""
+        self.grad = None
+
+    def register_hook(self, hook: Callable[[np.ndarray], Any]) -> Callable[[], None]:
+        """Call ``hook(grad)`` when this tensor's gradient is computed.
+
+        The hook may return a replacement gradient. Returns a function that removes it.
+
+        Example:
+            >>> import chainrule as cr
+            >>> x = cr.tensor([1.0, 2.0], requires_grad=True)
+            >>> _ = x.register_hook(lambda g: g * 10)
+            >>> x.sum().backward(); x.grad
+            array([10., 10.], dtype=float32)
+        """
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require grad")
+        if self._ctx is not None:
+            from chainrule.autograd import add_node_hook
+
+            add_node_hook(self._ctx, hook)
+            owner = self._ctx.hooks
+        else:
+            if self._hooks is None:
+                self._hooks = []
+            self._hooks.append(hook)
+            owner = self._hooks
+
+        def remove() -> None:
+            if hook in owner:
+                owner.remove(hook)
+
+        return remove
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` on this non-leaf tensor after backward."""
+        if self._ctx is not None:
+            self._ctx.retained = self
+
+    # ---- dtype -------------------------------------------------------------------
+    def astype(self, dtype: Any) -> Tensor:
+        return _ops.cast(self, dtype)
+
+    def to(self, dtype: Any) -> Tensor:
+        return _ops.cast(self, dtype)
+
+    def float(self) -> Tensor:
+        return _ops.cast(self, np.float32)
+
+    def double(self) -> Tensor:
+        return _ops.cast(self, np.float64)
+
+    # ---- arithmetic --------------------------------------------------------------
+    def __add__(self, other: Any) -> Tensor:
+        return _ops.add(self, other)
+
+    def __radd__(self, other: Any) -> Tensor:
+        return _ops.add(other, self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return _ops.sub(self, other)
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return _ops.sub(other, self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return _ops.mul(self, other)
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return _ops.mul(other, self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return _ops.div(self, other)
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return _ops.div(other, self)
+
+    def __pow__(self, other: Any) -> Tensor:
+        return _ops.pow(self, other)
+
+    def __rpow__(self, other: Any) -> Tensor:
+        return _ops.pow(other, self)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return _ops.matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return _ops.matmul(other, self)
+
+    def __neg__(self) -> Tensor:
+        return _ops.neg(self)
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    def __abs__(self) -> Tensor:
+        return _ops.abs(self)
+
+    # comparisons give boolean tensors and never carry gradients
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return Tensor._make(self.data == _data(other), False, None)
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return Tensor._make(self.data != _data(other), False, None)
+
+    def __lt__(self, other: Any) -> Tensor:
+        return Tensor._make(self.data < _data(other), False, None)
+
+    def __le__(self, other: Any) -> Tensor:
+        return Tensor._make(self.data <= _data(other), False, None)
+
+    def __gt__(self, other: Any) -> Tensor:
+        return Tensor._make(self.data > _data(other), False, None)
+
+    def __ge__(self, other: Any) -> Tensor:
+        return Tensor._make(self.data >= _data(other), False, None)
+
+    def __getitem__(self, index: Any) -> Tensor:
+        return _ops.getitem(self, index)
+
+    # ---- elementwise -------------------------------------------------------------
+    def exp(self) -> Tensor:
+        return _ops.exp(self)
+
+    def log(self) -> Tensor:
+        return _ops.log(self)
+
+    def sqrt(self) -> Tensor:
+        return _ops.sqrt(self)
+
+    def abs(self) -> Tensor:
+        return _ops.abs(self)
+
+    def clip(self, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
+        return _ops.clip(self, min, max)
+
+    clamp = clip
+
+    def relu(self) -> Tensor:
+        return _ops.relu(self)
+
+    def sigmoid(self) -> Tensor:
+        return _ops.sigmoid(self)
+
+    def tanh(self) -> Tensor:
+        return _ops.tanh(self)
+
+    def softmax(self, axis: int = -1) -> Tensor:
+        return _ops.softmax(self, axis)
+
+    def log_softmax(self, axis: int = -1) -> Tensor:
+        return _ops.log_softmax(self, axis)
+
+    # ---- reductions --------------------------------------------------------------
+    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _ops.sum(self, axis, keepdims)
+
+    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _ops.mean(self, axis, keepdims)
+
+    def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _ops.max(self, axis, keepdims)
+
+    def min(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _ops.min(self, axis, keepdims)
+
+    def var(self, axis: Any = None, keepdims: bool = False, correction: int = 1) -> Tensor:
+        return _ops.var(self, axis, keepdims, correction)
+
+    def std(self, axis: Any = None, keepdims: bool = False, correction: int = 1) -> Tensor:
+        return _ops.std(self, axis, keepdims, correction)
+
+    def argmax(self, axis: int | None = None) -> Tensor:
+        return Tensor._make(np.argmax(self.data, axis=axis), False, None)
+
+    def argmin(self, axis: int | None = None) -> Tensor:
+        return Tensor._make(np.argmin(self.data, axis=axis), False, None)
+
+    # ---- shape -------------------------------------------------------------------
+    def reshape(self, *shape: Any) -> Tensor:
+        return _ops.reshape(self, _shape_args(shape))
+
+    view = reshape
+
+    def transpose(self, *axes: Any) -> Tensor:
+        """``transpose()`` reverses axes; ``transpose(a, b)`` swaps two axes (PyTorch);
+        ``transpose((p0, p1, ...))`` permutes (NumPy)."""
+        if len(axes) == 2 and all(isinstance(a, int) for a in axes):
+            return _ops.swapaxes(self, axes[0], axes[1])
+        return _ops.transpose(self, _shape_args(axes) if axes else None)
+
+    def permute(self, *axes: Any) -> Tensor:
+        return _ops.transpose(self, _shape_args(axes))
+
+    @property
+    def T(self) -> Tensor:  # noqa: N802
+        return _ops.transpose(self, None)
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        return _ops.flatten(self, start_dim, end_dim)
+
+    def squeeze(self, axis: Any = None) -> Tensor:
+        return _ops.squeeze(self, axis)
+
+    def unsqueeze(self, axis: int) -> Tensor:
+        return _ops.unsqueeze(self, axis)
+
+    def expand(self, *shape: Any) -> Tensor:
+        return _ops.broadcast_to(self, _shape_args(shape))
+
+    def matmul(self, other: Any) -> Tensor:
+        return _ops.matmul(self, other)
+
+
+def _data(value: Any) -> Any:
+    return value.data if isinstance(value, Tensor) else value
+
+
+def _shape_args(args: tuple) -> tuple[int, ...]:
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        return tuple(args[0])
+    return tuple(args)
+
+
+# ---- constructors ------------------------------------------------------------------
+
+def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
+    """Make a tensor from array-like data (see ``Tensor``)."""
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+
+
+def _shape(shape: tuple) -> tuple[int, ...]:
+    return _shape_args(shape)
+
+
+def _float_dtype(dtype: Any) -> np.dtype:
+    return np.dtype(dtype) if dtype is not None else get_default_dtype()
+
+
+def zeros(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return Tensor(np.zeros(_shape(shape), _float_dtype(dtype)), requires_grad)
+
+
+def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return Tensor(np.ones(_shape(shape), _float_dtype(dtype)), requires_grad)
+
+
+def full(shape: Sequence[int], fill_value: float, dtype: Any = None,
+         requires_grad: bool = False) -> Tensor:
+    return Tensor(np.full(tuple(shape), fill_value, _float_dtype(dtype)), requires_grad)
+
+
+def zeros_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return Tensor(np.zeros_like(t.data, dtype=dtype), requires_grad)
+
+
+def ones_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return Tensor(np.ones_like(t.data, dtype=dtype), requires_grad)
+
+
+def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any = None,
+           requires_grad: bool = False) -> Tensor:
+    """Like ``numpy.arange``; integer arguments give int64, float ones the default dtype."""
+    if stop is None:
+        start, stop = 0, start
+    values = np.arange(start, stop, step)
+    return Tensor(values, requires_grad, dtype)
+
+
+def randn(*shape: Any, generator: Generator | None = None, dtype: Any = None,
+          requires_grad: bool = False) -> Tensor:
+    """Standard normal samples from ``generator`` (default: the one ``manual_seed`` sets)."""
+    data = resolve_generator(generator).normal(_shape(shape), _float_dtype(dtype))
+    return Tensor(data, requires_grad)
+
+
+def rand(*shape: Any, generator: Generator | None = None, dtype: Any = None,
+         requires_grad: bool = False) -> Tensor:
+    """Uniform samples in [0, 1) from ``generator``."""
+    data = resolve_generator(generator).random(_shape(shape), _float_dtype(dtype))
+    return Tensor(data, requires_grad)
+
+
+# Imported last: the ops modules import Tensor from here.
+from chainrule import ops as _ops  # noqa: E402
