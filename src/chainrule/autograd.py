@@ -182,9 +182,9 @@ def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None
                 f"backward() without a gradient needs a scalar output, got shape "
                 f"{root.shape}; pass grad= of that shape or reduce first (e.g. .sum())"
             )
-        seed = np.ones_like(root.data)
+        seed = np.ones(root.data.shape, root.data.dtype)
     else:
-        seed = np.array(getattr(grad, "data", grad), dtype=root.data.dtype, copy=True)
+        seed = np.array(raw(grad), dtype=root.data.dtype, copy=True)
         if seed.shape != root.data.shape:
             raise ValueError(
                 f"backward(): gradient shape {seed.shape} does not match output shape "
@@ -199,7 +199,9 @@ def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None
     # Arrays already stored as some leaf's .grad in this pass: a second leaf receiving
     # the same memory gets a copy, so in-place updates of one .grad never leak into another.
     given: set[int] = set()
-    with no_grad():
+    previous = _State.grad_enabled
+    _State.grad_enabled = False  # hooks and backward formulas must not record a graph
+    try:
         for fn in reversed(order):
             g = pending.pop(id(fn), None)
             if g is None:
@@ -208,7 +210,7 @@ def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None
                 for hook in fn.hooks:
                     replaced = hook(g)
                     if replaced is not None:
-                        g = np.asarray(getattr(replaced, "data", replaced))
+                        g = np.asarray(raw(replaced))
             if fn.retained is not None:
                 fn.retained.grad = g if fn.retained.grad is None else fn.retained.grad + g
             inputs = fn.inputs
@@ -229,6 +231,8 @@ def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None
                     key = id(ctx)
                     prev = pending.get(key)
                     pending[key] = ig if prev is None else prev + ig
+    finally:
+        _State.grad_enabled = previous
 
 
 def _accumulate_leaf(leaf: Tensor, g: np.ndarray, given: set[int]) -> None:
@@ -236,7 +240,7 @@ def _accumulate_leaf(leaf: Tensor, g: np.ndarray, given: set[int]) -> None:
         for hook in leaf._hooks:
             replaced = hook(g)
             if replaced is not None:
-                g = np.asarray(getattr(replaced, "data", replaced))
+                g = np.asarray(raw(replaced))
     if g.shape != leaf.data.shape:
         g = np.broadcast_to(g, leaf.data.shape)
     if g.dtype != leaf.data.dtype:
@@ -317,4 +321,4 @@ def add_node_hook(fn: Function, hook: Callable) -> None:
 
 
 # Imported last: tensor.py pulls in the ops, which need Function from this module.
-from chainrule.tensor import Tensor  # noqa: E402
+from chainrule.tensor import Tensor, raw  # noqa: E402

@@ -13,7 +13,7 @@ import numpy as np
 
 from chainrule.nn.module import Module
 from chainrule.ops import losses as L
-from chainrule.ops._util import constant
+from chainrule.ops._util import constant, raw
 from chainrule.tensor import Tensor
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -119,7 +119,7 @@ def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean",
     if valid.any() and (t[valid].min() < 0 or t[valid].max() >= c):
         bad = t[valid][(t[valid] < 0) | (t[valid] >= c)][0]
         raise ValueError(f"cross_entropy: target {bad} is out of range for {c} classes")
-    w = None if weight is None else np.asarray(getattr(weight, "data", weight),
+    w = None if weight is None else np.asarray(raw(weight),
                                                dtype=x.data.dtype)
     out = L.SoftmaxCrossEntropy.apply(x, targets=t, reduction=reduction,
                                       smoothing=label_smoothing, ignore_index=ignore_index,
@@ -137,7 +137,7 @@ def binary_cross_entropy_with_logits(logits: Tensor, target: Any, reduction: str
     computed without ever forming σ(z), so it is finite for any z."""
     target = _target(target, logits)
     _check("binary_cross_entropy_with_logits", logits, target, reduction)
-    pw = None if pos_weight is None else np.asarray(getattr(pos_weight, "data", pos_weight),
+    pw = None if pos_weight is None else np.asarray(raw(pos_weight),
                                                     dtype=logits.data.dtype)
     return L.BCEWithLogits.apply(logits, target, reduction=reduction, pos_weight=pw)
 
@@ -146,7 +146,7 @@ def nll_loss(log_probs: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     """Negative log-likelihood of integer targets given log-probabilities (N, C)."""
     from chainrule.ops.shape import getitem
 
-    t = np.asarray(getattr(target, "data", target)).astype(np.int64)
+    t = np.asarray(raw(target)).astype(np.int64)
     picked = getitem(log_probs, (np.arange(log_probs.shape[0]), t))
     if reduction == "mean":
         return -picked.mean()
@@ -193,7 +193,7 @@ class CrossEntropyLoss(_Loss):
         super().__init__(reduction)
         self.label_smoothing = label_smoothing
         self.ignore_index = ignore_index
-        self.weight = None if weight is None else np.asarray(getattr(weight, "data", weight))
+        self.weight = None if weight is None else np.asarray(raw(weight))
 
     def forward(self, logits: Tensor, target: Any) -> Tensor:
         return cross_entropy(logits, target, self.reduction, self.label_smoothing,

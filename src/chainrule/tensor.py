@@ -397,8 +397,13 @@ class Tensor:
         return _ops.matmul(self, other)
 
 
-def _data(value: Any) -> Any:
+def raw(value: Any) -> Any:
+    """The array behind a tensor, or the value itself (``ndarray.data`` is a memoryview,
+    so ``getattr(value, "data", value)`` would be wrong for arrays)."""
     return value.data if isinstance(value, Tensor) else value
+
+
+_data = raw
 
 
 def _shape_args(args: tuple) -> tuple[int, ...]:

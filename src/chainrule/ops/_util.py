@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.backend import get_default_dtype
-from chainrule.tensor import Tensor
+from chainrule.tensor import Tensor, raw  # noqa: F401  (re-exported)
 
 
 def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

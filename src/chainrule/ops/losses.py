@@ -6,6 +6,8 @@ writes the closed-form derivative instead of chaining through several nodes.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from chainrule.autograd import Function
@@ -25,7 +27,7 @@ def _scale(g: np.ndarray, shape: tuple[int, ...], reduction: str,
            count: float | None = None) -> np.ndarray:
     """The incoming gradient spread back over the unreduced elements."""
     if reduction == "mean":
-        n = int(np.prod(shape)) if count is None else count
+        n = math.prod(shape) if count is None else count
         return g * (1.0 / max(n, 1))
     return g
 

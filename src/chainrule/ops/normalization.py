@@ -107,8 +107,8 @@ def batch_norm(x: Tensor, running_mean: np.ndarray | Tensor | None,
     params = [t for t in (weight, bias) if t is not None]
     if weight is None and bias is not None:
         raise ValueError("batch_norm: a bias without a weight is not supported")
-    rm = getattr(running_mean, "data", running_mean)
-    rv = getattr(running_var, "data", running_var)
+    rm = running_mean.data if isinstance(running_mean, Tensor) else running_mean
+    rv = running_var.data if isinstance(running_var, Tensor) else running_var
     if training or rm is None:
         m = x.data.size // channels
         if m <= 1 and training:
