@@ -1,0 +1,50 @@
+"""Data for training: datasets, the ``DataLoader``, splits, scaling and data set loaders.
+
+Public surface::
+
+    Dataset, TensorDataset, Subset, random_split, train_val_test_split   (dataset)
+    DataLoader                                                          (loader)
+    Standardizer, MinMaxScaler, one_hot                                 (transforms)
+    make_xor, make_moons, make_spirals, make_circles,
+    make_regression_curve                                               (synthetic)
+    load_digits                                                         (digits)
+    load_csv, load_csv_features                                         (csv)
+    read_idx, write_idx, load_idx_dir                                   (idx)
+    DataBundle, load_dataset                                            (bundle, registry)
+
+Example:
+    >>> from chainrule.data import DataLoader, TensorDataset, make_moons
+    >>> X, y = make_moons(100, seed=0)
+    >>> xb, yb = next(iter(DataLoader(TensorDataset(X, y), batch_size=16, shuffle=True, seed=0)))
+    >>> xb.shape, yb.dtype
+    ((16, 2), dtype('int64'))
+"""
+
+from chainrule.data.bundle import DataBundle
+from chainrule.data.csv import load_csv, load_csv_features
+from chainrule.data.dataset import (
+    Dataset,
+    Subset,
+    TensorDataset,
+    random_split,
+    train_val_test_split,
+)
+from chainrule.data.digits import load_digits
+from chainrule.data.idx import load_idx_dir, read_idx, write_idx
+from chainrule.data.loader import DataLoader
+from chainrule.data.registry import load_dataset
+from chainrule.data.synthetic import (
+    make_circles,
+    make_moons,
+    make_regression_curve,
+    make_spirals,
+    make_xor,
+)
+from chainrule.data.transforms import MinMaxScaler, Standardizer, one_hot
+
+__all__ = [
+    "DataBundle", "DataLoader", "Dataset", "MinMaxScaler", "Standardizer", "Subset",
+    "TensorDataset", "load_csv", "load_csv_features", "load_dataset", "load_digits",
+    "load_idx_dir", "make_circles", "make_moons", "make_regression_curve", "make_spirals",
+    "make_xor", "one_hot", "random_split", "read_idx", "train_val_test_split", "write_idx",
+]

@@ -1,0 +1,255 @@
+"""Datasets: the ``Dataset`` protocol, in-memory ``TensorDataset``, ``Subset`` and splits.
+
+A dataset maps an index to one sample (a tuple of arrays, e.g. ``(x, y)``). Datasets that
+hold whole arrays also offer ``get_batch(indices)``, which gathers a batch with one
+fancy-indexing operation per array; ``DataLoader`` uses it instead of a Python loop.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from chainrule.data._rng import RandomSource, as_rng
+
+
+class Dataset:
+    """Base class: a sized, indexable collection of samples.
+
+    Subclasses implement ``__len__`` and ``__getitem__(i)`` returning one sample, usually a
+    tuple such as ``(x, y)``. They may also implement ``get_batch(indices)`` returning a
+    tuple of stacked arrays, which ``DataLoader`` then uses for fast batching.
+    """
+
+    def __len__(self) -> int:
+        raise NotImplementedError(f"{type(self).__name__} must implement __len__")
+
+    def __getitem__(self, index: int) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} must implement __getitem__")
+
+
+def as_array(a: Any) -> np.ndarray:
+    """``a`` as an ndarray; objects with a ``.data`` ndarray (chainrule Tensors) give it."""
+    if isinstance(a, np.ndarray):  # ndarray.data is a memoryview: never take it
+        return a
+    data = getattr(a, "data", None)
+    if isinstance(data, np.ndarray):
+        return data
+    return np.asarray(a)
+
+
+class TensorDataset(Dataset):
+    """Samples are rows of several arrays that share their first dimension.
+
+    Args:
+        *arrays: NumPy arrays or chainrule Tensors (their ``.data`` is used), each of shape
+            ``(N, ...)``. The arrays are stored as given (no copy, dtypes kept).
+
+    Indexing with an int returns a tuple with one item per array; indexing with an integer
+    array, a boolean mask or a slice returns a tuple of batches.
+
+    Example:
+        >>> X, y = np.zeros((5, 3), np.float32), np.arange(5)
+        >>> ds = TensorDataset(X, y)
+        >>> len(ds), int(ds[1][1]), ds[np.array([0, 2])][0].shape
+        (5, 1, (2, 3))
+    """
+
+    def __init__(self, *arrays: Any) -> None:
+        if not arrays:
+            raise ValueError("TensorDataset needs at least one array")
+        arrs = tuple(as_array(a) for a in arrays)
+        for i, a in enumerate(arrs):
+            if a.ndim == 0:
+                raise ValueError(f"TensorDataset: array {i} is a scalar; every array needs a "
+                                 "first (sample) dimension")
+        n = arrs[0].shape[0]
+        if any(a.shape[0] != n for a in arrs):
+            shapes = ", ".join(str(a.shape) for a in arrs)
+            raise ValueError(f"TensorDataset: arrays must have the same first dimension "
+                             f"(number of samples), got shapes {shapes}")
+        self.arrays: tuple[np.ndarray, ...] = arrs
+
+    def __len__(self) -> int:
+        return int(self.arrays[0].shape[0])
+
+    def __getitem__(self, index: Any) -> tuple[Any, ...]:
+        return tuple(a[index] for a in self.arrays)
+
+    def get_batch(self, indices: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Rows ``indices`` (int array, shape ``(B,)``) of every array: shapes ``(B, ...)``."""
+        return tuple(a[indices] for a in self.arrays)
+
+
+class Subset(Dataset):
+    """The samples of ``dataset`` at ``indices``, in that order.
+
+    Args:
+        dataset: any dataset.
+        indices: sequence of ints into ``dataset``, shape ``(M,)``.
+
+    Example:
+        >>> ds = TensorDataset(np.arange(10))
+        >>> [int(v) for v in Subset(ds, [3, 1])[0]]
+        [3]
+    """
+
+    def __init__(self, dataset: Any, indices: Sequence[int] | np.ndarray) -> None:
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        n = len(dataset)
+        if idx.size and (idx.min() < -n or idx.max() >= n):
+            raise IndexError(f"Subset: indices must lie in [0, {n}) for a dataset of "
+                             f"{n} samples, got min {idx.min()} and max {idx.max()}")
+        self.dataset = dataset
+        self.indices = idx
+
+    def __len__(self) -> int:
+        return int(self.indices.shape[0])
+
+    def __getitem__(self, index: Any) -> Any:
+        inner = self.indices[index]
+        if np.ndim(inner) == 0:
+            return self.dataset[int(inner)]
+        return self.get_batch(inner) if self.has_batching else [self.dataset[int(i)]
+                                                                for i in inner]
+
+    @property
+    def has_batching(self) -> bool:
+        """Whether the underlying dataset can gather whole batches (``get_batch``)."""
+        if isinstance(self.dataset, Subset):
+            return self.dataset.has_batching
+        return callable(getattr(self.dataset, "get_batch", None))
+
+    def get_batch(self, indices: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Samples ``indices`` of this subset as stacked arrays (needs ``has_batching``)."""
+        if not self.has_batching:
+            raise TypeError(f"{type(self.dataset).__name__} has no get_batch; iterate it "
+                            "with DataLoader, which stacks its samples")
+        return self.dataset.get_batch(self.indices[np.asarray(indices)])
+
+
+def _split_lengths(n: int, lengths: Sequence[float]) -> list[int]:
+    """Absolute lengths from ints summing to ``n`` or fractions summing to 1."""
+    if not lengths:
+        raise ValueError("random_split: lengths is empty")
+    if all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in lengths):
+        counts = [int(x) for x in lengths]
+        if any(c < 0 for c in counts) or sum(counts) != n:
+            raise ValueError(f"random_split: lengths {counts} must be >= 0 and sum to the "
+                             f"dataset size {n} (sum is {sum(counts)})")
+        return counts
+    fracs = [float(x) for x in lengths]
+    if any(f < 0 or f > 1 for f in fracs) or not math.isclose(sum(fracs), 1.0, abs_tol=1e-6):
+        raise ValueError(f"random_split: fractions {fracs} must lie in [0, 1] and sum to 1 "
+                         f"(sum is {sum(fracs)}); or give integer lengths summing to {n}")
+    counts = [math.floor(n * f) for f in fracs]
+    # hand out what flooring left over, one each, to the splits in order (as PyTorch does)
+    for i in range(n - sum(counts)):
+        counts[i % len(counts)] += 1
+    return counts
+
+
+def random_split(dataset: Any, lengths: Sequence[float],
+                 generator: RandomSource = None) -> list[Subset]:
+    """Split ``dataset`` into disjoint random ``Subset``s.
+
+    Args:
+        dataset: any sized dataset of ``N`` samples.
+        lengths: ints summing to ``N``, or fractions summing to 1 (floored; the remainder
+            goes one by one to the first splits).
+        generator: seed, ``numpy.random.Generator`` or ``chainrule.Generator``;
+            ``None`` draws fresh entropy (not reproducible).
+
+    Returns:
+        one ``Subset`` per entry of ``lengths``.
+
+    Example:
+        >>> train, val = random_split(TensorDataset(np.arange(10)), [0.8, 0.2], 0)
+        >>> len(train), len(val)
+        (8, 2)
+    """
+    counts = _split_lengths(len(dataset), lengths)
+    perm = as_rng(generator).permutation(len(dataset))
+    bounds = np.cumsum([0, *counts])
+    return [Subset(dataset, perm[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def _count(part: float, n: int, what: str) -> int:
+    """Number of samples for a split given as a fraction (< 1) or a count (int)."""
+    if isinstance(part, (int, np.integer)) and not isinstance(part, bool):
+        if not 0 <= part <= n:
+            raise ValueError(f"{what}={part} must lie in [0, {n}]")
+        return int(part)
+    if not 0.0 <= part < 1.0:
+        raise ValueError(f"{what}={part} must be a fraction in [0, 1) or a sample count")
+    return 0 if part == 0 else max(1, round(part * n))  # a requested split is never empty
+
+
+def _allocate(total: int, counts: np.ndarray) -> np.ndarray:
+    """Share ``total`` among groups in proportion to ``counts`` (largest remainder)."""
+    scaled = total * counts.astype(np.int64)  # integer arithmetic: exact, no float ties
+    share, rest = np.divmod(scaled, int(counts.sum()))
+    order = np.argsort(-rest, kind="stable")
+    share[order[:total - int(share.sum())]] += 1
+    return share
+
+
+def _split_indices(n: int, n_val: int, n_test: int, rng: np.random.Generator,
+                   stratify: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    if stratify is None:
+        perm = rng.permutation(n)
+        return perm[n_val + n_test:], perm[:n_val], perm[n_val:n_val + n_test]
+    classes, codes = np.unique(stratify, return_inverse=True)
+    sizes = np.bincount(codes.reshape(-1), minlength=len(classes))
+    test_k = _allocate(n_test, sizes)
+    val_k = _allocate(n_val, sizes - test_k)
+    parts: tuple[list[np.ndarray], ...] = ([], [], [])
+    for k in range(len(classes)):
+        members = rng.permutation(np.flatnonzero(codes == k))
+        t, v = test_k[k], val_k[k]
+        parts[0].append(members[t + v:])
+        parts[1].append(members[t:t + v])
+        parts[2].append(members[:t])
+    return tuple(rng.permutation(np.concatenate(p)) for p in parts)  # type: ignore[return-value]
+
+
+def train_val_test_split(*arrays: Any, val: float = 0.1, test: float = 0.1, seed: RandomSource = 0,
+                         stratify: Any = None) -> tuple[tuple[np.ndarray, ...], ...]:
+    """Split arrays that share their first dimension into train, validation and test parts.
+
+    Args:
+        *arrays: arrays (or Tensors) of shape ``(N, ...)``.
+        val, test: fraction of ``N`` (``0 <= f < 1``; a nonzero fraction gives at least one
+            sample) or an int sample count. The rest is the training part.
+        seed: seed or generator of the shuffle.
+        stratify: labels of shape ``(N,)``; when given each class keeps (up to rounding)
+            its proportion in every part.
+
+    Returns:
+        ``(train, val, test)``, each a tuple with one array per input array, rows in a
+        random order.
+
+    Example:
+        >>> X, y = np.zeros((100, 2)), np.arange(100) % 2
+        >>> (Xtr, ytr), (Xva, yva), (Xte, yte) = train_val_test_split(X, y, stratify=y)
+        >>> len(Xtr), len(Xva), len(Xte), int(yte.sum())
+        (80, 10, 10, 5)
+    """
+    if not arrays:
+        raise ValueError("train_val_test_split needs at least one array")
+    arrs = TensorDataset(*arrays).arrays
+    n = len(arrs[0])
+    n_val, n_test = _count(val, n, "val"), _count(test, n, "test")
+    if n - n_val - n_test < 1:
+        raise ValueError(f"train_val_test_split: {n} samples leave none for training with "
+                         f"val={val} ({n_val}) and test={test} ({n_test})")
+    strat = None
+    if stratify is not None:
+        strat = as_array(stratify)
+        if strat.shape[:1] != (n,):
+            raise ValueError(f"stratify must have shape ({n},), got {strat.shape}")
+    parts = _split_indices(n, n_val, n_test, as_rng(seed), strat)
+    return tuple(tuple(a[idx] for a in arrs) for idx in parts)

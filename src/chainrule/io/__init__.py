@@ -1,0 +1,47 @@
+"""Model files, architecture specs and training checkpoints — safetensors, never pickle.
+
+- ``save(model, path, metadata)`` / ``load(path)`` / ``load_with_metadata(path)``: one
+  safetensors file with the weights (PyTorch's ``state_dict`` keys), the architecture
+  (``to_spec``) and your metadata; PyTorch reads the weights directly.
+- ``save_state_dict`` / ``load_state_dict_file``: weights only, for any model.
+- ``save_checkpoint`` / ``load_checkpoint``: model + optimizer + scheduler + trainer
+  state (epoch, RNG states, …), bit-exact, for resuming training.
+- ``register_architecture``: make your own layers describable.
+- ``atomic_write`` / ``atomic_write_bytes`` / ``atomic_path``: crash-safe file writes.
+
+Example:
+    >>> import os, tempfile
+    >>> import chainrule as cr
+    >>> net = cr.nn.Sequential(cr.nn.Linear(2, 4), cr.nn.Tanh(), cr.nn.Linear(4, 1))
+    >>> path = os.path.join(tempfile.mkdtemp(), "net.safetensors")
+    >>> cr.io.save(net, path)
+    >>> bool((cr.io.load(path)(cr.ones(1, 2)).data == net(cr.ones(1, 2)).data).all())
+    True
+"""
+
+from chainrule.io.architecture import (
+    from_spec,
+    register_architecture,
+    registered_architectures,
+    to_spec,
+)
+from chainrule.io.atomic import atomic_path, atomic_write, atomic_write_bytes
+from chainrule.io.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from chainrule.io.model_file import (
+    FileInfo,
+    ModelFileError,
+    inspect_file,
+    load,
+    load_state_dict_file,
+    load_with_metadata,
+    read_metadata,
+    save,
+    save_state_dict,
+)
+
+__all__ = [
+    "Checkpoint", "FileInfo", "ModelFileError", "atomic_path", "atomic_write",
+    "atomic_write_bytes", "from_spec", "inspect_file", "load", "load_checkpoint",
+    "load_state_dict_file", "load_with_metadata", "read_metadata", "register_architecture",
+    "registered_architectures", "save", "save_checkpoint", "save_state_dict", "to_spec",
+]

@@ -1,0 +1,464 @@
+"""Architecture specs: a model's structure as JSON, rebuilt without the user's code.
+
+A spec names each layer by a stable *type name* from a registry and records the
+constructor arguments that rebuild it; containers (``Sequential``, ``ModuleList``,
+``ModuleDict``, ``Residual``) record their children instead. Weights are not part of a
+spec — ``chainrule.io.save`` stores them next to it in a safetensors file.
+
+Rebuilding only ever calls the constructors of registered classes with JSON values, so
+reading a spec from an untrusted file runs no code from that file.
+
+Spec layout (version 1)::
+
+    {"format": "chainrule.architecture", "version": 1, "dtype": "float32",
+     "model": {"type": "Sequential", "children": [["0", {"type": "Linear",
+               "kwargs": {"in_features": 4, "out_features": 8, "bias": true}}], ...]}}
+
+Constructor arguments that are tuples are written as ``{"__tuple__": [...]}`` so they
+come back as tuples.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import inspect
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+
+from chainrule import backend
+from chainrule.io import _json
+from chainrule.nn.module import Module
+from chainrule.tensor import Tensor
+
+__all__ = ["from_spec", "register_architecture", "registered_architectures", "to_spec"]
+
+SPEC_FORMAT = "chainrule.architecture"
+SPEC_VERSION = 1
+
+GetKwargs = Callable[[Any], dict]
+M = TypeVar("M", bound=type)
+
+# Constructor arguments that never describe the architecture: where random numbers come
+# from, and the dtype (recorded once for the whole model).
+_NOT_ARCHITECTURE = frozenset({"generator", "dtype", "device", "rng"})
+
+
+@dataclass(frozen=True)
+class _Entry:
+    name: str
+    cls: type
+    get_kwargs: GetKwargs | None  # None: read constructor arguments from attributes
+    build_container: Callable[[list[tuple[str, Module | None]]], Module] | None = None
+
+
+_BY_NAME: dict[str, _Entry] = {}
+_BY_CLASS: dict[type, _Entry] = {}
+_builtins_done = False
+
+
+def _qualified(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _add(entry: _Entry, replace: bool) -> None:
+    old = _BY_NAME.get(entry.name)
+    if old is not None and old.cls is not entry.cls and replace and \
+            _qualified(old.cls) == _qualified(entry.cls):
+        # The same class defined again (a re-run notebook cell, a reloaded module).
+        del _BY_CLASS[old.cls]
+        old = None
+    if old is not None and old.cls is not entry.cls:
+        raise ValueError(f"architecture name {entry.name!r} is already registered for "
+                         f"{old.cls.__module__}.{old.cls.__qualname__}; pick another name")
+    other = _BY_CLASS.get(entry.cls)
+    if other is not None and other.name != entry.name:
+        raise ValueError(f"{entry.cls.__qualname__} is already registered as "
+                         f"{other.name!r}; a class has one architecture name")
+    if old is not None and not replace:
+        return
+    _BY_NAME[entry.name] = entry
+    _BY_CLASS[entry.cls] = entry
+
+
+def register_architecture(name: str, cls: type | None = None,
+                          get_kwargs: GetKwargs | None = None) -> Any:
+    """Make a ``Module`` class describable by :func:`to_spec` and rebuildable by
+    :func:`from_spec`.
+
+    Args:
+        name: the stable type name written into files (keep it when renaming the class).
+        cls: the ``Module`` subclass. Omit it to use this function as a class decorator.
+        get_kwargs: ``get_kwargs(instance) -> dict`` of constructor keyword arguments
+            that rebuild an identical layer (same parameter names and shapes). Values
+            must be JSON-like: None, bool, int, float, str, lists, tuples, dicts. When
+            omitted, each constructor parameter is read from the instance attribute of
+            the same name (``generator``/``dtype``/``device`` are skipped); that fails at
+            ``to_spec`` time, naming the argument, if an attribute is missing or is a
+            tensor or module.
+
+    Only the exact class is matched: a subclass of a registered layer must register
+    itself. Registering the same class (or a redefinition of it, as when a notebook cell
+    runs again) under the same name again replaces the entry.
+
+    Example:
+        >>> import chainrule as cr
+        >>> from chainrule.io import register_architecture
+        >>> @register_architecture("docs.Scale")
+        ... class Scale(cr.nn.Module):
+        ...     def __init__(self, factor: float = 2.0):
+        ...         super().__init__()
+        ...         self.factor = factor
+        ...     def forward(self, x):
+        ...         return x * self.factor
+        >>> from_spec(to_spec(Scale(3.0))).factor
+        3.0
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"architecture name must be a non-empty string, got {name!r}")
+
+    def decorate(klass: M) -> M:
+        if not (isinstance(klass, type) and issubclass(klass, Module)):
+            raise TypeError(f"register_architecture({name!r}) needs a Module subclass, "
+                            f"got {klass!r}")
+        if get_kwargs is not None and not callable(get_kwargs):
+            raise TypeError(f"get_kwargs for {name!r} must be callable")
+        reserved = _reserved_names().get(name)
+        if reserved is not None and reserved != _qualified(klass):
+            raise ValueError(f"architecture name {name!r} is already registered for "
+                             f"chainrule's {reserved}; pick another name")
+        _add(_Entry(name, klass, get_kwargs), replace=True)
+        return klass
+
+    if cls is None:
+        return decorate
+    return decorate(cls)
+
+
+def registered_architectures() -> dict[str, type]:
+    """Type name → class of everything :func:`from_spec` can rebuild."""
+    _ensure_builtins()
+    return {name: e.cls for name, e in sorted(_BY_NAME.items())}
+
+
+# ---- describing a model -------------------------------------------------------------
+
+def _default_kwargs(module: Module) -> dict:
+    cls = type(module)
+    kwargs = {}
+    for pname, param in inspect.signature(cls.__init__).parameters.items():
+        if pname == "self" or pname in _NOT_ARCHITECTURE or param.kind in (
+                param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        if not hasattr(module, pname):
+            raise ValueError(f"{cls.__qualname__} has no attribute {pname!r} to read its "
+                             f"constructor argument {pname!r} from; pass get_kwargs to "
+                             "register_architecture")
+        value = getattr(module, pname)
+        if isinstance(value, (Tensor, Module, np.ndarray)):
+            raise ValueError(f"{cls.__qualname__}.{pname} is a {type(value).__name__}, not "
+                             f"the constructor argument {pname!r}; pass get_kwargs to "
+                             "register_architecture")
+        kwargs[pname] = value
+    return kwargs
+
+
+def _unregistered(module: Module, where: str) -> ValueError:
+    cls = type(module)
+    return ValueError(
+        f"cannot describe {where} ({cls.__module__}.{cls.__qualname__}): it is not a "
+        "registered architecture, so a file could not rebuild it without your code. "
+        f"Register it with chainrule.io.register_architecture('{cls.__qualname__}', "
+        f"{cls.__qualname__}, get_kwargs), or save only the weights with "
+        "chainrule.io.save_state_dict(model.state_dict(), path)")
+
+
+def _describe(module: Module, where: str, seen: dict[int, str]) -> dict:
+    if id(module) in seen:
+        raise ValueError(f"{where} is the same module object as {seen[id(module)]}; a "
+                         "spec cannot express shared modules — save the weights with "
+                         "chainrule.io.save_state_dict instead")
+    seen[id(module)] = where
+    entry = _BY_CLASS.get(type(module))
+    if entry is None:
+        raise _unregistered(module, where)
+    if entry.build_container is not None:
+        children = []
+        for cname, child in module._modules.items():
+            cwhere = f"{where}.{cname}" if where != "model" else cname
+            children.append([cname, None if child is None else _describe(child, cwhere, seen)])
+        return {"type": entry.name, "children": children}
+    get_kwargs = entry.get_kwargs or _default_kwargs
+    kwargs = get_kwargs(module)
+    if not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs):
+        raise ValueError(f"get_kwargs for {entry.name!r} must return a dict with string "
+                         f"keys, got {kwargs!r}")
+    return {"type": entry.name,
+            "kwargs": _json.encode(kwargs, f"constructor arguments of {where}")}
+
+
+def _model_dtype(module: Module) -> np.dtype:
+    for t in list(module.parameters()) + list(module.buffers()):
+        if t.data.dtype.kind == "f":
+            return t.data.dtype
+    return backend.get_default_dtype()
+
+
+def to_spec(module: Module) -> dict:
+    """Describe ``module``'s architecture as a JSON-serialisable dict.
+
+    Every module in the tree must be a registered class (all of chainrule's layers and
+    containers are; see :func:`register_architecture` for your own).
+
+    Raises:
+        ValueError: naming the first unregistered module (and how to register it), a
+            module used twice, or constructor arguments that are not JSON-like.
+
+    Example:
+        >>> import json
+        >>> import chainrule as cr
+        >>> net = cr.nn.Sequential(cr.nn.Linear(4, 8), cr.nn.ReLU(), cr.nn.Linear(8, 1))
+        >>> spec = to_spec(net)
+        >>> spec["model"]["children"][0]
+        ['0', {'type': 'Linear', 'kwargs': {'in_features': 4, 'out_features': 8, 'bias': True}}]
+        >>> rebuilt = from_spec(json.loads(json.dumps(spec)))
+    """
+    if not isinstance(module, Module):
+        raise TypeError(f"to_spec takes a chainrule Module, got {type(module).__name__}")
+    _ensure_builtins()
+    return {"format": SPEC_FORMAT, "version": SPEC_VERSION,
+            "dtype": _model_dtype(module).name, "model": _describe(module, "model", {})}
+
+
+# ---- rebuilding a model -------------------------------------------------------------
+
+@contextlib.contextmanager
+def _construction_context(dtype: np.dtype) -> Iterator[None]:
+    # Layers allocate in the default dtype, and draw initial weights from the default
+    # generator. Rebuilding must not shift the user's random stream (a resumed run would
+    # diverge), so the generator's state is put back afterwards.
+    old_dtype = backend.get_default_dtype()
+    rng_state = backend.default_generator.get_state()
+    backend.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        backend.set_default_dtype(old_dtype)
+        backend.default_generator.set_state(rng_state)
+
+
+def _build(node: Any, where: str) -> Module:
+    if not isinstance(node, dict) or not isinstance(node.get("type"), str):
+        raise ValueError(f"malformed architecture at {where}: expected an object with a "
+                         f"'type', got {str(node)[:80]!r}")
+    entry = _BY_NAME.get(node["type"])
+    if entry is None:
+        raise ValueError(f"unknown layer type {node['type']!r} at {where}; register it with "
+                         "chainrule.io.register_architecture before loading (known: "
+                         f"{', '.join(sorted(_BY_NAME))})")
+    if entry.build_container is not None:
+        children = node.get("children")
+        if not isinstance(children, list) or not all(
+                isinstance(c, list) and len(c) == 2 and isinstance(c[0], str)
+                for c in children):
+            raise ValueError(f"malformed children of {node['type']} at {where}")
+        built = []
+        for cname, child in children:
+            cwhere = f"{where}.{cname}" if where != "model" else cname
+            built.append((cname, None if child is None else _build(child, cwhere)))
+        return entry.build_container(built)
+    kwargs = _json.decode(node.get("kwargs", {}))
+    if not isinstance(kwargs, dict):
+        raise ValueError(f"malformed constructor arguments of {node['type']} at {where}")
+    try:
+        return entry.cls(**kwargs)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"cannot rebuild {node['type']} at {where} with arguments "
+                         f"{kwargs}: {err}") from err
+
+
+def from_spec(spec: dict) -> Module:
+    """Rebuild the module :func:`to_spec` described, with freshly initialised weights.
+
+    The model gets the spec's dtype; the default random generator's state is left as it
+    was. Dropout layers use the default generator (a custom ``generator=`` is not part
+    of an architecture).
+
+    Raises:
+        ValueError: a malformed spec, an unknown layer type (register it first), or
+            constructor arguments the layer rejects.
+
+    Example:
+        >>> import chainrule as cr
+        >>> net = from_spec(to_spec(cr.nn.Sequential(cr.nn.Linear(2, 3), cr.nn.Tanh())))
+        >>> list(net.state_dict())
+        ['0.weight', '0.bias']
+    """
+    if not isinstance(spec, dict) or spec.get("format") != SPEC_FORMAT:
+        raise ValueError("not a chainrule architecture spec (expected an object with "
+                         f"format={SPEC_FORMAT!r})")
+    version = spec.get("version")
+    if not isinstance(version, int) or version > SPEC_VERSION:
+        raise ValueError(f"architecture spec version {version!r} is newer than this "
+                         f"chainrule understands ({SPEC_VERSION}); upgrade chainrule")
+    try:
+        dtype = np.dtype(spec.get("dtype", "float32"))
+    except TypeError:
+        raise ValueError(f"architecture spec has an invalid dtype {spec.get('dtype')!r}"
+                         ) from None
+    if dtype.kind != "f":
+        raise ValueError(f"architecture spec dtype must be floating, got {dtype}")
+    _ensure_builtins()
+    with _construction_context(dtype):
+        model = _build(spec.get("model"), "model")
+    if any(t.data.dtype.kind == "f" and t.data.dtype != dtype
+           for t in list(model.parameters()) + list(model.buffers())):
+        model.to(dtype)
+    return model
+
+
+# ---- chainrule's own layers -----------------------------------------------------------
+
+def _attrs(*names: str) -> GetKwargs:
+    return lambda m: {n: getattr(m, n) for n in names}
+
+
+def _register_builtin(entry: _Entry) -> None:
+    # A layer may have registered itself already (same name and class: nothing to do);
+    # a name a user took for another class keeps the user's meaning.
+    if entry.name not in _BY_NAME and entry.cls not in _BY_CLASS:
+        _add(entry, replace=False)
+
+
+def _add_children(container: Module, children: list[tuple[str, Module | None]]) -> Module:
+    for cname, child in children:
+        container.add_module(cname, child)
+    return container
+
+
+def _build_residual(children: list[tuple[str, Module | None]]) -> Module:
+    from chainrule.nn import Residual
+
+    parts = dict(children)
+    if set(parts) - {"fn", "shortcut"} or parts.get("fn") is None:
+        raise ValueError(f"Residual needs children 'fn' (and optionally 'shortcut'), got "
+                         f"{sorted(parts)}")
+    return Residual(parts["fn"], parts.get("shortcut"))
+
+
+def _batch_norm_kwargs(m: Any) -> dict:
+    return {"num_features": m.num_features, "eps": m.eps, "momentum": m.momentum,
+            "affine": m.affine, "track_running_stats": m.track_running_stats}
+
+
+def _layer_norm_kwargs(m: Any) -> dict:
+    return {"normalized_shape": tuple(m.normalized_shape), "eps": m.eps,
+            "elementwise_affine": m.elementwise_affine,
+            "bias": m.bias is not None if m.elementwise_affine else True}
+
+
+def _rnn_kwargs(m: Any) -> dict:
+    kwargs = {"input_size": m.input_size, "hidden_size": m.hidden_size,
+              "num_layers": m.num_layers, "bias": m.bias, "batch_first": m.batch_first,
+              "dropout": m.dropout, "bidirectional": m.bidirectional}
+    if hasattr(m, "nonlinearity"):  # RNN only; LSTM and GRU have fixed gates
+        kwargs["nonlinearity"] = m.nonlinearity
+    return kwargs
+
+
+def _attention_kwargs(m: Any) -> dict:
+    return {"embed_dim": m.embed_dim, "num_heads": m.num_heads, "dropout": m.dropout,
+            "bias": m.in_proj_bias is not None, "batch_first": m.batch_first}
+
+
+def _transformer_block_kwargs(m: Any) -> dict:
+    # The block keeps only ``causal``; the other arguments are read off its sub-layers.
+    return {"d_model": m.attn.embed_dim, "num_heads": m.attn.num_heads,
+            "d_ff": m.mlp[0].out_features, "dropout": m.drop.p, "causal": m.causal}
+
+
+def _decoder_kwargs(m: Any) -> dict:
+    block = m.blocks[0]
+    return {"vocab_size": m.vocab_size, "context": m.context,
+            "d_model": m.tok_emb.embedding_dim, "num_heads": block.attn.num_heads,
+            "num_layers": len(m.blocks), "d_ff": block.mlp[0].out_features,
+            "dropout": m.drop.p, "positional": m.pos_emb.kind,
+            "tie_weights": m.head.weight is m.tok_emb.weight}
+
+
+def _builtin_table() -> list[tuple[str, str, GetKwargs]]:
+    """(type name, "module:class" in chainrule.nn, get_kwargs) of the plain layers."""
+    return [
+        ("Linear", "linear:Linear", lambda m: {"in_features": m.in_features,
+                                               "out_features": m.out_features,
+                                               "bias": m.bias is not None}),
+        ("Identity", "linear:Identity", _attrs()),
+        ("Flatten", "linear:Flatten", _attrs("start_dim", "end_dim")),
+        ("ReLU", "activation:ReLU", _attrs()),
+        ("Sigmoid", "activation:Sigmoid", _attrs()),
+        ("Tanh", "activation:Tanh", _attrs()),
+        ("LeakyReLU", "activation:LeakyReLU", _attrs("negative_slope")),
+        ("GELU", "activation:GELU", _attrs("approximate")),
+        ("Softplus", "activation:Softplus", _attrs("beta", "threshold")),
+        ("Softmax", "activation:Softmax", _attrs("dim")),
+        ("LogSoftmax", "activation:LogSoftmax", _attrs("dim")),
+        ("Dropout", "dropout:Dropout", _attrs("p")),
+        ("Dropout2d", "dropout:Dropout2d", _attrs("p")),
+        ("BatchNorm1d", "normalization:BatchNorm1d", _batch_norm_kwargs),
+        ("BatchNorm2d", "normalization:BatchNorm2d", _batch_norm_kwargs),
+        ("LayerNorm", "normalization:LayerNorm", _layer_norm_kwargs),
+        ("Embedding", "embedding:Embedding",
+         _attrs("num_embeddings", "embedding_dim", "padding_idx")),
+        ("RNN", "recurrent:RNN", _rnn_kwargs),
+        ("LSTM", "recurrent:LSTM", _rnn_kwargs),
+        ("GRU", "recurrent:GRU", _rnn_kwargs),
+        ("MultiheadAttention", "attention:MultiheadAttention", _attention_kwargs),
+        ("PositionalEmbedding", "transformer:PositionalEmbedding",
+         _attrs("context", "d_model", "kind")),
+        ("TransformerBlock", "transformer:TransformerBlock", _transformer_block_kwargs),
+        ("DecoderOnlyTransformer", "transformer:DecoderOnlyTransformer", _decoder_kwargs),
+    ]
+
+
+def _find_layer(where: str) -> type | None:
+    module_name, _, attr = where.partition(":")
+    try:
+        module = importlib.import_module(f"chainrule.nn.{module_name}")
+    except ImportError:
+        return None
+    return getattr(module, attr, None)
+
+
+_CONTAINERS = ("Sequential", "ModuleList", "ModuleDict", "Residual")
+
+
+def _reserved_names() -> dict[str, str]:
+    """Type name → qualified class name of chainrule's own layers, known without importing
+    them (a user class must not take ``"Linear"`` before the built-ins are loaded)."""
+    out = {name: "chainrule.nn." + where.replace(":", ".")
+           for name, where, _ in _builtin_table()}
+    out.update({name: f"chainrule.nn.containers.{name}" for name in _CONTAINERS})
+    return out
+
+
+def _ensure_builtins() -> None:
+    # Done on first use rather than at import so that layer modules may import this one
+    # to register themselves without an import cycle through chainrule.nn.
+    global _builtins_done
+    if _builtins_done:
+        return
+    from chainrule import nn
+
+    _builtins_done = True
+    for name, where, get_kwargs in _builtin_table():
+        cls = _find_layer(where)
+        if cls is not None:  # skip layers this version of chainrule.nn does not have
+            _register_builtin(_Entry(name, cls, get_kwargs))
+    for name in _CONTAINERS:
+        cls = getattr(nn, name)
+        build = _build_residual if name == "Residual" else (
+            lambda ch, cls=cls: _add_children(cls(), ch))
+        _register_builtin(_Entry(name, cls, None, build))
