@@ -41,8 +41,8 @@ class Linear(Module):
         self.in_features = in_features
         self.out_features = out_features
         dt = np.dtype(dtype) if dtype is not None else get_default_dtype()
-        self.weight = Parameter(np.empty((out_features, in_features), dt))
-        self.bias = Parameter(np.empty(out_features, dt)) if bias else None
+        self.weight = Parameter(np.empty((out_features, in_features), dt), dtype=dt)
+        self.bias = Parameter(np.empty(out_features, dt), dtype=dt) if bias else None
         if not bias:
             self.register_parameter("bias", None)
         init.default_uniform_(self.weight, self.bias, generator)

@@ -30,8 +30,8 @@ class _BatchNorm(Module):
         self.affine = affine
         self.track_running_stats = track_running_stats
         if affine:
-            self.weight = Parameter(np.ones(num_features, dt))
-            self.bias = Parameter(np.zeros(num_features, dt))
+            self.weight = Parameter(np.ones(num_features, dt), dtype=dt)
+            self.bias = Parameter(np.zeros(num_features, dt), dtype=dt)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
@@ -95,9 +95,9 @@ class LayerNorm(Module):
         self.eps = eps
         self.elementwise_affine = elementwise_affine
         if elementwise_affine:
-            self.weight = Parameter(np.ones(shape, dt))
+            self.weight = Parameter(np.ones(shape, dt), dtype=dt)
             if bias:
-                self.bias = Parameter(np.zeros(shape, dt))
+                self.bias = Parameter(np.zeros(shape, dt), dtype=dt)
             else:
                 self.register_parameter("bias", None)
         else:
