@@ -199,6 +199,9 @@ def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None
     # Arrays already stored as some leaf's .grad in this pass: a second leaf receiving
     # the same memory gets a copy, so in-place updates of one .grad never leak into another.
     given: set[int] = set()
+    # Each leaf's gradient summed over all its uses, so its hooks run once per backward with
+    # the total (as in PyTorch), then accumulated into .grad in first-reached order.
+    leaf_grads: dict[int, list] = {}
     previous = _State.grad_enabled
     _State.grad_enabled = False  # hooks and backward formulas must not record a graph
     try:
@@ -211,8 +214,8 @@ def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None
                     replaced = hook(g)
                     if replaced is not None:
                         g = np.asarray(raw(replaced))
-            if fn.retained is not None:
-                fn.retained.grad = g if fn.retained.grad is None else fn.retained.grad + g
+            if fn.retained is not None:  # a copy: g may be read-only or become a leaf's .grad
+                fn.retained.grad = g.copy() if fn.retained.grad is None else fn.retained.grad + g
             inputs = fn.inputs
             grads = fn.backward(g)
             if len(inputs) == 1:
@@ -226,11 +229,17 @@ def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None
                     continue
                 ctx = t._ctx
                 if ctx is None:
-                    _accumulate_leaf(t, ig, given)
+                    entry = leaf_grads.get(id(t))
+                    if entry is None:
+                        leaf_grads[id(t)] = [t, ig]
+                    else:
+                        entry[1] = entry[1] + ig
                 else:
                     key = id(ctx)
                     prev = pending.get(key)
                     pending[key] = ig if prev is None else prev + ig
+        for t, g in leaf_grads.values():
+            _accumulate_leaf(t, g, given)
     finally:
         _State.grad_enabled = previous
 

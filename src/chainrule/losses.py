@@ -142,14 +142,48 @@ def binary_cross_entropy_with_logits(logits: Tensor, target: Any, reduction: str
     return L.BCEWithLogits.apply(logits, target, reduction=reduction, pos_weight=pw)
 
 
-def nll_loss(log_probs: Tensor, target: Any, reduction: str = "mean") -> Tensor:
-    """Negative log-likelihood of integer targets given log-probabilities (N, C)."""
+def nll_loss(log_probs: Tensor, target: Any, reduction: str = "mean",
+             ignore_index: int = -100, weight: Any = None) -> Tensor:
+    """Negative log-likelihood of integer targets given log-probabilities (N, C).
+
+    Args:
+        log_probs: (N, C), e.g. ``log_softmax(logits)``.
+        target: (N,) integer class indices in [0, C).
+        reduction: ``'mean'`` (divided by the summed weights of the samples not ignored,
+            as PyTorch does), ``'sum'`` or ``'none'``.
+        ignore_index: targets equal to it contribute nothing (PyTorch's -100 by default).
+        weight: optional (C,) per-class weights.
+
+    Example:
+        >>> import chainrule as cr
+        >>> lp = cr.tensor([[-0.1, -2.4]])
+        >>> round(nll_loss(lp, [0]).item(), 4)
+        0.1
+    """
     from chainrule.ops.shape import getitem
 
-    t = np.asarray(raw(target)).astype(np.int64)
-    picked = getitem(log_probs, (np.arange(log_probs.shape[0]), t))
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"nll_loss: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    if log_probs.data.ndim != 2:
+        raise ValueError(f"nll_loss: log_probs need shape (N, C), got {log_probs.shape}")
+    n, c = log_probs.data.shape
+    t = np.asarray(raw(target))
+    if t.dtype.kind == "f" and np.all(t == np.round(t)):
+        t = t.astype(np.int64)
+    if t.dtype.kind not in "iu" or t.shape != (n,):
+        raise ValueError(f"nll_loss: log_probs of shape {log_probs.shape} need integer targets "
+                         f"of shape {(n,)}, got {t.dtype} {t.shape}")
+    valid = t != ignore_index
+    if np.any(valid & ((t < 0) | (t >= c))):
+        bad = t[valid & ((t < 0) | (t >= c))][0]
+        raise ValueError(f"nll_loss: target {bad} is out of range for {c} classes")
+    safe = np.where(valid, t, 0)
+    w = valid.astype(log_probs.data.dtype)
+    if weight is not None:
+        w = w * np.asarray(raw(weight), dtype=w.dtype)[safe]
+    picked = getitem(log_probs, (np.arange(n), safe)) * w
     if reduction == "mean":
-        return -picked.mean()
+        return picked.sum() * (-1.0 / max(float(w.sum()), 1e-12))
     if reduction == "sum":
         return -picked.sum()
     return -picked
@@ -211,8 +245,14 @@ class BCEWithLogitsLoss(_Loss):
 
 
 class NLLLoss(_Loss):
+    def __init__(self, reduction: str = "mean", ignore_index: int = -100,
+                 weight: Any = None) -> None:
+        super().__init__(reduction)
+        self.ignore_index = ignore_index
+        self.weight = None if weight is None else np.asarray(raw(weight))
+
     def forward(self, log_probs: Tensor, target: Any) -> Tensor:
-        return nll_loss(log_probs, target, self.reduction)
+        return nll_loss(log_probs, target, self.reduction, self.ignore_index, self.weight)
 
 
 LOSSES = {

@@ -428,24 +428,29 @@ def _float_dtype(dtype: Any) -> np.dtype:
 
 
 def zeros(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    return Tensor(np.zeros(_shape(shape), _float_dtype(dtype)), requires_grad)
+    dt = _float_dtype(dtype)
+    return Tensor(np.zeros(_shape(shape), dt), requires_grad, dt)
 
 
 def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    return Tensor(np.ones(_shape(shape), _float_dtype(dtype)), requires_grad)
+    dt = _float_dtype(dtype)
+    return Tensor(np.ones(_shape(shape), dt), requires_grad, dt)
 
 
 def full(shape: Sequence[int], fill_value: float, dtype: Any = None,
          requires_grad: bool = False) -> Tensor:
-    return Tensor(np.full(tuple(shape), fill_value, _float_dtype(dtype)), requires_grad)
+    dt = _float_dtype(dtype)
+    return Tensor(np.full(tuple(shape), fill_value, dt), requires_grad, dt)
 
 
 def zeros_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    return Tensor(np.zeros_like(t.data, dtype=dtype), requires_grad)
+    arr = np.zeros_like(t.data, dtype=dtype)
+    return Tensor(arr, requires_grad, arr.dtype)
 
 
 def ones_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    return Tensor(np.ones_like(t.data, dtype=dtype), requires_grad)
+    arr = np.ones_like(t.data, dtype=dtype)
+    return Tensor(arr, requires_grad, arr.dtype)
 
 
 def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any = None,
@@ -461,14 +466,14 @@ def randn(*shape: Any, generator: Generator | None = None, dtype: Any = None,
           requires_grad: bool = False) -> Tensor:
     """Standard normal samples from ``generator`` (default: the one ``manual_seed`` sets)."""
     data = resolve_generator(generator).normal(_shape(shape), _float_dtype(dtype))
-    return Tensor(data, requires_grad)
+    return Tensor(data, requires_grad, data.dtype)
 
 
 def rand(*shape: Any, generator: Generator | None = None, dtype: Any = None,
          requires_grad: bool = False) -> Tensor:
     """Uniform samples in [0, 1) from ``generator``."""
     data = resolve_generator(generator).random(_shape(shape), _float_dtype(dtype))
-    return Tensor(data, requires_grad)
+    return Tensor(data, requires_grad, data.dtype)
 
 
 # Imported last: the ops modules import Tensor from here.

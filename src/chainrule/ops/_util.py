@@ -45,7 +45,7 @@ def constant(value: Any, like: Tensor | None = None) -> Tensor:
 def pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:
     """Both operands as tensors (the common case, two tensors, costs two type checks)."""
     if not isinstance(a, Tensor):
-        a = constant(a, b)
+        a = constant(a, b if isinstance(b, Tensor) else None)
     if not isinstance(b, Tensor):
         b = constant(b, a)
     return a, b
@@ -59,9 +59,11 @@ def normalize_axes(axis: Any, ndim: int) -> tuple[int, ...]:
         axis = (int(axis),)
     out = []
     for a in axis:
-        if not -ndim <= a < max(ndim, 1):
+        # a 0-d tensor accepts axis 0 / -1 (as PyTorch does): there is nothing to reduce
+        if not -max(ndim, 1) <= a < max(ndim, 1):
             raise ValueError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
-        out.append(a % ndim if ndim else 0)
+        if ndim:
+            out.append(a % ndim)
     return tuple(sorted(out))
 
 

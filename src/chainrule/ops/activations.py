@@ -49,7 +49,7 @@ class LeakyReLU(Function):
 
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
     """``x`` for x > 0, ``negative_slope * x`` otherwise."""
-    return LeakyReLU.apply(x, slope=negative_slope)
+    return LeakyReLU.apply(x, slope=float(negative_slope))  # float: never upcast float32
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -157,7 +157,7 @@ class Softplus(Function):
 
 def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """Smooth ReLU ``log(1 + e^{βx}) / β``."""
-    return Softplus.apply(x, beta=beta, threshold=threshold)
+    return Softplus.apply(x, beta=float(beta), threshold=float(threshold))
 
 
 class Softmax(Function):
@@ -203,7 +203,9 @@ class LogSumExp(Function):
 
     def forward(self, x: np.ndarray, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
         m = x.max(axis=axes, keepdims=True)
-        kept = m + np.log(np.exp(x - m).sum(axis=axes, keepdims=True))
+        m = np.where(np.isfinite(m), m, 0)  # all −inf: log Σ 0 = −inf, not −inf − (−inf)
+        with np.errstate(divide="ignore"):
+            kept = m + np.log(np.exp(x - m).sum(axis=axes, keepdims=True))
         self.saved = (x, kept)
         if keepdims:
             return kept

@@ -137,6 +137,8 @@ class PowScalar(Function):
 
     def backward(self, g: np.ndarray) -> np.ndarray:
         x, p = self.saved
+        if p == 0:  # x**0 = 1: zero gradient, also at x = 0 (where p x^(p-1) is 0·inf)
+            return np.zeros_like(g)
         if p == 2:
             return g * (2 * x)
         return g * (p * x ** (p - 1))
@@ -165,9 +167,11 @@ class Pow(Function):
 
 
 def pow(base: Any, exponent: Any) -> Tensor:  # noqa: A001
-    """``base ** exponent``; a Python-number exponent takes the cheaper path."""
-    if isinstance(base, Tensor) and isinstance(exponent, (int, float)):
-        return PowScalar.apply(base, p=exponent)
+    """``base ** exponent``; a number exponent takes the cheaper path."""
+    if isinstance(base, Tensor) and isinstance(exponent, (int, float, np.integer, np.floating)):
+        # a NumPy float64 exponent would upcast a float32 base (NEP 50): use the Python value
+        p = exponent.item() if isinstance(exponent, np.generic) else exponent
+        return PowScalar.apply(base, p=p)
     return Pow.apply(*pair(base, exponent))
 
 
@@ -257,7 +261,10 @@ def clip(x: Tensor, min: float | None = None, max: float | None = None) -> Tenso
     """Limit values to ``[min, max]`` (either bound may be None)."""
     if min is None and max is None:
         raise ValueError("clip needs at least one of min and max")
-    return Clip.apply(x, low=min, high=max)
+    # Python floats: a NumPy float64 bound would upcast a float32 x (NEP 50)
+    low = None if min is None else float(min)
+    high = None if max is None else float(max)
+    return Clip.apply(x, low=low, high=high)
 
 
 clamp = clip

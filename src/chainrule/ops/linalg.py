@@ -71,6 +71,9 @@ class Linear(Function):
     __slots__ = ()
 
     def forward(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
+        if w.ndim != 2 or x.ndim == 0:
+            raise ValueError(f"linear: needs input (..., in) and weight (out, in), got shapes "
+                             f"{x.shape} and {w.shape}")
         if x.shape[-1] != w.shape[1]:
             raise ValueError(
                 f"linear: input of shape {x.shape} has {x.shape[-1]} features but the "

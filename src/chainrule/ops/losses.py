@@ -85,8 +85,12 @@ class Huber(Function):
 class SoftmaxCrossEntropy(Function):
     """Cross-entropy of integer targets against softmax(logits), fused.
 
-    logits (N, C); targets (N,) ints. With label smoothing ε the target distribution is
-    ``(1 − ε) onehot + ε / C``; ``∂E/∂z = softmax(z) − target distribution`` per sample.
+    logits (N, C); targets (N,) ints. Per sample, with class weights w (all 1 when not
+    given) and label smoothing ε, PyTorch's definition:
+    ``l = (1 − ε) w_t (−log p_t) + (ε / C) Σ_c w_c (−log p_c)``; ignored samples give 0 and
+    ``'mean'`` divides by ``Σ w_t`` over the samples not ignored. The derivative per sample
+    is ``∂l/∂z = (1 − ε) w_t (p − onehot) + (ε / C) (p Σ_c w_c − w)``, i.e.
+    ``p − target distribution`` without weights.
     """
 
     __slots__ = ()
@@ -101,15 +105,17 @@ class SoftmaxCrossEntropy(Function):
         valid = targets != ignore_index
         safe_t = np.where(valid, targets, 0)
         rows = np.arange(n)
-        nll = -logp[rows, safe_t]
-        if smoothing > 0:
-            nll = (1 - smoothing) * nll - smoothing * logp.mean(axis=1)
         w = valid.astype(logits.dtype)
         if weight is not None:
             w = w * weight[safe_t]
-        per_sample = (nll * w).astype(logits.dtype, copy=False)
+        per_sample = -logp[rows, safe_t] * w
+        if smoothing > 0:
+            # the smoothing term weighs every class by its own weight, not the target's
+            smooth = -(logp.sum(axis=1) if weight is None else logp @ weight)
+            per_sample = (1 - smoothing) * per_sample + (smoothing / c) * smooth * valid
+        per_sample = per_sample.astype(logits.dtype, copy=False)
         count = float(w.sum())
-        self.saved = (logp, safe_t, w, smoothing, reduction, count)
+        self.saved = (logp, safe_t, w, valid, weight, smoothing, reduction, count)
         if reduction == "mean":
             return np.asarray(per_sample.sum() / max(count, 1e-12), dtype=logits.dtype)
         if reduction == "sum":
@@ -117,19 +123,25 @@ class SoftmaxCrossEntropy(Function):
         return per_sample
 
     def backward(self, g: np.ndarray) -> np.ndarray:
-        logp, t, w, smoothing, reduction, count = self.saved
+        logp, t, w, valid, weight, smoothing, reduction, count = self.saved
         n, c = logp.shape
-        grad = np.exp(logp)
+        p = np.exp(logp)
+        coef = ((1 - smoothing) * w).astype(p.dtype, copy=False)
+        grad = p * coef[:, None] if smoothing > 0 else np.multiply(p, coef[:, None], out=p)
+        grad[np.arange(n), t] -= coef
         if smoothing > 0:
-            grad -= smoothing / c
-        grad[np.arange(n), t] -= 1 - smoothing
+            on = (valid * (smoothing / c)).astype(p.dtype, copy=False)[:, None]
+            if weight is None:
+                grad += on * (p * c - 1)
+            else:
+                grad += on * (p * weight.sum() - weight)
         if reduction == "none":
-            scale = (g * w)[:, None]
+            scale = g[:, None]
         elif reduction == "mean":
-            scale = (w * (g / max(count, 1e-12)))[:, None]
+            scale = g / max(count, 1e-12)
         else:
-            scale = (w * g)[:, None]
-        return grad * scale.astype(grad.dtype, copy=False)
+            scale = g
+        return grad * np.asarray(scale, dtype=grad.dtype)
 
 
 class BCEWithLogits(Function):
@@ -162,5 +174,9 @@ class BCEWithLogits(Function):
         gz = (dz * scale).astype(z.dtype, copy=False)
         gy = None
         if self.needs_input_grad[1]:
-            gy = (-z * scale).astype(z.dtype, copy=False) if pw is None else None
+            if pw is None:
+                dy = -z
+            else:  # ∂l/∂y = −z + (pw − 1) log(1 + e^{−z})
+                dy = -z + (pw - 1) * (np.log1p(e) + np.maximum(-z, 0))
+            gy = (dy * scale).astype(z.dtype, copy=False)
         return gz, gy

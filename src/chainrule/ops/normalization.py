@@ -54,7 +54,7 @@ class BatchNormTrain(Function):
             grads.append((g * xhat).sum(axis=axes) if needs[1] else None)
         if len(needs) > 2:
             grads.append(g.sum(axis=axes) if needs[2] else None)
-        return tuple(grads)
+        return tuple(grads) if len(grads) > 1 else grads[0]  # one input: a bare array
 
 
 class BatchNormEval(Function):
@@ -84,7 +84,7 @@ class BatchNormEval(Function):
             grads.append((g * xhat).sum(axis=axes) if needs[1] else None)
         if len(needs) > 2:
             grads.append(g.sum(axis=axes) if needs[2] else None)
-        return tuple(grads)
+        return tuple(grads) if len(grads) > 1 else grads[0]  # one input: a bare array
 
 
 def batch_norm(x: Tensor, running_mean: np.ndarray | Tensor | None,
@@ -163,7 +163,7 @@ class LayerNorm(Function):
             grads.append((g * xhat).sum(axis=batch_axes) if needs[1] else None)
         if len(needs) > 2:
             grads.append(g.sum(axis=batch_axes) if needs[2] else None)
-        return tuple(grads)
+        return tuple(grads) if len(grads) > 1 else grads[0]  # one input: a bare array
 
 
 def layer_norm(x: Tensor, normalized_shape: int | tuple[int, ...],

@@ -1,0 +1,172 @@
+"""``scaled_dot_product_attention`` as one fused node: scores, mask, softmax, dropout and
+the weighted sum of values in a single forward, with the softmax saved for backward.
+
+Masked positions are set to −∞ before the softmax; the row maximum is taken over the
+finite scores only, so a row never computes ``−∞ − (−∞)``. A row whose every position is
+masked attends to nothing: its output and its gradients are zero (PyTorch's math kernel
+gives NaN there).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from chainrule.autograd import Function
+from chainrule.backend import Generator, resolve_generator
+from chainrule.ops._util import unbroadcast
+from chainrule.tensor import Tensor
+
+
+def _swap(a: np.ndarray) -> np.ndarray:
+    return np.swapaxes(a, -1, -2)
+
+
+class ScaledDotProductAttention(Function):
+    """``softmax(q kᵀ · scale + mask) v`` over the last two axes.
+
+    Inputs: q (..., L, E), k (..., S, E), v (..., S, Ev)[, additive float mask
+    broadcastable to (..., L, S)]; a boolean ``keep`` mask (True = attend) is a keyword
+    argument, as it has no gradient. Output (..., L, Ev). Batch axes broadcast.
+
+    Backward, with P the softmax and P̃ = P ⊙ dropout mask::
+
+        dv = P̃ᵀ g,   dP = (g vᵀ) ⊙ dropout mask,   dS = P ⊙ (dP − Σ_j dP ⊙ P)
+        dq = scale · dS k,   dk = scale · dSᵀ q,   d(mask) = dS
+    """
+
+    __slots__ = ()
+
+    def forward(self, q: np.ndarray, k: np.ndarray, v: np.ndarray,
+                mask: np.ndarray | None = None, *, keep: np.ndarray | None, scale: float,
+                dropout_p: float, generator: Generator | None,
+                weights_out: list | None) -> np.ndarray:
+        s = q @ _swap(k)
+        s *= scale
+        if mask is not None:
+            s = s + mask
+        if keep is not None:
+            s = np.where(keep, s, -np.inf)
+        m = s.max(axis=-1, keepdims=True)
+        m[~np.isfinite(m)] = 0  # fully masked row: exp(−∞) = 0 everywhere, no NaN
+        p = np.exp(s - m, out=s)
+        total = p.sum(axis=-1, keepdims=True)
+        total[total == 0] = 1
+        p /= total
+        drop = None
+        weights = p
+        if dropout_p > 0:
+            keep_drop = resolve_generator(generator).random(p.shape, p.dtype) >= dropout_p
+            drop = keep_drop * np.asarray(1 / (1 - dropout_p), dtype=p.dtype)
+            weights = p * drop
+        if weights_out is not None:
+            weights_out.append(weights)
+        self.saved = (q, k, v, p, drop, scale, None if mask is None else mask.shape)
+        return weights @ v
+
+    def backward(self, g: np.ndarray) -> tuple:
+        q, k, v, p, drop, scale, mask_shape = self.saved
+        needs = self.needs_input_grad
+        weights = p if drop is None else p * drop
+        dq = dk = dv = dmask = None
+        if needs[2]:
+            dv = unbroadcast(_swap(weights) @ g, v.shape)
+        if needs[0] or needs[1] or (mask_shape is not None and needs[3]):
+            dp = g @ _swap(v)
+            if drop is not None:
+                dp *= drop
+            ds = dp - (dp * p).sum(axis=-1, keepdims=True)
+            ds *= p  # softmax backward: P ⊙ (dP − Σ dP ⊙ P)
+            if mask_shape is not None and needs[3]:
+                dmask = unbroadcast(ds, mask_shape)
+            ds *= scale
+            if needs[0]:
+                dq = unbroadcast(ds @ k, q.shape)
+            if needs[1]:
+                dk = unbroadcast(_swap(ds) @ q, k.shape)
+        if mask_shape is None:
+            return dq, dk, dv
+        return dq, dk, dv, dmask
+
+
+def causal_mask(target_len: int, source_len: int) -> np.ndarray:
+    """Boolean (L, S) mask, True where query i may attend to key j (j ≤ i), as PyTorch's
+    ``is_causal`` builds it (aligned to the top-left corner)."""
+    return np.tril(np.ones((target_len, source_len), dtype=bool))
+
+
+def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
+                                 attn_mask: Any = None, dropout_p: float = 0.0,
+                                 is_causal: bool = False, scale: float | None = None,
+                                 generator: Generator | None = None,
+                                 _weights_out: list | None = None) -> Tensor:
+    """Attention ``softmax(Q Kᵀ/√E + mask) V`` in one node (PyTorch's semantics).
+
+    Args:
+        query: (..., L, E); key: (..., S, E); value: (..., S, Ev). Batch axes broadcast.
+        attn_mask: boolean, True = may attend (PyTorch's convention for this function),
+            or a float mask added to the scores (−inf blocks); broadcastable to
+            (..., L, S). A float mask that requires grad receives one.
+        dropout_p: dropout on the attention weights (always applied when > 0, as in
+            PyTorch; pass 0 in evaluation).
+        is_causal: let query i attend only to keys j ≤ i (needs ``attn_mask=None``).
+        scale: factor on the scores; default 1/√E.
+        generator: random source for the dropout mask.
+
+    Returns:
+        (..., L, Ev). Rows with every key masked give zeros (and zero gradients).
+
+    Example:
+        >>> import chainrule as cr
+        >>> q = cr.ones(2, 4, 5, 8)
+        >>> scaled_dot_product_attention(q, q, q, is_causal=True).shape
+        (2, 4, 5, 8)
+    """
+    q, k, v = (t if isinstance(t, Tensor) else Tensor(t) for t in (query, key, value))
+    for name, t in (("query", q), ("key", k), ("value", v)):
+        if t.data.ndim < 2:
+            raise ValueError(f"scaled_dot_product_attention: {name} needs shape (..., L, E), "
+                             f"got {t.shape}")
+        if t.data.dtype != q.data.dtype or t.data.dtype.kind != "f":
+            raise ValueError(f"scaled_dot_product_attention: query, key and value need one "
+                             f"floating dtype, got {q.dtype}, {k.dtype}, {v.dtype}")
+    if q.data.shape[-1] != k.data.shape[-1]:
+        raise ValueError(f"scaled_dot_product_attention: query {q.shape} and key {k.shape} "
+                         "need the same last axis (embedding size)")
+    if k.data.shape[-2] != v.data.shape[-2]:
+        raise ValueError(f"scaled_dot_product_attention: key {k.shape} and value {v.shape} "
+                         "need the same number of positions (second-to-last axis)")
+    if not 0 <= dropout_p < 1:
+        raise ValueError(f"scaled_dot_product_attention: dropout_p must be in [0, 1), got "
+                         f"{dropout_p}")
+    L, S = q.data.shape[-2], k.data.shape[-2]
+    keep = None
+    mask = None
+    if is_causal:
+        if attn_mask is not None:
+            raise ValueError("scaled_dot_product_attention: pass either attn_mask or "
+                             "is_causal=True, not both")
+        keep = causal_mask(L, S)
+    elif attn_mask is not None:
+        arr = attn_mask.data if isinstance(attn_mask, Tensor) else np.asarray(attn_mask)
+        try:
+            np.broadcast_shapes(arr.shape, q.data.shape[:-2] + (L, S))
+        except ValueError:
+            raise ValueError(f"scaled_dot_product_attention: attn_mask of shape {arr.shape} "
+                             f"does not broadcast to the scores' shape "
+                             f"{q.data.shape[:-2] + (L, S)}") from None
+        if arr.dtype == bool:
+            keep = arr
+        elif isinstance(attn_mask, Tensor) and attn_mask.data.dtype == q.data.dtype:
+            mask = attn_mask
+        else:
+            mask = Tensor._make(arr.astype(q.data.dtype), False, None)
+    scale = 1 / math.sqrt(q.data.shape[-1]) if scale is None else float(scale)
+    inputs = (q, k, v) if mask is None else (q, k, v, mask)
+    return ScaledDotProductAttention.apply(*inputs, keep=keep, scale=scale, dropout_p=dropout_p,
+                                           generator=generator, weights_out=_weights_out)
+
+
+__all__ = ["causal_mask", "scaled_dot_product_attention"]

@@ -1,0 +1,347 @@
+"""Convolutions ``conv1d`` and ``conv2d`` (NCL / NCHW, PyTorch semantics), by im2col.
+
+Each output pixel is the dot product of the weight with one input window. im2col copies
+every window into a column (one strided-view copy, no Python loop over pixels), so the
+whole layer becomes one batched matrix product on BLAS:
+
+    cols  (N, C·kH·kW, Ho·Wo)           the windows of x, a column per output pixel
+    out   = W₂ @ cols                   W₂ = weight.reshape(O, C·kH·kW)
+    ∂E/∂W = Σₙ gₙ @ colsₙᵀ              one batched GEMM (summed over the batch)
+    ∂E/∂cols = W₂ᵀ @ g                  one batched GEMM, then col2im adds each column
+                                        back onto the window it came from
+
+col2im loops over the kH·kW kernel offsets (adding one strided slice per offset), never
+over pixels or batch items. Groups split channels and filters into G independent
+convolutions; they are a leading batch axis of the same matrix products.
+
+Backward needs ``cols`` for ∂E/∂W. For small layers they are kept from the forward pass;
+past ``COLS_CACHE_BYTES`` only the input is kept and the columns are rebuilt, so memory
+stays that of the activations (im2col is kH·kW times bigger than the input).
+
+1-d convolutions are 2-d ones of height 1 (views, no copies).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from chainrule.autograd import Function
+from chainrule.tensor import Tensor
+
+# The largest im2col buffer kept from forward for backward; bigger ones are rebuilt from
+# the input in backward (one more strided copy) so a deep network's memory is not
+# multiplied by kH·kW. 32 MiB keeps every LeNet/CIFAR-sized layer on the fast path.
+COLS_CACHE_BYTES = 32 * 2**20
+
+
+# ---- geometry helpers (shared with the pooling ops) ------------------------------------------
+
+def spatial_tuple(value: Any, nd: int, name: str, op: str) -> tuple[int, ...]:
+    """``value`` (an int or a sequence of ``nd`` ints) as an ``nd``-tuple of ints."""
+    if isinstance(value, (int, np.integer)):
+        return (int(value),) * nd
+    try:
+        out = tuple(int(v) for v in value)
+    except TypeError:
+        raise ValueError(f"{op}: {name} must be an int or a tuple of {nd} ints, got "
+                         f"{value!r}") from None
+    if len(out) == 1:
+        return out * nd
+    if len(out) != nd:
+        raise ValueError(f"{op}: {name} must be an int or a tuple of {nd} ints, got {value!r}")
+    return out
+
+
+def output_length(size: int, kernel: int, stride: int, pad: tuple[int, int],
+                  dilation: int) -> int:
+    """Number of window positions along one axis (floor mode, PyTorch's formula)."""
+    return (size + pad[0] + pad[1] - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def conv_padding(padding: Any, kernel: tuple[int, ...], stride: tuple[int, ...],
+                 dilation: tuple[int, ...], op: str) -> tuple[tuple[int, int], ...]:
+    """``(before, after)`` padding per spatial axis from an int, a tuple, ``'valid'`` or
+    ``'same'``. For ``'same'`` the total ``dilation·(kernel − 1)`` is split as PyTorch
+    does: half before, the odd extra element after."""
+    nd = len(kernel)
+    if isinstance(padding, str):
+        if padding == "valid":
+            return ((0, 0),) * nd
+        if padding == "same":
+            if any(s != 1 for s in stride):
+                raise ValueError(f"{op}: padding='same' is only supported with stride 1 "
+                                 f"(as in PyTorch), got stride={stride}")
+            totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
+            return tuple((t // 2, t - t // 2) for t in totals)
+        raise ValueError(f"{op}: padding must be an int, a tuple, 'valid' or 'same', got "
+                         f"{padding!r}")
+    pads = spatial_tuple(padding, nd, "padding", op)
+    if any(p < 0 for p in pads):
+        raise ValueError(f"{op}: padding must be non-negative, got {padding!r}")
+    return tuple((p, p) for p in pads)
+
+
+def pad_spatial(x: np.ndarray, pads: tuple[tuple[int, int], ...], value: float = 0.0
+                ) -> np.ndarray:
+    """x (N, C, H, W) padded on H and W with a constant (allocate-and-copy is several
+    times faster than ``np.pad``); x itself when there is nothing to pad."""
+    (top, bottom), (left, right) = pads
+    if top == bottom == left == right == 0:
+        return x
+    n, c, h, w = x.shape
+    fill = np.zeros if value == 0 else np.empty
+    out = fill((n, c, h + top + bottom, w + left + right), x.dtype)
+    if value != 0:
+        out.fill(value)
+    out[:, :, top:top + h, left:left + w] = x
+    return out
+
+
+def window_slice(offset: int, dilation: int, stride: int, count: int) -> slice:
+    """The positions one kernel offset visits along an axis: every window's element
+    ``offset`` (used to gather in forward and to scatter-add in backward)."""
+    start = offset * dilation
+    return slice(start, start + stride * (count - 1) + 1, stride)
+
+
+def _im2col(xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
+            dilation: tuple[int, int], out_hw: tuple[int, int]) -> np.ndarray:
+    """Windows of padded xp (N, C, Hp, Wp) as (N, C·kH·kW, Ho·Wo), in one strided copy.
+
+    The view ``(N, C, kH, kW, Ho, Wo)`` steps ``dilation`` within a window and ``stride``
+    between windows; reshaping it copies once (or not at all for 1×1 stride-1 kernels).
+    """
+    n, c = xp.shape[:2]
+    (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel, stride, dilation, out_hw
+    s_n, s_c, s_h, s_w = xp.strides
+    windows = as_strided(xp, (n, c, kh, kw, ho, wo),
+                         (s_n, s_c, s_h * dh, s_w * dw, s_h * sh, s_w * sw), writeable=False)
+    return windows.reshape(n, c * kh * kw, ho * wo)
+
+
+def _col2im(gcols: np.ndarray, padded_shape: tuple[int, ...], kernel: tuple[int, int],
+            stride: tuple[int, int], dilation: tuple[int, int],
+            out_hw: tuple[int, int]) -> np.ndarray:
+    """Sum each column of gcols (N, C, kH, kW, Ho, Wo) back onto its window: the adjoint
+    of ``_im2col``. One strided slice-add per kernel offset."""
+    (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel, stride, dilation, out_hw
+    gx = np.zeros(padded_shape, gcols.dtype)
+    for i in range(kh):
+        rows = window_slice(i, dh, sh, ho)
+        for j in range(kw):
+            gx[:, :, rows, window_slice(j, dw, sw, wo)] += gcols[:, :, i, j]
+    return gx
+
+
+def _crop(x: np.ndarray, pads: tuple[tuple[int, int], ...], shape: tuple[int, ...]
+          ) -> np.ndarray:
+    (top, _), (left, _) = pads
+    return x[:, :, top:top + shape[2], left:left + shape[3]]
+
+
+# ---- the op ----------------------------------------------------------------------------------
+
+class Conv2d(Function):
+    """2-d cross-correlation: x (N, C, H, W), weight (O, C/groups, kH, kW), bias (O,)
+    → (N, O, Ho, Wo). Padding is ``((top, bottom), (left, right))``."""
+
+    __slots__ = ()
+
+    def forward(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, *,
+                stride: tuple[int, int], padding: tuple[tuple[int, int], ...],
+                dilation: tuple[int, int], groups: int) -> np.ndarray:
+        n, c = x.shape[:2]
+        o, cg, kh, kw = w.shape
+        xp = pad_spatial(x, padding)
+        out_hw = (output_length(x.shape[2], kh, stride[0], padding[0], dilation[0]),
+                  output_length(x.shape[3], kw, stride[1], padding[1], dilation[1]))
+        kernel = (kh, kw)
+        cols = _im2col(xp, kernel, stride, dilation, out_hw)
+        kg = cg * kh * kw
+        w_mat = w.reshape(groups, o // groups, kg)
+        length = out_hw[0] * out_hw[1]
+        # (G, O/G, Kg) @ (N, G, Kg, L) → (N, G, O/G, L): already NCHW order, no transpose.
+        out = np.matmul(w_mat, cols.reshape(n, groups, kg, length))
+        out = out.reshape(n, o, *out_hw)
+        if b is not None:
+            out += b.reshape(1, o, 1, 1)
+        needs_x, needs_w = self.needs_input_grad[:2]
+        if needs_w and cols.nbytes > COLS_CACHE_BYTES:
+            cols = None  # rebuilt from the input in backward
+        self.saved = (
+            cols if needs_w else None,
+            x if needs_w and cols is None else None,
+            w if needs_x else None,
+            x.shape, w.shape, out_hw, stride, padding, dilation, groups,
+        )
+        return out
+
+    def backward(self, g: np.ndarray) -> tuple:
+        cols, x, w, x_shape, w_shape, out_hw, stride, padding, dilation, groups = self.saved
+        needs = self.needs_input_grad
+        n = g.shape[0]
+        o, cg, kh, kw = w_shape
+        kg = cg * kh * kw
+        length = out_hw[0] * out_hw[1]
+        g4 = g.reshape(n, groups, o // groups, length)
+        gx = gw = gb = None
+        if needs[1]:
+            if cols is None:
+                cols = _im2col(pad_spatial(x, padding), (kh, kw), stride, dilation, out_hw)
+            gw = _weight_grad(g4, cols.reshape(n, groups, kg, length)).reshape(w_shape)
+        if needs[0]:
+            w_mat = w.reshape(groups, o // groups, kg)
+            gcols = np.matmul(w_mat.transpose(0, 2, 1), g4)  # (N, G, Kg, L)
+            padded = (n, x_shape[1], x_shape[2] + sum(padding[0]),
+                      x_shape[3] + sum(padding[1]))
+            gcols = gcols.reshape(n, x_shape[1], kh, kw, *out_hw)
+            gxp = _col2im(gcols, padded, (kh, kw), stride, dilation, out_hw)
+            gx = _crop(gxp, padding, x_shape)
+        if len(needs) > 2 and needs[2]:
+            gb = g.reshape(n, o, length).sum(axis=2).sum(axis=0)
+        return (gx, gw, gb) if len(needs) > 2 else (gx, gw)
+
+
+def _weight_grad(g4: np.ndarray, cols4: np.ndarray) -> np.ndarray:
+    """Σₙ gₙ colsₙᵀ for g4 (N, G, Og, L) and cols4 (N, G, Kg, L) → (G, Og, Kg).
+
+    Per-sample products summed over the batch need no copy of cols but hold an
+    (N, G, Og, Kg) intermediate; when that would outgrow the columns themselves
+    (many filters, few pixels) the batch is folded into the contraction instead: one
+    transposed copy of each operand, then one GEMM per group.
+    """
+    n, groups, og, length = g4.shape
+    kg = cols4.shape[2]
+    if og <= length:
+        return np.matmul(g4, cols4.transpose(0, 1, 3, 2)).sum(axis=0)
+    g_t = g4.transpose(1, 2, 0, 3).reshape(groups, og, n * length)
+    cols_t = cols4.transpose(1, 2, 0, 3).reshape(groups, kg, n * length)
+    return np.matmul(g_t, cols_t.transpose(0, 2, 1))
+
+
+class Conv1d(Conv2d):
+    """1-d cross-correlation: x (N, C, L), weight (O, C/groups, k), bias (O,) → (N, O, Lo);
+    computed as a 2-d convolution of height 1 (views only)."""
+
+    __slots__ = ()
+
+    def forward(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, *,
+                stride: tuple[int], padding: tuple[tuple[int, int]], dilation: tuple[int],
+                groups: int) -> np.ndarray:
+        out = super().forward(x[:, :, None, :], w[:, :, None, :], b, stride=(1,) + stride,
+                              padding=((0, 0),) + padding, dilation=(1,) + dilation,
+                              groups=groups)
+        return out[:, :, 0, :]
+
+    def backward(self, g: np.ndarray) -> tuple:
+        gx, gw, *gb = super().backward(g[:, :, None, :])
+        gx = None if gx is None else gx[:, :, 0, :]
+        gw = None if gw is None else gw[:, :, 0, :]
+        return (gx, gw, *gb)
+
+
+# ---- functional wrappers ---------------------------------------------------------------------
+
+def _conv(op: type[Conv2d], nd: int, x: Tensor, weight: Tensor, bias: Tensor | None,
+          stride: Any, padding: Any, dilation: Any, groups: int) -> Tensor:
+    name = f"conv{nd}d"
+    layout = "(N, C, L)" if nd == 1 else "(N, C, H, W)"
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name}: input must be a Tensor, got {type(x).__name__}")
+    unbatched = x.data.ndim == nd + 1
+    if x.data.ndim not in (nd + 1, nd + 2):
+        raise ValueError(f"{name}: expected input of shape {layout} (or unbatched, without "
+                         f"N), got {x.shape}")
+    w_shape = weight.data.shape
+    if len(w_shape) != nd + 2:
+        raise ValueError(f"{name}: weight must have shape (out_channels, in_channels/groups"
+                         f"{', k' if nd == 1 else ', kH, kW'}), got {weight.shape}")
+    if not isinstance(groups, (int, np.integer)) or groups < 1:
+        raise ValueError(f"{name}: groups must be a positive int, got {groups!r}")
+    channels = x.data.shape[-nd - 1]
+    if channels != w_shape[1] * groups:
+        raise ValueError(
+            f"{name}: input of shape {x.shape} has {channels} channels but the weight of "
+            f"shape {weight.shape} with groups={groups} expects {w_shape[1] * groups}")
+    if w_shape[0] % groups:
+        raise ValueError(f"{name}: out_channels ({w_shape[0]}) must be divisible by "
+                         f"groups ({groups})")
+    if bias is not None and bias.data.shape != (w_shape[0],):
+        raise ValueError(f"{name}: bias must have shape ({w_shape[0]},), got {bias.shape}")
+    dtypes = [str(t.data.dtype) for t in (x, weight, bias) if t is not None]
+    if len(set(dtypes)) > 1:
+        raise ValueError(f"{name}: input, weight and bias must share a dtype (no silent "
+                         f"casts), got {', '.join(dtypes)} respectively")
+    kernel = tuple(w_shape[2:])
+    stride_t = spatial_tuple(stride, nd, "stride", name)
+    dilation_t = spatial_tuple(dilation, nd, "dilation", name)
+    if any(s < 1 for s in stride_t) or any(d < 1 for d in dilation_t):
+        raise ValueError(f"{name}: stride and dilation must be positive, got "
+                         f"stride={stride!r}, dilation={dilation!r}")
+    pads = conv_padding(padding, kernel, stride_t, dilation_t, name)
+    sizes = x.data.shape[-nd:]
+    for size, k, s, p, d in zip(sizes, kernel, stride_t, pads, dilation_t):
+        if output_length(size, k, s, p, d) < 1:
+            raise ValueError(
+                f"{name}: input of shape {x.shape} is too small for a kernel of size "
+                f"{kernel} with dilation {dilation_t} and padding {tuple(p for p, _ in pads)}")
+    if unbatched:
+        x = x.unsqueeze(0)
+    args = (x, weight) if bias is None else (x, weight, bias)
+    out = op.apply(*args, stride=stride_t, padding=pads, dilation=dilation_t,
+                   groups=int(groups))
+    return out.squeeze(0) if unbatched else out
+
+
+def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,
+           padding: Any = 0, dilation: Any = 1, groups: int = 1) -> Tensor:
+    """2-d convolution (cross-correlation, as in every deep-learning library).
+
+    Args:
+        x: (N, C, H, W), or (C, H, W) unbatched.
+        weight: (O, C/groups, kH, kW).
+        bias: (O,) or None.
+        stride: int or (sH, sW).
+        padding: int, (pH, pW), ``'valid'`` (0) or ``'same'`` (output size = input size,
+            stride 1 only; an odd total pads one more after than before, like PyTorch).
+        dilation: int or (dH, dW): spacing between kernel elements.
+        groups: split the C input channels and O filters into this many independent
+            convolutions (``groups=C`` is a depthwise convolution).
+
+    Returns:
+        (N, O, Ho, Wo) with ``Ho = ⌊(H + 2pH − dH(kH − 1) − 1) / sH⌋ + 1`` (same for W).
+
+    Example:
+        >>> import chainrule as cr
+        >>> x, w = cr.randn(2, 3, 8, 8), cr.randn(4, 3, 3, 3)
+        >>> conv2d(x, w, padding="same").shape
+        (2, 4, 8, 8)
+    """
+    return _conv(Conv2d, 2, x, weight, bias, stride, padding, dilation, groups)
+
+
+def conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,
+           padding: Any = 0, dilation: Any = 1, groups: int = 1) -> Tensor:
+    """1-d convolution over sequences.
+
+    Args:
+        x: (N, C, L), or (C, L) unbatched.
+        weight: (O, C/groups, k).
+        bias: (O,) or None.
+        stride, padding, dilation, groups: as in ``conv2d``, with one spatial axis.
+
+    Returns:
+        (N, O, Lo) with ``Lo = ⌊(L + 2p − d(k − 1) − 1) / s⌋ + 1``.
+
+    Example:
+        >>> import chainrule as cr
+        >>> conv1d(cr.randn(2, 3, 10), cr.randn(5, 3, 3), stride=2).shape
+        (2, 5, 4)
+    """
+    return _conv(Conv1d, 1, x, weight, bias, stride, padding, dilation, groups)
+
+
+__all__ = ["conv1d", "conv2d"]

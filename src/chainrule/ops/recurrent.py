@@ -1,0 +1,583 @@
+"""Recurrent layers as fused ops: one graph node runs a whole sequence through one layer.
+
+``RNNLayer``, ``LSTMLayer`` and ``GRULayer`` take the layer's input sequence x (T, B, I)
+(or (B, T, I) with ``batch_first=True``), its initial state and its weights in
+PyTorch's layout (``w_ih`` (G·H, I), ``w_hh`` (G·H, H), optional ``b_ih``/``b_hh``
+(G·H,), G = 1, 4 or 3) and return the output sequence in one node, so backpropagation
+through time costs one backward call, not dozens of tiny nodes per time step:
+
+* forward: the input projection ``W_ih x_t + b`` of every time step is one batched GEMM
+  before the loop; the loop over time does one GEMM per step (``W_hh h_{t-1}``) and a
+  handful of NumPy calls of fused gate math into preallocated buffers, and saves the
+  gate activations for backward (the LSTM also computes its per-step derivative
+  factors there, while the step's values are in cache).
+* backward: the reverse loop does one GEMM per step (``W_hhᵀ δ_t``) and a few
+  multiplies; the weight gradients come from GEMMs over all time steps at the end
+  (``dW_ih = Σ_t δ_t x_tᵀ``, ``dW_hh = Σ_t δ_t h_{t-1}ᵀ``, ``dx_t = W_ihᵀ δ_t``).
+
+Inside the loops every per-step array is (features, batch) rather than (batch,
+features): the same GEMM is about twice as fast with OpenBLAS on two cores that way
+(the long gate axis is split across threads). Sigmoid gates are computed as
+``σ(z) = ½ + ½·tanh(z/2)`` with the ½ folded into scaled copies of the weights, so all
+gates of a step go through one ``tanh`` call.
+
+Final states: for ``RNNLayer``/``GRULayer`` the last hidden state is the last step of
+the output sequence (``getitem``). ``LSTMLayer`` also has the final cell state, and a
+node has one output, so it returns one flat array holding the output sequence followed
+by c_T; ``lstm_layer`` views it as (output, h_n, c_n) and the gradients of the views
+meet again in this node's backward.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from chainrule.autograd import Function, _State
+from chainrule.ops.shape import getitem, reshape
+from chainrule.tensor import Tensor
+
+# ---- shared pieces ---------------------------------------------------------------------
+
+
+def _time_major(x: np.ndarray, batch_first: bool) -> np.ndarray:
+    """A (T, B, ·) view of a sequence stored time-major or batch-major."""
+    return x.transpose(1, 0, 2) if batch_first else x
+
+
+def _tgb_to_gn(d: np.ndarray) -> np.ndarray:
+    """(T, G, B) per-step arrays → one (G, T·B) matrix whose columns are (t, b) pairs."""
+    T, G, B = d.shape
+    out = np.empty((G, T, B), d.dtype)
+    out[...] = d.transpose(1, 0, 2)
+    return out.reshape(G, T * B)
+
+
+def _project_inputs(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+    """``w x_t + bias`` for every time step of x (T, B, I), as one contiguous (T, G, B)
+    array (one batched GEMM over all steps)."""
+    a = np.matmul(w, x.transpose(0, 2, 1))
+    if bias is not None:
+        a += bias[:, None]
+    return a
+
+
+def _write_sequence(out: np.ndarray, hs: np.ndarray, batch_first: bool) -> np.ndarray:
+    """Copy per-step states hs (T, H, B) into ``out`` laid out (T, B, H) or (B, T, H)."""
+    out[...] = hs.transpose(2, 0, 1) if batch_first else hs.transpose(0, 2, 1)
+    return out
+
+
+def _grad_sequence(g: np.ndarray, batch_first: bool) -> np.ndarray:
+    """The gradient of an output sequence as contiguous per-step (T, H, B) arrays."""
+    return np.ascontiguousarray(g.transpose(1, 2, 0) if batch_first else g.transpose(0, 2, 1))
+
+
+def _flags(needs: tuple, first_weight: int) -> tuple[bool, ...]:
+    """Which of (x, w_ih, w_hh, b_ih, b_hh) want a gradient; weights start at
+    ``first_weight`` in the op's inputs (after x and the initial states)."""
+    k = first_weight
+    biases = needs[k + 2:k + 4] if len(needs) > k + 2 else (False, False)
+    return (needs[0], needs[k], needs[k + 1]) + tuple(biases)
+
+
+def _weight_grads(flags: tuple, x: np.ndarray, batch_first: bool, h0: np.ndarray,
+                  hs: np.ndarray, w_ih: np.ndarray, dgx: np.ndarray, dgh: np.ndarray | None,
+                  dgh0: np.ndarray) -> tuple:
+    """Gradients of (x, W_ih, W_hh, b_ih, b_hh) from the pre-activation gradients δ.
+
+    ``dgx`` (G, T·B): δ of the input projection ``W_ih x_t + b_ih``, columns (t, b);
+    ``dgh`` the same for ``W_hh h_{t-1} + b_hh`` (None when it equals ``dgx``); ``dgh0``
+    (G, B) its first step, which multiplies h0; hs (T, H, B) the hidden states.
+    """
+    xt = _time_major(x, batch_first)
+    T, B, n_in = xt.shape
+    same = dgh is None
+    dgh = dgx if same else dgh
+    need_x, need_wih, need_whh, need_bih, need_bhh = flags
+    dx = dw_ih = dw_hh = db_ih = db_hh = None
+    if need_x:
+        dx = (dgx.T @ w_ih).reshape(T, B, n_in)
+        dx = dx.transpose(1, 0, 2) if batch_first else dx
+    if need_wih:
+        dw_ih = dgx @ np.ascontiguousarray(xt).reshape(T * B, n_in)
+    if need_whh:
+        dw_hh = dgh0 @ h0  # step 0 sees h0, step t > 0 sees h_{t-1}
+        if T > 1:
+            dw_hh += dgh[:, B:] @ _tgb_to_gn(hs[:T - 1]).T
+    if need_bih or (need_bhh and same):
+        db_ih = dgx.sum(axis=1)
+    if need_bhh:
+        db_hh = db_ih.copy() if same else dgh.sum(axis=1)
+    return dx, dw_ih, dw_hh, db_ih if need_bih else None, db_hh
+
+
+def _unpermute(grads: tuple, perm: np.ndarray) -> tuple:
+    """Put weight/bias gradient rows computed in an internal gate order back in order."""
+    out = []
+    for gr in grads:
+        if gr is None:
+            out.append(None)
+        else:
+            back = np.empty_like(gr)
+            back[perm] = gr
+            out.append(back)
+    return tuple(out)
+
+
+# ---- Elman RNN ----------------------------------------------------------------------------
+
+
+class RNNLayer(Function):
+    """One Elman RNN layer over a sequence: ``h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} +
+    b_hh)`` with act tanh or relu.
+
+    Inputs: x (T, B, I) (or (B, T, I) with ``batch_first``), h0 (B, H), w_ih (H, I),
+    w_hh (H, H)[, b_ih (H,), b_hh (H,)]. Output: h_1..h_T in x's layout, (T, B, H) or
+    (B, T, H); the final state is its last step.
+    """
+
+    __slots__ = ()
+
+    def forward(self, x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
+                b_ih: np.ndarray | None = None, b_hh: np.ndarray | None = None, *,
+                nonlinearity: str = "tanh", batch_first: bool = False) -> np.ndarray:
+        xt = _time_major(x, batch_first)
+        T = xt.shape[0]
+        bias = None if b_ih is None else b_ih + b_hh
+        hs = _project_inputs(xt, w_ih, bias)  # (T, H, B), turned into h_t in place
+        rec = np.empty(hs.shape[1:], x.dtype)
+        h = h0.T
+        relu = nonlinearity == "relu"
+        for t in range(T):
+            a = hs[t]
+            np.matmul(w_hh, h, out=rec)
+            a += rec
+            if relu:
+                np.maximum(a, 0, out=a)
+            else:
+                np.tanh(a, out=a)
+            h = a
+        out = np.empty(x.shape[:2] + (w_hh.shape[0],), x.dtype)
+        self.saved = (x, h0, w_ih, w_hh, hs, relu, batch_first)
+        return _write_sequence(out, hs, batch_first)
+
+    def backward(self, g: np.ndarray) -> tuple:
+        x, h0, w_ih, w_hh, hs, relu, batch_first = self.saved
+        T = hs.shape[0]
+        # d h_t / d pre_t, overwritten step by step with the pre-activation gradient δ_t
+        if relu:
+            d = (hs > 0).astype(hs.dtype)
+        else:
+            d = hs * hs
+            np.subtract(1, d, out=d)
+        g_t = _grad_sequence(g, batch_first)
+        w_hh_t = np.ascontiguousarray(w_hh.T)
+        dh_rec = np.zeros(hs.shape[1:], x.dtype)  # W_hhᵀ δ_{t+1}: what h_t passes back
+        for t in range(T - 1, -1, -1):
+            dh_rec += g_t[t]
+            d[t] *= dh_rec
+            np.matmul(w_hh_t, d[t], out=dh_rec)
+        needs = self.needs_input_grad
+        dx, dw_ih, dw_hh, db_ih, db_hh = _weight_grads(
+            _flags(needs, 2), x, batch_first, h0, hs, w_ih, _tgb_to_gn(d), None, d[0])
+        dh0 = dh_rec.T.copy() if needs[1] else None
+        grads = (dx, dh0, dw_ih, dw_hh)
+        return grads + (db_ih, db_hh) if len(needs) > 4 else grads
+
+
+# ---- LSTM ---------------------------------------------------------------------------------
+
+
+def _blocks(order: tuple[int, ...], hidden: int) -> np.ndarray:
+    """Row indices that reorder PyTorch's gate blocks (i, f, g, o = 0..3) into ``order``."""
+    return np.concatenate([np.arange(k * hidden, (k + 1) * hidden) for k in order])
+
+
+@lru_cache(maxsize=32)
+def _lstm_layout(hidden: int, dtype: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Internal gate orders and the tanh-trick scale of ``LSTMLayer``.
+
+    Forward keeps the gates as f, i, o, g (then tanh c): the sigmoid gates are one block,
+    and i, o sit next to their partners g, tanh c. Backward keeps δ as g, f, i, o (then
+    p): the gates scaled by the cell gradient (g, f, i) are one block and those scaled by
+    the hidden gradient (o, p) another. Returns (forward rows, backward rows, scale).
+    """
+    fwd, bwd = _blocks((1, 0, 3, 2), hidden), _blocks((2, 1, 0, 3), hidden)
+    scale = np.full(4 * hidden, 0.5, dtype=np.dtype(dtype))
+    scale[3 * hidden:] = 1  # g is a tanh gate; f, i, o use σ(z) = ½ + ½ tanh(z/2)
+    for arr in (fwd, bwd, scale):
+        arr.flags.writeable = False
+    return fwd, bwd, scale
+
+
+class LSTMLayer(Function):
+    """One LSTM layer over a sequence (PyTorch's equations and gate order i, f, g, o)::
+
+        i, f, o = σ(W_i· x_t + b_i· + W_h· h_{t-1} + b_h·)      (three gates)
+        g = tanh(W_ig x_t + b_ig + W_hg h_{t-1} + b_hg)
+        c_t = f ⊙ c_{t-1} + i ⊙ g,    h_t = o ⊙ tanh(c_t)
+
+    Inputs: x (T, B, I) (or (B, T, I) with ``batch_first``), h0 (B, H), c0 (B, H),
+    w_ih (4H, I), w_hh (4H, H)[, b_ih (4H,), b_hh (4H,)].
+
+    Output: one flat array of T·B·H + B·H numbers, h_1..h_T laid out like x ((T, B, H)
+    or (B, T, H)) followed by c_T (B, H). ``lstm_layer`` views it as (output, h_n, c_n).
+
+    When a gradient will be wanted, each step also computes, while its values are in
+    cache, what backward multiplies by the cell gradient (g: i(1 − g²), f: c_{t-1}σ'(f),
+    i: g σ'(i)) and by the hidden gradient (o: tanh(c_t) σ'(o), p: o(1 − tanh² c_t)).
+    """
+
+    __slots__ = ()
+
+    def forward(self, x: np.ndarray, h0: np.ndarray, c0: np.ndarray, w_ih: np.ndarray,
+                w_hh: np.ndarray, b_ih: np.ndarray | None = None,
+                b_hh: np.ndarray | None = None, *, batch_first: bool = False) -> np.ndarray:
+        xt = _time_major(x, batch_first)
+        T, B, _ = xt.shape
+        H = w_hh.shape[1]
+        dt = x.dtype
+        rows, back_rows, scale = _lstm_layout(H, dt.str)
+        col = scale[:, None]
+        bias = None if b_ih is None else (b_ih + b_hh)[rows] * scale
+        proj = _project_inputs(xt, w_ih[rows] * col, bias)
+        w_rec = w_hh[rows] * col
+        grad = _State.grad_enabled and True in self.needs_input_grad
+        # act[t]: f, i, o, g, tanh(c_t) of step t, (5H, B); one reused step without grad
+        act = np.empty((T if grad else 1, 5 * H, B), dt)
+        q = np.empty((T, 5 * H, B), dt) if grad else None  # g, f, i, o, p (see docstring)
+        hs = np.empty((T, H, B), dt)
+        rec = np.empty((4 * H, B), dt)
+        ig = np.empty((H, B), dt)
+        sq = np.empty((2 * H, B), dt)
+        c_prev = np.ascontiguousarray(c0.T)
+        c = np.empty((H, B), dt)
+        h = h0.T
+        for t in range(T):
+            at = act[t] if grad else act[0]
+            gates = at[:4 * H]
+            np.matmul(w_rec, h, out=rec)
+            np.add(rec, proj[t], out=gates)
+            np.tanh(gates, out=gates)  # tanh(z/2) for f, i, o; tanh(z) for g
+            s = at[:3 * H]
+            s *= 0.5
+            s += 0.5  # σ(z) = ½ + ½ tanh(z/2)
+            f, i, o, tc = at[:H], at[H:2 * H], at[2 * H:3 * H], at[4 * H:]
+            np.multiply(f, c_prev, out=c)
+            np.multiply(i, at[3 * H:4 * H], out=ig)
+            c += ig
+            np.tanh(c, out=tc)
+            np.multiply(o, tc, out=hs[t])
+            h = hs[t]
+            if grad:
+                qt = q[t]
+                dsig = qt[H:4 * H]  # f, i, o
+                np.subtract(1, s, out=dsig)
+                dsig *= s  # σ' = σ (1 − σ)
+                qt[2 * H:4 * H] *= at[3 * H:]  # i·g, o·tanh(c_t)
+                qt[H:2 * H] *= c_prev
+                gt = at[3 * H:]  # g, tanh(c_t)
+                np.multiply(gt, gt, out=sq)
+                np.subtract(1, sq, out=sq)
+                # (i, o)·(1 − (g, tanh c)²) into the blocks g and p of q
+                np.multiply(at[H:3 * H].reshape(2, H, B), sq.reshape(2, H, B),
+                            out=qt.reshape(5, H, B)[::4])
+            c, c_prev = c_prev, c
+        n = T * B * H
+        out = np.empty(n + B * H, dt)
+        _write_sequence(out[:n].reshape(x.shape[:2] + (H,)), hs, batch_first)
+        out[n:].reshape(B, H)[...] = c_prev.T  # c_prev now holds c_T
+        self.saved = (x, h0, w_ih[back_rows], w_hh[back_rows], act, q, hs, batch_first)
+        return out
+
+    def backward(self, g: np.ndarray) -> tuple:
+        x, h0, w_ih_b, w_hh_b, act, q, hs, batch_first = self.saved
+        T, H, B = hs.shape
+        n = T * B * H
+        f = act[:, :H]
+        g_t = _grad_sequence(g[:n].reshape(x.shape[:2] + (H,)), batch_first)
+        dc = np.ascontiguousarray(g[n:].reshape(B, H).T)  # gradient arriving at c_T
+        w_hh_t = np.ascontiguousarray(w_hh_b.T)
+        q5 = q.reshape(T, 5, H, B)
+        dh = np.empty((H, B), x.dtype)
+        dh_rec = np.zeros((H, B), x.dtype)
+        for t in range(T - 1, -1, -1):  # q[t, :4H] becomes δ_t (g, f, i, o) in place
+            np.add(dh_rec, g_t[t], out=dh)
+            qt = q5[t]
+            np.multiply(qt[3:], dh, out=qt[3:])  # δ_o and the cell gradient via h_t
+            dc += qt[4]
+            np.multiply(qt[:3], dc, out=qt[:3])  # δ_g, δ_f, δ_i
+            dc *= f[t]
+            np.matmul(w_hh_t, q[t, :4 * H], out=dh_rec)
+        needs = self.needs_input_grad
+        delta = q[:, :4 * H]
+        dx, *wgrads = _weight_grads(_flags(needs, 3), x, batch_first, h0, hs, w_ih_b,
+                                    _tgb_to_gn(delta), None, delta[0])
+        _, back_rows, _ = _lstm_layout(H, x.dtype.str)
+        dw_ih, dw_hh, db_ih, db_hh = _unpermute(tuple(wgrads), back_rows)
+        dh0 = dh_rec.T.copy() if needs[1] else None
+        dc0 = dc.T.copy() if needs[2] else None
+        grads = (dx, dh0, dc0, dw_ih, dw_hh)
+        return grads + (db_ih, db_hh) if len(needs) > 5 else grads
+
+
+# ---- GRU ----------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=32)
+def _gru_scale(hidden: int, dtype: str) -> np.ndarray:
+    scale = np.full(3 * hidden, 0.5, dtype=np.dtype(dtype))
+    scale[2 * hidden:] = 1
+    scale.flags.writeable = False
+    return scale
+
+
+class GRULayer(Function):
+    """One GRU layer over a sequence (PyTorch's equations and gate order r, z, n)::
+
+        r = σ(W_ir x_t + b_ir + W_hr h_{t-1} + b_hr)
+        z = σ(W_iz x_t + b_iz + W_hz h_{t-1} + b_hz)
+        n = tanh(W_in x_t + b_in + r ⊙ (W_hn h_{t-1} + b_hn))
+        h_t = (1 − z) ⊙ n + z ⊙ h_{t-1}
+
+    Inputs: x (T, B, I) (or (B, T, I) with ``batch_first``), h0 (B, H), w_ih (3H, I),
+    w_hh (3H, H)[, b_ih (3H,), b_hh (3H,)]. Output: h_1..h_T in x's layout; the final
+    state is its last step.
+    """
+
+    __slots__ = ()
+
+    def forward(self, x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
+                b_ih: np.ndarray | None = None, b_hh: np.ndarray | None = None, *,
+                batch_first: bool = False) -> np.ndarray:
+        xt = _time_major(x, batch_first)
+        T, B, _ = xt.shape
+        H = w_hh.shape[1]
+        scale = _gru_scale(H, x.dtype.str)
+        col = scale[:, None]
+        bias = None
+        b_hn = None
+        if b_ih is not None:
+            bias = b_ih * scale
+            bias[:2 * H] += b_hh[:2 * H] * 0.5  # r, z see both biases outside any product
+            b_hn = b_hh[2 * H:, None]
+        # a[t]: (3H, B) input projections, turned in place into r, z (σ) and n (tanh)
+        a = _project_inputs(xt, w_ih * col, bias)
+        w_rec = w_hh * col
+        hn = np.empty((T, H, B), x.dtype)  # W_hn h_{t-1} + b_hn, needed for dr
+        hs = np.empty((T, H, B), x.dtype)
+        rec = np.empty((3 * H, B), x.dtype)
+        tmp = np.empty((H, B), x.dtype)
+        h = h0.T
+        for t in range(T):
+            at = a[t]
+            np.matmul(w_rec, h, out=rec)
+            if b_hn is None:
+                hn[t] = rec[2 * H:]
+            else:
+                np.add(rec[2 * H:], b_hn, out=hn[t])
+            rz = at[:2 * H]
+            rz += rec[:2 * H]
+            np.tanh(rz, out=rz)
+            rz *= 0.5
+            rz += 0.5
+            n = at[2 * H:]
+            np.multiply(at[:H], hn[t], out=tmp)
+            n += tmp
+            np.tanh(n, out=n)
+            np.subtract(h, n, out=tmp)
+            tmp *= at[H:2 * H]
+            np.add(n, tmp, out=hs[t])  # n + z (h − n)
+            h = hs[t]
+        out = np.empty(x.shape[:2] + (H,), x.dtype)
+        self.saved = (x, h0, w_ih, w_hh, a, hn, hs, batch_first)
+        return _write_sequence(out, hs, batch_first)
+
+    def backward(self, g: np.ndarray) -> tuple:
+        x, h0, w_ih, w_hh, a, hn, hs, batch_first = self.saved
+        T, H, B = hs.shape
+        r, z, n = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]
+        # per-step factors: dn_pre = dh·pn, dz_pre = dh·pz, dr_pre = dn_pre·pr
+        pn = n * n
+        np.subtract(1, pn, out=pn)
+        pn *= 1 - z
+        pz = np.empty_like(z)
+        np.subtract(h0.T, n[0], out=pz[0])
+        np.subtract(hs[:-1], n[1:], out=pz[1:])
+        pz *= z
+        pz *= 1 - z
+        pr = 1 - r
+        pr *= r
+        pr *= hn
+        g_t = _grad_sequence(g, batch_first)
+        w_hh_t = np.ascontiguousarray(w_hh.T)
+        dgh = np.empty_like(a)  # δ of W_hh h + b_hh: (dr_pre, dz_pre, dn_pre ⊙ r)
+        dn = np.empty((T, H, B), x.dtype)  # δ of the n row of W_ih x + b_ih
+        dh = np.empty((H, B), x.dtype)
+        tmp = np.empty((H, B), x.dtype)
+        dh_rec = np.zeros((H, B), x.dtype)  # what h_t receives from step t + 1
+        for t in range(T - 1, -1, -1):
+            np.add(dh_rec, g_t[t], out=dh)
+            dgt = dgh[t]
+            np.multiply(dh, pn[t], out=dn[t])
+            np.multiply(dh, pz[t], out=dgt[H:2 * H])
+            np.multiply(dn[t], pr[t], out=dgt[:H])
+            np.multiply(dn[t], r[t], out=dgt[2 * H:])
+            np.matmul(w_hh_t, dgt, out=dh_rec)
+            np.multiply(dh, z[t], out=tmp)
+            dh_rec += tmp
+        needs = self.needs_input_grad
+        dgx = np.empty((3 * H, T, B), x.dtype)
+        dgx[:2 * H] = dgh[:, :2 * H].transpose(1, 0, 2)
+        dgx[2 * H:] = dn.transpose(1, 0, 2)
+        dx, dw_ih, dw_hh, db_ih, db_hh = _weight_grads(
+            _flags(needs, 2), x, batch_first, h0, hs, w_ih, dgx.reshape(3 * H, T * B),
+            _tgb_to_gn(dgh), dgh[0])
+        dh0 = dh_rec.T.copy() if needs[1] else None
+        grads = (dx, dh0, dw_ih, dw_hh)
+        return grads + (db_ih, db_hh) if len(needs) > 4 else grads
+
+
+# ---- functional wrappers ------------------------------------------------------------------
+
+
+def _check(name: str, gates: int, x: Tensor, batch_first: bool, states: list[Tensor | None],
+           w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None, b_hh: Tensor | None
+           ) -> tuple[int, int, int]:
+    """Validate shapes and dtypes of a layer call; returns (seq_len, batch, hidden)."""
+    layout = "(batch, seq_len, input_size)" if batch_first else "(seq_len, batch, input_size)"
+    if x.data.ndim != 3:
+        raise ValueError(f"{name}: input must be {layout}, got shape {x.shape}")
+    if x.data.dtype.kind != "f":
+        raise ValueError(f"{name}: input must be floating point, got dtype {x.dtype}")
+    T, B, n_in = _time_major(x.data, batch_first).shape
+    if T == 0:
+        raise ValueError(f"{name}: the input sequence is empty (shape {x.shape})")
+    H = w_hh.data.shape[-1]
+    if w_hh.data.shape != (gates * H, H):
+        raise ValueError(f"{name}: weight_hh must be ({gates}·hidden, hidden), got "
+                         f"{w_hh.shape}")
+    if w_ih.data.shape != (gates * H, n_in):
+        raise ValueError(f"{name}: weight_ih of shape {w_ih.shape} does not fit input of "
+                         f"shape {x.shape} {layout}: expected ({gates * H}, {n_in})")
+    if (b_ih is None) != (b_hh is None):
+        raise ValueError(f"{name}: pass both biases or neither")
+    for b in (b_ih, b_hh):
+        if b is not None and b.data.shape != (gates * H,):
+            raise ValueError(f"{name}: biases must be ({gates * H},), got {b.shape}")
+    for st in states:
+        if st is not None and st.data.shape != (B, H):
+            raise ValueError(f"{name}: initial state must be (batch, hidden) = ({B}, {H}), "
+                             f"got {st.shape}")
+    dt = x.data.dtype
+    for t in [w_ih, w_hh, b_ih, b_hh, *states]:
+        if t is not None and t.data.dtype != dt:
+            raise ValueError(f"{name}: all inputs need the input's dtype {dt}, got a "
+                             f"{t.dtype} tensor of shape {t.shape}")
+    return T, B, H
+
+
+def _zeros_state(x: Tensor, batch: int, hidden: int) -> Tensor:
+    return Tensor._make(np.zeros((batch, hidden), x.data.dtype), False, None)
+
+
+def _params(w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None, b_hh: Tensor | None) -> tuple:
+    return (w_ih, w_hh) if b_ih is None else (w_ih, w_hh, b_ih, b_hh)
+
+
+def _last_step(y: Tensor, T: int, batch_first: bool) -> Tensor:
+    return getitem(y, (slice(None), T - 1) if batch_first else T - 1)
+
+
+def rnn_layer(x: Tensor, h0: Tensor | None, w_ih: Tensor, w_hh: Tensor,
+              b_ih: Tensor | None = None, b_hh: Tensor | None = None,
+              nonlinearity: str = "tanh", batch_first: bool = False) -> tuple[Tensor, Tensor]:
+    """Run one Elman RNN layer over a whole sequence (one graph node).
+
+    Args:
+        x: (T, B, I) input sequence, or (B, T, I) with ``batch_first``.
+        h0: (B, H) initial hidden state, or None for zeros.
+        w_ih, w_hh: (H, I) and (H, H) weights; b_ih, b_hh: optional (H,) biases.
+        nonlinearity: ``'tanh'`` or ``'relu'``.
+
+    Returns:
+        ``(output, h_n)``: all hidden states ((T, B, H) or (B, T, H)) and the last (B, H).
+
+    Example:
+        >>> import chainrule as cr
+        >>> y, h = rnn_layer(cr.ones(5, 2, 3), None, cr.ones(4, 3) * 0.1, cr.ones(4, 4) * 0.1)
+        >>> y.shape, h.shape
+        ((5, 2, 4), (2, 4))
+    """
+    if nonlinearity not in ("tanh", "relu"):
+        raise ValueError(f"rnn_layer: nonlinearity must be 'tanh' or 'relu', got "
+                         f"{nonlinearity!r}")
+    T, B, H = _check("rnn_layer", 1, x, batch_first, [h0], w_ih, w_hh, b_ih, b_hh)
+    h0 = _zeros_state(x, B, H) if h0 is None else h0
+    out = RNNLayer.apply(x, h0, *_params(w_ih, w_hh, b_ih, b_hh), nonlinearity=nonlinearity,
+                         batch_first=batch_first)
+    return out, _last_step(out, T, batch_first)
+
+
+def lstm_layer(x: Tensor, h0: Tensor | None, c0: Tensor | None, w_ih: Tensor, w_hh: Tensor,
+               b_ih: Tensor | None = None, b_hh: Tensor | None = None,
+               batch_first: bool = False) -> tuple[Tensor, Tensor, Tensor]:
+    """Run one LSTM layer over a whole sequence (one graph node).
+
+    Args:
+        x: (T, B, I) input sequence, or (B, T, I) with ``batch_first``.
+        h0, c0: (B, H) initial hidden and cell state, or None for zeros.
+        w_ih, w_hh: (4H, I) and (4H, H) weights, gate rows in PyTorch's order i, f, g, o;
+            b_ih, b_hh: optional (4H,) biases.
+
+    Returns:
+        ``(output, h_n, c_n)``: hidden states ((T, B, H) or (B, T, H)), last hidden and
+        cell state (B, H).
+
+    Example:
+        >>> import chainrule as cr
+        >>> y, h, c = lstm_layer(cr.ones(5, 2, 3), None, None, cr.ones(16, 3) * 0.1,
+        ...                      cr.ones(16, 4) * 0.1)
+        >>> y.shape, c.shape
+        ((5, 2, 4), (2, 4))
+    """
+    T, B, H = _check("lstm_layer", 4, x, batch_first, [h0, c0], w_ih, w_hh, b_ih, b_hh)
+    h0 = _zeros_state(x, B, H) if h0 is None else h0
+    c0 = _zeros_state(x, B, H) if c0 is None else c0
+    flat = LSTMLayer.apply(x, h0, c0, *_params(w_ih, w_hh, b_ih, b_hh),
+                           batch_first=batch_first)
+    n = T * B * H
+    y = reshape(getitem(flat, slice(0, n)), x.data.shape[:2] + (H,))
+    return y, _last_step(y, T, batch_first), reshape(getitem(flat, slice(n, None)), (B, H))
+
+
+def gru_layer(x: Tensor, h0: Tensor | None, w_ih: Tensor, w_hh: Tensor,
+              b_ih: Tensor | None = None, b_hh: Tensor | None = None,
+              batch_first: bool = False) -> tuple[Tensor, Tensor]:
+    """Run one GRU layer over a whole sequence (one graph node).
+
+    Args:
+        x: (T, B, I) input sequence, or (B, T, I) with ``batch_first``.
+        h0: (B, H) initial hidden state, or None for zeros.
+        w_ih, w_hh: (3H, I) and (3H, H) weights, gate rows in PyTorch's order r, z, n;
+            b_ih, b_hh: optional (3H,) biases.
+
+    Returns:
+        ``(output, h_n)``: all hidden states ((T, B, H) or (B, T, H)) and the last (B, H).
+
+    Example:
+        >>> import chainrule as cr
+        >>> y, h = gru_layer(cr.ones(5, 2, 3), None, cr.ones(12, 3) * 0.1,
+        ...                  cr.ones(12, 4) * 0.1)
+        >>> y.shape
+        (5, 2, 4)
+    """
+    T, B, H = _check("gru_layer", 3, x, batch_first, [h0], w_ih, w_hh, b_ih, b_hh)
+    h0 = _zeros_state(x, B, H) if h0 is None else h0
+    out = GRULayer.apply(x, h0, *_params(w_ih, w_hh, b_ih, b_hh), batch_first=batch_first)
+    return out, _last_step(out, T, batch_first)
+
+
+__all__ = ["GRULayer", "LSTMLayer", "RNNLayer", "gru_layer", "lstm_layer", "rnn_layer"]
