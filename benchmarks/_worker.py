@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import sys
 import time
+
+from memory import peak_rss_mib
 
 sys.path.insert(0, os.path.dirname(__file__))
 
@@ -41,8 +42,7 @@ def main() -> None:
                 step()
             print(time.perf_counter() - t0, flush=True)
         elif cmd[0] == "quit":
-            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            print(json.dumps({"peak_rss_mib": peak}), flush=True)
+            print(json.dumps({"peak_rss_mib": peak_rss_mib()}), flush=True)
             return
 
 

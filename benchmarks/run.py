@@ -56,7 +56,7 @@ class Worker:
         return peak
 
 
-def gemm_seconds(sizes: list[int], batch: int, repeats: int = 5) -> float:
+def gemm_seconds(sizes: list[int], batch: int, repeats: int = 9) -> float:
     """NumPy's time for exactly the GEMMs of one MLP training step (the ceiling)."""
     rng = np.random.default_rng(0)
     mats = []
@@ -73,7 +73,8 @@ def gemm_seconds(sizes: list[int], batch: int, repeats: int = 5) -> float:
             if input_grad:
                 _ = g @ w
 
-    once()
+    for _ in range(3):
+        once()
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -113,9 +114,9 @@ def bench(name: str, repeats: int, seconds: float, with_fused: bool) -> dict:
 
 
 def import_cost(module: str) -> dict | None:
-    code = (f"import time, resource; t = time.perf_counter(); import {module}; "
-            "print(time.perf_counter() - t, "
-            "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
+    code = (f"import sys, time; sys.path.insert(0, {HERE!r}); from memory import rss_mib; "
+            f"t = time.perf_counter(); import {module}; "
+            "print(time.perf_counter() - t, rss_mib())")
     samples = []
     for _ in range(5):
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

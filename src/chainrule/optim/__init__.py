@@ -1,0 +1,39 @@
+"""Optimizers, learning-rate schedules and gradient clipping.
+
+The training step reads ``zero_grad → forward → loss → backward → clip → step``::
+
+    opt = optim.Adam(model.parameters(), lr=1e-3)
+    sched = optim.CosineAnnealingLR(opt, T_max=epochs)
+    ...
+    opt.zero_grad()
+    loss = loss_fn(model(x), y)
+    loss.backward()
+    optim.clip_grad_norm_(model.parameters(), max_norm=1.0)
+    opt.step()
+    ...
+    sched.step()  # once per epoch
+"""
+
+from chainrule.optim import lr_scheduler
+from chainrule.optim.adagrad import Adagrad
+from chainrule.optim.adam import Adam, AdamW
+from chainrule.optim.clip import clip_grad_norm_, clip_grad_value_, grad_norm
+from chainrule.optim.lr_scheduler import (
+    CosineAnnealingLR,
+    ExponentialLR,
+    LinearWarmup,
+    LRScheduler,
+    MultiStepLR,
+    OneCycleLR,
+    ReduceLROnPlateau,
+    StepLR,
+)
+from chainrule.optim.optimizer import Optimizer
+from chainrule.optim.rmsprop import RMSprop
+from chainrule.optim.sgd import SGD
+
+__all__ = [
+    "SGD", "Adagrad", "Adam", "AdamW", "CosineAnnealingLR", "ExponentialLR", "LRScheduler",
+    "LinearWarmup", "MultiStepLR", "OneCycleLR", "Optimizer", "RMSprop", "ReduceLROnPlateau",
+    "StepLR", "clip_grad_norm_", "clip_grad_value_", "grad_norm", "lr_scheduler",
+]

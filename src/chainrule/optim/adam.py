@@ -1,0 +1,146 @@
+"""Adam and AdamW: adaptive moment estimation, with L2 or decoupled weight decay."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from chainrule.optim.optimizer import (
+    Optimizer,
+    ParamsT,
+    check_flags,
+    check_nonnegative,
+    check_unit_interval,
+)
+
+
+class Adam(Optimizer):
+    r"""Adam (Kingma & Ba, 2015), exactly as PyTorch computes it.
+
+    With gradient ``g``, step count ``t`` (per parameter, from 1), learning rate ``α``,
+    betas ``(β₁, β₂)``, ``ε`` and weight decay ``λ``::
+
+        g ← −g                          if maximize
+        g ← g + λ·w                     (L2 penalty, added to the gradient)
+        m ← β₁·m + (1 − β₁)·g
+        v ← β₂·v + (1 − β₂)·g²
+        v̂ ← max(v̂, v)                  if amsgrad (and v̂ replaces v below)
+        w ← w − α/(1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + ε)
+
+    State: ``step`` (t), ``exp_avg`` (m), ``exp_avg_sq`` (v) and, with amsgrad,
+    ``max_exp_avg_sq`` (v̂).
+
+    The update is evaluated as ``w ← w − c·m / (√v + ε·√(1 − β₂ᵗ))`` with the scalar
+    ``c = α·√(1 − β₂ᵗ)/(1 − β₁ᵗ)``: the same number, one pass over memory fewer.
+
+    Args:
+        params: Parameters or param-group dicts.
+        lr: learning rate α.
+        betas: (β₁, β₂), each in [0, 1).
+        eps: ε ≥ 0, added to the denominator for stability.
+        weight_decay: λ ≥ 0 (L2; for decoupled decay use ``AdamW``).
+        amsgrad: use the running maximum of v (Reddi et al., 2018).
+        maximize: ascend the objective instead.
+
+    Example:
+        >>> import chainrule as cr
+        >>> model = cr.nn.Linear(3, 1)
+        >>> opt = cr.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999))
+    """
+
+    _decoupled = False
+
+    def __init__(self, params: ParamsT, lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, amsgrad: bool = False, *,
+                 maximize: bool = False) -> None:
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      amsgrad=amsgrad, maximize=maximize))
+
+    def validate(self, group: dict[str, Any]) -> None:
+        check_nonnegative(group, "lr", "eps", "weight_decay")
+        betas = group["betas"]
+        if not isinstance(betas, tuple) or len(betas) != 2:
+            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+        for i in range(2):
+            check_unit_interval({f"betas[{i}]": betas[i]}, f"betas[{i}]")
+        check_flags(group, "amsgrad", "maximize")
+
+    def init_single(self, param: np.ndarray, state: dict[str, Any],
+                    group: dict[str, Any]) -> None:
+        state["step"] = 0
+        state["exp_avg"] = np.zeros_like(param)
+        state["exp_avg_sq"] = np.zeros_like(param)
+        if group["amsgrad"]:
+            state["max_exp_avg_sq"] = np.zeros_like(param)
+
+    def apply_single(self, grad: np.ndarray, param: np.ndarray, state: dict[str, Any],
+                     group: dict[str, Any]) -> None:
+        lr = group["lr"]
+        beta1, beta2 = group["betas"]
+        weight_decay = group["weight_decay"]
+        step = state["step"] = state["step"] + 1
+        if group["maximize"]:
+            grad = np.negative(grad)
+        if weight_decay != 0:
+            if self._decoupled:
+                param *= 1.0 - lr * weight_decay
+            else:
+                decayed = np.multiply(param, weight_decay)
+                decayed += grad
+                grad = decayed
+        m = state["exp_avg"]
+        v = state["exp_avg_sq"]
+        m *= beta1
+        tmp = np.multiply(grad, 1.0 - beta1)
+        m += tmp
+        v *= beta2
+        np.multiply(grad, grad, out=tmp)
+        tmp *= 1.0 - beta2
+        v += tmp
+        if group["amsgrad"]:
+            vmax = state["max_exp_avg_sq"]
+            np.maximum(vmax, v, out=vmax)
+            v = vmax
+        bias2_sqrt = math.sqrt(1.0 - beta2 ** step)
+        np.sqrt(v, out=tmp)
+        tmp += group["eps"] * bias2_sqrt
+        np.divide(m, tmp, out=tmp)
+        tmp *= lr * bias2_sqrt / (1.0 - beta1 ** step)
+        param -= tmp
+
+
+class AdamW(Adam):
+    r"""Adam with decoupled weight decay (Loshchilov & Hutter, 2019), as PyTorch.
+
+    The decay shrinks the weights directly instead of entering the gradient, so it is
+    not rescaled by the adaptive denominator::
+
+        w ← w·(1 − α·λ)
+        then Adam's update without the L2 term (see ``Adam``).
+
+    Args:
+        params: Parameters or param-group dicts.
+        lr: learning rate α.
+        betas: (β₁, β₂), each in [0, 1).
+        eps: ε ≥ 0.
+        weight_decay: λ ≥ 0 (default 1e-2).
+        amsgrad: use the running maximum of v.
+        maximize: ascend the objective instead.
+
+    Example:
+        >>> import chainrule as cr
+        >>> model = cr.nn.Linear(3, 1)
+        >>> opt = cr.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
+    """
+
+    _decoupled = True
+
+    def __init__(self, params: ParamsT, lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2, amsgrad: bool = False, *,
+                 maximize: bool = False) -> None:
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                         amsgrad=amsgrad, maximize=maximize)

@@ -1,0 +1,122 @@
+"""Stochastic gradient descent, with optional momentum, Nesterov momentum and L2 decay."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chainrule.optim.optimizer import (
+    Optimizer,
+    ParamsT,
+    check_flags,
+    check_nonnegative,
+    check_unit_interval,
+)
+
+
+class SGD(Optimizer):
+    r"""Gradient descent, the seed's rule ``Δw = −α ∂E/∂w``, plus PyTorch's options.
+
+    With gradient ``g``, learning rate ``α``, momentum ``μ``, dampening ``τ`` and weight
+    decay ``λ``, one step is::
+
+        g ← −g                      if maximize
+        g ← g + λ·w                 (L2 penalty λ/2·‖w‖², added to the gradient)
+        b ← g                       on the first step (μ ≠ 0)
+        b ← μ·b + (1 − τ)·g         afterwards
+        g ← g + μ·b  if nesterov  else  g ← b
+        w ← w − α·g
+
+    With ``μ = λ = 0`` this is plain ``w ← w − α·g``. State (when ``μ ≠ 0``):
+    ``momentum_buffer`` (b).
+
+    Args:
+        params: Parameters or param-group dicts.
+        lr: learning rate α.
+        momentum: μ ≥ 0.
+        dampening: τ in [0, 1].
+        weight_decay: λ ≥ 0.
+        nesterov: Nesterov momentum (needs μ > 0 and τ = 0).
+        maximize: ascend the objective instead.
+
+    Example:
+        >>> import chainrule as cr
+        >>> model = cr.nn.Linear(3, 1)
+        >>> opt = cr.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    """
+
+    def __init__(self, params: ParamsT, lr: float = 1e-3, momentum: float = 0.0,
+                 dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False,
+                 *, maximize: bool = False) -> None:
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
+                                      weight_decay=weight_decay, nesterov=nesterov,
+                                      maximize=maximize))
+
+    def validate(self, group: dict[str, Any]) -> None:
+        check_nonnegative(group, "lr", "momentum", "weight_decay")
+        check_unit_interval(group, "dampening", closed=True)
+        check_flags(group, "nesterov", "maximize")
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise ValueError("nesterov=True needs momentum > 0 and dampening = 0, got "
+                             f"momentum={group['momentum']}, dampening={group['dampening']}")
+
+    def state_template(self, param: np.ndarray, group: dict[str, Any]) -> dict[str, Any]:
+        # The buffer is created by the first step (it starts as that step's gradient).
+        return {"momentum_buffer": param} if group["momentum"] != 0 else {}
+
+    def _update_group(self, group: dict[str, Any]) -> None:
+        if group["momentum"] != 0 or group["weight_decay"] != 0 or group["maximize"]:
+            super()._update_group(group)
+            return
+        # Plain w ← w − α·g, the common case in teaching and tiny models: no state, so skip
+        # the per-parameter bookkeeping. One temporary, two passes over memory.
+        lr = group["lr"]
+        dtype = lr_array = None
+        for p in group["params"]:
+            g = p.grad
+            if g is not None:
+                w = p.data
+                if g.shape != w.shape:
+                    raise self._shape_error(p, g)
+                if w.dtype is not dtype:
+                    # A 0-d array of the parameter's dtype multiplies faster than a Python
+                    # float (no weak-scalar promotion per call) and never upcasts.
+                    dtype = w.dtype
+                    lr_array = np.asarray(lr, dtype)
+                w -= g * lr_array
+
+    def apply_single(self, grad: np.ndarray, param: np.ndarray, state: dict[str, Any],
+                     group: dict[str, Any]) -> None:
+        momentum = group["momentum"]
+        weight_decay = group["weight_decay"]
+        owned = False  # is ``grad`` a temporary of ours (so it may be scaled in place)?
+        if group["maximize"]:
+            grad = np.negative(grad)
+            owned = True
+        if weight_decay != 0:
+            decayed = np.multiply(param, weight_decay)
+            decayed += grad
+            grad, owned = decayed, True
+        if momentum != 0:
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = np.array(grad, dtype=param.dtype, order="C")
+            else:
+                buf *= momentum
+                dampening = group["dampening"]
+                if dampening != 0:
+                    buf += grad * (1.0 - dampening)
+                else:
+                    buf += grad
+            if group["nesterov"]:
+                ahead = np.multiply(buf, momentum)
+                ahead += grad
+                grad, owned = ahead, True
+            else:
+                grad, owned = buf, False
+        if owned:
+            grad *= group["lr"]
+            param -= grad
+        else:
+            param -= grad * group["lr"]
