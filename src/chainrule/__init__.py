@@ -1,5 +1,6 @@
 """chainrule: neural networks trained by backpropagation it implements itself, on NumPy."""
 
+from chainrule import functional, losses, nn, optim
 from chainrule.autograd import (
     AnomalyError,
     Function,
@@ -50,10 +51,25 @@ from chainrule.tensor import (
 
 __version__ = "0.1.0"
 
+# Imported on first use, so ``import chainrule`` stays fast and small.
+_LAZY = ("data", "diagnostics", "io", "train")
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        module = importlib.import_module(f"chainrule.{name}")
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'chainrule' has no attribute {name!r}")
+
+
 float32 = "float32"
 float64 = "float64"
 
 __all__ = [
+    "data", "diagnostics", "functional", "io", "losses", "nn", "optim", "train",
     "AnomalyError", "Function", "Generator", "GraphFreedError", "Tensor", "abs", "arange",
     "cat", "clamp", "clip", "concatenate", "default_generator", "detect_anomaly",
     "enable_grad", "exp", "flatten", "float32", "float64", "full", "get_default_dtype",
