@@ -1,0 +1,56 @@
+"""Training: the ``Trainer`` loop, callbacks, metrics, history, plots and whole runs.
+
+- ``Trainer(model, loss, optimizer, metrics=..., callbacks=...)`` with ``fit``,
+  ``evaluate``, ``predict``; checkpoints resume a killed run bit for bit.
+- Callbacks: ``ProgressBar``, ``EarlyStopping``, ``ModelCheckpoint``,
+  ``LRSchedulerCallback``, ``CSVLogger``, ``LambdaCallback`` (and any object with some of
+  the hook methods, such as ``chainrule.diagnostics.GradientMonitor``).
+- Metrics: ``Accuracy``, ``TopKAccuracy``, ``ConfusionMatrix``, ``MeanAbsoluteError``,
+  ``R2Score`` and the plain functions ``accuracy``, ``top_k_accuracy``,
+  ``confusion_matrix``, ``mean_absolute_error``, ``r2_score``.
+- ``History``: per-epoch records, ``to_json``/``to_csv``/``from_json``.
+- ``TrainConfig`` and ``run_training``: what ``chainrule train`` does.
+
+Example:
+    >>> import chainrule as cr
+    >>> from chainrule import nn, optim
+    >>> from chainrule.train import Trainer, EarlyStopping
+    >>> model = nn.Sequential(nn.Linear(2, 32), nn.ReLU(), nn.Linear(32, 2))
+    >>> trainer = Trainer(model, "cross_entropy", optim.Adam(model.parameters(), lr=1e-2),
+    ...                   metrics=["accuracy"], callbacks=[EarlyStopping(patience=5)])
+"""
+
+from chainrule.train.callbacks import (
+    Callback,
+    CSVLogger,
+    EarlyStopping,
+    LambdaCallback,
+    LRSchedulerCallback,
+    ModelCheckpoint,
+    ProgressBar,
+)
+from chainrule.train.config import TrainConfig
+from chainrule.train.history import History
+from chainrule.train.metrics import (
+    Accuracy,
+    ConfusionMatrix,
+    MeanAbsoluteError,
+    Metric,
+    R2Score,
+    TopKAccuracy,
+    accuracy,
+    confusion_matrix,
+    mean_absolute_error,
+    r2_score,
+    top_k_accuracy,
+)
+from chainrule.train.run import RunResult, run_training
+from chainrule.train.trainer import Trainer
+
+__all__ = [
+    "Accuracy", "CSVLogger", "Callback", "ConfusionMatrix", "EarlyStopping", "History",
+    "LRSchedulerCallback", "LambdaCallback", "MeanAbsoluteError", "Metric", "ModelCheckpoint",
+    "ProgressBar", "R2Score", "RunResult", "TopKAccuracy", "TrainConfig", "Trainer",
+    "accuracy", "confusion_matrix", "mean_absolute_error", "r2_score", "run_training",
+    "top_k_accuracy",
+]

@@ -1,0 +1,299 @@
+"""Using a trained model file: evaluate it, predict from a CSV, describe it.
+
+These are what ``chainrule evaluate``, ``predict`` and ``info`` call. A model written by
+``chainrule train`` carries the metadata to do this from raw data (class labels, feature
+names, input shape, the standardisation statistics of features and regression targets);
+a model saved by hand with ``chainrule.io.save`` works too, with fewer conveniences.
+"""
+
+from __future__ import annotations
+
+import csv
+import io as _io
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from chainrule.train.run import METADATA_FORMAT
+
+
+def _load(path: str | os.PathLike) -> tuple[Any, dict[str, Any]]:
+    from chainrule import io
+
+    if not Path(path).exists():
+        raise FileNotFoundError(f"model file {path} does not exist")
+    return io.load_with_metadata(path)
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """Fail early, naming the file, when ``path`` cannot be written (no such folder)."""
+    parent = Path(path).resolve().parent
+    if not parent.is_dir():
+        raise FileNotFoundError(f"cannot write {path}: folder {parent} does not exist")
+    if Path(path).is_dir():
+        raise IsADirectoryError(f"cannot write {path}: it is a folder")
+
+
+def _scaler(state: dict[str, Any] | None) -> Any:
+    if not state:
+        return None
+    from chainrule.data import Standardizer
+
+    return Standardizer.from_state_dict(state)
+
+
+def _outputs(model: Any, X: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+    from chainrule.autograd import no_grad
+    from chainrule.tensor import Tensor
+
+    model.eval()
+    outs = []
+    with no_grad():
+        for start in range(0, len(X), batch_size):
+            outs.append(model(Tensor._make(X[start:start + batch_size], False, None)).data)
+    return np.concatenate(outs) if outs else np.zeros((0,), np.float32)
+
+
+def _shape_inputs(X: np.ndarray, meta: dict[str, Any], where: str) -> np.ndarray:
+    shape = tuple(meta.get("input_shape") or X.shape[1:])
+    if int(np.prod(shape)) != int(np.prod(X.shape[1:])):
+        raise ValueError(f"{where}: the model takes {int(np.prod(shape))} features per sample "
+                         f"(input shape {shape}), the data has {int(np.prod(X.shape[1:]))}")
+    return np.ascontiguousarray(X.reshape((len(X), *shape)), dtype=np.float32)
+
+
+def _probabilities(out: np.ndarray) -> np.ndarray:
+    if out.ndim == 2 and out.shape[1] > 1:
+        z = out - out.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+    p1 = 1 / (1 + np.exp(-out.reshape(-1)))
+    return np.stack([1 - p1, p1], axis=1)
+
+
+# ---- evaluate ----------------------------------------------------------------------------
+
+def evaluate_file(model_path: str | os.PathLike, data: str | None = None,
+                  target: str | None = None, split: str = "test",
+                  batch_size: int = 1024) -> dict[str, Any]:
+    """Loss and metrics of a saved model on one split of a data set.
+
+    Args:
+        model_path: a model file (``chainrule train`` writes ``model.safetensors``).
+        data: a data spec; default the one the model was trained on (same seed, so the
+            same test split).
+        target: the target column of ``csv:`` data (default: the training one).
+        split: ``'train'``, ``'val'`` or ``'test'``.
+
+    Returns:
+        ``{"data", "split", "samples", "loss", "accuracy" | "mae", "r2", ...}``.
+
+    Example:
+        >>> # evaluate_file("runs/x/model.safetensors")["accuracy"]
+    """
+    from chainrule.data import load_dataset
+    from chainrule.train.metrics import accuracy, mean_absolute_error, r2_score
+    from chainrule.train.run import build_loss
+
+    model, meta = _load(model_path)
+    ours = meta.get("format") == METADATA_FORMAT
+    spec = data or (meta.get("data") if ours else None)
+    if spec is None:
+        raise ValueError(f"{model_path} has no record of its training data: give --data")
+    seed = int(meta.get("seed", 0)) if ours else 0
+    if target is None and ours and spec == meta.get("data"):
+        target = (meta.get("config") or {}).get("target")
+    bundle = load_dataset(spec, seed=seed, target=target)
+    X, y = bundle.split(split)
+    wanted = int(np.prod(meta["input_shape"])) if meta.get("input_shape") else None
+    if wanted is not None and wanted != bundle.num_features:
+        raise ValueError(f"{model_path} takes {wanted} features per sample but {spec} has "
+                         f"{bundle.num_features}")
+    if ours and meta.get("standardized_by") == "train":
+        X = _scaler(meta["standardizer"]).transform(X)
+    X = _shape_inputs(X, meta, str(model_path))
+    out = _outputs(model, X, batch_size)
+    task = bundle.task
+    config = meta.get("config") or {}
+    loss_fn = build_loss(config.get("loss"), task, config.get("label_smoothing"))
+    from chainrule.tensor import Tensor
+
+    target_scaler = _scaler(meta.get("target_standardizer")) if ours else None
+    y_model = target_scaler.transform(y) if target_scaler is not None else y
+    if out.shape[1:] != (bundle.num_outputs,):
+        raise ValueError(f"{model_path}: the model has outputs of shape {out.shape[1:]} but "
+                         f"{spec} needs {bundle.num_outputs} ({task})")
+    loss = float(loss_fn(Tensor._make(out, False, None), y_model).item())
+    results: dict[str, Any] = {"data": spec, "split": split, "samples": int(len(y)),
+                               "loss": loss}
+    if task == "classification":
+        results["accuracy"] = accuracy(out, y)
+    else:
+        pred = target_scaler.inverse_transform(out) if target_scaler is not None else out
+        results["mae"] = mean_absolute_error(pred, y)
+        results["r2"] = r2_score(pred, y)
+    return results
+
+
+def format_results(results: dict[str, Any]) -> str:
+    """One readable line per result."""
+    lines = []
+    for k, v in results.items():
+        if isinstance(v, float):
+            shown = f"{v:.4f}" + (f" ({v:.2%})" if k == "accuracy" else "")
+        else:
+            shown = str(v)
+        lines.append(f"{k:<9} {shown}")
+    return "\n".join(lines)
+
+
+# ---- predict -----------------------------------------------------------------------------
+
+def _read_features(path: str | os.PathLike, names: list[str] | None) -> np.ndarray:
+    from chainrule.data import load_csv_features
+
+    if not Path(path).exists():
+        raise FileNotFoundError(f"input file {path} does not exist")
+    with open(path, encoding="utf-8-sig") as f:
+        first = next((line for line in f if line.strip()), None)
+    if first is None:
+        raise ValueError(f"{path}: the file is empty")
+    fields = next(csv.reader([first]))
+    try:
+        [float(v) for v in fields]
+        header = False  # the first line is data: columns are taken in training order
+    except ValueError:
+        header = True
+    if names is None:
+        if header:
+            names = [c.strip() for c in fields]
+        else:
+            names = [f"x{i + 1}" for i in range(len(fields))]
+    return load_csv_features(path, names, header=header)
+
+
+def predict_file(model_path: str | os.PathLike, input_path: str | os.PathLike,
+                 output_path: str | os.PathLike | None = None) -> int:
+    """Predict for every row of a CSV of features; write CSV to ``output_path`` (stdout
+    when None). Returns the number of rows.
+
+    Features are raw values as in the training data's files: CSV columns by name (or in
+    training order without a header); for the bundled digits 64 pixel values 0-16, for IDX
+    images the pixel values 0-255 (the model file records the scaling and standardisation
+    applied in training and applies them here).
+
+    Classification: a ``prediction`` column with the original class label and one
+    ``prob_<label>`` column per class. Regression: the predicted value(s), in the
+    target's original units, named after the target.
+
+    Example:
+        >>> # predict_file("runs/x/model.safetensors", "new.csv", "predictions.csv")
+    """
+    if output_path is not None:
+        check_writable(output_path)
+    model, meta = _load(model_path)
+    ours = meta.get("format") == METADATA_FORMAT
+    X = _read_features(input_path, meta.get("feature_names") if ours else None)
+    if ours and meta.get("input_scale"):
+        X = X * np.float32(meta["input_scale"])  # raw pixels (0-16, 0-255) as the data set
+    if ours and meta.get("standardizer"):
+        X = _scaler(meta["standardizer"]).transform(X)
+    X = _shape_inputs(X, meta if ours else {}, str(input_path))
+    out = _outputs(model, X)
+    header: list[str]
+    rows: list[list[Any]]
+    if ours and meta.get("task") == "classification":
+        probs = _probabilities(out)
+        labels = meta.get("classes") or list(range(probs.shape[1]))
+        header = ["prediction"] + [f"prob_{lab}" for lab in labels]
+        picked = probs.argmax(axis=1)
+        rows = [[labels[k]] + [f"{p:.6g}" for p in row] for k, row in zip(picked, probs)]
+    else:
+        values = out.reshape(len(out), -1)
+        scaler = _scaler(meta.get("target_standardizer")) if ours else None
+        if scaler is not None:
+            values = scaler.inverse_transform(values)
+        name = (meta.get("target") if ours else None) or "prediction"
+        header = [name] if values.shape[1] == 1 else [f"{name}_{i + 1}"
+                                                      for i in range(values.shape[1])]
+        rows = [[f"{v:.6g}" for v in row] for row in values]
+    buf = _io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    if output_path is None:
+        sys.stdout.write(buf.getvalue())
+    else:
+        from chainrule.io import atomic_write
+
+        with atomic_write(output_path, "w") as f:
+            f.write(buf.getvalue())
+    return len(rows)
+
+
+# ---- info --------------------------------------------------------------------------------
+
+def describe_file(path: str | os.PathLike, as_json: bool = False) -> str:
+    """Architecture with per-layer parameter counts, and the metadata, of a model file or
+    checkpoint (read from the file; a checkpoint's model is rebuilt from its spec)."""
+    from chainrule import io
+
+    if not Path(path).exists():
+        raise FileNotFoundError(f"file {path} does not exist")
+    info = io.inspect_file(path)
+    if info.kind == "foreign":
+        raise ValueError(f"{path}: a safetensors file not written by chainrule (it has no "
+                         "architecture)")
+    model = io.from_spec(info.architecture) if info.architecture else None
+    layers = []
+    if model is not None:
+        for name, m in model.named_modules():
+            own = sum(p.data.size for p in m._parameters.values() if p is not None)
+            if name and (own or not m._modules):
+                layers.append({"name": name, "layer": m._one_line(), "parameters": own})
+    metadata = dict(info.metadata)
+    if info.kind == "checkpoint":
+        history = metadata.pop("history", None)
+        for key in ("rng", "loader", "running", "callbacks", "callback_arrays"):
+            metadata.pop(key, None)
+        if history is not None:
+            metadata["epochs_recorded"] = len(history.get("records", []))
+    tensors = {k: list(shape) for k, (dtype, shape) in info.tensors.items()}
+    if as_json:
+        return json.dumps({"file": str(path), "kind": info.kind,
+                           "chainrule_version": info.chainrule_version,
+                           "parameters": model.num_parameters() if model is not None else None,
+                           "layers": layers, "metadata": _jsonable(metadata),
+                           "tensors": tensors}, indent=1)
+    lines = [f"file      {path}", f"kind      {info.kind} (chainrule "
+                                   f"{info.chainrule_version})"]
+    if model is not None:
+        lines += ["", model.summary()]
+    else:
+        lines.append(f"tensors   {len(info.tensors)} ({info.num_parameters:,} values); no "
+                     "architecture recorded")
+    if metadata:
+        lines += ["", "metadata"]
+        for k, v in metadata.items():
+            text = json.dumps(_jsonable(v))
+            lines.append(f"  {k}: {text if len(text) <= 200 else text[:197] + '...'}")
+    return "\n".join(lines)
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    return v
+
+
+__all__ = ["check_writable", "describe_file", "evaluate_file", "format_results", "predict_file"]
