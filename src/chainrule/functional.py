@@ -21,11 +21,21 @@ from chainrule.ops.activations import (
     softplus,
     tanh,
 )
+from chainrule.ops.convolution import conv1d, conv2d
 from chainrule.ops.linalg import linear
 from chainrule.ops.normalization import batch_norm, layer_norm
+from chainrule.ops.pooling import (
+    adaptive_avg_pool2d,
+    avg_pool1d,
+    avg_pool2d,
+    max_pool1d,
+    max_pool2d,
+)
 from chainrule.ops.shape import pad
 
 __all__ = [
+    "adaptive_avg_pool2d", "avg_pool1d", "avg_pool2d", "conv1d", "conv2d", "max_pool1d",
+    "max_pool2d",
     "batch_norm", "binary_cross_entropy_with_logits", "cross_entropy", "dropout", "gelu",
     "huber_loss", "l1_loss", "layer_norm", "leaky_relu", "linear", "log_softmax",
     "logsumexp", "mse_loss", "nll_loss", "pad", "relu", "sigmoid", "softmax", "softplus",

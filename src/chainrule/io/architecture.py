@@ -389,6 +389,16 @@ def _decoder_kwargs(m: Any) -> dict:
             "tie_weights": m.head.weight is m.tok_emb.weight}
 
 
+def _conv_kwargs(m: Any) -> dict:
+    return {"in_channels": m.in_channels, "out_channels": m.out_channels,
+            "kernel_size": m.kernel_size, "stride": m.stride, "padding": m.padding,
+            "dilation": m.dilation, "groups": m.groups, "bias": m.bias is not None}
+
+
+_MAX_POOL = _attrs("kernel_size", "stride", "padding", "dilation", "ceil_mode")
+_AVG_POOL = _attrs("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad")
+
+
 def _builtin_table() -> list[tuple[str, str, GetKwargs]]:
     """(type name, "module:class" in chainrule.nn, get_kwargs) of the plain layers."""
     return [
@@ -410,6 +420,14 @@ def _builtin_table() -> list[tuple[str, str, GetKwargs]]:
         ("BatchNorm1d", "normalization:BatchNorm1d", _batch_norm_kwargs),
         ("BatchNorm2d", "normalization:BatchNorm2d", _batch_norm_kwargs),
         ("LayerNorm", "normalization:LayerNorm", _layer_norm_kwargs),
+        ("Conv1d", "conv:Conv1d", _conv_kwargs),
+        ("Conv2d", "conv:Conv2d", _conv_kwargs),
+        ("MaxPool1d", "pooling:MaxPool1d", _MAX_POOL),
+        ("MaxPool2d", "pooling:MaxPool2d", _MAX_POOL),
+        ("AvgPool1d", "pooling:AvgPool1d", _AVG_POOL),
+        ("AvgPool2d", "pooling:AvgPool2d",
+         lambda m: {**_AVG_POOL(m), "divisor_override": m.divisor_override}),
+        ("AdaptiveAvgPool2d", "pooling:AdaptiveAvgPool2d", _attrs("output_size")),
         ("Embedding", "embedding:Embedding",
          _attrs("num_embeddings", "embedding_dim", "padding_idx")),
         ("RNN", "recurrent:RNN", _rnn_kwargs),

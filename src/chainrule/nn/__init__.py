@@ -12,12 +12,15 @@ from chainrule.nn.activation import (
     Tanh,
 )
 from chainrule.nn.containers import ModuleDict, ModuleList, Residual, Sequential
+from chainrule.nn.conv import Conv1d, Conv2d
 from chainrule.nn.dropout import Dropout, Dropout1d, Dropout2d
 from chainrule.nn.linear import Flatten, Identity, Linear
 from chainrule.nn.module import Buffer, LayerError, Module, Parameter
 from chainrule.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
+from chainrule.nn.pooling import AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
 
 __all__ = [
+    "AdaptiveAvgPool2d", "AvgPool1d", "AvgPool2d", "Conv1d", "Conv2d", "MaxPool1d", "MaxPool2d",
     "GELU", "BatchNorm1d", "BatchNorm2d", "Buffer", "Dropout", "Dropout1d", "Dropout2d",
     "Flatten", "Identity", "LayerError", "LayerNorm", "LeakyReLU", "Linear", "LogSoftmax",
     "Module", "ModuleDict", "ModuleList", "Parameter", "ReLU", "Residual", "Sequential",

@@ -32,8 +32,16 @@ from chainrule.ops.arithmetic import (
     sub,
     where,
 )
+from chainrule.ops.convolution import conv1d, conv2d
 from chainrule.ops.linalg import linear, matmul
 from chainrule.ops.normalization import batch_norm, layer_norm
+from chainrule.ops.pooling import (
+    adaptive_avg_pool2d,
+    avg_pool1d,
+    avg_pool2d,
+    max_pool1d,
+    max_pool2d,
+)
 from chainrule.ops.reductions import max, mean, min, std, sum, var
 from chainrule.ops.shape import (
     broadcast_to,
@@ -53,6 +61,8 @@ from chainrule.ops.shape import (
 )
 
 __all__ = [
+    "adaptive_avg_pool2d", "avg_pool1d", "avg_pool2d", "conv1d", "conv2d", "max_pool1d",
+    "max_pool2d",
     "abs", "add", "batch_norm", "broadcast_to", "cast", "cat", "clamp", "clip", "concatenate",
     "div", "dropout", "dropout_channels", "exp", "flatten", "gelu", "getitem", "layer_norm",
     "leaky_relu", "linear", "log", "log_softmax", "logsumexp", "matmul", "max", "maximum",
