@@ -1,0 +1,144 @@
+"""The runnable examples (examples/*.py) in quick mode reach what they claim.
+
+Each example is a script and a module with ``main(quick=True, ...) -> dict``; these tests
+import it by path and check its figures. A test skips when the layers its example needs
+are not in this build.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+import sys
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+EXAMPLES = os.path.join(os.path.dirname(__file__), os.pardir, "examples")
+
+
+def load(name: str) -> ModuleType:
+    """Import examples/<name>.py under a unique module name."""
+    path = os.path.abspath(os.path.join(EXAMPLES, f"{name}.py"))
+    spec = importlib.util.spec_from_file_location(f"chainrule_example_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+# ---- cnn_digits -----------------------------------------------------------------------
+
+
+def test_shifted_batches_cover_every_image_once_and_shift_by_at_most_one() -> None:
+    cnn_digits = load("cnn_digits")
+    X = np.zeros((10, 1, 8, 8), np.float32)
+    X[:, 0, 3:5, 3:5] = 1.0  # a 2×2 blob in the middle: any 1-pixel shift keeps it whole
+    X *= np.arange(1, 11, dtype=np.float32)[:, None, None, None]  # tag each image
+    y = np.arange(10)
+    batches = list(cnn_digits.ShiftedBatches(X, y, batch_size=4, seed=0))
+    assert [len(b[1]) for b in batches] == [4, 4, 2]
+    seen = np.concatenate([b[1] for b in batches])
+    assert sorted(seen.tolist()) == list(range(10))
+    shifted = 0
+    for xb, yb in batches:
+        assert xb.shape[1:] == (1, 8, 8) and xb.dtype == np.float32
+        for img, label in zip(xb, yb):
+            rows, cols = np.nonzero(img[0])
+            assert img.max() == label + 1 and img.sum() == 4 * (label + 1)
+            assert 2 <= rows.min() <= 4 and 2 <= cols.min() <= 4
+            shifted += (rows.min(), cols.min()) != (3, 3)
+    assert shifted > 0
+
+
+def test_cnn_digits_quick_learns_the_digits() -> None:
+    pytest.importorskip("chainrule.nn.conv")
+    pytest.importorskip("chainrule.nn.pooling")
+    r = load("cnn_digits").main(quick=True, verbose=False)
+    assert r["test_size"] == 359  # load_dataset("digits", seed=0)'s test part
+    # a 4-epoch narrow CNN: far above chance (10 %), short of the full run's 99 %
+    assert r["test_accuracy"] > 0.85
+    assert r["val_accuracy"] > 0.85
+    assert r["mlp_test_accuracy"] is None
+
+
+# ---- mnist1d --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def mnist1d_module(tmp_path_factory: pytest.TempPathFactory) -> tuple[ModuleType, str]:
+    pytest.importorskip("mnist1d")
+    return load("mnist1d_paper"), str(tmp_path_factory.mktemp("mnist1d_cache"))
+
+
+def test_mnist1d_data_is_generated_once_and_cached_as_npz(
+        mnist1d_module: tuple[ModuleType, str]) -> None:
+    m, cache = mnist1d_module
+    state = np.random.get_state()[1].copy()
+    data = m.load_mnist1d(cache)
+    assert np.array_equal(np.random.get_state()[1], state)  # global RNG left alone
+    assert data["x"].shape == (4000, 40) and data["x"].dtype == np.float32
+    assert data["x_test"].shape == (1000, 40) and data["y"].dtype == np.int64
+    assert set(np.unique(data["y"]).tolist()) == set(range(10))
+    files = os.listdir(cache)
+    assert files == ["mnist1d_seed42_5000.npz"]
+    with np.load(os.path.join(cache, files[0]), allow_pickle=False) as f:
+        assert np.array_equal(f["x"], data["x"])
+    again = m.load_mnist1d(cache)
+    assert np.array_equal(again["y_test"], data["y_test"])
+
+
+def test_mnist1d_quick_mlp_and_gru_learn(mnist1d_module: tuple[ModuleType, str]) -> None:
+    pytest.importorskip("chainrule.nn.recurrent")
+    m, cache = mnist1d_module
+    r = m.main(quick=True, models=("mlp", "gru"), steps=200, cache_dir=cache, verbose=False)
+    for name in ("mlp", "gru"):
+        assert r[name]["final_loss"] < 0.7 * r[name]["first_loss"], name
+        assert r[name]["test_accuracy"] > 0.35, name  # chance is 10 %
+    assert "GRU" in r["table"]
+
+
+def test_mnist1d_quick_cnn_beats_the_mlp(mnist1d_module: tuple[ModuleType, str]) -> None:
+    pytest.importorskip("chainrule.nn.conv")
+    m, cache = mnist1d_module
+    r = m.main(quick=True, models=("mlp", "cnn"), steps=300, cache_dir=cache, verbose=False)
+    assert r["cnn"]["parameters"] == 5210  # the paper's ConvBase: 3 convs of 25 + linear
+    assert r["cnn"]["test_accuracy"] > 0.6
+    assert r["cnn"]["test_accuracy"] > r["mlp"]["test_accuracy"]  # the spatial prior
+
+
+# ---- char_lm --------------------------------------------------------------------------
+
+
+def test_char_codec_round_trips_and_names_unknown_characters() -> None:
+    char_lm = load("char_lm")
+    codec = char_lm.CharCodec("hello world")
+    ids = codec.encode("low")
+    assert ids.dtype == np.int64 and codec.decode(ids) == "low"
+    with pytest.raises(ValueError, match="'z'"):
+        codec.encode("lazy")
+    x, y = char_lm.random_windows(np.arange(100), 3, 5, np.random.default_rng(0))
+    assert x.shape == y.shape == (3, 5) and np.array_equal(y, x + 1)
+
+
+def test_shipped_text_is_a_small_plain_text() -> None:
+    char_lm = load("char_lm")
+    with open(char_lm.DEFAULT_TEXT, encoding="utf-8") as f:
+        text = f.read()
+    assert 20_000 <= len(text) <= 50_000
+    assert text.isascii() and "CHAPTER" in text
+
+
+@pytest.mark.parametrize("model", ["lstm", "transformer"])
+def test_char_lm_quick_loss_falls_and_samples(model: str) -> None:
+    pytest.importorskip("chainrule.nn.embedding")
+    pytest.importorskip("chainrule.nn.recurrent" if model == "lstm" else
+                        "chainrule.nn.transformer")
+    r = load("char_lm").main(model=model, quick=True, sample_length=40, verbose=False)
+    # an untrained model guesses about uniformly: ln V nats per character
+    assert abs(r["start_loss"] - r["uniform_loss"]) < 0.3
+    assert r["final_loss"] < r["start_loss"] - 1.0  # ~4.1 → ~2.3 in 60 steps
+    assert math.isfinite(r["final_train_loss"])
+    assert r["sample"].startswith("The miller") and len(r["sample"]) == 10 + 40
