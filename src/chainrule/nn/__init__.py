@@ -11,15 +11,21 @@ from chainrule.nn.activation import (
     Softplus,
     Tanh,
 )
+from chainrule.nn.attention import MultiheadAttention
 from chainrule.nn.containers import ModuleDict, ModuleList, Residual, Sequential
 from chainrule.nn.conv import Conv1d, Conv2d
 from chainrule.nn.dropout import Dropout, Dropout1d, Dropout2d
+from chainrule.nn.embedding import Embedding
 from chainrule.nn.linear import Flatten, Identity, Linear
 from chainrule.nn.module import Buffer, LayerError, Module, Parameter
 from chainrule.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from chainrule.nn.pooling import AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
+from chainrule.nn.recurrent import GRU, LSTM, RNN
+from chainrule.nn.transformer import DecoderOnlyTransformer, PositionalEmbedding, TransformerBlock
 
 __all__ = [
+    "DecoderOnlyTransformer", "Embedding", "GRU", "LSTM", "MultiheadAttention",
+    "PositionalEmbedding", "RNN", "TransformerBlock",
     "AdaptiveAvgPool2d", "AvgPool1d", "AvgPool2d", "Conv1d", "Conv2d", "MaxPool1d", "MaxPool2d",
     "GELU", "BatchNorm1d", "BatchNorm2d", "Buffer", "Dropout", "Dropout1d", "Dropout2d",
     "Flatten", "Identity", "LayerError", "LayerNorm", "LeakyReLU", "Linear", "LogSoftmax",

@@ -164,8 +164,9 @@ class BCEWithLogits(Function):
 
     def backward(self, g: np.ndarray) -> tuple:
         z, y, reduction, pw = self.saved
-        e = np.exp(-np.abs(z))
-        sig = np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+        sig = np.tanh(z * 0.5)  # σ(z) = (1 + tanh(z/2)) / 2, finite for any z
+        sig += 1
+        sig *= 0.5
         if pw is None:
             dz = sig - y
         else:
@@ -177,6 +178,6 @@ class BCEWithLogits(Function):
             if pw is None:
                 dy = -z
             else:  # ∂l/∂y = −z + (pw − 1) log(1 + e^{−z})
-                dy = -z + (pw - 1) * (np.log1p(e) + np.maximum(-z, 0))
+                dy = -z + (pw - 1) * (np.log1p(np.exp(-np.abs(z))) + np.maximum(-z, 0))
             gy = (dy * scale).astype(z.dtype, copy=False)
         return gz, gy
