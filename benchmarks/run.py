@@ -29,6 +29,7 @@ sys.path.insert(0, HERE)
 
 from workloads import SPECS, WORKLOADS, mlp_flops  # noqa: E402
 
+SETTLE_SECONDS = 0.5
 TARGETS = {"tiny_mlp": 3.0, "mnist_mlp": 1.0, "lenet": 0.8, "char_lstm": 0.8,
            "tiny_transformer": 0.8}
 
@@ -91,6 +92,7 @@ def bench(name: str, repeats: int, seconds: float, with_fused: bool) -> dict:
                                               if w.error}}
     counts = {}
     for f, w in live.items():  # calibrate steps per round to ~`seconds`
+        time.sleep(SETTLE_SECONDS)
         n, t = 1, w.run(1)
         while t < seconds / 4 and n < 100000:
             n *= 4
@@ -99,6 +101,10 @@ def bench(name: str, repeats: int, seconds: float, with_fused: bool) -> dict:
     times: dict[str, list[float]] = {f: [] for f in live}
     for _ in range(repeats):  # alternate: each round runs every framework once
         for f, w in live.items():
+            # BLAS/OpenMP worker threads spin for a while after their last call; on a
+            # 2-core machine the idle peer's spinning threads would halve this side's
+            # speed (and wreck OpenMP barriers), so let them fall asleep first.
+            time.sleep(SETTLE_SECONDS)
             times[f].append(w.run(counts[f]) / counts[f])
     for f, w in workers.items():
         peak = w.close()
