@@ -40,6 +40,11 @@ from chainrule.tensor import Tensor
 
 # ---- shared pieces ---------------------------------------------------------------------
 
+# Time steps handled together where a whole-sequence pass would stream megabytes through
+# memory: LSTMLayer's input projections, and the weight-gradient GEMMs of backward (which
+# then read δ while it is still in cache).
+_CHUNK = 8
+
 
 def _time_major(x: np.ndarray, batch_first: bool) -> np.ndarray:
     """A (T, B, ·) view of a sequence stored time-major or batch-major."""
@@ -54,24 +59,46 @@ def _tgb_to_gn(d: np.ndarray) -> np.ndarray:
     return out.reshape(G, T * B)
 
 
+def _bias_tile(bias: np.ndarray | None, batch: int) -> np.ndarray | None:
+    """The bias repeated over the batch as a contiguous (G, B) block: adding it to
+    (k, G, B) arrays is several times faster than broadcasting a (G, 1) column."""
+    if bias is None:
+        return None
+    return np.ascontiguousarray(np.broadcast_to(bias[:, None], (bias.shape[0], batch)))
+
+
 def _project_inputs(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
     """``w x_t + bias`` for every time step of x (T, B, I), as one contiguous (T, G, B)
     array (one batched GEMM over all steps)."""
     a = np.matmul(w, x.transpose(0, 2, 1))
     if bias is not None:
-        a += bias[:, None]
+        a += _bias_tile(bias, x.shape[1])
     return a
 
 
 def _write_sequence(out: np.ndarray, hs: np.ndarray, batch_first: bool) -> np.ndarray:
     """Copy per-step states hs (T, H, B) into ``out`` laid out (T, B, H) or (B, T, H)."""
-    out[...] = hs.transpose(2, 0, 1) if batch_first else hs.transpose(0, 2, 1)
+    if not batch_first:
+        out[...] = hs.transpose(0, 2, 1)
+        return out
+    # two cheap copies (2-D transposes, then whole rows) beat one three-axis shuffle
+    tbh = np.empty((hs.shape[0], hs.shape[2], hs.shape[1]), hs.dtype)
+    tbh[...] = hs.transpose(0, 2, 1)
+    out[...] = tbh.transpose(1, 0, 2)
     return out
 
 
 def _grad_sequence(g: np.ndarray, batch_first: bool) -> np.ndarray:
     """The gradient of an output sequence as contiguous per-step (T, H, B) arrays."""
-    return np.ascontiguousarray(g.transpose(1, 2, 0) if batch_first else g.transpose(0, 2, 1))
+    T, B, H = _time_major(g, batch_first).shape
+    out = np.empty((T, H, B), g.dtype)
+    if batch_first:  # as in _write_sequence: whole rows first, then 2-D transposes
+        tbh = np.empty((T, B, H), g.dtype)
+        tbh[...] = g.transpose(1, 0, 2)
+        out[...] = tbh.transpose(0, 2, 1)
+    else:
+        out[...] = g.transpose(0, 2, 1)
+    return out
 
 
 def _flags(needs: tuple, first_weight: int) -> tuple[bool, ...]:
@@ -82,35 +109,59 @@ def _flags(needs: tuple, first_weight: int) -> tuple[bool, ...]:
     return (needs[0], needs[k], needs[k + 1]) + tuple(biases)
 
 
-def _weight_grads(flags: tuple, x: np.ndarray, batch_first: bool, h0: np.ndarray,
-                  hs: np.ndarray, w_ih: np.ndarray, dgx: np.ndarray, dgh: np.ndarray | None,
-                  dgh0: np.ndarray) -> tuple:
-    """Gradients of (x, W_ih, W_hh, b_ih, b_hh) from the pre-activation gradients δ.
+class _ChunkedGrads:
+    """Gradients of (x, W_ih, W_hh, b_ih, b_hh), accumulated a few time steps at a time
+    from the pre-activation gradients δ while those are still in cache.
 
-    ``dgx`` (G, T·B): δ of the input projection ``W_ih x_t + b_ih``, columns (t, b);
-    ``dgh`` the same for ``W_hh h_{t-1} + b_hh`` (None when it equals ``dgx``); ``dgh0``
-    (G, B) its first step, which multiplies h0; hs (T, H, B) the hidden states.
+    ``add(t0, t1, dgx, dgh)`` takes δ of steps t0..t1-1 as (t1 − t0, G, B) arrays: ``dgx``
+    for the input projection ``W_ih x_t + b_ih``, ``dgh`` for ``W_hh h_{t-1} + b_hh``
+    (omit it when the two are equal).
     """
-    xt = _time_major(x, batch_first)
-    T, B, n_in = xt.shape
-    same = dgh is None
-    dgh = dgx if same else dgh
-    need_x, need_wih, need_whh, need_bih, need_bhh = flags
-    dx = dw_ih = dw_hh = db_ih = db_hh = None
-    if need_x:
-        dx = (dgx.T @ w_ih).reshape(T, B, n_in)
-        dx = dx.transpose(1, 0, 2) if batch_first else dx
-    if need_wih:
-        dw_ih = dgx @ np.ascontiguousarray(xt).reshape(T * B, n_in)
-    if need_whh:
-        dw_hh = dgh0 @ h0  # step 0 sees h0, step t > 0 sees h_{t-1}
-        if T > 1:
-            dw_hh += dgh[:, B:] @ _tgb_to_gn(hs[:T - 1]).T
-    if need_bih or (need_bhh and same):
-        db_ih = dgx.sum(axis=1)
-    if need_bhh:
-        db_hh = db_ih.copy() if same else dgh.sum(axis=1)
-    return dx, dw_ih, dw_hh, db_ih if need_bih else None, db_hh
+
+    def __init__(self, flags: tuple, x: np.ndarray, batch_first: bool, h0: np.ndarray,
+                 hs: np.ndarray, w_ih: np.ndarray) -> None:
+        self.flags = flags
+        xt = _time_major(x, batch_first)
+        T, B, n_in = xt.shape
+        G, H = w_ih.shape[0], hs.shape[1]
+        dt = x.dtype
+        self.x, self.batch_first, self.h0, self.hs, self.w_ih = xt, batch_first, h0, hs, w_ih
+        self.dx = np.empty((T, B, n_in), dt) if flags[0] else None
+        self.dw_ih = np.zeros((G, n_in), dt) if flags[1] else None
+        self.dw_hh = np.zeros((G, H), dt) if flags[2] else None
+        self.db_ih = np.zeros(G, dt) if flags[3] else None
+        self.db_hh = np.zeros(G, dt) if flags[4] else None
+        self.ones = np.ones(_CHUNK * B, dt)
+
+    def add(self, t0: int, t1: int, dgx: np.ndarray, dgh: np.ndarray | None = None) -> None:
+        k, G, B = dgx.shape
+        gx = _tgb_to_gn(dgx)  # (G, k·B), columns (t, b)
+        gh = gx if dgh is None else _tgb_to_gn(dgh)
+        ones = self.ones[:k * B]
+        if self.dx is not None:
+            np.matmul(gx.T, self.w_ih, out=self.dx[t0:t1].reshape(k * B, -1))
+        if self.dw_ih is not None:
+            self.dw_ih += gx @ self.x[t0:t1].reshape(k * B, -1)
+        sum_x = None
+        if self.db_ih is not None or (self.db_hh is not None and dgh is None):
+            sum_x = gx @ ones  # a GEMV sums faster than .sum here
+        if self.db_ih is not None:
+            self.db_ih += sum_x
+        if self.db_hh is not None:
+            self.db_hh += sum_x if dgh is None else gh @ ones
+        if self.dw_hh is not None:  # step t multiplies h_{t-1}; step 0 multiplies h0
+            s0 = max(t0, 1)
+            if s0 < t1:
+                h_prev = _tgb_to_gn(self.hs[s0 - 1:t1 - 1])
+                self.dw_hh += gh[:, (s0 - t0) * B:] @ h_prev.T
+            if t0 == 0:
+                self.dw_hh += gh[:, :B] @ self.h0
+
+    def result(self) -> tuple:
+        dx = self.dx
+        if dx is not None and self.batch_first:
+            dx = dx.transpose(1, 0, 2)
+        return dx, self.dw_ih, self.dw_hh, self.db_ih, self.db_hh
 
 
 def _unpermute(grads: tuple, perm: np.ndarray) -> tuple:
@@ -160,28 +211,32 @@ class RNNLayer(Function):
                 np.tanh(a, out=a)
             h = a
         out = np.empty(x.shape[:2] + (w_hh.shape[0],), x.dtype)
-        self.saved = (x, h0, w_ih, w_hh, hs, relu, batch_first)
+        self.saved = (x, h0, w_ih, w_hh, relu, batch_first, hs)
         return _write_sequence(out, hs, batch_first)
 
     def backward(self, g: np.ndarray) -> tuple:
-        x, h0, w_ih, w_hh, hs, relu, batch_first = self.saved
+        x, h0, w_ih, w_hh, relu, batch_first, hs = self.saved
         T = hs.shape[0]
         # d h_t / d pre_t, overwritten step by step with the pre-activation gradient δ_t
+        d = np.empty(hs.shape, hs.dtype)
         if relu:
-            d = (hs > 0).astype(hs.dtype)
+            np.greater(hs, 0, out=d)
         else:
-            d = hs * hs
+            np.multiply(hs, hs, out=d)
             np.subtract(1, d, out=d)
         g_t = _grad_sequence(g, batch_first)
         w_hh_t = np.ascontiguousarray(w_hh.T)
         dh_rec = np.zeros(hs.shape[1:], x.dtype)  # W_hhᵀ δ_{t+1}: what h_t passes back
-        for t in range(T - 1, -1, -1):
-            dh_rec += g_t[t]
-            d[t] *= dh_rec
-            np.matmul(w_hh_t, d[t], out=dh_rec)
         needs = self.needs_input_grad
-        dx, dw_ih, dw_hh, db_ih, db_hh = _weight_grads(
-            _flags(needs, 2), x, batch_first, h0, hs, w_ih, _tgb_to_gn(d), None, d[0])
+        acc = _ChunkedGrads(_flags(needs, 2), x, batch_first, h0, hs, w_ih)
+        for t1 in range(T, 0, -_CHUNK):
+            t0 = max(t1 - _CHUNK, 0)
+            for t in range(t1 - 1, t0 - 1, -1):
+                dh_rec += g_t[t]
+                d[t] *= dh_rec
+                np.matmul(w_hh_t, d[t], out=dh_rec)
+            acc.add(t0, t1, d[t0:t1])
+        dx, dw_ih, dw_hh, db_ih, db_hh = acc.result()
         dh0 = dh_rec.T.copy() if needs[1] else None
         grads = (dx, dh0, dw_ih, dw_hh)
         return grads + (db_ih, db_hh) if len(needs) > 4 else grads
@@ -226,8 +281,11 @@ class LSTMLayer(Function):
     or (B, T, H)) followed by c_T (B, H). ``lstm_layer`` views it as (output, h_n, c_n).
 
     When a gradient will be wanted, each step also computes, while its values are in
-    cache, what backward multiplies by the cell gradient (g: i(1 − g²), f: c_{t-1}σ'(f),
-    i: g σ'(i)) and by the hidden gradient (o: tanh(c_t) σ'(o), p: o(1 − tanh² c_t)).
+    cache, the factors ``q[t]`` that backward multiplies by the cell gradient dc_t (rows
+    g: i(1 − g²), f: c_{t-1}σ'(f), i: g σ'(i)) or by the hidden gradient dh_t (rows
+    o: tanh(c_t) σ'(o), p: o(1 − tanh² c_t)), and keeps f for dc_{t-1} = f ⊙ dc_t::
+
+        δ_o = dh_t q_o,   dc_t += dh_t p,   δ_{g,f,i} = dc_t q_{g,f,i}
     """
 
     __slots__ = ()
@@ -241,14 +299,20 @@ class LSTMLayer(Function):
         dt = x.dtype
         rows, back_rows, scale = _lstm_layout(H, dt.str)
         col = scale[:, None]
-        bias = None if b_ih is None else (b_ih + b_hh)[rows] * scale
-        proj = _project_inputs(xt, w_ih[rows] * col, bias)
+        bias = None if b_ih is None else _bias_tile((b_ih + b_hh)[rows] * scale, B)
+        w_in = w_ih[rows] * col
         w_rec = w_hh[rows] * col
         grad = _State.grad_enabled and True in self.needs_input_grad
-        # act[t]: f, i, o, g, tanh(c_t) of step t, (5H, B); one reused step without grad
-        act = np.empty((T if grad else 1, 5 * H, B), dt)
-        q = np.empty((T, 5 * H, B), dt) if grad else None  # g, f, i, o, p (see docstring)
+        # q[t]: rows g, f, i, o, p (see the docstring) and the forget gate f itself
+        q = np.empty((T, 6 * H, B), dt) if grad else None
         hs = np.empty((T, H, B), dt)
+        # the input projections are made _CHUNK steps at a time, so they are still in
+        # cache when the loop reads them; act holds one step's f, i, o, g, tanh(c_t)
+        proj = np.empty((min(T, _CHUNK), 4 * H, B), dt)
+        act = np.empty((5 * H, B), dt)
+        gates = act[:4 * H]
+        s = act[:3 * H]
+        f, i, o, gg, tc = (act[k * H:(k + 1) * H] for k in range(5))
         rec = np.empty((4 * H, B), dt)
         ig = np.empty((H, B), dt)
         sq = np.empty((2 * H, B), dt)
@@ -256,17 +320,19 @@ class LSTMLayer(Function):
         c = np.empty((H, B), dt)
         h = h0.T
         for t in range(T):
-            at = act[t] if grad else act[0]
-            gates = at[:4 * H]
+            k = t % _CHUNK
+            if k == 0:
+                chunk = xt[t:t + _CHUNK]
+                np.matmul(w_in, chunk.transpose(0, 2, 1), out=proj[:len(chunk)])
+                if bias is not None:
+                    proj += bias
             np.matmul(w_rec, h, out=rec)
-            np.add(rec, proj[t], out=gates)
+            np.add(rec, proj[k], out=gates)
             np.tanh(gates, out=gates)  # tanh(z/2) for f, i, o; tanh(z) for g
-            s = at[:3 * H]
             s *= 0.5
             s += 0.5  # σ(z) = ½ + ½ tanh(z/2)
-            f, i, o, tc = at[:H], at[H:2 * H], at[2 * H:3 * H], at[4 * H:]
             np.multiply(f, c_prev, out=c)
-            np.multiply(i, at[3 * H:4 * H], out=ig)
+            np.multiply(i, gg, out=ig)
             c += ig
             np.tanh(c, out=tc)
             np.multiply(o, tc, out=hs[t])
@@ -276,45 +342,50 @@ class LSTMLayer(Function):
                 dsig = qt[H:4 * H]  # f, i, o
                 np.subtract(1, s, out=dsig)
                 dsig *= s  # σ' = σ (1 − σ)
-                qt[2 * H:4 * H] *= at[3 * H:]  # i·g, o·tanh(c_t)
+                qt[2 * H:4 * H] *= act[3 * H:]  # i·g, o·tanh(c_t)
                 qt[H:2 * H] *= c_prev
-                gt = at[3 * H:]  # g, tanh(c_t)
-                np.multiply(gt, gt, out=sq)
-                np.subtract(1, sq, out=sq)
-                # (i, o)·(1 − (g, tanh c)²) into the blocks g and p of q
-                np.multiply(at[H:3 * H].reshape(2, H, B), sq.reshape(2, H, B),
-                            out=qt.reshape(5, H, B)[::4])
+                np.multiply(act[3 * H:], act[3 * H:], out=sq)
+                np.subtract(1, sq, out=sq)  # 1 − g², 1 − tanh² c_t
+                np.multiply(i, sq[:H], out=qt[:H])
+                np.multiply(o, sq[H:], out=qt[4 * H:5 * H])
+                qt[5 * H:] = f
             c, c_prev = c_prev, c
         n = T * B * H
         out = np.empty(n + B * H, dt)
         _write_sequence(out[:n].reshape(x.shape[:2] + (H,)), hs, batch_first)
         out[n:].reshape(B, H)[...] = c_prev.T  # c_prev now holds c_T
-        self.saved = (x, h0, w_ih[back_rows], w_hh[back_rows], act, q, hs, batch_first)
+        if grad:
+            self.saved = (x, h0, w_ih[back_rows], w_hh[back_rows], batch_first, q, hs)
         return out
 
     def backward(self, g: np.ndarray) -> tuple:
-        x, h0, w_ih_b, w_hh_b, act, q, hs, batch_first = self.saved
+        x, h0, w_ih_b, w_hh_b, batch_first, q, hs = self.saved
         T, H, B = hs.shape
         n = T * B * H
-        f = act[:, :H]
+        f = q[:, 5 * H:]
         g_t = _grad_sequence(g[:n].reshape(x.shape[:2] + (H,)), batch_first)
         dc = np.ascontiguousarray(g[n:].reshape(B, H).T)  # gradient arriving at c_T
         w_hh_t = np.ascontiguousarray(w_hh_b.T)
-        q5 = q.reshape(T, 5, H, B)
+        q5 = q.reshape(T, 6, H, B)
+        # δ_t (g, f, i, o) and the cell gradient via h_t of the current chunk of steps
+        d = np.empty((min(T, _CHUNK), 5 * H, B), x.dtype)
+        d5 = d.reshape(-1, 5, H, B)
         dh = np.empty((H, B), x.dtype)
         dh_rec = np.zeros((H, B), x.dtype)
-        for t in range(T - 1, -1, -1):  # q[t, :4H] becomes δ_t (g, f, i, o) in place
-            np.add(dh_rec, g_t[t], out=dh)
-            qt = q5[t]
-            np.multiply(qt[3:], dh, out=qt[3:])  # δ_o and the cell gradient via h_t
-            dc += qt[4]
-            np.multiply(qt[:3], dc, out=qt[:3])  # δ_g, δ_f, δ_i
-            dc *= f[t]
-            np.matmul(w_hh_t, q[t, :4 * H], out=dh_rec)
         needs = self.needs_input_grad
-        delta = q[:, :4 * H]
-        dx, *wgrads = _weight_grads(_flags(needs, 3), x, batch_first, h0, hs, w_ih_b,
-                                    _tgb_to_gn(delta), None, delta[0])
+        acc = _ChunkedGrads(_flags(needs, 3), x, batch_first, h0, hs, w_ih_b)
+        for t1 in range(T, 0, -_CHUNK):
+            t0 = max(t1 - _CHUNK, 0)
+            for t in range(t1 - 1, t0 - 1, -1):
+                dstep = d5[t - t0]
+                np.add(dh_rec, g_t[t], out=dh)
+                np.multiply(q5[t, 3:5], dh, out=dstep[3:])  # δ_o and p·dh
+                dc += dstep[4]
+                np.multiply(q5[t, :3], dc, out=dstep[:3])  # δ_g, δ_f, δ_i
+                dc *= f[t]
+                np.matmul(w_hh_t, d[t - t0, :4 * H], out=dh_rec)
+            acc.add(t0, t1, d[:t1 - t0, :4 * H])
+        dx, *wgrads = acc.result()
         _, back_rows, _ = _lstm_layout(H, x.dtype.str)
         dw_ih, dw_hh, db_ih, db_hh = _unpermute(tuple(wgrads), back_rows)
         dh0 = dh_rec.T.copy() if needs[1] else None
@@ -392,11 +463,11 @@ class GRULayer(Function):
             np.add(n, tmp, out=hs[t])  # n + z (h − n)
             h = hs[t]
         out = np.empty(x.shape[:2] + (H,), x.dtype)
-        self.saved = (x, h0, w_ih, w_hh, a, hn, hs, batch_first)
+        self.saved = (x, h0, w_ih, w_hh, batch_first, a, hn, hs)
         return _write_sequence(out, hs, batch_first)
 
     def backward(self, g: np.ndarray) -> tuple:
-        x, h0, w_ih, w_hh, a, hn, hs, batch_first = self.saved
+        x, h0, w_ih, w_hh, batch_first, a, hn, hs = self.saved
         T, H, B = hs.shape
         r, z, n = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]
         # per-step factors: dn_pre = dh·pn, dz_pre = dh·pz, dr_pre = dn_pre·pr
@@ -413,28 +484,32 @@ class GRULayer(Function):
         pr *= hn
         g_t = _grad_sequence(g, batch_first)
         w_hh_t = np.ascontiguousarray(w_hh.T)
-        dgh = np.empty_like(a)  # δ of W_hh h + b_hh: (dr_pre, dz_pre, dn_pre ⊙ r)
-        dn = np.empty((T, H, B), x.dtype)  # δ of the n row of W_ih x + b_ih
+        # δ of the current chunk of steps: of W_ih x + b_ih (dr, dz, dn) and of
+        # W_hh h + b_hh (dr, dz, dn ⊙ r)
+        dgx = np.empty((min(T, _CHUNK), 3 * H, B), x.dtype)
+        dgh = np.empty_like(dgx)
         dh = np.empty((H, B), x.dtype)
         tmp = np.empty((H, B), x.dtype)
         dh_rec = np.zeros((H, B), x.dtype)  # what h_t receives from step t + 1
-        for t in range(T - 1, -1, -1):
-            np.add(dh_rec, g_t[t], out=dh)
-            dgt = dgh[t]
-            np.multiply(dh, pn[t], out=dn[t])
-            np.multiply(dh, pz[t], out=dgt[H:2 * H])
-            np.multiply(dn[t], pr[t], out=dgt[:H])
-            np.multiply(dn[t], r[t], out=dgt[2 * H:])
-            np.matmul(w_hh_t, dgt, out=dh_rec)
-            np.multiply(dh, z[t], out=tmp)
-            dh_rec += tmp
         needs = self.needs_input_grad
-        dgx = np.empty((3 * H, T, B), x.dtype)
-        dgx[:2 * H] = dgh[:, :2 * H].transpose(1, 0, 2)
-        dgx[2 * H:] = dn.transpose(1, 0, 2)
-        dx, dw_ih, dw_hh, db_ih, db_hh = _weight_grads(
-            _flags(needs, 2), x, batch_first, h0, hs, w_ih, dgx.reshape(3 * H, T * B),
-            _tgb_to_gn(dgh), dgh[0])
+        acc = _ChunkedGrads(_flags(needs, 2), x, batch_first, h0, hs, w_ih)
+        for t1 in range(T, 0, -_CHUNK):
+            t0 = max(t1 - _CHUNK, 0)
+            for t in range(t1 - 1, t0 - 1, -1):
+                gx, gh = dgx[t - t0], dgh[t - t0]
+                np.add(dh_rec, g_t[t], out=dh)
+                dn = gx[2 * H:]
+                np.multiply(dh, pn[t], out=dn)
+                np.multiply(dh, pz[t], out=gh[H:2 * H])
+                np.multiply(dn, pr[t], out=gh[:H])
+                np.multiply(dn, r[t], out=gh[2 * H:])
+                np.matmul(w_hh_t, gh, out=dh_rec)
+                np.multiply(dh, z[t], out=tmp)
+                dh_rec += tmp
+            k = t1 - t0
+            dgx[:k, :2 * H] = dgh[:k, :2 * H]
+            acc.add(t0, t1, dgx[:k], dgh[:k])
+        dx, dw_ih, dw_hh, db_ih, db_hh = acc.result()
         dh0 = dh_rec.T.copy() if needs[1] else None
         grads = (dx, dh0, dw_ih, dw_hh)
         return grads + (db_ih, db_hh) if len(needs) > 4 else grads
