@@ -2,8 +2,7 @@
 
 Each experiment is a script (``python examples/experiments/vanishing.py``) and a module
 with ``run(quick=False) -> dict``; this file keeps them short. Data come from
-``chainrule.data``; the optimizers from ``chainrule.optim``, with a minimal inline SGD
-as the fallback where only the core is installed.
+``chainrule.data``; the optimizers and clipping from ``chainrule.optim``.
 """
 
 from __future__ import annotations
@@ -40,67 +39,7 @@ def moons(n: int, noise: float = 0.25, seed: int = 0) -> tuple[np.ndarray, np.nd
     return make_moons(n, noise=noise, seed=seed)
 
 
-# ---- optimisation -----------------------------------------------------------------------
-
-
-class _InlineSGD:
-    """``w ← w − α (g + λw)`` with optional momentum: the fallback when chainrule.optim is
-    not installed."""
-
-    def __init__(self, params: Iterable[Any], lr: float, momentum: float = 0.0,
-                 weight_decay: float = 0.0) -> None:
-        self.params = list(params)
-        self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
-        self.buffers: list[np.ndarray | None] = [None] * len(self.params)
-
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        for p in self.params:
-            p.grad = None
-
-    def step(self) -> None:
-        for i, p in enumerate(self.params):
-            if p.grad is None:
-                continue
-            g = p.grad + self.weight_decay * p.data if self.weight_decay else p.grad
-            if self.momentum:
-                b = self.buffers[i]
-                self.buffers[i] = g.copy() if b is None else self.momentum * b + g
-                g = self.buffers[i]
-            p.data -= self.lr * g
-
-
-def sgd(params: Iterable[Any], lr: float, momentum: float = 0.0,
-        weight_decay: float = 0.0) -> Any:
-    """``chainrule.optim.SGD`` when available, else the inline fallback (same update)."""
-    try:
-        from chainrule.optim import SGD
-    except ImportError:
-        return _InlineSGD(params, lr, momentum, weight_decay)
-    return SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
-
-
-def clip_grad_norm(params: Iterable[Any], max_norm: float) -> float:
-    """``chainrule.optim.clip_grad_norm_`` when available; returns the norm before clipping."""
-    params = list(params)
-    try:
-        from chainrule.optim import clip_grad_norm_
-    except ImportError:
-        clip_grad_norm_ = None
-    if clip_grad_norm_ is not None:
-        return float(clip_grad_norm_(params, max_norm))
-    total = math.sqrt(sum(float((p.grad.astype(np.float64) ** 2).sum())
-                          for p in params if p.grad is not None))
-    if total > max_norm:
-        scale = max_norm / (total + 1e-6)
-        for p in params:
-            if p.grad is not None:
-                p.grad = p.grad * np.asarray(scale, p.grad.dtype)
-    return total
-
-
-def grad_norm(params: Iterable[Any]) -> float:
-    return math.sqrt(sum(float((p.grad.astype(np.float64) ** 2).sum())
-                         for p in params if p.grad is not None))
+# ---- training ----------------------------------------------------------------------
 
 
 def batches(n: int, size: int, rng: np.random.Generator) -> Iterable[np.ndarray]:

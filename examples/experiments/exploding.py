@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _experiment_utils as U  # noqa: E402
 
 import chainrule as cr  # noqa: E402
-from chainrule import nn  # noqa: E402
+from chainrule import nn, optim  # noqa: E402
 from chainrule.diagnostics import GradientMonitor  # noqa: E402
 from chainrule.losses import mse_loss  # noqa: E402
 
@@ -71,7 +71,7 @@ def train(name: str, x: np.ndarray, y: np.ndarray, steps: int, seed: int = 0) ->
     model = build(gain)
     params = list(model.parameters())
     monitor = GradientMonitor(model, every=1, verbose=False)
-    opt = U.sgd(params, lr=lr, momentum=0.9)
+    opt = optim.SGD(params, lr=lr, momentum=0.9)
     rng = np.random.default_rng(seed)
     norms, losses = [], []
     diverged_at = None
@@ -85,7 +85,7 @@ def train(name: str, x: np.ndarray, y: np.ndarray, steps: int, seed: int = 0) ->
                 loss = mse_loss(model(cr.tensor(x[idx])), cr.tensor(y[idx]))
                 loss.backward()
                 monitor.record(step)  # before clipping: the monitor sees the real norm
-                norm = U.clip_grad_norm(params, clip) if clip else U.grad_norm(params)
+                norm = optim.clip_grad_norm_(params, clip) if clip else optim.grad_norm(params)
                 opt.step()
                 monitor.after_step(step)
                 norms.append(norm)

@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _experiment_utils as U  # noqa: E402
 
 import chainrule as cr  # noqa: E402
-from chainrule import nn  # noqa: E402
+from chainrule import nn, optim  # noqa: E402
 from chainrule.losses import cross_entropy  # noqa: E402
 
 RATES = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
@@ -38,7 +38,7 @@ def build() -> nn.Sequential:
 def train(lr: float, x: np.ndarray, y: np.ndarray, steps: int, seed: int = 0) -> dict:
     cr.manual_seed(seed)
     model = build()
-    opt = U.sgd(model.parameters(), lr=lr)
+    opt = optim.SGD(model.parameters(), lr=lr)
     rng = np.random.default_rng(seed)
     initial = U.mean_loss(model, x, y)
     curve = [initial]

@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _experiment_utils as U  # noqa: E402
 
 import chainrule as cr  # noqa: E402
-from chainrule import nn  # noqa: E402
+from chainrule import nn, optim  # noqa: E402
 from chainrule.losses import cross_entropy  # noqa: E402
 
 WIDTH, LR, DROPOUT, WEIGHT_DECAY = 128, 0.05, 0.5, 3e-3
@@ -49,7 +49,7 @@ def train(config: str, data: dict, epochs: int, patience: int, seed: int = 0) ->
     cr.manual_seed(seed)
     model = build(DROPOUT if config == "dropout" else 0.0)
     decay = WEIGHT_DECAY if config == "weight_decay" else 0.0
-    opt = U.sgd(model.parameters(), lr=LR, momentum=0.9, weight_decay=decay)
+    opt = optim.SGD(model.parameters(), lr=LR, momentum=0.9, weight_decay=decay)
     x, y, xv, yv = data["x"], data["y"], data["x_val"], data["y_val"]
     train_curve, val_curve = [], []
     best = (math.inf, -1, None)

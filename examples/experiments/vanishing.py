@@ -32,7 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _experiment_utils as U  # noqa: E402
 
 import chainrule as cr  # noqa: E402
-from chainrule import nn  # noqa: E402
+from chainrule import nn, optim  # noqa: E402
 from chainrule.diagnostics import GradientMonitor  # noqa: E402
 from chainrule.losses import cross_entropy  # noqa: E402
 
@@ -70,7 +70,7 @@ def train(variant: str, x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_test
     cr.manual_seed(seed)
     model = build(variant)
     monitor = GradientMonitor(model, every=every, verbose=False)
-    opt = U.sgd(model.parameters(), lr=LR, momentum=0.9)
+    opt = optim.SGD(model.parameters(), lr=LR, momentum=0.9)
     rng = np.random.default_rng(seed)
     step = 0
     for _ in range(epochs):
