@@ -21,7 +21,9 @@ from chainrule.ops.activations import (
     softplus,
     tanh,
 )
+from chainrule.ops.attention import causal_mask, scaled_dot_product_attention
 from chainrule.ops.convolution import conv1d, conv2d
+from chainrule.ops.embedding import embedding
 from chainrule.ops.linalg import linear
 from chainrule.ops.normalization import batch_norm, layer_norm
 from chainrule.ops.pooling import (
@@ -31,9 +33,12 @@ from chainrule.ops.pooling import (
     max_pool1d,
     max_pool2d,
 )
+from chainrule.ops.recurrent import gru_layer, lstm_layer, rnn_layer
 from chainrule.ops.shape import pad
 
 __all__ = [
+    "causal_mask", "embedding", "gru_layer", "lstm_layer", "rnn_layer",
+    "scaled_dot_product_attention",
     "adaptive_avg_pool2d", "avg_pool1d", "avg_pool2d", "conv1d", "conv2d", "max_pool1d",
     "max_pool2d",
     "batch_norm", "binary_cross_entropy_with_logits", "cross_entropy", "dropout", "gelu",

@@ -32,7 +32,9 @@ from chainrule.ops.arithmetic import (
     sub,
     where,
 )
+from chainrule.ops.attention import causal_mask, scaled_dot_product_attention
 from chainrule.ops.convolution import conv1d, conv2d
+from chainrule.ops.embedding import embedding
 from chainrule.ops.linalg import linear, matmul
 from chainrule.ops.normalization import batch_norm, layer_norm
 from chainrule.ops.pooling import (
@@ -42,6 +44,7 @@ from chainrule.ops.pooling import (
     max_pool1d,
     max_pool2d,
 )
+from chainrule.ops.recurrent import gru_layer, lstm_layer, rnn_layer
 from chainrule.ops.reductions import max, mean, min, std, sum, var
 from chainrule.ops.shape import (
     broadcast_to,
@@ -61,6 +64,8 @@ from chainrule.ops.shape import (
 )
 
 __all__ = [
+    "causal_mask", "embedding", "gru_layer", "lstm_layer", "rnn_layer",
+    "scaled_dot_product_attention",
     "adaptive_avg_pool2d", "avg_pool1d", "avg_pool2d", "conv1d", "conv2d", "max_pool1d",
     "max_pool2d",
     "abs", "add", "batch_norm", "broadcast_to", "cast", "cat", "clamp", "clip", "concatenate",

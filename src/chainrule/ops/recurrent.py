@@ -267,6 +267,24 @@ def _lstm_layout(hidden: int, dtype: str) -> tuple[np.ndarray, np.ndarray, np.nd
     return fwd, bwd, scale
 
 
+def _lstm_factors(act: np.ndarray, c_prev: np.ndarray, q: np.ndarray, sq: np.ndarray) -> None:
+    """Fill q (k, 6H, B) for k steps from their activations act (k, 5H, B) = f, i, o, g,
+    tanh(c_t) and cell states c_prev (k, H, B) = c_{t-1}: rows g: i(1 − g²), f: c_{t-1}σ'(f),
+    i: g σ'(i), o: tanh(c_t) σ'(o), p: o(1 − tanh² c_t), then f. sq is scratch (k, 2H, B)."""
+    H = c_prev.shape[1]
+    s = act[:, :3 * H]
+    dsig = q[:, H:4 * H]  # f, i, o
+    np.subtract(1, s, out=dsig)
+    dsig *= s  # σ' = σ (1 − σ)
+    q[:, 2 * H:4 * H] *= act[:, 3 * H:]  # i·g, o·tanh(c_t)
+    q[:, H:2 * H] *= c_prev
+    np.multiply(act[:, 3 * H:], act[:, 3 * H:], out=sq)
+    np.subtract(1, sq, out=sq)  # 1 − g², 1 − tanh² c_t
+    np.multiply(act[:, H:2 * H], sq[:, :H], out=q[:, :H])
+    np.multiply(act[:, 2 * H:3 * H], sq[:, H:], out=q[:, 4 * H:5 * H])
+    q[:, 5 * H:] = act[:, :H]
+
+
 class LSTMLayer(Function):
     """One LSTM layer over a sequence (PyTorch's equations and gate order i, f, g, o)::
 
@@ -306,50 +324,44 @@ class LSTMLayer(Function):
         # q[t]: rows g, f, i, o, p (see the docstring) and the forget gate f itself
         q = np.empty((T, 6 * H, B), dt) if grad else None
         hs = np.empty((T, H, B), dt)
-        # the input projections are made _CHUNK steps at a time, so they are still in
-        # cache when the loop reads them; act holds one step's f, i, o, g, tanh(c_t)
-        proj = np.empty((min(T, _CHUNK), 4 * H, B), dt)
-        act = np.empty((5 * H, B), dt)
-        gates = act[:4 * H]
-        s = act[:3 * H]
-        f, i, o, gg, tc = (act[k * H:(k + 1) * H] for k in range(5))
+        # Work goes _CHUNK steps at a time so that it stays in cache: the chunk's input
+        # projections are made before its steps, and the derivative factors q after them
+        # (a few calls over the whole chunk instead of many per step). act[k] holds step
+        # k's f, i, o, g, tanh(c_t); cs[k] holds c_{t-1} (cs[k + 1] gets c_t).
+        K = min(T, _CHUNK)
+        proj = np.empty((K, 4 * H, B), dt)
+        act = np.empty((K, 5 * H, B), dt)
+        cs = np.empty((K + 1, H, B), dt)
+        cs[0] = c0.T
         rec = np.empty((4 * H, B), dt)
         ig = np.empty((H, B), dt)
-        sq = np.empty((2 * H, B), dt)
-        c_prev = np.ascontiguousarray(c0.T)
-        c = np.empty((H, B), dt)
+        sq = np.empty((K, 2 * H, B), dt) if grad else None
         h = h0.T
-        for t in range(T):
-            k = t % _CHUNK
-            if k == 0:
-                chunk = xt[t:t + _CHUNK]
-                np.matmul(w_in, chunk.transpose(0, 2, 1), out=proj[:len(chunk)])
-                if bias is not None:
-                    proj += bias
-            np.matmul(w_rec, h, out=rec)
-            np.add(rec, proj[k], out=gates)
-            np.tanh(gates, out=gates)  # tanh(z/2) for f, i, o; tanh(z) for g
-            s *= 0.5
-            s += 0.5  # σ(z) = ½ + ½ tanh(z/2)
-            np.multiply(f, c_prev, out=c)
-            np.multiply(i, gg, out=ig)
-            c += ig
-            np.tanh(c, out=tc)
-            np.multiply(o, tc, out=hs[t])
-            h = hs[t]
+        for t0 in range(0, T, K):
+            t1 = min(t0 + K, T)
+            np.matmul(w_in, xt[t0:t1].transpose(0, 2, 1), out=proj[:t1 - t0])
+            if bias is not None:
+                proj += bias
+            for k in range(t1 - t0):
+                at = act[k]
+                gates = at[:4 * H]
+                np.matmul(w_rec, h, out=rec)
+                np.add(rec, proj[k], out=gates)
+                np.tanh(gates, out=gates)  # tanh(z/2) for f, i, o; tanh(z) for g
+                s = at[:3 * H]
+                s *= 0.5
+                s += 0.5  # σ(z) = ½ + ½ tanh(z/2)
+                c = cs[k + 1]
+                np.multiply(at[:H], cs[k], out=c)
+                np.multiply(at[H:2 * H], at[3 * H:4 * H], out=ig)
+                c += ig
+                np.tanh(c, out=at[4 * H:])
+                h = hs[t0 + k]
+                np.multiply(at[2 * H:3 * H], at[4 * H:], out=h)
             if grad:
-                qt = q[t]
-                dsig = qt[H:4 * H]  # f, i, o
-                np.subtract(1, s, out=dsig)
-                dsig *= s  # σ' = σ (1 − σ)
-                qt[2 * H:4 * H] *= act[3 * H:]  # i·g, o·tanh(c_t)
-                qt[H:2 * H] *= c_prev
-                np.multiply(act[3 * H:], act[3 * H:], out=sq)
-                np.subtract(1, sq, out=sq)  # 1 − g², 1 − tanh² c_t
-                np.multiply(i, sq[:H], out=qt[:H])
-                np.multiply(o, sq[H:], out=qt[4 * H:5 * H])
-                qt[5 * H:] = f
-            c, c_prev = c_prev, c
+                _lstm_factors(act[:t1 - t0], cs[:t1 - t0], q[t0:t1], sq[:t1 - t0])
+            cs[0] = cs[t1 - t0]
+        c_prev = cs[0]
         n = T * B * H
         out = np.empty(n + B * H, dt)
         _write_sequence(out[:n].reshape(x.shape[:2] + (H,)), hs, batch_first)
