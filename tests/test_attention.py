@@ -18,6 +18,7 @@ from chainrule.nn.transformer import (
     sinusoidal_table,
 )
 from chainrule.ops.attention import scaled_dot_product_attention as sdpa
+from fd_helpers import check_grads
 
 # ---- helpers ------------------------------------------------------------------------------
 
@@ -28,28 +29,6 @@ def t64(a: np.ndarray, grad: bool = True) -> cr.Tensor:
 
 def randn(*shape: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal(shape)
-
-
-def check_grads(fn, tensors: list[cr.Tensor], eps: float = 1e-6, rtol: float = 1e-5,
-                atol: float = 1e-8) -> None:
-    """Compare backward's gradients of the scalar ``fn()`` with central differences."""
-    for t in tensors:
-        t.grad = None
-    fn().backward()
-    for k, t in enumerate(tensors):
-        numeric = np.zeros_like(t.data)
-        flat, nflat = t.data.reshape(-1), numeric.reshape(-1)
-        with cr.no_grad():
-            for i in range(flat.size):
-                old = flat[i]
-                flat[i] = old + eps
-                fp = fn().item()
-                flat[i] = old - eps
-                fm = fn().item()
-                flat[i] = old
-                nflat[i] = (fp - fm) / (2 * eps)
-        np.testing.assert_allclose(t.grad, numeric, rtol=rtol, atol=atol,
-                                   err_msg=f"gradient of input {k} (shape {t.shape})")
 
 
 # ---- scaled_dot_product_attention: central differences ---------------------------------

@@ -10,30 +10,11 @@ import chainrule as cr
 from chainrule.nn.embedding import Embedding
 from chainrule.nn.module import LayerError
 from chainrule.ops.embedding import embedding
+from fd_helpers import check_grads
 
 
 def t64(a: np.ndarray) -> cr.Tensor:
     return cr.tensor(np.array(a, dtype=np.float64), requires_grad=True, dtype="float64")
-
-
-def check_grads(fn, tensors: list[cr.Tensor], eps: float = 1e-6) -> None:
-    """Compare backward's gradients of the scalar ``fn()`` with central differences."""
-    for t in tensors:
-        t.grad = None
-    fn().backward()
-    for t in tensors:
-        numeric = np.zeros_like(t.data)
-        flat, nflat = t.data.reshape(-1), numeric.reshape(-1)
-        with cr.no_grad():
-            for i in range(flat.size):
-                old = flat[i]
-                flat[i] = old + eps
-                fp = fn().item()
-                flat[i] = old - eps
-                fm = fn().item()
-                flat[i] = old
-                nflat[i] = (fp - fm) / (2 * eps)
-        np.testing.assert_allclose(t.grad, numeric, rtol=1e-6, atol=1e-9)
 
 
 def test_lookup_any_index_shape() -> None:

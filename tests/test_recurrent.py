@@ -16,6 +16,7 @@ from chainrule.nn.linear import Linear
 from chainrule.nn.module import LayerError, Module
 from chainrule.nn.recurrent import GRU, LSTM, RNN
 from chainrule.ops.recurrent import gru_layer, lstm_layer, rnn_layer
+from fd_helpers import check_grads
 
 # ---- helpers ------------------------------------------------------------------------------
 
@@ -23,30 +24,6 @@ from chainrule.ops.recurrent import gru_layer, lstm_layer, rnn_layer
 def t64(a: np.ndarray, grad: bool = True) -> cr.Tensor:
     return cr.tensor(np.array(a, dtype=np.float64, order="C"), requires_grad=grad,
                      dtype="float64")
-
-
-def check_grads(fn, tensors: list[cr.Tensor], eps: float = 1e-6, rtol: float = 1e-5,
-                atol: float = 1e-8) -> None:
-    """Compare backward's gradients of the scalar ``fn()`` with central differences."""
-    for t in tensors:
-        t.grad = None
-    fn().backward()
-    for k, t in enumerate(tensors):
-        assert t.grad is not None, f"input {k} got no gradient"
-        numeric = np.zeros_like(t.data)
-        flat, nflat = t.data.reshape(-1), numeric.reshape(-1)
-        assert np.shares_memory(flat, t.data)
-        with cr.no_grad():
-            for i in range(flat.size):
-                old = flat[i]
-                flat[i] = old + eps
-                fp = fn().item()
-                flat[i] = old - eps
-                fm = fn().item()
-                flat[i] = old
-                nflat[i] = (fp - fm) / (2 * eps)
-        np.testing.assert_allclose(t.grad, numeric, rtol=rtol, atol=atol,
-                                   err_msg=f"gradient of input {k} (shape {t.shape})")
 
 
 def projection(shape: tuple, seed: int) -> np.ndarray:
