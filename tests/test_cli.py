@@ -271,3 +271,16 @@ def test_experiment_lists_the_example_scripts() -> None:
     assert "vanishing" in listing
     done = chainrule("experiment", "no-such-experiment", cwd=repo)
     assert done.returncode != 0 and "no-such-experiment" in done.stderr
+
+
+def test_train_a_cnn_on_the_digit_images_then_evaluate_and_info(tmp_path: Path) -> None:
+    out = tmp_path / "cnn"
+    ok(chainrule("train", "--model", "cnn:8,16", "--epochs", "12", "--no-plots", "-q",
+                 "--out", out))
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["test"]["accuracy"] >= 0.9
+    model = out / "model.safetensors"
+    results = json.loads(ok(chainrule("evaluate", model, "--json")))
+    assert results["accuracy"] == pytest.approx(summary["test"]["accuracy"])
+    info = ok(chainrule("info", model))
+    assert "Conv2d(1, 8" in info and "MaxPool2d" in info
