@@ -26,9 +26,10 @@ class _State:
 
     grad_enabled: bool = True
     anomaly: bool = False
-    # Qualified names of the modules whose forward is running; Module.__call__ maintains
-    # it only while anomaly detection is on, so the hot path pays nothing for it.
-    module_stack: list[str] = []
+    # (qualified path, description) of the modules whose forward is running;
+    # Module.__call__ maintains it only while anomaly detection is on, so the hot path
+    # pays nothing for it.
+    module_stack: list[tuple[str, str]] = []
 
 
 class GraphFreedError(RuntimeError):
@@ -95,7 +96,10 @@ def _creation_meta() -> dict:
     where = user[-1] if user else (frames[-1] if frames else None)
     location = f"{where.filename}:{where.lineno} in {where.name}" if where else "<unknown>"
     code = where.line if where else ""
-    module = _State.module_stack[-1] if _State.module_stack else None
+    module = None
+    if _State.module_stack:
+        path, line = _State.module_stack[-1]
+        module = f"'{path}' ({line})" if path else line
     return {"location": location, "code": code, "module": module}
 
 
@@ -103,7 +107,7 @@ def _describe(fn: Function, shapes: list[tuple]) -> str:
     meta = fn.meta or {}
     parts = [f"op {fn.name}"]
     if meta.get("module"):
-        parts.append(f"in layer '{meta['module']}'")
+        parts.append(f"in layer {meta['module']}")
     parts.append(f"input shapes {shapes}")
     text = ", ".join(parts)
     if meta.get("location"):

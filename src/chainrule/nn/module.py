@@ -189,11 +189,12 @@ class Module:
                     out = replaced
         return out
 
-    def _describe_for_anomaly(self) -> str:
-        parent = _State.module_stack[-1].split(" ")[0] if _State.module_stack else ""
+    def _describe_for_anomaly(self) -> tuple[str, str]:
+        """(qualified path in the model being run, one-line description)."""
+        parent = _State.module_stack[-1][0] if _State.module_stack else ""
         own = self._name or ""
-        path = f"{parent}.{own}" if parent and own else (own or parent or "<model>")
-        return f"{path} ({self._one_line()})"
+        path = f"{parent}.{own}" if parent and own else (own or parent)
+        return path, self._one_line()
 
     def _one_line(self) -> str:
         extra = self.extra_repr()
