@@ -8,7 +8,8 @@ Weights start equal on both sides (PyTorch copies chainrule's initial state_dict
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
