@@ -98,7 +98,8 @@ def test_sigkill_mid_epoch_then_resume_is_bitwise_identical(tmp_path: Path) -> N
         deadline = time.monotonic() + 90
         while _checkpoint_step(ckpt) != pause_after:
             assert child.poll() is None, child.stderr.read().decode()[-2000:]
-            assert time.monotonic() < deadline, "the child never wrote the checkpoint"
+            if time.monotonic() > deadline:  # a hang guard, not a speed check
+                pytest.fail("the child never wrote the checkpoint")
             time.sleep(0.02)
         os.kill(child.pid, signal.SIGKILL)
         child.wait(timeout=30)
