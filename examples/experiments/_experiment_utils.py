@@ -115,3 +115,22 @@ def cli(description: str) -> argparse.Namespace:
     parser.add_argument("--out", default="experiments_out",
                         help="directory for the plot (default: experiments_out)")
     return parser.parse_args()
+
+
+def main(doc: str, run: Callable[..., dict], monitor: tuple[str, str] | None = None) -> None:
+    """The experiments' command line: run, print the title, the table, the gradient
+    monitor's findings on one configuration (``(label, key of out)``) and the plot path."""
+    title = " ".join(line.strip() for line in doc.split("\n\n")[0].splitlines())
+    args = cli(title)
+    out = run(quick=args.quick, out_dir=args.out)
+    print(title)
+    print()
+    print(out["table"])
+    if monitor is not None:
+        label, key = monitor
+        print()
+        print(f"GradientMonitor on {label}:")
+        for message in out[key]["messages"]:
+            print(" -", message)
+    if out.get("plot"):
+        print(f"\nplot: {out['plot']}")

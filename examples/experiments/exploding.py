@@ -151,17 +151,7 @@ def plot(results: dict, out_dir: str) -> str | None:
 
 
 def main() -> None:
-    args = U.cli(__doc__.splitlines()[0])
-    out = run(quick=args.quick, out_dir=args.out)
-    print(__doc__.splitlines()[0])
-    print()
-    print(out["table"])
-    print()
-    print("GradientMonitor on the unclipped run:")
-    for message in out["large_init"]["messages"]:
-        print(" -", message)
-    if out.get("plot"):
-        print(f"\nplot: {out['plot']}")
+    U.main(__doc__, run, monitor=("the unclipped run", "large_init"))
 
 
 if __name__ == "__main__":

@@ -124,13 +124,7 @@ def plot(results: dict, out_dir: str) -> str | None:
 
 
 def main() -> None:
-    args = U.cli(__doc__.splitlines()[0])
-    out = run(quick=args.quick, out_dir=args.out)
-    print(__doc__.splitlines()[0] + " " + __doc__.splitlines()[1])
-    print()
-    print(out["table"])
-    if out.get("plot"):
-        print(f"\nplot: {out['plot']}")
+    U.main(__doc__, run)
 
 
 if __name__ == "__main__":
