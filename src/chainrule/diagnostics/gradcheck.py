@@ -117,7 +117,10 @@ def numerical_gradient(fn: Callable[[], Tensor | float], wrt: Tensor,
 # ---- comparing ----------------------------------------------------------------------------
 
 @dataclass
-class _Comparison:
+class Comparison:
+    """Analytic against numeric gradient over the checked elements: the largest absolute
+    and relative errors, and the worst element (the one furthest past the tolerance)."""
+
     max_abs_error: float
     max_rel_error: float
     worst_index: tuple[int, ...]
@@ -127,10 +130,10 @@ class _Comparison:
 
 
 def _compare(analytic: np.ndarray, numeric: np.ndarray, shape: tuple[int, ...],
-             flat_positions: np.ndarray, atol: float, rtol: float) -> _Comparison:
+             flat_positions: np.ndarray, atol: float, rtol: float) -> Comparison:
     """Compare two flat arrays; ``flat_positions`` maps them back to indices of ``shape``."""
     if analytic.size == 0:
-        return _Comparison(0.0, 0.0, (), 0.0, 0.0, True)
+        return Comparison(0.0, 0.0, (), 0.0, 0.0, True)
     err = np.abs(analytic - numeric)
     # NaN anywhere is a failure: turn it into an infinite error
     err = np.where(np.isnan(err), np.inf, err)
@@ -139,24 +142,18 @@ def _compare(analytic: np.ndarray, numeric: np.ndarray, shape: tuple[int, ...],
     violation = err / (atol + rtol * np.abs(numeric))
     worst = int(np.argmax(violation))
     index = tuple(int(i) for i in np.unravel_index(int(flat_positions[worst]), shape))
-    return _Comparison(
+    return Comparison(
         max_abs_error=float(err.max()), max_rel_error=float(rel.max()), worst_index=index,
         analytic=float(analytic[worst]), numeric=float(numeric[worst]),
         passed=bool(np.all(violation <= 1.0)))
 
 
 @dataclass
-class InputCheck:
+class InputCheck(Comparison):
     """The gradient check of one input of ``gradcheck``."""
 
-    index: int
-    shape: tuple[int, ...]
-    max_abs_error: float
-    max_rel_error: float
-    worst_index: tuple[int, ...]
-    analytic: float
-    numeric: float
-    passed: bool
+    index: int = 0
+    shape: tuple[int, ...] = ()
 
 
 @dataclass
@@ -259,9 +256,7 @@ def gradcheck(fn: Callable[..., Tensor], inputs: Sequence[Any], eps: float = 1e-
                              f"{analytic.shape}, expected {t.shape}")
         cmp = _compare(analytic.reshape(-1), numeric.reshape(-1), t.shape,
                        np.arange(t.data.size), atol, rtol)
-        result.inputs.append(InputCheck(i, tuple(t.shape), cmp.max_abs_error,
-                                        cmp.max_rel_error, cmp.worst_index, cmp.analytic,
-                                        cmp.numeric, cmp.passed))
+        result.inputs.append(InputCheck(**vars(cmp), index=i, shape=tuple(t.shape)))
         result.passed = result.passed and cmp.passed
     if raise_exception and not result.passed:
         raise GradcheckError(result.report(), result)
@@ -271,18 +266,12 @@ def gradcheck(fn: Callable[..., Tensor], inputs: Sequence[Any], eps: float = 1e-
 # ---- whole models -------------------------------------------------------------------------
 
 @dataclass
-class ParamCheck:
+class ParamCheck(Comparison):
     """The gradient check of one parameter of a model (``check_gradients``)."""
 
-    name: str
-    shape: tuple[int, ...]
-    checked: int
-    max_abs_error: float
-    max_rel_error: float
-    worst_index: tuple[int, ...]
-    analytic: float
-    numeric: float
-    passed: bool
+    name: str = ""
+    shape: tuple[int, ...] = ()
+    checked: int = 0
 
 
 def _generators(model: Module) -> list[Generator]:
@@ -376,9 +365,8 @@ def check_gradients(model: Module, loss_fn: Callable[[Tensor, Any], Tensor],
             analytic = np.array([grad[idx] for idx in indices], dtype=np.float64)
             numeric = np.asarray(_central_differences(loss, p.data, indices, eps))
             cmp = _compare(analytic, numeric, p.shape, flat, atol, rtol)
-            checks.append(ParamCheck(name, tuple(p.shape), len(indices), cmp.max_abs_error,
-                                     cmp.max_rel_error, cmp.worst_index, cmp.analytic,
-                                     cmp.numeric, cmp.passed))
+            checks.append(ParamCheck(**vars(cmp), name=name, shape=tuple(p.shape),
+                                     checked=len(indices)))
     finally:
         for g, s in zip(gens, states):
             g.set_state(s)
