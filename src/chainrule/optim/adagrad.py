@@ -56,14 +56,8 @@ class Adagrad(Optimizer):
 
     def apply_single(self, grad: np.ndarray, param: np.ndarray, state: dict[str, Any],
                      group: dict[str, Any]) -> None:
-        weight_decay = group["weight_decay"]
         step = state["step"] = state["step"] + 1
-        if group["maximize"]:
-            grad = np.negative(grad)
-        if weight_decay != 0:
-            decayed = np.multiply(param, weight_decay)
-            decayed += grad
-            grad = decayed
+        grad = self.descent_grad(grad, param, group)
         clr = group["lr"] / (1.0 + (step - 1) * group["lr_decay"])
         total = state["sum"]
         tmp = np.multiply(grad, grad)

@@ -82,15 +82,9 @@ class Adam(Optimizer):
         beta1, beta2 = group["betas"]
         weight_decay = group["weight_decay"]
         step = state["step"] = state["step"] + 1
-        if group["maximize"]:
-            grad = np.negative(grad)
-        if weight_decay != 0:
-            if self._decoupled:
-                param *= 1.0 - lr * weight_decay
-            else:
-                decayed = np.multiply(param, weight_decay)
-                decayed += grad
-                grad = decayed
+        grad = self.descent_grad(grad, param, group, l2=not self._decoupled)
+        if self._decoupled and weight_decay != 0:
+            param *= 1.0 - lr * weight_decay
         m = state["exp_avg"]
         v = state["exp_avg_sq"]
         m *= beta1

@@ -65,6 +65,21 @@ class Optimizer:
             self.add_param_group(group)
 
     # ---- the per-parameter update (subclasses) ---------------------------------------
+    @staticmethod
+    def descent_grad(grad: np.ndarray, param: np.ndarray, group: dict[str, Any],
+                     l2: bool = True) -> np.ndarray:
+        """The gradient every update starts from: ``−g`` if ``maximize``, plus the L2 term
+        ``λ·w`` of ``weight_decay`` when ``l2``. A new array whenever it differs from
+        ``grad``, which is never written to (it may be shared or read-only)."""
+        if group["maximize"]:
+            grad = np.negative(grad)
+        weight_decay = group["weight_decay"]
+        if l2 and weight_decay != 0:
+            decayed = np.multiply(param, weight_decay)
+            decayed += grad
+            grad = decayed
+        return grad
+
     def init_single(self, param: np.ndarray, state: dict[str, Any],
                     group: dict[str, Any]) -> None:
         """Fill ``state`` for a parameter seen for the first time (default: nothing)."""

@@ -73,15 +73,9 @@ class RMSprop(Optimizer):
     def apply_single(self, grad: np.ndarray, param: np.ndarray, state: dict[str, Any],
                      group: dict[str, Any]) -> None:
         alpha = group["alpha"]
-        weight_decay = group["weight_decay"]
         momentum = group["momentum"]
         state["step"] += 1
-        if group["maximize"]:
-            grad = np.negative(grad)
-        if weight_decay != 0:
-            decayed = np.multiply(param, weight_decay)
-            decayed += grad
-            grad = decayed
+        grad = self.descent_grad(grad, param, group)
         square_avg = state["square_avg"]
         square_avg *= alpha
         tmp = np.multiply(grad, grad)

@@ -89,15 +89,9 @@ class SGD(Optimizer):
     def apply_single(self, grad: np.ndarray, param: np.ndarray, state: dict[str, Any],
                      group: dict[str, Any]) -> None:
         momentum = group["momentum"]
-        weight_decay = group["weight_decay"]
-        owned = False  # is ``grad`` a temporary of ours (so it may be scaled in place)?
-        if group["maximize"]:
-            grad = np.negative(grad)
-            owned = True
-        if weight_decay != 0:
-            decayed = np.multiply(param, weight_decay)
-            decayed += grad
-            grad, owned = decayed, True
+        g = self.descent_grad(grad, param, group)
+        owned = g is not grad  # a temporary of ours, so it may be scaled in place
+        grad = g
         if momentum != 0:
             buf = state.get("momentum_buffer")
             if buf is None:
