@@ -283,22 +283,22 @@ class Tensor:
 
     # comparisons give boolean tensors and never carry gradients
     def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return Tensor._make(self.data == _data(other), False, None)
+        return Tensor._make(self.data == raw(other), False, None)
 
     def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return Tensor._make(self.data != _data(other), False, None)
+        return Tensor._make(self.data != raw(other), False, None)
 
     def __lt__(self, other: Any) -> Tensor:
-        return Tensor._make(self.data < _data(other), False, None)
+        return Tensor._make(self.data < raw(other), False, None)
 
     def __le__(self, other: Any) -> Tensor:
-        return Tensor._make(self.data <= _data(other), False, None)
+        return Tensor._make(self.data <= raw(other), False, None)
 
     def __gt__(self, other: Any) -> Tensor:
-        return Tensor._make(self.data > _data(other), False, None)
+        return Tensor._make(self.data > raw(other), False, None)
 
     def __ge__(self, other: Any) -> Tensor:
-        return Tensor._make(self.data >= _data(other), False, None)
+        return Tensor._make(self.data >= raw(other), False, None)
 
     def __getitem__(self, index: Any) -> Tensor:
         return _ops.getitem(self, index)
@@ -402,8 +402,6 @@ def raw(value: Any) -> Any:
     so ``getattr(value, "data", value)`` would be wrong for arrays)."""
     return value.data if isinstance(value, Tensor) else value
 
-
-_data = raw
 
 
 def _shape_args(args: tuple) -> tuple[int, ...]:

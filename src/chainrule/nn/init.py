@@ -110,10 +110,3 @@ def default_uniform_(weight: Tensor, bias: Tensor | None,
     if bias is not None:
         uniform_(bias, -bound, bound, generator)
 
-
-INITIALIZERS = {
-    "xavier_uniform": xavier_uniform_, "xavier_normal": xavier_normal_,
-    "glorot_uniform": xavier_uniform_, "glorot_normal": xavier_normal_,
-    "kaiming_uniform": kaiming_uniform_, "kaiming_normal": kaiming_normal_,
-    "he_uniform": kaiming_uniform_, "he_normal": kaiming_normal_,
-}

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from chainrule.autograd import _State
-from chainrule.tensor import Tensor, _as_array
+from chainrule.tensor import Tensor
 
 
 class Parameter(Tensor):
@@ -410,7 +410,3 @@ class Module:
         out.append(rule)
         out.append(f"total parameters: {total:,} (trainable: {trainable:,})")
         return "\n".join(out)
-
-
-def as_parameter(data: Any, dtype: Any = None) -> Parameter:
-    return Parameter(_as_array(data, dtype))

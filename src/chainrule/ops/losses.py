@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from chainrule.autograd import Function
+from chainrule.ops.activations import _sigmoid
 
 
 def _reduce(values: np.ndarray, reduction: str, count: float | None = None) -> np.ndarray:
@@ -164,9 +165,7 @@ class BCEWithLogits(Function):
 
     def backward(self, g: np.ndarray) -> tuple:
         z, y, reduction, pw = self.saved
-        sig = np.tanh(z * 0.5)  # σ(z) = (1 + tanh(z/2)) / 2, finite for any z
-        sig += 1
-        sig *= 0.5
+        sig = _sigmoid(z)
         if pw is None:
             dz = sig - y
         else:
