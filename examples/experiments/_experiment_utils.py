@@ -99,6 +99,22 @@ def pyplot() -> Any:
     return plt
 
 
+def report(results: dict, table_text: str, out_dir: str | None,
+           plot: Callable[[Any, dict], Any], name: str,
+           series: Callable[[str], bool]) -> dict:
+    """What an experiment's ``run`` returns: each configuration's figures without its
+    per-step series (the keys ``series`` picks), the table, and, given an output folder
+    and matplotlib, the path of the figure ``plot(plt, results)`` draws, saved as ``name``.
+    """
+    out: dict = {key: {k: v for k, v in r.items() if not series(k)}
+                 for key, r in results.items()}
+    out["table"] = table_text
+    plt = pyplot() if out_dir is not None else None
+    if plt is not None:
+        out["plot"] = save_figure(plot(plt, results), out_dir, name)
+    return out
+
+
 def save_figure(fig: Any, out_dir: str, name: str) -> str:
     os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, name)

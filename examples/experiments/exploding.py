@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+from typing import Any
 
 import numpy as np
 
@@ -122,18 +123,11 @@ def run(quick: bool = False, out_dir: str | None = None) -> dict:
                      r["max_grad_norm"], r["initial_loss"], fate])
     text = U.table([f"{DEPTH} ReLU layers, {steps} steps", "‖∂E/∂W₁‖ step 0",
                     "‖∂E/∂W₁₀‖ step 0", "max ‖g‖", "loss before", "loss after"], rows)
-    out = {name: {k: v for k, v in results[name].items() if k not in ("norms", "losses")}
-           for name in CONFIGS}
-    out["table"] = text
-    if out_dir is not None:
-        out["plot"] = plot(results, out_dir)
-    return out
+    return U.report(results, text, out_dir, plot, "exploding.png",
+                    series=lambda k: k in ("norms", "losses"))
 
 
-def plot(results: dict, out_dir: str) -> str | None:
-    plt = U.pyplot()
-    if plt is None:
-        return None
+def plot(plt: Any, results: dict) -> Any:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for name in CONFIGS:
         r = results[name]
@@ -147,7 +141,7 @@ def plot(results: dict, out_dir: str) -> str | None:
     for ax in axes:
         ax.grid(True, alpha=0.3)
     axes[1].legend(fontsize="small")
-    return U.save_figure(fig, out_dir, "exploding.png")
+    return fig
 
 
 def main() -> None:

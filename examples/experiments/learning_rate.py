@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+from typing import Any
 
 import numpy as np
 
@@ -82,17 +83,11 @@ def run(quick: bool = False, out_dir: str | None = None) -> dict:
              r["verdict"]] for lr, r in results.items()]
     text = U.table([f"SGD lr ({steps} steps)", "loss before", "loss after",
                     "steps to halve", "accuracy", "verdict"], rows)
-    out: dict = {lr: {k: v for k, v in r.items() if k != "curve"} for lr, r in results.items()}
-    out["table"] = text
-    if out_dir is not None:
-        out["plot"] = plot(results, out_dir)
-    return out
+    return U.report(results, text, out_dir, plot, "learning_rate.png",
+                    series=lambda k: k == "curve")
 
 
-def plot(results: dict, out_dir: str) -> str | None:
-    plt = U.pyplot()
-    if plt is None:
-        return None
+def plot(plt: Any, results: dict) -> Any:
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for lr, r in results.items():
         curve = np.array(r["curve"], dtype=np.float64)
@@ -103,7 +98,7 @@ def plot(results: dict, out_dir: str) -> str | None:
            title="Too low learns slowly, too high diverges")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small")
-    return U.save_figure(fig, out_dir, "learning_rate.png")
+    return fig
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -95,18 +96,11 @@ def run(quick: bool = False, out_dir: str | None = None) -> dict:
                      r["train_accuracy"], r["val_accuracy"], epoch])
     text = U.table([f"60 training points, {epochs} epochs", "train loss", "val. loss",
                     "gap", "train acc.", "val. acc.", "epochs"], rows)
-    out: dict = {c: {k: v for k, v in r.items() if not k.endswith("_curve")}
-                 for c, r in results.items()}
-    out["table"] = text
-    if out_dir is not None:
-        out["plot"] = plot(results, out_dir)
-    return out
+    return U.report(results, text, out_dir, plot, "overfitting.png",
+                    series=lambda k: k.endswith("_curve"))
 
 
-def plot(results: dict, out_dir: str) -> str | None:
-    plt = U.pyplot()
-    if plt is None:
-        return None
+def plot(plt: Any, results: dict) -> Any:
     fig, ax = plt.subplots(figsize=(8, 4.5))
     colors = dict(zip(CONFIGS, ("C0", "C1", "C2", "C3")))
     for c in ("plain", "dropout", "weight_decay"):
@@ -120,7 +114,7 @@ def plot(results: dict, out_dir: str) -> str | None:
            title="The train/validation gap and its cures")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small")
-    return U.save_figure(fig, out_dir, "overfitting.png")
+    return fig
 
 
 def main() -> None:

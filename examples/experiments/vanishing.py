@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 import numpy as np
 
@@ -114,18 +115,11 @@ def run(quick: bool = False, out_dir: str | None = None) -> dict:
                      r["test_accuracy"]])
     text = U.table(["20 layers", "‖∂E/∂W₁‖", "‖∂E/∂W₂₀‖", "first/last", "vs baseline",
                     "test accuracy"], rows)
-    out = {v: {k: val for k, val in results[v].items() if k not in ("history", "linears")}
-           for v in VARIANTS}
-    out["table"] = text
-    if out_dir is not None:
-        out["plot"] = plot(results, out_dir)
-    return out
+    return U.report(results, text, out_dir, plot, "vanishing.png",
+                    series=lambda k: k in ("history", "linears"))
 
 
-def plot(results: dict, out_dir: str) -> str | None:
-    plt = U.pyplot()
-    if plt is None:
-        return None
+def plot(plt: Any, results: dict) -> Any:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for v in VARIANTS:
         h = results[v]["history"]
@@ -140,7 +134,7 @@ def plot(results: dict, out_dir: str) -> str | None:
     for ax in axes:
         ax.grid(True, alpha=0.3)
     axes[0].legend(fontsize="small")
-    return U.save_figure(fig, out_dir, "vanishing.png")
+    return fig
 
 
 def main() -> None:
