@@ -5,34 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 
-class _CharLSTMMixin:
-    def forward(self, ids: Any) -> Any:
-        out, _ = self.lstm(self.emb(ids))
-        return self.head(out)
+def char_lstm(nn: Any, s: dict) -> Any:
+    """Embedding → LSTM → Linear, in whichever ``nn`` namespace is given (chainrule's or
+    PyTorch's: the layer names and arguments are the same)."""
 
-
-def CrCharLSTM(s: dict) -> Any:
-    from chainrule import nn
-
-    class CharLSTM(_CharLSTMMixin, nn.Module):
+    class CharLSTM(nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.emb = nn.Embedding(s["vocab"], s["embed"])
             self.lstm = nn.LSTM(s["embed"], s["hidden"], batch_first=True)
             self.head = nn.Linear(s["hidden"], s["vocab"])
 
-    return CharLSTM()
-
-
-def TorchCharLSTM(s: dict) -> Any:
-    from torch import nn
-
-    class CharLSTM(_CharLSTMMixin, nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.emb = nn.Embedding(s["vocab"], s["embed"])
-            self.lstm = nn.LSTM(s["embed"], s["hidden"], batch_first=True)
-            self.head = nn.Linear(s["hidden"], s["vocab"])
+        def forward(self, ids: Any) -> Any:
+            out, _ = self.lstm(self.emb(ids))
+            return self.head(out)
 
     return CharLSTM()
 

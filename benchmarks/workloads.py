@@ -1,9 +1,10 @@
-"""The benchmark workloads, built identically in chainrule and PyTorch.
+"""The benchmark workloads, built by the same code in chainrule and PyTorch.
 
-``build(framework, name)`` returns ``(step, info)``: ``step()`` runs one full training
-step (zero_grad → forward → loss → backward → optimizer step) on fixed random data of the
-workload's shapes; ``info`` carries the FLOPs of one step for matmul-bound workloads.
-Weights start equal on both sides (PyTorch copies chainrule's initial state_dict).
+chainrule keeps PyTorch's names (``nn.Linear``, ``optim.Adam``, ``F.cross_entropy``), so
+one builder takes either framework's namespaces. ``build(framework, name)`` returns
+``step()``, one full training step (zero_grad → forward → loss → backward → optimizer
+step) on fixed random data of the workload's shapes. Weights start equal on both sides
+(PyTorch copies chainrule's initial state_dict).
 """
 
 from __future__ import annotations
@@ -53,14 +54,29 @@ def _data(name: str) -> dict[str, np.ndarray]:
     return {"x": tokens[:, :-1], "y": tokens[:, 1:]}
 
 
-# ---- chainrule ---------------------------------------------------------------------------
+class _API:
+    """One framework's namespaces, under the names both share."""
 
-def _cr_model(name: str) -> Any:
-    import chainrule as cr
-    from chainrule import nn
+    def __init__(self, framework: str) -> None:
+        self.name = framework
+        if framework == "chainrule":
+            import chainrule as cr
+            import chainrule.functional as F
+            from chainrule import nn, optim
 
-    cr.manual_seed(0)
-    s = SPECS[name]
+            cr.manual_seed(0)
+            self.as_tensor = cr.tensor
+        else:
+            import torch
+            import torch.nn.functional as F
+            from torch import nn, optim
+
+            self.as_tensor = torch.from_numpy
+        self.nn, self.optim, self.F = nn, optim, F
+
+
+def _model(api: _API, name: str) -> Any:
+    nn, s = api.nn, SPECS[name]
     if "sizes" in s:
         act = {"tanh": nn.Tanh, "relu": nn.ReLU}[s["act"]]
         layers: list = []
@@ -75,143 +91,63 @@ def _cr_model(name: str) -> Any:
             nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
             nn.Linear(16 * 5 * 5, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
             nn.Linear(84, 10))
+    import benchmarks_models as models  # type: ignore[import-not-found]
+
     if name == "char_lstm":
-        from benchmarks_models import CrCharLSTM  # type: ignore[import-not-found]
-
-        return CrCharLSTM(s)
-    from benchmarks_models import cr_transformer  # type: ignore[import-not-found]
-
-    return cr_transformer(s)
+        return models.char_lstm(nn, s)
+    if api.name == "chainrule":
+        return models.cr_transformer(s)
+    return models.torch_transformer(s)
 
 
-def _cr_optimizer(params: list, s: dict) -> Any:
-    from chainrule import optim
+def _copy_chainrule_init(model: Any, name: str) -> None:
+    """Give a PyTorch model chainrule's initial weights where the key sets agree."""
+    import torch
 
-    kind = s["opt"]
+    cr_state = _model(_API("chainrule"), name).state_dict()
+    own = model.state_dict()
+    if set(own) == set(cr_state) and all(tuple(own[k].shape) == cr_state[k].shape
+                                         for k in own):
+        model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in cr_state.items()})
+
+
+def _optimizer(api: _API, params: list, s: dict, fused: bool) -> Any:
+    optim, kind = api.optim, s["opt"]
+    extra = {"fused": True} if fused else {}
     if kind == "sgd":
         return optim.SGD(params, lr=s["lr"])
     if kind == "sgd_momentum":
         return optim.SGD(params, lr=s["lr"], momentum=0.9)
     if kind == "adam":
-        return optim.Adam(params, lr=s["lr"])
-    return optim.AdamW(params, lr=s["lr"])
-
-
-def _cr_build(name: str) -> Callable[[], None]:
-    import chainrule as cr
-    from chainrule import losses
-
-    s = SPECS[name]
-    model = _cr_model(name)
-    model.train()
-    opt = _cr_optimizer(list(model.parameters()), s)
-    d = _data(name)
-    x = cr.tensor(d["x"]) if d["x"].dtype.kind == "f" else d["x"]
-    y = d["y"]
-    loss_kind = s.get("loss", "ce")
-    yt = cr.tensor(y) if loss_kind == "mse" else y
-
-    def step() -> None:
-        opt.zero_grad()
-        out = model(x)
-        if loss_kind == "mse":
-            loss = losses.mse_loss(out, yt)
-        else:
-            if out.ndim == 3:
-                out = out.reshape(-1, out.shape[-1])
-            loss = losses.cross_entropy(out, yt.reshape(-1) if yt.ndim > 1 else yt)
-        loss.backward()
-        opt.step()
-
-    step.model = model  # type: ignore[attr-defined]
-    return step
-
-
-# ---- PyTorch -----------------------------------------------------------------------------
-
-def _torch_model(name: str) -> Any:
-    import torch
-    from torch import nn
-
-    s = SPECS[name]
-    if "sizes" in s:
-        act = {"tanh": nn.Tanh, "relu": nn.ReLU}[s["act"]]
-        layers: list = []
-        for i, (a, b) in enumerate(zip(s["sizes"][:-1], s["sizes"][1:])):
-            layers.append(nn.Linear(a, b))
-            if i < len(s["sizes"]) - 2:
-                layers.append(act())
-        model = nn.Sequential(*layers)
-    elif name == "lenet":
-        model = nn.Sequential(
-            nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-            nn.Linear(16 * 5 * 5, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
-            nn.Linear(84, 10))
-    elif name == "char_lstm":
-        from benchmarks_models import TorchCharLSTM  # type: ignore[import-not-found]
-
-        model = TorchCharLSTM(s)
-    else:
-        from benchmarks_models import torch_transformer  # type: ignore[import-not-found]
-
-        model = torch_transformer(s)
-    # same starting weights as chainrule where the key sets agree
-    try:
-        cr_state = _cr_model(name).state_dict()
-        own = model.state_dict()
-        if set(own) == set(cr_state) and all(tuple(own[k].shape) == cr_state[k].shape
-                                             for k in own):
-            model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in
-                                   cr_state.items()})
-    except Exception:  # noqa: BLE001 - init parity is a nicety, never a failure
-        pass
-    return model
-
-
-def _torch_build(name: str, fused: bool = False) -> Callable[[], None]:
-    import torch
-
-    s = SPECS[name]
-    model = _torch_model(name)
-    model.train()
-    kind = s["opt"]
-    params = list(model.parameters())
-    if kind == "sgd":
-        opt = torch.optim.SGD(params, lr=s["lr"])
-    elif kind == "sgd_momentum":
-        opt = torch.optim.SGD(params, lr=s["lr"], momentum=0.9)
-    elif kind == "adam":
-        opt = torch.optim.Adam(params, lr=s["lr"], fused=fused or None)
-    else:
-        opt = torch.optim.AdamW(params, lr=s["lr"], fused=fused or None)
-    d = _data(name)
-    x = torch.from_numpy(d["x"])
-    y = torch.from_numpy(d["y"])
-    loss_kind = s.get("loss", "ce")
-    mse = torch.nn.functional.mse_loss
-    ce = torch.nn.functional.cross_entropy
-
-    def step() -> None:
-        opt.zero_grad()
-        out = model(x)
-        if loss_kind == "mse":
-            loss = mse(out, y)
-        else:
-            if out.ndim == 3:
-                out = out.reshape(-1, out.shape[-1])
-            loss = ce(out, y.reshape(-1))
-        loss.backward()
-        opt.step()
-
-    return step
+        return optim.Adam(params, lr=s["lr"], **extra)
+    return optim.AdamW(params, lr=s["lr"], **extra)
 
 
 def build(framework: str, name: str) -> Callable[[], None]:
-    if framework == "chainrule":
-        return _cr_build(name)
-    if framework == "torch":
-        return _torch_build(name)
-    if framework == "torch_fused":
-        return _torch_build(name, fused=True)
-    raise ValueError(f"unknown framework {framework!r}")
+    """One training step of workload ``name`` in ``chainrule``, ``torch`` or
+    ``torch_fused`` (PyTorch with ``fused=True`` Adam/AdamW)."""
+    if framework not in ("chainrule", "torch", "torch_fused"):
+        raise ValueError(f"unknown framework {framework!r}")
+    api = _API("chainrule" if framework == "chainrule" else "torch")
+    s = SPECS[name]
+    model = _model(api, name)
+    if api.name == "torch":
+        _copy_chainrule_init(model, name)
+    model.train()
+    opt = _optimizer(api, list(model.parameters()), s, fused=framework == "torch_fused")
+    d = _data(name)
+    x, y = api.as_tensor(d["x"]), api.as_tensor(d["y"])
+    F = api.F
+    mse = s.get("loss") == "mse"
+
+    def step() -> None:
+        opt.zero_grad()
+        out = model(x)
+        if mse:
+            loss = F.mse_loss(out, y)
+        else:  # sequence logits (B, T, V) score every position
+            loss = F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1))
+        loss.backward()
+        opt.step()
+
+    return step
