@@ -18,7 +18,7 @@ from chainrule.nn.transformer import (
     sinusoidal_table,
 )
 from chainrule.ops.attention import scaled_dot_product_attention as sdpa
-from fd_helpers import check_grads
+from helpers import check_grads
 
 # ---- helpers ------------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ import chainrule as cr
 from chainrule.nn.embedding import Embedding
 from chainrule.nn.module import LayerError
 from chainrule.ops.embedding import embedding
-from fd_helpers import check_grads
+from helpers import check_grads
 
 
 def t64(a: np.ndarray) -> cr.Tensor:

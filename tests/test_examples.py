@@ -7,33 +7,20 @@ are not in this build.
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import os
-import sys
 from types import ModuleType
 
 import numpy as np
 import pytest
 
-EXAMPLES = os.path.join(os.path.dirname(__file__), os.pardir, "examples")
-
-
-def load(name: str) -> ModuleType:
-    """Import examples/<name>.py under a unique module name."""
-    path = os.path.abspath(os.path.join(EXAMPLES, f"{name}.py"))
-    spec = importlib.util.spec_from_file_location(f"chainrule_example_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
+from helpers import load_example
 
 # ---- cnn_digits -----------------------------------------------------------------------
 
 
 def test_shifted_batches_cover_every_image_once_and_shift_by_at_most_one() -> None:
-    cnn_digits = load("cnn_digits")
+    cnn_digits = load_example("cnn_digits")
     X = np.zeros((10, 1, 8, 8), np.float32)
     X[:, 0, 3:5, 3:5] = 1.0  # a 2×2 blob in the middle: any 1-pixel shift keeps it whole
     X *= np.arange(1, 11, dtype=np.float32)[:, None, None, None]  # tag each image
@@ -56,7 +43,7 @@ def test_shifted_batches_cover_every_image_once_and_shift_by_at_most_one() -> No
 def test_cnn_digits_quick_learns_the_digits() -> None:
     pytest.importorskip("chainrule.nn.conv")
     pytest.importorskip("chainrule.nn.pooling")
-    r = load("cnn_digits").main(quick=True, verbose=False)
+    r = load_example("cnn_digits").main(quick=True, verbose=False)
     assert r["test_size"] == 359  # load_dataset("digits", seed=0)'s test part
     # a 4-epoch narrow CNN: far above chance (10 %), short of the full run's 99 %
     assert r["test_accuracy"] > 0.85
@@ -70,7 +57,7 @@ def test_cnn_digits_quick_learns_the_digits() -> None:
 @pytest.fixture(scope="module")
 def mnist1d_module(tmp_path_factory: pytest.TempPathFactory) -> tuple[ModuleType, str]:
     pytest.importorskip("mnist1d")
-    return load("mnist1d_paper"), str(tmp_path_factory.mktemp("mnist1d_cache"))
+    return load_example("mnist1d_paper"), str(tmp_path_factory.mktemp("mnist1d_cache"))
 
 
 def test_mnist1d_data_is_generated_once_and_cached_as_npz(
@@ -113,7 +100,7 @@ def test_mnist1d_quick_cnn_beats_the_mlp(mnist1d_module: tuple[ModuleType, str])
 
 
 def test_char_codec_round_trips_and_names_unknown_characters() -> None:
-    char_lm = load("char_lm")
+    char_lm = load_example("char_lm")
     codec = char_lm.CharCodec("hello world")
     ids = codec.encode("low")
     assert ids.dtype == np.int64 and codec.decode(ids) == "low"
@@ -124,7 +111,7 @@ def test_char_codec_round_trips_and_names_unknown_characters() -> None:
 
 
 def test_shipped_text_is_a_small_plain_text() -> None:
-    char_lm = load("char_lm")
+    char_lm = load_example("char_lm")
     with open(char_lm.DEFAULT_TEXT, encoding="utf-8") as f:
         text = f.read()
     assert 20_000 <= len(text) <= 50_000
@@ -136,7 +123,7 @@ def test_char_lm_quick_loss_falls_and_samples(model: str) -> None:
     pytest.importorskip("chainrule.nn.embedding")
     pytest.importorskip("chainrule.nn.recurrent" if model == "lstm" else
                         "chainrule.nn.transformer")
-    r = load("char_lm").main(model=model, quick=True, sample_length=40, verbose=False)
+    r = load_example("char_lm").main(model=model, quick=True, sample_length=40, verbose=False)
     # an untrained model guesses about uniformly: ln V nats per character
     assert abs(r["start_loss"] - r["uniform_loss"]) < 0.3
     assert r["final_loss"] < r["start_loss"] - 1.0  # ~4.1 → ~2.3 in 60 steps

@@ -2,35 +2,21 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import os
-import sys
-from types import ModuleType
 
 import pytest
 
-EXPERIMENTS = os.path.join(os.path.dirname(__file__), os.pardir, "examples", "experiments")
-
-
-def load(name: str) -> ModuleType:
-    """Import examples/experiments/<name>.py under a unique module name."""
-    path = os.path.abspath(os.path.join(EXPERIMENTS, f"{name}.py"))
-    spec = importlib.util.spec_from_file_location(f"chainrule_experiment_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+from helpers import load_example
 
 
 @pytest.fixture(scope="module")
 def vanishing() -> dict:
-    return load("vanishing").run(quick=True)
+    return load_example("experiments/vanishing").run(quick=True)
 
 
 @pytest.fixture(scope="module")
 def exploding() -> dict:
-    return load("exploding").run(quick=True)
+    return load_example("experiments/exploding").run(quick=True)
 
 
 def test_vanishing_cures_raise_the_first_layer_gradient(vanishing: dict) -> None:
@@ -57,7 +43,7 @@ def test_exploding_unclipped_diverges_and_clipping_tames_it(exploding: dict) -> 
 
 
 def test_learning_rate_too_low_is_slow_and_too_high_diverges() -> None:
-    results = load("learning_rate").run(quick=True)
+    results = load_example("experiments/learning_rate").run(quick=True)
     assert results[1e-4]["verdict"] == "too low: barely moved"
     assert results[100.0]["verdict"] == "diverged"
     assert not math.isfinite(results[100.0]["final_loss"]) or \
@@ -68,7 +54,7 @@ def test_learning_rate_too_low_is_slow_and_too_high_diverges() -> None:
 
 
 def test_overfitting_gap_shrinks_with_each_cure() -> None:
-    results = load("overfitting").run(quick=True)
+    results = load_example("experiments/overfitting").run(quick=True)
     plain = results["plain"]
     assert plain["train_loss"] < 0.1 and plain["gap"] > 0.2
     for cure in ("dropout", "weight_decay", "early_stopping"):
@@ -80,6 +66,6 @@ def test_overfitting_gap_shrinks_with_each_cure() -> None:
 
 def test_experiment_saves_its_plot(tmp_path) -> None:
     pytest.importorskip("matplotlib")
-    out = load("learning_rate").run(quick=True, out_dir=str(tmp_path))
+    out = load_example("experiments/learning_rate").run(quick=True, out_dir=str(tmp_path))
     with open(out["plot"], "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule import nn
+from chainrule import nn, optim
 from chainrule.diagnostics import (
     GradientMonitor,
     MonitorHistory,
@@ -29,23 +29,28 @@ def blobs(n: int = 128, seed: int = 0) -> tuple[cr.Tensor, np.ndarray]:
     return cr.tensor(x.astype(np.float32)), y
 
 
+def update_and_monitor(monitor: GradientMonitor, api: str, step: int,
+                       opt: optim.SGD) -> None:
+    """The optimizer step of a hand-written loop, with the monitor called either way:
+    ``record`` before and ``after_step`` after the update, or one ``step`` after it."""
+    if api == "two-call":
+        monitor.record(step)
+    opt.step()
+    if api == "two-call":
+        monitor.after_step(step)
+    else:
+        monitor.step(step)
+
+
 def sgd_steps(model: nn.Module, monitor: GradientMonitor, x: cr.Tensor, y: np.ndarray,
               lr: float, steps: int, api: str = "step", start: int = 0) -> list[float]:
-    params = list(model.parameters())
+    opt = optim.SGD(model.parameters(), lr=lr)
     losses = []
     for step in range(start, start + steps):
         model.zero_grad()
         loss = cross_entropy(model(x), y)
         loss.backward()
-        if api == "two-call":
-            monitor.record(step)
-        with cr.no_grad():
-            for p in params:
-                p.data -= lr * p.grad
-        if api == "two-call":
-            monitor.after_step(step)
-        else:
-            monitor.step(step)
+        update_and_monitor(monitor, api, step, opt)
         losses.append(loss.item())
     return losses
 
@@ -213,7 +218,7 @@ def test_sampled_figures_match_a_direct_computation(api: str) -> None:
     monitor = GradientMonitor(model, every=3, verbose=False)
     lr = 0.05
     expected = {}
-    params = list(model.parameters())
+    opt = optim.SGD(model.parameters(), lr=lr)
     for step in range(7):
         model.zero_grad()
         cross_entropy(model(x), y).backward()
@@ -224,14 +229,7 @@ def test_sampled_figures_match_a_direct_computation(api: str) -> None:
             before = math.sqrt(float((w.data.astype(np.float64) ** 2).sum()
                                      + (b.data.astype(np.float64) ** 2).sum()))
             expected[step] = (g, lr * g / before)
-        if api == "two-call":
-            monitor.record(step)
-        for p in params:
-            p.data -= lr * p.grad
-        if api == "two-call":
-            monitor.after_step(step)
-        else:
-            monitor.step(step)
+        update_and_monitor(monitor, api, step, opt)
     history = monitor.history
     assert isinstance(history, MonitorHistory)
     assert history.steps.tolist() == [0, 3, 6]

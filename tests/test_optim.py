@@ -165,6 +165,17 @@ def test_update_matches_closed_form(case: tuple[str, dict]) -> None:
         np.testing.assert_allclose(w, expected, rtol=1e-12, atol=1e-14)
 
 
+def step_both(opt, topt, params, tparams, grads) -> None:
+    """One step of a chainrule and a torch optimizer on the same gradients."""
+    import torch
+
+    for p, tp, g in zip(params, tparams, grads):
+        p.grad = g.copy()
+        tp.grad = torch.from_numpy(g.copy())
+    opt.step()
+    topt.step()
+
+
 @pytest.mark.torch
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_update_matches_torch(case: tuple[str, dict]) -> None:
@@ -175,11 +186,7 @@ def test_update_matches_torch(case: tuple[str, dict]) -> None:
     opt = getattr(optim, name)(params, **kw)
     topt = getattr(torch.optim, name)(tparams, **kw)
     for step_grads in make_grads(9):
-        for p, tp, g in zip(params, tparams, step_grads):
-            p.grad = g.copy()
-            tp.grad = torch.from_numpy(g.copy())
-        opt.step()
-        topt.step()
+        step_both(opt, topt, params, tparams, step_grads)
         for p, tp in zip(params, tparams):
             np.testing.assert_allclose(p.data, tp.detach().numpy(), rtol=1e-10, atol=1e-12)
     # The state has PyTorch's names and values too.
@@ -204,11 +211,7 @@ def test_param_groups_with_different_lrs_match_torch() -> None:
     assert [g["lr"] for g in opt.param_groups] == [0.01, 0.5]
     assert [g["momentum"] for g in opt.param_groups] == [0.9, 0.0]
     for step_grads in make_grads(5):
-        for p, tp, g in zip(params, tparams, step_grads):
-            p.grad = g.copy()
-            tp.grad = torch.from_numpy(g.copy())
-        opt.step()
-        topt.step()
+        step_both(opt, topt, params, tparams, step_grads)
     for p, tp in zip(params, tparams):
         np.testing.assert_allclose(p.data, tp.detach().numpy(), rtol=1e-10, atol=1e-12)
 

@@ -16,7 +16,7 @@ from chainrule.nn.linear import Linear
 from chainrule.nn.module import LayerError, Module
 from chainrule.nn.recurrent import GRU, LSTM, RNN
 from chainrule.ops.recurrent import gru_layer, lstm_layer, rnn_layer
-from fd_helpers import check_grads
+from helpers import check_grads
 
 # ---- helpers ------------------------------------------------------------------------------
 
