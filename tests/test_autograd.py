@@ -390,3 +390,19 @@ def test_detect_anomaly_names_the_layer() -> None:
                 net(cr.ones(3, 2)).sum().backward()
     text = str(info.value)
     assert "op Sqrt" in text and "backward" in text and "in layer '1' (_SqrtLayer())" in text
+
+
+def test_a_backward_returning_the_wrong_shape_is_an_error_not_a_silent_broadcast() -> None:
+    class SumForgetsShape(cr.Function):
+        __slots__ = ()
+
+        def forward(self, x):
+            self.saved = ()
+            return x.sum()
+
+        def backward(self, g):
+            return g  # should be broadcast back to x's shape
+
+    x = cr.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"shape \(\) for a leaf of shape \(3,\)"):
+        SumForgetsShape.apply(x).backward()

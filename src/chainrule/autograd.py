@@ -254,8 +254,11 @@ def _accumulate_leaf(leaf: Tensor, g: np.ndarray, given: set[int]) -> None:
             replaced = hook(g)
             if replaced is not None:
                 g = np.asarray(raw(replaced))
-    if g.shape != leaf.data.shape:
-        g = np.broadcast_to(g, leaf.data.shape)
+    if g.shape != leaf.data.shape:  # a backward (or hook) that forgot to unbroadcast
+        raise RuntimeError(
+            f"backward produced a gradient of shape {g.shape} for a leaf of shape "
+            f"{leaf.data.shape}{f' ({leaf.name})' if leaf.name else ''}; every op's "
+            "backward must return gradients shaped like its inputs")
     if g.dtype != leaf.data.dtype:
         g = g.astype(leaf.data.dtype)
     base = g if g.base is None else g.base
