@@ -28,10 +28,6 @@ def _check(name: str, pred: Tensor, target: Tensor, reduction: str) -> None:
             "reshape one of them (e.g. target.reshape(-1, 1)) so they match")
 
 
-def _target(target: Any, like: Tensor) -> Tensor:
-    return constant(target, like) if not isinstance(target, Tensor) else target
-
-
 def mse_loss(pred: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     """Mean squared error ``E = 1/n Σ (y − ŷ)²`` over all n elements.
 
@@ -45,14 +41,14 @@ def mse_loss(pred: Tensor, target: Any, reduction: str = "mean") -> Tensor:
         >>> cr.losses.mse_loss(cr.tensor([1.0, 2.0]), cr.tensor([0.0, 0.0])).item()
         2.5
     """
-    target = _target(target, pred)
+    target = constant(target, pred)
     _check("mse_loss", pred, target, reduction)
     return L.MSE.apply(pred, target, reduction=reduction)
 
 
 def l1_loss(pred: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     """Mean absolute error ``1/n Σ |y − ŷ|``."""
-    target = _target(target, pred)
+    target = constant(target, pred)
     _check("l1_loss", pred, target, reduction)
     return L.L1.apply(pred, target, reduction=reduction)
 
@@ -62,7 +58,7 @@ def huber_loss(pred: Tensor, target: Any, reduction: str = "mean",
     """½(y − ŷ)² within ``delta``, ``delta·(|y − ŷ| − ½delta)`` beyond: robust to outliers."""
     if delta <= 0:
         raise ValueError(f"huber_loss: delta must be positive, got {delta}")
-    target = _target(target, pred)
+    target = constant(target, pred)
     _check("huber_loss", pred, target, reduction)
     return L.Huber.apply(pred, target, reduction=reduction, delta=delta)
 
@@ -135,7 +131,7 @@ def binary_cross_entropy_with_logits(logits: Tensor, target: Any, reduction: str
                                      pos_weight: Any = None) -> Tensor:
     """Binary cross-entropy on raw scores: ``−[y log σ(z) + (1−y) log(1 − σ(z))]``,
     computed without ever forming σ(z), so it is finite for any z."""
-    target = _target(target, logits)
+    target = constant(target, logits)
     _check("binary_cross_entropy_with_logits", logits, target, reduction)
     pw = None if pos_weight is None else np.asarray(raw(pos_weight),
                                                     dtype=logits.data.dtype)
