@@ -417,22 +417,18 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
 
 
-def _shape(shape: tuple) -> tuple[int, ...]:
-    return _shape_args(shape)
-
-
 def _float_dtype(dtype: Any) -> np.dtype:
     return np.dtype(dtype) if dtype is not None else get_default_dtype()
 
 
 def zeros(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     dt = _float_dtype(dtype)
-    return Tensor(np.zeros(_shape(shape), dt), requires_grad, dt)
+    return Tensor(np.zeros(_shape_args(shape), dt), requires_grad, dt)
 
 
 def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     dt = _float_dtype(dtype)
-    return Tensor(np.ones(_shape(shape), dt), requires_grad, dt)
+    return Tensor(np.ones(_shape_args(shape), dt), requires_grad, dt)
 
 
 def full(shape: Sequence[int], fill_value: float, dtype: Any = None,
@@ -463,14 +459,14 @@ def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any 
 def randn(*shape: Any, generator: Generator | None = None, dtype: Any = None,
           requires_grad: bool = False) -> Tensor:
     """Standard normal samples from ``generator`` (default: the one ``manual_seed`` sets)."""
-    data = resolve_generator(generator).normal(_shape(shape), _float_dtype(dtype))
+    data = resolve_generator(generator).normal(_shape_args(shape), _float_dtype(dtype))
     return Tensor(data, requires_grad, data.dtype)
 
 
 def rand(*shape: Any, generator: Generator | None = None, dtype: Any = None,
          requires_grad: bool = False) -> Tensor:
     """Uniform samples in [0, 1) from ``generator``."""
-    data = resolve_generator(generator).random(_shape(shape), _float_dtype(dtype))
+    data = resolve_generator(generator).random(_shape_args(shape), _float_dtype(dtype))
     return Tensor(data, requires_grad, data.dtype)
 
 
