@@ -30,6 +30,8 @@ class _State:
     # Module.__call__ maintains it only while anomaly detection is on, so the hot path
     # pays nothing for it.
     module_stack: list[tuple[str, str]] = []
+    # the active ``diagnostics.profile`` (times every forward/backward), or None
+    profiler: Any = None
 
 
 class GraphFreedError(RuntimeError):
@@ -66,7 +68,10 @@ class Function:
         fn.hooks = None
         fn.retained = None
         fn.meta = None
-        out = fn.forward(*[t.data for t in inputs], **kwargs)
+        if _State.profiler is None:
+            out = fn.forward(*[t.data for t in inputs], **kwargs)
+        else:
+            out = _State.profiler.run_forward(fn, [t.data for t in inputs], kwargs)
         if _State.anomaly:
             fn.meta = _creation_meta()
             _check_finite_forward(fn, out, inputs)
@@ -198,6 +203,7 @@ def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None
         _accumulate_leaf(root, seed, set())
         return
     anomaly = _State.anomaly
+    profiler = _State.profiler
     order = _topological_order(root._ctx)
     pending: dict[int, np.ndarray] = {id(root._ctx): seed}
     # Arrays already stored as some leaf's .grad in this pass: a second leaf receiving
@@ -221,7 +227,7 @@ def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None
             if fn.retained is not None:  # a copy: g may be read-only or become a leaf's .grad
                 fn.retained.grad = g.copy() if fn.retained.grad is None else fn.retained.grad + g
             inputs = fn.inputs
-            grads = fn.backward(g)
+            grads = fn.backward(g) if profiler is None else profiler.run_backward(fn, g)
             if len(inputs) == 1:
                 grads = (grads,)
             if anomaly:

@@ -9,6 +9,7 @@ chain-rule explainer and computational-graph export.
   factor by factor, next to autograd and finite differences.
 - ``to_dot``: the graph behind a tensor as Graphviz DOT.
 - ``detect_anomaly`` / ``find_nan_origin``: the first op that produced NaN/Inf.
+- ``profile``: where a training step's time goes, op by op, forward and backward.
 """
 
 from chainrule.diagnostics.anomaly import AnomalyError, detect_anomaly, find_nan_origin
@@ -33,11 +34,13 @@ from chainrule.diagnostics.gradcheck import (
 from chainrule.diagnostics.graph import save_dot, to_dot
 from chainrule.diagnostics.monitor import REMEDIES, Finding, GradientMonitor, MonitorHistory
 from chainrule.diagnostics.plot import plot_grad_norms, plot_layer_bars
+from chainrule.diagnostics.profiler import OpTime, Profiler, profile
 
 __all__ = [
     "REMEDIES", "AnomalyError", "Explanation", "Factor", "Finding", "GradcheckError",
     "GradcheckResult", "GradientMonitor", "GradientRow", "InputCheck", "MonitorHistory",
-    "NeuronStep", "ParamCheck", "check_gradients", "default_network", "detect_anomaly",
-    "explain", "find_nan_origin", "format_report", "gradcheck", "numerical_gradient",
-    "plot_grad_norms", "plot_layer_bars", "save_dot", "to_dot",
+    "NeuronStep", "OpTime", "ParamCheck", "Profiler", "check_gradients", "default_network",
+    "detect_anomaly", "explain", "find_nan_origin", "format_report", "gradcheck",
+    "numerical_gradient", "plot_grad_norms", "plot_layer_bars", "profile", "save_dot",
+    "to_dot",
 ]

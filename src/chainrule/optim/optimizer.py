@@ -15,6 +15,7 @@ parameters or param-group dicts, ``zero_grad``, ``step``, ``add_param_group``,
 from __future__ import annotations
 
 import math
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from numbers import Real
@@ -22,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.autograd import enable_grad
+from chainrule.autograd import _State, enable_grad
 from chainrule.tensor import Tensor
 
 ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]]
@@ -130,8 +131,12 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
+        profiler = _State.profiler
+        started = time.perf_counter() if profiler is not None else 0.0
         for group in self.param_groups:
             self._update_group(group)
+        if profiler is not None:
+            profiler.record_step(f"{type(self).__name__}.step", time.perf_counter() - started)
         return loss
 
     def _update_group(self, group: dict[str, Any]) -> None:
