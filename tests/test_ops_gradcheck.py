@@ -595,6 +595,21 @@ def test_nll_validates_targets() -> None:
         losses.nll_loss(lp, np.array([[1], [1]]))
 
 
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_mean_over_only_ignored_targets_is_nan_with_zero_gradient(smoothing: float) -> None:
+    """As PyTorch: the mean over no samples is NaN, and nothing flows back."""
+    target = np.array([2, 2, 2])
+    for loss_of in (lambda z: losses.cross_entropy(z, target, ignore_index=2,
+                                                   label_smoothing=smoothing),
+                    lambda z: losses.nll_loss(ops.log_softmax(z), target, ignore_index=2)):
+        z = normal(3, 4)
+        loss = loss_of(z)
+        assert np.isnan(loss.item())
+        loss.backward()
+        np.testing.assert_array_equal(z.grad, np.zeros((3, 4)))
+    assert losses.cross_entropy(normal(3, 4), target, "sum", ignore_index=2).item() == 0.0
+
+
 # ---- ops from the other op modules (attention, embedding, recurrent) -------------------------
 
 def test_embedding_op() -> None:

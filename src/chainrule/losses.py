@@ -179,7 +179,10 @@ def nll_loss(log_probs: Tensor, target: Any, reduction: str = "mean",
         w = w * np.asarray(raw(weight), dtype=w.dtype)[safe]
     picked = getitem(log_probs, (np.arange(n), safe)) * w
     if reduction == "mean":
-        return picked.sum() * (-1.0 / max(float(w.sum()), 1e-12))
+        total = float(w.sum())
+        if total == 0:  # every target ignored: NaN as in PyTorch, with zero gradients
+            return picked.sum() * 0.0 + float("nan")
+        return picked.sum() * (-1.0 / total)
     if reduction == "sum":
         return -picked.sum()
     return -picked

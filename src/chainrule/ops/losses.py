@@ -118,7 +118,9 @@ class SoftmaxCrossEntropy(Function):
         count = float(w.sum())
         self.saved = (logp, safe_t, w, valid, weight, smoothing, reduction, count)
         if reduction == "mean":
-            return np.asarray(per_sample.sum() / max(count, 1e-12), dtype=logits.dtype)
+            if count == 0:  # every target ignored: a mean over nothing, NaN as in PyTorch
+                return np.asarray(np.nan, dtype=logits.dtype)
+            return np.asarray(per_sample.sum() / count, dtype=logits.dtype)
         if reduction == "sum":
             return np.asarray(per_sample.sum(), dtype=logits.dtype)
         return per_sample
