@@ -106,6 +106,22 @@ def test_shared_parameter_listed_once() -> None:
     assert a.weight.grad is not None and b.weight is a.weight
 
 
+def test_shared_module_is_in_the_state_dict_under_every_name() -> None:
+    """As in PyTorch: parameters() lists a shared layer once, but state_dict() keys it
+    under each place it sits, so PyTorch's state dicts load and vice versa."""
+    layer = nn.Linear(2, 2)
+    model = nn.Sequential(layer, nn.ReLU(), layer)
+    assert [n for n, _ in model.named_modules()] == ["", "0", "1"]
+    assert [n for n, _ in model.named_modules(remove_duplicate=False)] == ["", "0", "1", "2"]
+    assert list(model.state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    assert model.num_parameters() == 6
+    new = {k: np.full_like(v, 0.5) for k, v in model.state_dict().items()}
+    model.load_state_dict(new)
+    np.testing.assert_array_equal(layer.weight.data, np.full((2, 2), 0.5))
+    with pytest.raises(ValueError, match="missing keys"):
+        model.load_state_dict({"0.weight": new["0.weight"], "0.bias": new["0.bias"]})
+
+
 # ---- state dicts -----------------------------------------------------------------------------
 
 def test_state_dict_round_trip() -> None:

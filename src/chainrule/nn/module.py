@@ -210,16 +210,18 @@ class Module:
         return lambda: self._forward_hooks.pop(key, None)
 
     # ---- traversal ---------------------------------------------------------------
-    def named_modules(self, prefix: str = "", memo: set | None = None
-                      ) -> Iterator[tuple[str, Module]]:
-        """Every module in the tree, depth first, each once (shared ones too)."""
+    def named_modules(self, prefix: str = "", memo: set | None = None,
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, Module]]:
+        """Every module in the tree, depth first; a module shared by two parents once,
+        under its first name, unless ``remove_duplicate=False`` (then under each)."""
         memo = set() if memo is None else memo
         stack: list[tuple[str, Module]] = [(prefix, self)]
         while stack:
             name, module = stack.pop()
-            if id(module) in memo:
-                continue
-            memo.add(id(module))
+            if remove_duplicate:
+                if id(module) in memo:
+                    continue
+                memo.add(id(module))
             yield name, module
             children = [(f"{name}.{k}" if name else k, m)
                         for k, m in module._modules.items() if m is not None]
@@ -321,10 +323,11 @@ class Module:
     def state_dict(self) -> OrderedDict[str, np.ndarray]:
         """Parameters and persistent buffers by qualified name, PyTorch's key scheme.
 
-        The arrays are the live ones (not copies), as in PyTorch.
+        The arrays are the live ones (not copies), as in PyTorch; a module used at two
+        places in the tree appears under both names, as in PyTorch.
         """
         state: OrderedDict[str, np.ndarray] = OrderedDict()
-        for mname, module in self.named_modules():
+        for mname, module in self.named_modules(remove_duplicate=False):
             for pname, p in module._parameters.items():
                 if p is not None:
                     state[f"{mname}.{pname}" if mname else pname] = p.data
@@ -335,7 +338,7 @@ class Module:
 
     def _state_tensors(self) -> dict[str, Tensor]:
         out: dict[str, Tensor] = {}
-        for mname, module in self.named_modules():
+        for mname, module in self.named_modules(remove_duplicate=False):
             for registry in (module._parameters, module._buffers):
                 for name, t in registry.items():
                     if t is None or (isinstance(t, Buffer) and not t.persistent):
