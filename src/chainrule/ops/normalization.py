@@ -6,6 +6,8 @@ the backward is ``∂E/∂x = (1/(m √(σ²+ε))) (m ĝ − Σĝ − x̂ Σ(ĝ 
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from chainrule.autograd import Function
@@ -127,42 +129,81 @@ def batch_norm(x: Tensor, running_mean: np.ndarray | Tensor | None,
     return BatchNormEval.apply(x, *params, mean=rm, var=rv, eps=eps)
 
 
+@lru_cache(maxsize=64)
+def _ones(n: int, dtype: str) -> np.ndarray:
+    ones = np.ones(n, np.dtype(dtype))
+    ones.flags.writeable = False
+    return ones
+
+
 class LayerNorm(Function):
-    """Normalise over the trailing axes of ``normalized_shape``, per sample."""
+    """Normalise over the trailing axes of ``normalized_shape``, per sample.
+
+    Works on x as a (rows, m) matrix. Every sum along a row or down a column is a
+    matrix-vector product (``x @ 1``, ``1 @ g``, ``g @ γ``): BLAS does those several
+    times faster than NumPy's axis reductions over short rows. The backward's two row
+    sums need no ĝ = γ g array: ``Σ ĝ = g @ γ`` and ``Σ ĝ x̂ = (g x̂) @ γ``, and ``g x̂``
+    is ``∂E/∂γ``'s summand anyway.
+    """
 
     __slots__ = ()
 
     def forward(self, x: np.ndarray, weight: np.ndarray | None = None,
                 bias: np.ndarray | None = None, *, ndim: int, eps: float) -> np.ndarray:
-        axes = tuple(range(x.ndim - ndim, x.ndim))
-        mean = x.mean(axis=axes, keepdims=True)
-        centered = x - mean
-        var = np.mean(centered * centered, axis=axes, keepdims=True)
-        inv_std = 1 / np.sqrt(var + eps)
-        xhat = centered * inv_std
-        out = xhat if weight is None else xhat * weight
-        if bias is not None:
-            out = out + bias
-        self.saved = (xhat, inv_std, weight, axes)
-        return out
+        m = 1
+        for size in x.shape[x.ndim - ndim:]:
+            m *= size
+        x2 = x.reshape(-1, m)
+        ones = _ones(m, x.dtype.str)
+        mean = x2 @ ones
+        mean *= 1 / m
+        xhat = x2 - mean[:, None]
+        var = np.einsum("ij,ij->i", xhat, xhat)
+        var *= 1 / m
+        var += eps
+        inv_std = np.sqrt(var, out=var)
+        np.divide(1, inv_std, out=inv_std)
+        xhat *= inv_std[:, None]
+        w2 = None if weight is None else weight.reshape(m)
+        if w2 is None:
+            out = xhat
+        else:
+            out = xhat * w2
+            if bias is not None:
+                out += bias.reshape(m)
+        self.saved = (xhat, inv_std, w2, x.shape, x.shape[x.ndim - ndim:])
+        return out.reshape(x.shape)
 
     def backward(self, g: np.ndarray) -> tuple:
-        xhat, inv_std, weight, axes = self.saved
+        xhat, inv_std, w2, shape, affine = self.saved
         needs = self.needs_input_grad
-        m = 1
-        for a in axes:
-            m *= xhat.shape[a]
-        ghat = g if weight is None else g * weight
-        grads = [None]
-        if needs[0]:
-            sum_g = ghat.sum(axis=axes, keepdims=True)
-            sum_gx = (ghat * xhat).sum(axis=axes, keepdims=True)
-            grads[0] = (inv_std / m) * (m * ghat - sum_g - xhat * sum_gx)
-        batch_axes = tuple(range(g.ndim - len(axes)))
+        rows, m = xhat.shape
+        g2 = g.reshape(rows, m)
+        scale = _ones(m, g.dtype.str) if w2 is None else w2
+        g_xhat = g2 * xhat if needs[0] or (len(needs) > 1 and needs[1]) else None
+        grads: list = [None]
         if len(needs) > 1:
-            grads.append((g * xhat).sum(axis=batch_axes) if needs[1] else None)
-        if len(needs) > 2:
-            grads.append(g.sum(axis=batch_axes) if needs[2] else None)
+            ones_rows = _ones(rows, g.dtype.str)
+            grads.append((ones_rows @ g_xhat).reshape(affine) if needs[1] else None)
+            if len(needs) > 2:
+                grads.append((ones_rows @ g2).reshape(affine) if needs[2] else None)
+        if needs[0]:
+            # ∂E/∂x = σ⁻¹ (ĝ − Σĝ/m − x̂ Σ(ĝ x̂)/m), row by row
+            c = inv_std * (-1 / m)
+            sum_g = g2 @ scale
+            sum_g *= c
+            sum_gx = g_xhat @ scale
+            sum_gx *= c
+            gx = xhat * sum_gx[:, None]
+            ghat = g_xhat  # ∂E/∂γ is taken: reuse its buffer for σ⁻¹ ĝ
+            if w2 is None:
+                np.multiply(g2, inv_std[:, None], out=ghat)
+            else:
+                np.multiply(g2, w2, out=ghat)
+                ghat *= inv_std[:, None]
+            gx += ghat
+            gx += sum_g[:, None]
+            grads[0] = gx.reshape(shape)
         return tuple(grads) if len(grads) > 1 else grads[0]  # one input: a bare array
 
 
