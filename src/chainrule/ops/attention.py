@@ -24,6 +24,19 @@ def _swap(a: np.ndarray) -> np.ndarray:
     return np.swapaxes(a, -1, -2)
 
 
+def _softmax(s: np.ndarray) -> np.ndarray:
+    """Softmax along the last axis, in place, each row shifted by its own maximum (so a
+    position's weights never depend on other rows: causal outputs are bit-for-bit
+    independent of the future); a row that is −∞ everywhere becomes zeros."""
+    m = s.max(axis=-1, keepdims=True)
+    m[~np.isfinite(m)] = 0  # fully masked row: exp(−∞) = 0 everywhere, no NaN
+    p = np.exp(np.subtract(s, m, out=s), out=s)
+    total = p @ np.ones(p.shape[-1], p.dtype)  # row sums: a GEMV beats .sum(axis=-1)
+    total[total == 0] = 1
+    p /= total[..., None]
+    return p
+
+
 class ScaledDotProductAttention(Function):
     """``softmax(q kᵀ · scale + mask) v`` over the last two axes.
 
@@ -48,13 +61,14 @@ class ScaledDotProductAttention(Function):
         if mask is not None:
             s = s + mask
         if keep is not None:
-            s = np.where(keep, s, -np.inf)
-        m = s.max(axis=-1, keepdims=True)
-        m[~np.isfinite(m)] = 0  # fully masked row: exp(−∞) = 0 everywhere, no NaN
-        p = np.exp(s - m, out=s)
-        total = p.sum(axis=-1, keepdims=True)
-        total[total == 0] = 1
-        p /= total
+            if (np.broadcast_shapes(s.shape, keep.shape) == s.shape
+                    and np.isfinite(s.max() if s.size else 0.0)):
+                # adding 0 / −∞ is a cheaper pass than np.where (no branch per element);
+                # with an infinite score it would make NaN where np.where gives −∞
+                s += np.where(keep, s.dtype.type(0), s.dtype.type(-np.inf))
+            else:
+                s = np.where(keep, s, -np.inf)
+        p = _softmax(s)
         drop = None
         weights = p
         if dropout_p > 0:
@@ -77,8 +91,9 @@ class ScaledDotProductAttention(Function):
             dp = g @ _swap(v)
             if drop is not None:
                 dp *= drop
-            ds = dp - (dp * p).sum(axis=-1, keepdims=True)
-            ds *= p  # softmax backward: P ⊙ (dP − Σ dP ⊙ P)
+            ds = dp  # softmax backward, in place: P ⊙ (dP − Σ dP ⊙ P)
+            ds -= np.einsum("...ij,...ij->...i", dp, p)[..., None]
+            ds *= p
             if mask_shape is not None and needs[3]:
                 dmask = unbroadcast(ds, mask_shape)
             ds *= scale
