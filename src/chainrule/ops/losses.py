@@ -101,22 +101,25 @@ class SoftmaxCrossEntropy(Function):
                 weight: np.ndarray | None) -> np.ndarray:
         n, c = logits.shape
         shifted = logits - logits.max(axis=1, keepdims=True)
-        log_z = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-        logp = shifted - log_z
+        p = np.exp(shifted)
+        total = p @ np.ones(c, p.dtype)  # row sums: a GEMV beats .sum(axis=1)
+        p /= total[:, None]  # the softmax, kept for backward (no second exp there)
+        log_z = np.log(total)
         valid = targets != ignore_index
         safe_t = np.where(valid, targets, 0)
         rows = np.arange(n)
         w = valid.astype(logits.dtype)
         if weight is not None:
             w = w * weight[safe_t]
-        per_sample = -logp[rows, safe_t] * w
+        per_sample = (log_z - shifted[rows, safe_t]) * w  # −log p_t = log Z − shifted_t
         if smoothing > 0:
-            # the smoothing term weighs every class by its own weight, not the target's
-            smooth = -(logp.sum(axis=1) if weight is None else logp @ weight)
+            # −Σ_c w_c log p_c, every class by its own weight (all 1 without weights)
+            class_w = np.ones(c, p.dtype) if weight is None else weight
+            smooth = log_z * class_w.sum() - shifted @ class_w
             per_sample = (1 - smoothing) * per_sample + (smoothing / c) * smooth * valid
         per_sample = per_sample.astype(logits.dtype, copy=False)
         count = float(w.sum())
-        self.saved = (logp, safe_t, w, valid, weight, smoothing, reduction, count)
+        self.saved = (p, safe_t, w, valid, weight, smoothing, reduction, count)
         if reduction == "mean":
             if count == 0:  # every target ignored: a mean over nothing, NaN as in PyTorch
                 return np.asarray(np.nan, dtype=logits.dtype)
@@ -126,11 +129,10 @@ class SoftmaxCrossEntropy(Function):
         return per_sample
 
     def backward(self, g: np.ndarray) -> np.ndarray:
-        logp, t, w, valid, weight, smoothing, reduction, count = self.saved
-        n, c = logp.shape
-        p = np.exp(logp)
+        p, t, w, valid, weight, smoothing, reduction, count = self.saved
+        n, c = p.shape
         coef = ((1 - smoothing) * w).astype(p.dtype, copy=False)
-        grad = p * coef[:, None] if smoothing > 0 else np.multiply(p, coef[:, None], out=p)
+        grad = p * coef[:, None]  # a new array: p stays intact for a retained graph
         grad[np.arange(n), t] -= coef
         if smoothing > 0:
             on = (valid * (smoothing / c)).astype(p.dtype, copy=False)[:, None]
