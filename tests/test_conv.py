@@ -87,6 +87,31 @@ def test_rebuilt_columns_give_the_same_gradients(monkeypatch) -> None:
     assert gradcheck(lambda x, w: conv2d(x, w, padding=1), [x, w]).passed
 
 
+@pytest.mark.parametrize("padding,dilation", [(0, 1), (2, 1), ("same", (2, 1)), ((1, 0), 2)])
+@pytest.mark.parametrize("cache_bytes", [convolution.COLS_CACHE_BYTES, 0])
+def test_channel_major_path_matches_per_image_path(monkeypatch, padding, dilation,
+                                                    cache_bytes) -> None:
+    """Stride-1 single-group layers with several input channels take the channel-major
+    path; its output and every gradient equal the per-image path's (with kept and with
+    rebuilt columns)."""
+    assert convolution._channel_major(5, (1, 1), 1)  # so the call below takes it
+    assert not convolution._channel_major(3, (1, 1), 1)
+    assert not convolution._channel_major(8, (2, 2), 1)
+    assert not convolution._channel_major(8, (1, 1), 2)
+    monkeypatch.setattr(convolution, "COLS_CACHE_BYTES", cache_bytes)
+    x, w, b = t64(3, 5, 9, 8, seed=13), t64(7, 5, 3, 4, seed=14), t64(7, seed=15)
+    results = []
+    for channel_major in (True, False):
+        monkeypatch.setattr(convolution, "_channel_major",
+                            lambda *_, chosen=channel_major: chosen)
+        x.grad = w.grad = b.grad = None
+        out = conv2d(x, w, b, padding=padding, dilation=dilation)
+        out.backward(np.cos(np.arange(out.data.size)).reshape(out.shape))
+        results.append((out.data, x.grad, w.grad, b.grad))
+    for got, want in zip(*results):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
 def test_weight_grad_for_many_filters_and_few_pixels() -> None:
     """The batch-folded weight gradient (out_channels > pixels) is exercised too."""
     x, w = t64(3, 2, 3, 3, seed=11), t64(12, 2, 2, 2, seed=12)

@@ -18,6 +18,10 @@ Backward needs ``cols`` for ∂E/∂W. For small layers they are kept from the f
 past ``COLS_CACHE_BYTES`` only the input is kept and the columns are rebuilt, so memory
 stays that of the activations (im2col is kH·kW times bigger than the input).
 
+Stride-1, single-group layers with several input channels take a channel-major path
+instead (``_channel_major``): the columns are laid out (C·kH·kW, N·Ho·Wo), so the whole
+batch is one GEMM in each direction rather than N small ones per image.
+
 1-d convolutions are 2-d ones of height 1 (views, no copies).
 """
 
@@ -198,6 +202,82 @@ def _weight_grad(g4: np.ndarray, cols4: np.ndarray) -> np.ndarray:
     return np.matmul(g_t, cols_t.transpose(0, 2, 1))
 
 
+# ---- channel-major path: the whole batch in one GEMM ------------------------------------------
+
+def _channel_major(c_in: int, stride: tuple[int, int], groups: int) -> bool:
+    """Whether a convolution takes the channel-major path.
+
+    Measured on 2 cores with OpenBLAS (forward + backward, float32, batch 32–64): it takes
+    0.55–0.71× the time of per-image products for 6–32 input channels (LeNet's second
+    layer, CIFAR-style 3×3 layers) and breaks even at 64; the whole LeNet training step
+    runs 18–31 % more steps per second. With 1–3 input channels (a network's first
+    layer) the columns are too thin for a fast GEMM and it is 1.2–2× slower, so those
+    keep the per-image path.
+    """
+    return groups == 1 and stride == (1, 1) and c_in >= 4
+
+
+def _channel_major_columns(xp: np.ndarray, kernel: tuple[int, int],
+                           dilation: tuple[int, int], out_hw: tuple[int, int]) -> np.ndarray:
+    """Windows of padded xp (N, C, Hp, Wp) for a stride-1 convolution as one
+    (C·kH·kW, N·Ho·Wo) matrix: a row per kernel element, a column per output pixel of
+    the whole batch (one strided copy)."""
+    n, c = xp.shape[:2]
+    (kh, kw), (dh, dw), (ho, wo) = kernel, dilation, out_hw
+    s_n, s_c, s_h, s_w = xp.strides
+    windows = as_strided(xp, (c, kh, kw, n, ho, wo),
+                         (s_c, s_h * dh, s_w * dw, s_n, s_h, s_w), writeable=False)
+    return windows.reshape(c * kh * kw, n * ho * wo)
+
+
+def _forward_channel_major(x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
+                           padding: tuple[tuple[int, int], ...], dilation: tuple[int, int],
+                           out_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """``W₂ @ cols`` → (O, N, Ho·Wo) in one GEMM, then one copy into NCHW that also adds
+    the bias. Returns (output, columns)."""
+    n = x.shape[0]
+    o = w.shape[0]
+    cols = _channel_major_columns(pad_spatial(x, padding), w.shape[2:], dilation, out_hw)
+    length = out_hw[0] * out_hw[1]
+    per_filter = (w.reshape(o, -1) @ cols).reshape(o, n, length).transpose(1, 0, 2)
+    out = np.empty((n, o) + out_hw, x.dtype)
+    flat_out = out.reshape(n, o, length)
+    if b is None:
+        flat_out[...] = per_filter
+    else:
+        np.add(per_filter, b[:, None], out=flat_out)
+    return out, cols
+
+
+def _input_grad_channel_major(g_t: np.ndarray, w: np.ndarray, padded_shape: tuple[int, ...],
+                              dilation: tuple[int, int], out_hw: tuple[int, int]
+                              ) -> np.ndarray:
+    """``col2im(W₂ᵀ g)`` for stride 1 with g_t (O, N, Ho, Wo) channel-major; returns the
+    padded input's gradient in NCHW.
+
+    As in ``_input_grad_wide``, g is widened to the padded width Wp so that each kernel
+    offset's slice-add is a contiguous run of Ho·Wp elements; here one GEMM covers the
+    whole batch.
+    """
+    o, n, ho, wo = g_t.shape
+    _, c, hp, wp = padded_shape
+    kh, kw = w.shape[2:]
+    dh, dw = dilation
+    g_wide = np.zeros((o, n, ho, wp), g_t.dtype)
+    g_wide[..., :wo] = g_t
+    w_t = np.ascontiguousarray(w.reshape(o, -1).T)
+    run = ho * wp
+    gcols = (w_t @ g_wide.reshape(o, n * run)).reshape(c, kh, kw, n, run)
+    flat = np.zeros((c, n, hp * wp + (kw - 1) * dw), g_t.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            start = i * dh * wp + j * dw
+            flat[:, :, start:start + run] += gcols[:, i, j]
+    gxp = np.empty(padded_shape, g_t.dtype)
+    gxp[...] = flat[:, :, :hp * wp].reshape(c, n, hp, wp).transpose(1, 0, 2, 3)
+    return gxp
+
+
 # ---- the op ----------------------------------------------------------------------------------
 
 class Conv2d(Function):
@@ -211,19 +291,20 @@ class Conv2d(Function):
                 dilation: tuple[int, int], groups: int) -> np.ndarray:
         n = x.shape[0]
         o, cg, kh, kw = w.shape
-        xp = pad_spatial(x, padding)
         out_hw = (output_length(x.shape[2], kh, stride[0], padding[0], dilation[0]),
                   output_length(x.shape[3], kw, stride[1], padding[1], dilation[1]))
-        kernel = (kh, kw)
-        cols = _im2col(xp, kernel, stride, dilation, out_hw)
-        kg = cg * kh * kw
-        w_mat = w.reshape(groups, o // groups, kg)
-        length = out_hw[0] * out_hw[1]
-        # (G, O/G, Kg) @ (N, G, Kg, L) → (N, G, O/G, L): already NCHW order, no transpose.
-        out = np.matmul(w_mat, cols.reshape(n, groups, kg, length))
-        out = out.reshape(n, o, *out_hw)
-        if b is not None:
-            out += b.reshape(1, o, 1, 1)
+        if _channel_major(x.shape[1], stride, groups):
+            out, cols = _forward_channel_major(x, w, b, padding, dilation, out_hw)
+        else:
+            cols = _im2col(pad_spatial(x, padding), (kh, kw), stride, dilation, out_hw)
+            kg = cg * kh * kw
+            w_mat = w.reshape(groups, o // groups, kg)
+            length = out_hw[0] * out_hw[1]
+            # (G, O/G, Kg) @ (N, G, Kg, L) → (N, G, O/G, L): already NCHW order.
+            out = np.matmul(w_mat, cols.reshape(n, groups, kg, length))
+            out = out.reshape(n, o, *out_hw)
+            if b is not None:
+                out += b.reshape(1, o, 1, 1)
         needs_x, needs_w = self.needs_input_grad[:2]
         # ∂E/∂W needs the columns: keep them, or past the cache limit keep x and rebuild.
         keep_cols = needs_w and cols.nbytes <= COLS_CACHE_BYTES
@@ -242,6 +323,8 @@ class Conv2d(Function):
         o, cg, kh, kw = w_shape
         kg = cg * kh * kw
         length = out_hw[0] * out_hw[1]
+        if _channel_major(x_shape[1], stride, groups):
+            return self._backward_channel_major(g)
         g4 = g.reshape(n, groups, o // groups, length)
         gx = gw = gb = None
         if needs[1]:
@@ -261,6 +344,32 @@ class Conv2d(Function):
             gx = _crop(gxp, padding, x_shape)
         if len(needs) > 2 and needs[2]:
             gb = g.reshape(n, o, length).sum(axis=2).sum(axis=0)
+        return (gx, gw, gb) if len(needs) > 2 else (gx, gw)
+
+    def _backward_channel_major(self, g: np.ndarray) -> tuple:
+        """Backward of ``_forward_channel_major``: with g channel-major, (O, N·Ho·Wo),
+        ``∂E/∂W = (cols gᵀ)ᵀ`` is one GEMM (in the orientation OpenBLAS runs fastest for
+        few filters) and ``∂E/∂x`` one GEMM plus the slice-adds."""
+        cols, x, w, x_shape, w_shape, out_hw, _, padding, dilation, _ = self.saved
+        needs = self.needs_input_grad
+        n, o = g.shape[:2]
+        kh, kw = w_shape[2:]
+        g_t = np.empty((o, n) + out_hw, g.dtype)
+        g_t[...] = g.transpose(1, 0, 2, 3)
+        g_mat = g_t.reshape(o, -1)
+        gx = gw = gb = None
+        if needs[1]:
+            if cols is None:
+                cols = _channel_major_columns(pad_spatial(x, padding), (kh, kw), dilation,
+                                              out_hw)
+            gw = (cols @ g_mat.T).T.reshape(w_shape)
+        if needs[0]:
+            padded = (n, x_shape[1], x_shape[2] + sum(padding[0]),
+                      x_shape[3] + sum(padding[1]))
+            gxp = _input_grad_channel_major(g_t, w, padded, dilation, out_hw)
+            gx = _crop(gxp, padding, x_shape)
+        if len(needs) > 2 and needs[2]:
+            gb = g_mat.sum(axis=1)
         return (gx, gw, gb) if len(needs) > 2 else (gx, gw)
 
 
