@@ -575,3 +575,23 @@ def test_plain_sgd_is_the_seed_rule() -> None:
     opt.step()
     np.testing.assert_allclose(w.data, before - 0.1 * expected_grad)
     assert math.isclose(float(w.data[0]), 0.5 - 0.1 * 2 * (0.0 - 3.0) * 2.0)
+
+
+def test_subtract_scaled_matches_the_plain_update_bit_for_bit() -> None:
+    """SGD's blockwise ``w -= lr·g`` (no parameter-sized temporary) rounds exactly as the
+    one-line update, for sizes below, at and past a block, and for strided arrays."""
+    from chainrule.optim.optimizer import _BLOCK, subtract_scaled
+
+    rng = np.random.default_rng(0)
+    for size in (7, _BLOCK, 2 * _BLOCK + 3):
+        for dtype in (np.float32, np.float64):
+            w = rng.standard_normal(size).astype(dtype)
+            g = rng.standard_normal(size).astype(dtype)
+            want = w - g * np.asarray(0.03, dtype)
+            subtract_scaled(w, g, np.asarray(0.03, dtype))
+            np.testing.assert_array_equal(w, want)
+    w = rng.standard_normal((600, 900)).T  # not contiguous: the plain path
+    g = rng.standard_normal((900, 600))
+    want = w - g * 0.5
+    subtract_scaled(w, g, 0.5)
+    np.testing.assert_array_equal(w, want)

@@ -12,6 +12,7 @@ from chainrule.optim.optimizer import (
     check_flags,
     check_nonnegative,
     check_unit_interval,
+    subtract_scaled,
 )
 
 
@@ -84,7 +85,7 @@ class SGD(Optimizer):
                     # float (no weak-scalar promotion per call) and never upcasts.
                     dtype = w.dtype
                     lr_array = np.asarray(lr, dtype)
-                w -= g * lr_array
+                subtract_scaled(w, g, lr_array)
 
     def apply_single(self, grad: np.ndarray, param: np.ndarray, state: dict[str, Any],
                      group: dict[str, Any]) -> None:
@@ -113,4 +114,4 @@ class SGD(Optimizer):
             grad *= group["lr"]
             param -= grad
         else:
-            param -= grad * group["lr"]
+            subtract_scaled(param, grad, group["lr"])
