@@ -255,26 +255,29 @@ def _input_grad_channel_major(g_t: np.ndarray, w: np.ndarray, padded_shape: tupl
     """``col2im(W₂ᵀ g)`` for stride 1 with g_t (O, N, Ho, Wo) channel-major; returns the
     padded input's gradient in NCHW.
 
-    As in ``_input_grad_wide``, g is widened to the padded width Wp so that each kernel
-    offset's slice-add is a contiguous run of Ho·Wp elements; here one GEMM covers the
-    whole batch.
+    g is laid into whole padded planes (O, N, Hp, Wp), zero outside its Ho × Wo corner,
+    so that output pixel p of the flattened batch feeds input pixel p + i·dH·Wp + j·dW
+    for kernel offset (i, j), across image boundaries too (the zeros make the overrun
+    harmless). Each offset's share is then one slice-add of C runs of N·Hp·Wp elements
+    instead of C·N short ones, after one GEMM for the whole batch.
     """
     o, n, ho, wo = g_t.shape
     _, c, hp, wp = padded_shape
     kh, kw = w.shape[2:]
     dh, dw = dilation
-    g_wide = np.zeros((o, n, ho, wp), g_t.dtype)
-    g_wide[..., :wo] = g_t
+    plane = hp * wp
+    g_planes = np.zeros((o, n, hp, wp), g_t.dtype)
+    g_planes[:, :, :ho, :wo] = g_t
     w_t = np.ascontiguousarray(w.reshape(o, -1).T)
-    run = ho * wp
-    gcols = (w_t @ g_wide.reshape(o, n * run)).reshape(c, kh, kw, n, run)
-    flat = np.zeros((c, n, hp * wp + (kw - 1) * dw), g_t.dtype)
+    run = n * plane
+    gcols = (w_t @ g_planes.reshape(o, run)).reshape(c, kh, kw, run)
+    flat = np.zeros((c, run + (kh - 1) * dh * wp + (kw - 1) * dw), g_t.dtype)
     for i in range(kh):
         for j in range(kw):
             start = i * dh * wp + j * dw
-            flat[:, :, start:start + run] += gcols[:, i, j]
+            flat[:, start:start + run] += gcols[:, i, j]
     gxp = np.empty(padded_shape, g_t.dtype)
-    gxp[...] = flat[:, :, :hp * wp].reshape(c, n, hp, wp).transpose(1, 0, 2, 3)
+    gxp[...] = flat[:, :run].reshape(c, n, hp, wp).transpose(1, 0, 2, 3)
     return gxp
 
 
