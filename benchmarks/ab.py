@@ -1,0 +1,91 @@
+"""Is a change faster? Two chainrule source trees on one workload, interleaved.
+
+    git worktree add /tmp/before HEAD~1
+    python benchmarks/ab.py lenet /tmp/before/src src
+    python benchmarks/ab.py char_lstm /tmp/before/src src --rounds 11 --seconds 2
+
+Each tree gets its own worker process (``PYTHONPATH`` pointing at it); the parent
+alternates timed rounds between them, as ``run.py`` does between frameworks, and prints
+the median steps/s of each and their ratio B ÷ A with every round's figure. On a shared
+machine speed drifts by tens of percent over minutes, so only runs that alternate like
+this can tell a 5 % change from the weather: running A, then B, cannot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from run import SETTLE_SECONDS  # noqa: E402
+from workloads import WORKLOADS  # noqa: E402
+
+
+class TreeWorker:
+    """A chainrule worker importing the package from one source tree."""
+
+    def __init__(self, src: str, workload: str) -> None:
+        if not os.path.isdir(os.path.join(src, "chainrule")):
+            raise SystemExit(f"ab.py: {src!r} has no chainrule/ package (pass a src folder)")
+        env = dict(os.environ, PYTHONPATH=os.path.abspath(src))
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.join(HERE, "_worker.py"), "chainrule", workload],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1, env=env)
+        first = self.proc.stdout.readline().strip()
+        if first != "ready":
+            raise SystemExit(f"ab.py: the worker for {src} failed: {first or 'no output'}")
+
+    def steps_per_second(self, n: int) -> float:
+        self.proc.stdin.write(f"run {n}\n")
+        return n / float(self.proc.stdout.readline())
+
+    def close(self) -> None:
+        self.proc.stdin.write("quit\n")
+        self.proc.stdout.readline()
+        self.proc.wait()
+
+
+def compare(workload: str, src_a: str, src_b: str, rounds: int, seconds: float
+            ) -> tuple[list[float], list[float]]:
+    """Steps/s of trees A and B over alternating rounds of about ``seconds`` each."""
+    a, b = TreeWorker(src_a, workload), TreeWorker(src_b, workload)
+    try:
+        n = max(1, round(seconds * a.steps_per_second(3)))
+        b.steps_per_second(n)  # warm B the same way
+        rates_a, rates_b = [], []
+        for _ in range(rounds):
+            for worker, rates in ((a, rates_a), (b, rates_b)):
+                time.sleep(SETTLE_SECONDS)  # let the other process's BLAS threads go idle
+                rates.append(worker.steps_per_second(n))
+        return rates_a, rates_b
+    finally:
+        a.close()
+        b.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("workload", choices=WORKLOADS)
+    parser.add_argument("src_a", help="source folder holding chainrule/ (the baseline)")
+    parser.add_argument("src_b", help="source folder holding chainrule/ (the change)")
+    parser.add_argument("--rounds", type=int, default=9, help="timed rounds each (default 9)")
+    parser.add_argument("--seconds", type=float, default=1.0,
+                        help="length of one round (default 1)")
+    args = parser.parse_args()
+    rates_a, rates_b = compare(args.workload, args.src_a, args.src_b, args.rounds,
+                               args.seconds)
+    med_a, med_b = statistics.median(rates_a), statistics.median(rates_b)
+    print(f"{args.workload}: A {med_a:.1f} steps/s, B {med_b:.1f} steps/s, "
+          f"B/A {med_b / med_a:.3f}")
+    print("  A rounds:", " ".join(f"{r:.1f}" for r in rates_a))
+    print("  B rounds:", " ".join(f"{r:.1f}" for r in rates_b))
+
+
+if __name__ == "__main__":
+    main()
