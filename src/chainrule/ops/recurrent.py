@@ -337,27 +337,30 @@ class LSTMLayer(Function):
         ig = np.empty((H, B), dt)
         sq = np.empty((K, 2 * H, B), dt) if grad else None
         h = h0.T
+        # every per-step view made once, not 64 times: slicing costs as much as a small ufunc
+        step_views = [(act[k, :4 * H], act[k, :3 * H], act[k, :H], act[k, H:2 * H],
+                       act[k, 2 * H:3 * H], act[k, 3 * H:4 * H], act[k, 4 * H:], proj[k],
+                       cs[k], cs[k + 1]) for k in range(K)]
+        h_steps = list(hs)
+        matmul, add, multiply, tanh = np.matmul, np.add, np.multiply, np.tanh
         for t0 in range(0, T, K):
             t1 = min(t0 + K, T)
-            np.matmul(w_in, xt[t0:t1].transpose(0, 2, 1), out=proj[:t1 - t0])
+            matmul(w_in, xt[t0:t1].transpose(0, 2, 1), out=proj[:t1 - t0])
             if bias is not None:
                 proj += bias
             for k in range(t1 - t0):
-                at = act[k]
-                gates = at[:4 * H]
-                np.matmul(w_rec, h, out=rec)
-                np.add(rec, proj[k], out=gates)
-                np.tanh(gates, out=gates)  # tanh(z/2) for f, i, o; tanh(z) for g
-                s = at[:3 * H]
-                s *= 0.5
-                s += 0.5  # σ(z) = ½ + ½ tanh(z/2)
-                c = cs[k + 1]
-                np.multiply(at[:H], cs[k], out=c)
-                np.multiply(at[H:2 * H], at[3 * H:4 * H], out=ig)
+                gates, sig, f, i, o, g, tanh_c, proj_k, c_prev, c = step_views[k]
+                matmul(w_rec, h, out=rec)
+                add(rec, proj_k, out=gates)
+                tanh(gates, out=gates)  # tanh(z/2) for f, i, o; tanh(z) for g
+                sig *= 0.5
+                sig += 0.5  # σ(z) = ½ + ½ tanh(z/2)
+                multiply(f, c_prev, out=c)
+                multiply(i, g, out=ig)
                 c += ig
-                np.tanh(c, out=at[4 * H:])
-                h = hs[t0 + k]
-                np.multiply(at[2 * H:3 * H], at[4 * H:], out=h)
+                tanh(c, out=tanh_c)
+                h = h_steps[t0 + k]
+                multiply(o, tanh_c, out=h)
             if grad:
                 _lstm_factors(act[:t1 - t0], cs[:t1 - t0], q[t0:t1], sq[:t1 - t0])
             cs[0] = cs[t1 - t0]
@@ -386,16 +389,21 @@ class LSTMLayer(Function):
         dh_rec = np.zeros((H, B), x.dtype)
         needs = self.needs_input_grad
         acc = _ChunkedGrads(_flags(needs, 3), x, batch_first, h0, hs, w_ih_b)
+        # per-step views made once (see forward)
+        d_views = [(d5[k, 3:], d5[k, 4], d5[k, :3], d[k, :4 * H]) for k in range(len(d))]
+        q_views = [(q5[t, 3:5], q5[t, :3], f[t], g_t[t]) for t in range(T)]
+        matmul, add, multiply = np.matmul, np.add, np.multiply
         for t1 in range(T, 0, -_CHUNK):
             t0 = max(t1 - _CHUNK, 0)
             for t in range(t1 - 1, t0 - 1, -1):
-                dstep = d5[t - t0]
-                np.add(dh_rec, g_t[t], out=dh)
-                np.multiply(q5[t, 3:5], dh, out=dstep[3:])  # δ_o and p·dh
-                dc += dstep[4]
-                np.multiply(q5[t, :3], dc, out=dstep[:3])  # δ_g, δ_f, δ_i
-                dc *= f[t]
-                np.matmul(w_hh_t, d[t - t0, :4 * H], out=dh_rec)
+                d_oh, d_p, d_gfi, d_gates = d_views[t - t0]
+                q_oh, q_gfi, f_t, g_step = q_views[t]
+                add(dh_rec, g_step, out=dh)
+                multiply(q_oh, dh, out=d_oh)  # δ_o and p·dh
+                dc += d_p
+                multiply(q_gfi, dc, out=d_gfi)  # δ_g, δ_f, δ_i
+                dc *= f_t
+                matmul(w_hh_t, d_gates, out=dh_rec)
             acc.add(t0, t1, d[:t1 - t0, :4 * H])
         dx, *wgrads = acc.result()
         _, back_rows, _ = _lstm_layout(H, x.dtype.str)
