@@ -1,13 +1,29 @@
-"""Helpers shared by the ops: undoing broadcasting and lifting constants to tensors."""
+"""Helpers shared by the ops: undoing broadcasting, lifting constants to tensors, and the
+ones vectors that turn sums into matrix-vector products."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
 from chainrule.backend import get_default_dtype
 from chainrule.tensor import Tensor, raw  # noqa: F401  (re-exported)
+
+
+@lru_cache(maxsize=64)
+def _ones_cached(n: int, dtype: str) -> np.ndarray:
+    ones = np.ones(n, np.dtype(dtype))
+    ones.flags.writeable = False
+    return ones
+
+
+def ones_vector(n: int, dtype: np.dtype) -> np.ndarray:
+    """A read-only vector of n ones (cached). ``a @ ones_vector(a.shape[-1], a.dtype)``
+    sums rows and ``ones_vector(len(a), a.dtype) @ a`` columns: BLAS does these GEMVs
+    2–5× faster than NumPy's ``sum`` over short rows or down columns."""
+    return _ones_cached(n, np.dtype(dtype).str)
 
 
 def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

@@ -16,7 +16,7 @@ import numpy as np
 
 from chainrule.autograd import Function
 from chainrule.backend import Generator, resolve_generator
-from chainrule.ops._util import unbroadcast
+from chainrule.ops._util import ones_vector, unbroadcast
 from chainrule.tensor import Tensor
 
 
@@ -31,7 +31,7 @@ def _softmax(s: np.ndarray) -> np.ndarray:
     m = s.max(axis=-1, keepdims=True)
     m[~np.isfinite(m)] = 0  # fully masked row: exp(−∞) = 0 everywhere, no NaN
     p = np.exp(np.subtract(s, m, out=s), out=s)
-    total = p @ np.ones(p.shape[-1], p.dtype)  # row sums: a GEMV beats .sum(axis=-1)
+    total = p @ ones_vector(p.shape[-1], p.dtype)  # row sums as a GEMV
     total[total == 0] = 1
     p /= total[..., None]
     return p

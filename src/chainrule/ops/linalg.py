@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.autograd import Function
-from chainrule.ops._util import pair, shape_mismatch, unbroadcast
+from chainrule.ops._util import ones_vector, pair, shape_mismatch, unbroadcast
 from chainrule.tensor import Tensor
 
 
@@ -99,7 +99,7 @@ class Linear(Function):
             x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
             gw = g2.T @ x2
         if len(needs) > 2 and needs[2]:
-            gb = np.ones(g2.shape[0], g2.dtype) @ g2  # a GEMV: ~2× faster than .sum(axis=0)
+            gb = ones_vector(g2.shape[0], g2.dtype) @ g2  # column sums as a GEMV
         return (gx, gw, gb) if len(needs) > 2 else (gx, gw)
 
 

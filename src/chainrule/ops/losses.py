@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from chainrule.autograd import Function
+from chainrule.ops._util import ones_vector
 from chainrule.ops.activations import _sigmoid
 
 
@@ -102,7 +103,7 @@ class SoftmaxCrossEntropy(Function):
         n, c = logits.shape
         shifted = logits - logits.max(axis=1, keepdims=True)
         p = np.exp(shifted)
-        total = p @ np.ones(c, p.dtype)  # row sums: a GEMV beats .sum(axis=1)
+        total = p @ ones_vector(c, p.dtype)  # row sums as a GEMV
         p /= total[:, None]  # the softmax, kept for backward (no second exp there)
         log_z = np.log(total)
         valid = targets != ignore_index
@@ -114,7 +115,7 @@ class SoftmaxCrossEntropy(Function):
         per_sample = (log_z - shifted[rows, safe_t]) * w  # −log p_t = log Z − shifted_t
         if smoothing > 0:
             # −Σ_c w_c log p_c, every class by its own weight (all 1 without weights)
-            class_w = np.ones(c, p.dtype) if weight is None else weight
+            class_w = ones_vector(c, p.dtype) if weight is None else weight
             smooth = log_z * class_w.sum() - shifted @ class_w
             per_sample = (1 - smoothing) * per_sample + (smoothing / c) * smooth * valid
         per_sample = per_sample.astype(logits.dtype, copy=False)

@@ -6,11 +6,10 @@ the backward is ``∂E/∂x = (1/(m √(σ²+ε))) (m ĝ − Σĝ − x̂ Σ(ĝ 
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 
 from chainrule.autograd import Function
+from chainrule.ops._util import ones_vector
 from chainrule.tensor import Tensor
 
 
@@ -129,13 +128,6 @@ def batch_norm(x: Tensor, running_mean: np.ndarray | Tensor | None,
     return BatchNormEval.apply(x, *params, mean=rm, var=rv, eps=eps)
 
 
-@lru_cache(maxsize=64)
-def _ones(n: int, dtype: str) -> np.ndarray:
-    ones = np.ones(n, np.dtype(dtype))
-    ones.flags.writeable = False
-    return ones
-
-
 class LayerNorm(Function):
     """Normalise over the trailing axes of ``normalized_shape``, per sample.
 
@@ -154,7 +146,7 @@ class LayerNorm(Function):
         for size in x.shape[x.ndim - ndim:]:
             m *= size
         x2 = x.reshape(-1, m)
-        ones = _ones(m, x.dtype.str)
+        ones = ones_vector(m, x.dtype)
         mean = x2 @ ones
         mean *= 1 / m
         xhat = x2 - mean[:, None]
@@ -179,11 +171,11 @@ class LayerNorm(Function):
         needs = self.needs_input_grad
         rows, m = xhat.shape
         g2 = g.reshape(rows, m)
-        scale = _ones(m, g.dtype.str) if w2 is None else w2
+        scale = ones_vector(m, g.dtype) if w2 is None else w2
         g_xhat = g2 * xhat if needs[0] or (len(needs) > 1 and needs[1]) else None
         grads: list = [None]
         if len(needs) > 1:
-            ones_rows = _ones(rows, g.dtype.str)
+            ones_rows = ones_vector(rows, g.dtype)
             grads.append((ones_rows @ g_xhat).reshape(affine) if needs[1] else None)
             if len(needs) > 2:
                 grads.append((ones_rows @ g2).reshape(affine) if needs[2] else None)
