@@ -66,7 +66,7 @@ class Profiler:
             entry = self._ops[key] = OpTime(name, shapes)
         return entry
 
-    def _shapes(self, fn: Function, arrays: Any) -> tuple | None:
+    def _shapes(self, arrays: Any) -> tuple | None:
         if not self.by_shape:
             return None
         return tuple(tuple(getattr(a, "shape", ())) for a in arrays)
@@ -74,13 +74,13 @@ class Profiler:
     def run_forward(self, fn: Function, arrays: list, kwargs: dict) -> Any:
         start = time.perf_counter()
         out = fn.forward(*arrays, **kwargs)
-        entry = self._entry(type(fn).__name__, self._shapes(fn, arrays))
+        entry = self._entry(type(fn).__name__, self._shapes(arrays))
         entry.forward_s += time.perf_counter() - start
         entry.calls += 1
         return out
 
     def run_backward(self, fn: Function, grad: Any) -> Any:
-        shapes = self._shapes(fn, [t.data for t in fn.inputs]) if self.by_shape else None
+        shapes = self._shapes([t.data for t in fn.inputs]) if self.by_shape else None
         start = time.perf_counter()
         grads = fn.backward(grad)
         self._entry(type(fn).__name__, shapes).backward_s += time.perf_counter() - start
