@@ -16,53 +16,43 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from run import SETTLE_SECONDS  # noqa: E402
+from run import SETTLE_SECONDS, Worker  # noqa: E402
 from workloads import WORKLOADS  # noqa: E402
 
 
-class TreeWorker:
-    """A chainrule worker importing the package from one source tree."""
+def tree_worker(src: str, workload: str) -> Worker:
+    """A chainrule worker that imports the package from the source tree ``src``."""
+    if not os.path.isdir(os.path.join(src, "chainrule")):
+        raise SystemExit(f"ab.py: {src!r} has no chainrule/ package (pass a src folder)")
+    worker = Worker("chainrule", workload,
+                    env=dict(os.environ, PYTHONPATH=os.path.abspath(src)))
+    if worker.error:
+        raise SystemExit(f"ab.py: the worker for {src} failed: {worker.error}")
+    return worker
 
-    def __init__(self, src: str, workload: str) -> None:
-        if not os.path.isdir(os.path.join(src, "chainrule")):
-            raise SystemExit(f"ab.py: {src!r} has no chainrule/ package (pass a src folder)")
-        env = dict(os.environ, PYTHONPATH=os.path.abspath(src))
-        self.proc = subprocess.Popen(
-            [sys.executable, os.path.join(HERE, "_worker.py"), "chainrule", workload],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1, env=env)
-        first = self.proc.stdout.readline().strip()
-        if first != "ready":
-            raise SystemExit(f"ab.py: the worker for {src} failed: {first or 'no output'}")
 
-    def steps_per_second(self, n: int) -> float:
-        self.proc.stdin.write(f"run {n}\n")
-        return n / float(self.proc.stdout.readline())
-
-    def close(self) -> None:
-        self.proc.stdin.write("quit\n")
-        self.proc.stdout.readline()
-        self.proc.wait()
+def steps_per_second(worker: Worker, n: int) -> float:
+    return n / worker.run(n)
 
 
 def compare(workload: str, src_a: str, src_b: str, rounds: int, seconds: float
             ) -> tuple[list[float], list[float]]:
     """Steps/s of trees A and B over alternating rounds of about ``seconds`` each."""
-    a, b = TreeWorker(src_a, workload), TreeWorker(src_b, workload)
+    a, b = tree_worker(src_a, workload), tree_worker(src_b, workload)
     try:
-        n = max(1, round(seconds * a.steps_per_second(3)))
-        b.steps_per_second(n)  # warm B the same way
+        n = max(1, round(seconds * steps_per_second(a, 3)))
+        steps_per_second(b, n)  # warm B the same way
         rates_a, rates_b = [], []
         for _ in range(rounds):
             for worker, rates in ((a, rates_a), (b, rates_b)):
                 time.sleep(SETTLE_SECONDS)  # let the other process's BLAS threads go idle
-                rates.append(worker.steps_per_second(n))
+                rates.append(steps_per_second(worker, n))
         return rates_a, rates_b
     finally:
         a.close()

@@ -35,10 +35,13 @@ TARGETS = {"tiny_mlp": 3.0, "mnist_mlp": 1.0, "lenet": 0.8, "char_lstm": 0.8,
 
 
 class Worker:
-    def __init__(self, framework: str, name: str) -> None:
+    """One framework's side of a workload in its own process (``_worker.py``); ``env``
+    replaces the process environment (``ab.py`` points ``PYTHONPATH`` at a source tree)."""
+
+    def __init__(self, framework: str, name: str, env: dict[str, str] | None = None) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, os.path.join(HERE, "_worker.py"), framework, name],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1, env=env)
         first = self.proc.stdout.readline().strip()
         self.error = None if first == "ready" else json.loads(first or '{"error": "died"}')[
             "error"]
