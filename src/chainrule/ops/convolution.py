@@ -111,19 +111,24 @@ def window_slice(offset: int, dilation: int, stride: int, count: int) -> slice:
     return slice(start, start + stride * (count - 1) + 1, stride)
 
 
-def _im2col(xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
-            dilation: tuple[int, int], out_hw: tuple[int, int]) -> np.ndarray:
-    """Windows of padded xp (N, C, Hp, Wp) as (N, C·kH·kW, Ho·Wo), in one strided copy.
-
-    The view ``(N, C, kH, kW, Ho, Wo)`` steps ``dilation`` within a window and ``stride``
-    between windows; reshaping it copies once (or not at all for 1×1 stride-1 kernels).
-    """
+def _windows(xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
+             dilation: tuple[int, int], out_hw: tuple[int, int]) -> np.ndarray:
+    """Every window of padded xp (N, C, Hp, Wp) as a read-only view (N, C, kH, kW, Ho, Wo)
+    that steps ``dilation`` within a window and ``stride`` between windows."""
     n, c = xp.shape[:2]
     (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel, stride, dilation, out_hw
     s_n, s_c, s_h, s_w = xp.strides
-    windows = as_strided(xp, (n, c, kh, kw, ho, wo),
-                         (s_n, s_c, s_h * dh, s_w * dw, s_h * sh, s_w * sw), writeable=False)
-    return windows.reshape(n, c * kh * kw, ho * wo)
+    return as_strided(xp, (n, c, kh, kw, ho, wo),
+                      (s_n, s_c, s_h * dh, s_w * dw, s_h * sh, s_w * sw), writeable=False)
+
+
+def _im2col(xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
+            dilation: tuple[int, int], out_hw: tuple[int, int]) -> np.ndarray:
+    """Windows of padded xp (N, C, Hp, Wp) as (N, C·kH·kW, Ho·Wo), in one strided copy
+    (or none for 1×1 stride-1 kernels)."""
+    n, c = xp.shape[:2]
+    (kh, kw), (ho, wo) = kernel, out_hw
+    return _windows(xp, kernel, stride, dilation, out_hw).reshape(n, c * kh * kw, ho * wo)
 
 
 def _col2im(gcols: np.ndarray, padded_shape: tuple[int, ...], kernel: tuple[int, int],
@@ -223,10 +228,8 @@ def _channel_major_columns(xp: np.ndarray, kernel: tuple[int, int],
     (C·kH·kW, N·Ho·Wo) matrix: a row per kernel element, a column per output pixel of
     the whole batch (one strided copy)."""
     n, c = xp.shape[:2]
-    (kh, kw), (dh, dw), (ho, wo) = kernel, dilation, out_hw
-    s_n, s_c, s_h, s_w = xp.strides
-    windows = as_strided(xp, (c, kh, kw, n, ho, wo),
-                         (s_c, s_h * dh, s_w * dw, s_n, s_h, s_w), writeable=False)
+    (kh, kw), (ho, wo) = kernel, out_hw
+    windows = _windows(xp, kernel, (1, 1), dilation, out_hw).transpose(1, 2, 3, 0, 4, 5)
     return windows.reshape(c * kh * kw, n * ho * wo)
 
 
