@@ -35,6 +35,7 @@ from functools import lru_cache
 import numpy as np
 
 from chainrule.autograd import Function, _State
+from chainrule.ops._util import ones_vector
 from chainrule.ops.shape import getitem, reshape
 from chainrule.tensor import Tensor
 
@@ -131,20 +132,19 @@ class _ChunkedGrads:
         self.dw_hh = np.zeros((G, H), dt) if flags[2] else None
         self.db_ih = np.zeros(G, dt) if flags[3] else None
         self.db_hh = np.zeros(G, dt) if flags[4] else None
-        self.ones = np.ones(_CHUNK * B, dt)
 
     def add(self, t0: int, t1: int, dgx: np.ndarray, dgh: np.ndarray | None = None) -> None:
         k, G, B = dgx.shape
         gx = _tgb_to_gn(dgx)  # (G, k·B), columns (t, b)
         gh = gx if dgh is None else _tgb_to_gn(dgh)
-        ones = self.ones[:k * B]
+        ones = ones_vector(k * B, dgx.dtype)
         if self.dx is not None:
             np.matmul(gx.T, self.w_ih, out=self.dx[t0:t1].reshape(k * B, -1))
         if self.dw_ih is not None:
             self.dw_ih += gx @ self.x[t0:t1].reshape(k * B, -1)
         sum_x = None
         if self.db_ih is not None or (self.db_hh is not None and dgh is None):
-            sum_x = gx @ ones  # a GEMV sums faster than .sum here
+            sum_x = gx @ ones  # row sums as a GEMV
         if self.db_ih is not None:
             self.db_ih += sum_x
         if self.db_hh is not None:
