@@ -112,6 +112,26 @@ def test_channel_major_path_matches_per_image_path(monkeypatch, padding, dilatio
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("kernel,stride,dilation", [
+    ((5, 5), (1, 1), (1, 1)), ((3, 2), (2, 1), (1, 2)), ((2, 3), (1, 3), (2, 1)),
+    ((1, 1), (2, 2), (1, 1))])
+@pytest.mark.parametrize("channel_major", [False, True])
+def test_two_stage_window_copy_equals_one_strided_copy(monkeypatch, kernel, stride,
+                                                       dilation, channel_major) -> None:
+    xp = np.random.default_rng(5).standard_normal((3, 2, 11, 13))
+    out_hw = tuple(convolution.output_length(size, k, s, (0, 0), d)
+                   for size, k, s, d in zip(xp.shape[2:], kernel, stride, dilation))
+    copies = []
+    for long_row in (0, 10**9):  # every row counts as long, then none does
+        monkeypatch.setattr(convolution, "_LONG_ROW", long_row)
+        copies.append(convolution._copy_windows(xp, kernel, stride, dilation, out_hw,
+                                                channel_major))
+    windows = convolution._windows(xp, kernel, stride, dilation, out_hw)
+    expected = windows.transpose(1, 2, 3, 0, 4, 5) if channel_major else windows
+    np.testing.assert_array_equal(copies[0], expected)
+    np.testing.assert_array_equal(copies[1], expected)
+
+
 def test_weight_grad_for_many_filters_and_few_pixels() -> None:
     """The batch-folded weight gradient (out_channels > pixels) is exercised too."""
     x, w = t64(3, 2, 3, 3, seed=11), t64(12, 2, 2, 2, seed=12)
