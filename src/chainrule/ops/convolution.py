@@ -1,8 +1,9 @@
 """Convolutions ``conv1d`` and ``conv2d`` (NCL / NCHW, PyTorch semantics), by im2col.
 
 Each output pixel is the dot product of the weight with one input window. im2col copies
-every window into a column (one strided-view copy, no Python loop over pixels), so the
-whole layer becomes one batched matrix product on BLAS:
+every window into a column (strided-view copies, no Python loop over pixels; two stages
+when the rows are short, see ``_copy_windows``), so the whole layer becomes one batched
+matrix product on BLAS:
 
     cols  (N, C·kH·kW, Ho·Wo)           the windows of x, a column per output pixel
     out   = W₂ @ cols                   W₂ = weight.reshape(O, C·kH·kW)
@@ -20,7 +21,9 @@ stays that of the activations (im2col is kH·kW times bigger than the input).
 
 Stride-1, single-group layers with several input channels take a channel-major path
 instead (``_channel_major``): the columns are laid out (C·kH·kW, N·Ho·Wo), so the whole
-batch is one GEMM in each direction rather than N small ones per image.
+batch is one GEMM in each direction rather than N small ones per image, and the input
+gradient is computed from kW shifted copies of g instead of col2im
+(``_input_grad_channel_major``).
 
 1-d convolutions are 2-d ones of height 1 (views, no copies).
 """
