@@ -304,38 +304,37 @@ def _input_grad_channel_major(g_t: np.ndarray, w: np.ndarray, padded_shape: tupl
     """``col2im(W₂ᵀ g)`` for stride 1 with g_t (O, N, Ho, Wo) channel-major; returns the
     padded input's gradient in NCHW.
 
-    g is laid into whole padded planes, flattened over the batch, zero outside each
-    plane's Ho × Wo corner: output pixel p then feeds input pixel p + i·dH·Wp + j·dW for
-    kernel offset (i, j), across image boundaries too (the zeros make the overrun
-    harmless). So ∂E/∂x[c, p] = Σᵢ Σₒⱼ W[o, c, i, j] g[o, p − j·dW − i·dH·Wp], computed as
+    g is widened to the padded width Wp (zero columns) and flattened over the batch, so
+    that a shift by j·dW along the flattened axis moves every output pixel j·dW columns
+    right (what falls off a row's end lands in the zero columns of the next). With
+    ∂E/∂x[c, y, x] = Σᵢ Σₒⱼ W[o, c, i, j] g[o, y − i·dH, x − j·dW] this gives
 
-        g_j[o, j, p] = g[o, p − j·dW]                 kW shifted copies of g
-        r = W_r @ g_j                                 W_r[(c, i), (o, j)] = W[o, c, i, j]
-        ∂E/∂x[c, p] = Σᵢ r[c, i, p − i·dH·Wp]         kH long slice-adds
+        g_j[o, j, :] = g shifted by j·dW                kW shifted copies of g
+        r = W_r @ g_j                                   W_r[(c, i), (o, j)] = W[o, c, i, j]
+        ∂E/∂x[c, y, :] = Σᵢ r[c, i, y − i·dH, :]        kH slice-adds of whole rows
 
-    The GEMM (C·kH × O·kW by O·kW × N·Hp·Wp) has a deeper contraction and a kW times
+    The GEMM (C·kH × O·kW by O·kW × N·Ho·Wp) has a deeper contraction and a kW times
     smaller output than the plain W₂ᵀ g (C·kH·kW × O), which OpenBLAS runs poorly with
-    few filters; LeNet's second layer measured 0.71× the time.
+    few filters; LeNet's second layer measured 0.71× the time with whole padded planes
+    in the GEMM, and a further 0.75× with only the Ho rows that carry a gradient.
     """
     o, n, ho, wo = g_t.shape
     _, c, hp, wp = padded_shape
     kh, kw = w.shape[2:]
     dh, dw = dilation
-    run = n * hp * wp
-    lead = (kw - 1) * dw  # zeros before the first plane, read by the shifted copies
+    run = n * ho * wp
+    lead = (kw - 1) * dw  # zeros before the first image, read by the shifted copies
     g_flat = np.zeros((o, lead + run), g_t.dtype)
-    g_flat[:, lead:].reshape(o, n, hp, wp)[:, :, :ho, :wo] = g_t
+    g_flat[:, lead:].reshape(o, n, ho, wp)[..., :wo] = g_t
     g_shifted = np.empty((o, kw, run), g_t.dtype)
     for j in range(kw):
         g_shifted[:, j] = g_flat[:, lead - j * dw:lead - j * dw + run]
     w_r = w.transpose(1, 2, 0, 3).reshape(c * kh, o * kw)
-    rows = (w_r @ g_shifted.reshape(o * kw, run)).reshape(c, kh, run)
-    flat = rows[:, 0].copy()
-    for i in range(1, kh):
-        shift = i * dh * wp
-        flat[:, shift:] += rows[:, i, :run - shift]
-    gxp = np.empty(padded_shape, g_t.dtype)
-    gxp[...] = flat.reshape(c, n, hp, wp).transpose(1, 0, 2, 3)
+    rows = (w_r @ g_shifted.reshape(o * kw, run)).reshape(c, kh, n, ho, wp)
+    gxp = np.zeros(padded_shape, g_t.dtype)
+    by_channel = gxp.transpose(1, 0, 2, 3)  # each (c, n) plane is contiguous: long runs
+    for i in range(kh):
+        by_channel[:, :, i * dh:i * dh + ho] += rows[:, i]
     return gxp
 
 
