@@ -8,7 +8,7 @@ import pytest
 
 import chainrule as cr
 from chainrule.diagnostics.gradcheck import gradcheck
-from chainrule.ops import convolution
+from chainrule.ops import convolution, windows
 from chainrule.ops.convolution import conv1d, conv2d
 
 
@@ -119,15 +119,15 @@ def test_channel_major_path_matches_per_image_path(monkeypatch, padding, dilatio
 def test_two_stage_window_copy_equals_one_strided_copy(monkeypatch, kernel, stride,
                                                        dilation, channel_major) -> None:
     xp = np.random.default_rng(5).standard_normal((3, 2, 11, 13))
-    out_hw = tuple(convolution.output_length(size, k, s, (0, 0), d)
+    out_hw = tuple(windows.output_length(size, k, s, (0, 0), d)
                    for size, k, s, d in zip(xp.shape[2:], kernel, stride, dilation))
     copies = []
     for long_row in (0, 10**9):  # every row counts as long, then none does
-        monkeypatch.setattr(convolution, "_LONG_ROW", long_row)
-        copies.append(convolution._copy_windows(xp, kernel, stride, dilation, out_hw,
-                                                channel_major))
-    windows = convolution._windows(xp, kernel, stride, dilation, out_hw)
-    expected = windows.transpose(1, 2, 3, 0, 4, 5) if channel_major else windows
+        monkeypatch.setattr(windows, "LONG_ROW", long_row)
+        copies.append(windows.copy_windows(xp, kernel, stride, dilation, out_hw,
+                                            channel_major))
+    view = windows.window_view(xp, kernel, stride, dilation, out_hw)
+    expected = view.transpose(1, 2, 3, 0, 4, 5) if channel_major else view
     np.testing.assert_array_equal(copies[0], expected)
     np.testing.assert_array_equal(copies[1], expected)
 

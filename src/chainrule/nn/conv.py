@@ -9,7 +9,8 @@ import numpy as np
 from chainrule.backend import Generator, get_default_dtype
 from chainrule.nn import init
 from chainrule.nn.module import Module, Parameter
-from chainrule.ops.convolution import conv1d, conv2d, spatial_tuple
+from chainrule.ops.convolution import conv1d, conv2d
+from chainrule.ops.windows import spatial_tuple
 from chainrule.tensor import Tensor
 
 

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.autograd import Function, is_grad_enabled
-from chainrule.ops.convolution import pad_spatial, spatial_tuple, window_slice
+from chainrule.ops.windows import pad_spatial, spatial_tuple, window_slice
 from chainrule.tensor import Tensor
 
 Pads = tuple[tuple[int, int], tuple[int, int]]
