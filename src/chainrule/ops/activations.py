@@ -13,7 +13,7 @@ import numpy as np
 
 from chainrule.autograd import Function
 from chainrule.backend import Generator, resolve_generator
-from chainrule.ops._util import normalize_axes
+from chainrule.ops._util import normalize_axes, ones_vector
 from chainrule.tensor import Tensor
 
 
@@ -216,12 +216,36 @@ def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     return Softplus.apply(x, beta=float(beta), threshold=float(threshold))
 
 
+def softmax_last_axis(s: np.ndarray, *, overwrite: bool = False,
+                      masked_rows_to_zero: bool = False) -> np.ndarray:
+    """Softmax along the last axis of a floating-point array (into s itself when
+    ``overwrite``).
+
+    Each row is shifted by its own maximum, so a row's weights never depend on other
+    rows (attention's causal outputs are bit-for-bit independent of the future), and the
+    row sums are one GEMV, several times faster than ``sum(axis=-1)`` over short rows. A
+    row that is −∞ everywhere gives NaN, as in PyTorch, or zeros with
+    ``masked_rows_to_zero`` (a fully masked attention query).
+    """
+    m = s.max(axis=-1, keepdims=True)
+    if masked_rows_to_zero:
+        m[~np.isfinite(m)] = 0  # exp(−∞ − 0) = 0 everywhere: no NaN
+    p = np.subtract(s, m, out=s if overwrite else None)
+    np.exp(p, out=p)
+    total = p @ ones_vector(p.shape[-1], p.dtype)
+    if masked_rows_to_zero:
+        total[total == 0] = 1
+    p /= total[..., None]
+    return p
+
+
 class Softmax(Function):
     __slots__ = ()
 
     def forward(self, x: np.ndarray, axis: int) -> np.ndarray:
-        e = np.exp(x - x.max(axis=axis, keepdims=True))
-        out = e / e.sum(axis=axis, keepdims=True)
+        if x.dtype.kind != "f":
+            x = x.astype(np.float64)  # NumPy's exp of an integer array is float64 too
+        out = np.moveaxis(softmax_last_axis(np.moveaxis(x, axis, -1)), -1, axis)
         self.saved = (out, axis)
         return out
 

@@ -16,25 +16,13 @@ import numpy as np
 
 from chainrule.autograd import Function
 from chainrule.backend import Generator, resolve_generator
-from chainrule.ops._util import ones_vector, unbroadcast
+from chainrule.ops._util import unbroadcast
+from chainrule.ops.activations import softmax_last_axis
 from chainrule.tensor import Tensor
 
 
 def _swap(a: np.ndarray) -> np.ndarray:
     return np.swapaxes(a, -1, -2)
-
-
-def _softmax(s: np.ndarray) -> np.ndarray:
-    """Softmax along the last axis, in place, each row shifted by its own maximum (so a
-    position's weights never depend on other rows: causal outputs are bit-for-bit
-    independent of the future); a row that is −∞ everywhere becomes zeros."""
-    m = s.max(axis=-1, keepdims=True)
-    m[~np.isfinite(m)] = 0  # fully masked row: exp(−∞) = 0 everywhere, no NaN
-    p = np.exp(np.subtract(s, m, out=s), out=s)
-    total = p @ ones_vector(p.shape[-1], p.dtype)  # row sums as a GEMV
-    total[total == 0] = 1
-    p /= total[..., None]
-    return p
 
 
 class ScaledDotProductAttention(Function):
@@ -68,7 +56,7 @@ class ScaledDotProductAttention(Function):
                 s += np.where(keep, s.dtype.type(0), s.dtype.type(-np.inf))
             else:
                 s = np.where(keep, s, -np.inf)
-        p = _softmax(s)
+        p = softmax_last_axis(s, overwrite=True, masked_rows_to_zero=True)
         drop = None
         weights = p
         if dropout_p > 0:
