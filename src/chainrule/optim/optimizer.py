@@ -311,7 +311,7 @@ class Optimizer:
         return "\n".join(lines)
 
 
-# ---- validation helpers shared by the optimizers ----------------------------------------
+# ---- update helpers shared by the optimizers --------------------------------------------
 # Elements per block of ``subtract_scaled``: 1 MiB of float32, so the scaled block is
 # still in cache when it is subtracted.
 _BLOCK = 1 << 18
@@ -337,6 +337,7 @@ def subtract_scaled(param: np.ndarray, x: np.ndarray, scale: float) -> None:
         flat_p[start:stop] -= block
 
 
+# ---- validation helpers shared by the optimizers ----------------------------------------
 def check_nonnegative(group: dict[str, Any], *names: str) -> None:
     """``ValueError`` unless each ``group[name]`` is a finite number >= 0."""
     for n in names:
