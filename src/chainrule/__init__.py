@@ -52,7 +52,7 @@ from chainrule.tensor import (
 __version__ = "0.1.0"
 
 # Imported on first use, so ``import chainrule`` stays fast and small.
-_LAZY = ("data", "diagnostics", "io", "train")
+_LAZY = ("data", "diagnostics", "io", "train", "utils")
 
 
 def __getattr__(name: str):
@@ -69,7 +69,7 @@ float32 = "float32"
 float64 = "float64"
 
 __all__ = [
-    "data", "diagnostics", "functional", "io", "losses", "nn", "optim", "train",
+    "data", "diagnostics", "functional", "io", "losses", "nn", "optim", "train", "utils",
     "AnomalyError", "Function", "Generator", "GraphFreedError", "Tensor", "abs", "arange",
     "cat", "clamp", "clip", "concatenate", "default_generator", "detect_anomaly",
     "enable_grad", "exp", "flatten", "float32", "float64", "full", "get_default_dtype",

@@ -28,7 +28,7 @@ import numpy as np
 from chainrule.autograd import no_grad
 from chainrule.backend import Generator, default_generator, get_default_dtype
 from chainrule.nn.module import Module
-from chainrule.tensor import Tensor
+from chainrule.tensor import Tensor, raw
 from chainrule.train.callbacks import HOOKS, EarlyStopping, LRSchedulerCallback, implements
 from chainrule.train.history import History
 from chainrule.train.metrics import Metric, get_metric
@@ -83,7 +83,13 @@ def _pair(data: Any, what: str) -> tuple[np.ndarray, np.ndarray] | None:
     return None
 
 
-def _input(xb: np.ndarray) -> Tensor:
+def _input(xb: Any) -> Tensor:
+    """A batch of inputs (array or Tensor from a loader) as a Tensor in the default float
+    dtype."""
+    xb = raw(xb)
+    if not isinstance(xb, np.ndarray):
+        raise TypeError(f"the model's input batch must be a Tensor or an array, got "
+                        f"{type(xb).__name__}")
     if xb.dtype.kind == "f" and xb.dtype != get_default_dtype():
         xb = xb.astype(get_default_dtype())
     return Tensor._make(xb, False, None)
@@ -260,7 +266,7 @@ class Trainer:
             with no_grad():
                 for xb, yb in batches:
                     yb = _target_array(yb)
-                    out = self.model(_input(np.asarray(xb)))
+                    out = self.model(_input(xb))
                     n = len(yb)
                     loss_sum += self.loss_fn(out, yb).item() * n
                     count += n
@@ -367,7 +373,7 @@ class Trainer:
             run["loss_sum"] += value * n
             run["count"] += n
             for m in metrics:
-                m.update(out.data, yb)
+                m.update(out.data, raw(yb))
             self.global_step = step + 1
             self.batch_in_epoch += 1
             if batch_end:
