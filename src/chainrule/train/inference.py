@@ -216,12 +216,12 @@ def evaluate_file(model_path: str | os.PathLike, data: str | None = None,
     if target is None and trained_on is not None and spec.lower().startswith("csv:"):
         target = trained_on
     bundle = load_dataset(spec, seed=seed, target=target)
-    if ours and meta.get("task") and bundle.task != meta["task"]:
-        raise ValueError(f"{model_path} is a {meta['task']} model but {spec} is a "
-                         f"{bundle.task} data set")
     [X], _ = raw_features(bundle, (split,))
     y = bundle.split(split)[1]
     X = _columns_by_name(X, bundle, meta, model_path, spec) if ours else X
+    if ours and meta.get("task") and bundle.task != meta["task"]:
+        raise ValueError(f"{model_path} is a {meta['task']} model but {spec} is a "
+                         f"{bundle.task} data set")
     if bundle.task == "classification" and ours:
         y = _labels_as_model_classes(y, bundle, meta, spec)
     X = _shape_inputs(_legacy_inputs(X, meta), meta if ours else {}, str(model_path))

@@ -27,6 +27,7 @@ checkpoint and writing no model file.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -488,7 +489,7 @@ def choose_threads(config: TrainConfig) -> tuple[int, str]:
     from chainrule import backend
 
     if config.threads is not None:
-        return config.threads, "set"
+        return config.threads, "configured"
     n = backend.default_num_threads()
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         if os.environ.get(name, "").strip().isdigit():
@@ -504,7 +505,7 @@ def _nonfinite_message(div: Any, out: Path, ckpt: Path, config: TrainConfig,
                        first_epoch: int) -> str:
     from chainrule import io
 
-    kept = "no checkpoint was written before it"
+    kept = f"no checkpoint was written in {out} before it"
     if ckpt.exists():
         try:
             epoch = int(io.read_metadata(ckpt).get("epoch", 0))
@@ -603,7 +604,14 @@ def _train_in_folder(config: TrainConfig, out: Path, data: PreparedData, model: 
         if config.epochs < resumed_at:
             raise ValueError(f"--epochs {config.epochs}: the run {out} has already trained "
                              f"{resumed_at} epochs")
-    config.to_json(out / CONFIG_FILE)  # first, so a killed run can be resumed from it
+    recorded = config
+    if config.resume and (out / CONFIG_FILE).is_file():
+        # config.json keeps the thread count the run began with (a resume under another
+        # count is warned about, not recorded as if the whole run had used it)
+        threads = read_config_file(out / CONFIG_FILE).get("threads")
+        if isinstance(threads, int) and not isinstance(threads, bool) and threads >= 1:
+            recorded = dataclasses.replace(config, threads=threads)
+    recorded.to_json(out / CONFIG_FILE)  # first, so a killed run can be resumed from it
 
     callbacks: list[Any] = [ProgressBar(quiet=config.quiet), CSVLogger(out / "history.csv")]
     stopper = None
@@ -637,9 +645,13 @@ def _train_in_folder(config: TrainConfig, out: Path, data: PreparedData, model: 
 
     ckpt = out / CHECKPOINT_FILE
     train_started = time.perf_counter()
-    history = trainer.fit(data.train, validation=data.val, epochs=config.epochs,
-                          batch_size=config.batch_size, checkpoint=ckpt,
-                          checkpoint_min_interval=1.0, resume=config.resume)
+    # NumPy's overflow warnings would only repeat what TerminateOnNaN reports in one line
+    quiet_fp = (np.errstate(over="ignore", invalid="ignore", divide="ignore")
+                if not config.allow_nonfinite else contextlib.nullcontext())
+    with quiet_fp:
+        history = trainer.fit(data.train, validation=data.val, epochs=config.epochs,
+                              batch_size=config.batch_size, checkpoint=ckpt,
+                              checkpoint_min_interval=1.0, resume=config.resume)
     train_seconds = time.perf_counter() - train_started
     if trainer.diverged is not None:
         raise TrainingDivergedError(_nonfinite_message(trainer.diverged, out, ckpt, config,
