@@ -70,8 +70,9 @@ def _add_train(sub: Any) -> None:
     g.add_argument("--data", metavar="SPEC", help="dataset (default: digits)")
     g.add_argument("--target", metavar="COLUMN", help="target column of a csv: dataset")
     g.add_argument("--standardize", action=argparse.BooleanOptionalAction,
-                   help="scale features (and regression targets) to mean 0, sd 1 with the "
-                   "training split's statistics (default: on)")
+                   help="standardise features (and regression targets) to mean 0, sd 1 "
+                   "with the training split's statistics, by layers inside the model "
+                   "(default: on)")
     g = p.add_argument_group("model")
     g.add_argument("--model", metavar="SPEC", help="linear, mlp:W1,W2,... or cnn:C1,C2,... "
                    "(default: mlp:256,128)")
@@ -122,8 +123,8 @@ def _add_train(sub: Any) -> None:
 def _add_threads(group: Any) -> None:
     group.add_argument("--threads", type=int, metavar="N",
                        help="BLAS threads (default: OMP_NUM_THREADS if set, else the cores "
-                       "not busy by the load average); results are bitwise reproducible "
-                       "for one thread count")
+                       "the load average leaves idle, at least 1); results are bitwise "
+                       "reproducible for one thread count")
 
 
 def _add_evaluate(sub: Any) -> None:

@@ -533,6 +533,11 @@ def run_training(config: TrainConfig, stream: IO[str] | None = sys.stdout) -> Ru
             ``out`` needs ``config.overwrite``).
         stream: where the summary goes (``None``: silent). Progress goes to stderr.
 
+    Sets the process's BLAS thread count (``config.threads``, else
+    ``chainrule.backend.default_num_threads()``) and records it in ``config.json``: the
+    weights are bitwise reproducible for one seed, machine, thread count and set of
+    chainrule/NumPy/BLAS versions.
+
     Returns:
         a ``RunResult`` (folder, summary dict, history, model, trainer).
 
