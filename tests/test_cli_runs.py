@@ -287,9 +287,11 @@ def test_stale_temporaries_are_cleaned_when_io_provides_it(tmp_path: Path,
     cleaned: list[Path] = []
     monkeypatch.setattr(atomic, "remove_stale_temporaries", cleaned.append, raising=False)
     out = tmp_path / "xor"
+    threads = cr.get_num_threads()
     run_training(TrainConfig(data="xor", model="mlp:4", epochs=2, out=str(out), plots=False,
                              quiet=True, threads=1), stream=None)
     assert cleaned == [out]
+    assert cr.get_num_threads() == threads  # a library call leaves the thread count alone
 
 
 # ---- threads and reproducibility ------------------------------------------------------------

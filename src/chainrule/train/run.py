@@ -533,8 +533,8 @@ def run_training(config: TrainConfig, stream: IO[str] | None = sys.stdout) -> Ru
             ``out`` needs ``config.overwrite``).
         stream: where the summary goes (``None``: silent). Progress goes to stderr.
 
-    Sets the process's BLAS thread count (``config.threads``, else
-    ``chainrule.backend.default_num_threads()``) and records it in ``config.json``: the
+    Uses ``config.threads`` BLAS threads (else ``chainrule.backend.default_num_threads()``)
+    for the run's duration and records the count in ``config.json``: the
     weights are bitwise reproducible for one seed, machine, thread count and set of
     chainrule/NumPy/BLAS versions.
 
@@ -550,16 +550,25 @@ def run_training(config: TrainConfig, stream: IO[str] | None = sys.stdout) -> Ru
     Example:
         >>> # run_training(TrainConfig(data="moons", epochs=20, out="runs/moons"))
     """
-    import chainrule as cr
-    from chainrule import io
-    from chainrule.backend import set_num_threads
-    from chainrule.train.lock import RunFolderLock
+    from chainrule.backend import get_num_threads, set_num_threads
 
     config.validate()
     started = time.perf_counter()
     threads, threads_why = choose_threads(config)
+    before = get_num_threads()
     set_num_threads(threads)
-    config = dataclasses.replace(config, threads=threads)  # config.json records the count
+    try:
+        return _run(dataclasses.replace(config, threads=threads), threads_why, started, stream)
+    finally:
+        set_num_threads(before)
+
+
+def _run(config: TrainConfig, threads_why: str, started: float,
+         stream: IO[str] | None) -> RunResult:
+    import chainrule as cr
+    from chainrule import io
+    from chainrule.train.lock import RunFolderLock
+
     data = prepare_data(config)
     task = data.bundle.task
     cr.manual_seed(config.seed)
