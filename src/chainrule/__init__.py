@@ -14,8 +14,10 @@ from chainrule.backend import (
     Generator,
     default_generator,
     get_default_dtype,
+    get_num_threads,
     manual_seed,
     set_default_dtype,
+    set_num_threads,
 )
 from chainrule.ops import (
     abs,
@@ -77,3 +79,4 @@ __all__ = [
     "ones", "ones_like", "pad", "rand", "randn", "reshape", "set_default_dtype", "sqrt",
     "stack", "tensor", "transpose", "where", "zeros", "zeros_like",
 ]
+__all__ += ["get_num_threads", "set_num_threads"]
