@@ -33,6 +33,13 @@ __all__ = [
     "Sigmoid", "Softmax", "Softplus", "Tanh", "init",
 ]
 
+# ---- spatial and sequence layers (nnspatial) ----
+from chainrule.nn.conv import ConvTranspose1d, ConvTranspose2d  # noqa: E402
+
+__all__ += [
+    "ConvTranspose1d", "ConvTranspose2d",
+]
+
 
 def __getattr__(name: str):  # loss modules live in chainrule.losses; expose them here too
     from chainrule import losses
