@@ -35,9 +35,34 @@ __all__ = [
 
 # ---- spatial and sequence layers (nnspatial) ----
 from chainrule.nn.conv import ConvTranspose1d, ConvTranspose2d  # noqa: E402
+from chainrule.nn.fold import Fold, Unfold  # noqa: E402
+from chainrule.nn.pooling import (  # noqa: E402
+    AdaptiveAvgPool1d,
+    AdaptiveMaxPool1d,
+    AdaptiveMaxPool2d,
+    MaxUnpool1d,
+    MaxUnpool2d,
+)
+from chainrule.nn.recurrent import GRUCell, LSTMCell, RNNCell  # noqa: E402
+from chainrule.nn.transformer import (  # noqa: E402
+    Transformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)
+from chainrule.nn.upsampling import (  # noqa: E402
+    Upsample,
+    UpsamplingBilinear2d,
+    UpsamplingNearest2d,
+)
 
 __all__ += [
-    "ConvTranspose1d", "ConvTranspose2d",
+    "AdaptiveAvgPool1d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "ConvTranspose1d",
+    "ConvTranspose2d", "Fold", "GRUCell", "LSTMCell", "MaxUnpool1d", "MaxUnpool2d", "RNNCell",
+    "Transformer", "TransformerDecoder", "TransformerDecoderLayer", "TransformerEncoder",
+    "TransformerEncoderLayer", "Unfold", "Upsample", "UpsamplingBilinear2d",
+    "UpsamplingNearest2d",
 ]
 
 
