@@ -365,24 +365,40 @@ class AdaptiveMaxPool1d(AdaptiveMaxPool2d):
 class MaxUnpool2d(Function):
     """Put each value of x (N, C, H, W) at its flat index (``max_pool2d``'s
     ``return_indices``) in a zero (N, C, Ho, Wo) map; backward gathers from the same
-    places. A repeated index keeps one of its values (they are equal when the indices
-    come from overlapping pooling windows)."""
+    places.
+
+    An index given twice (overlapping pooling windows share a maximum) receives one of its
+    values — they are equal then — and only that value gets the gradient, so backward is
+    the exact derivative (PyTorch's backward gathers for every copy instead).
+    """
 
     __slots__ = ()
 
     def forward(self, x: np.ndarray, *, indices: np.ndarray, out_hw: tuple[int, int]
                 ) -> np.ndarray:
         n, c = x.shape[:2]
-        out = np.zeros((n, c, out_hw[0] * out_hw[1]), x.dtype)
-        np.put_along_axis(out, indices.reshape(n, c, -1), x.reshape(n, c, -1), axis=2)
-        self.saved = (indices, x.shape)
+        size = x.shape[2] * x.shape[3]
+        plane = out_hw[0] * out_hw[1]
+        # which input element each output position takes (−1: none)
+        owner = np.full((n, c, plane), -1, np.int64)
+        np.put_along_axis(owner, indices.reshape(n, c, size),
+                          np.broadcast_to(np.arange(size), (n, c, size)), axis=2)
+        written = owner >= 0
+        out = np.zeros((n, c, plane), x.dtype)
+        out[written] = np.take_along_axis(x.reshape(n, c, size), np.maximum(owner, 0),
+                                          axis=2)[written]
+        self.saved = (owner, written, x.shape)
         return out.reshape((n, c) + tuple(out_hw))
 
     def backward(self, g: np.ndarray) -> np.ndarray:
-        indices, x_shape = self.saved
+        owner, written, x_shape = self.saved
         n, c = x_shape[:2]
-        return np.take_along_axis(g.reshape(n, c, -1), indices.reshape(n, c, -1),
-                                  axis=2).reshape(x_shape)
+        size = x_shape[2] * x_shape[3]
+        gx = np.zeros(n * c * size, g.dtype)
+        # every input element owns at most one output position: plain assignment
+        gx[(owner + (np.arange(n * c) * size).reshape(n, c, 1))[written]] = \
+            g.reshape(n, c, -1)[written]
+        return gx.reshape(x_shape)
 
 
 class MaxUnpool1d(MaxUnpool2d):
