@@ -35,6 +35,38 @@ __all__ = [
 ]
 __all__ += ["Standardize"]
 
+# ---- spatial and sequence layers (nnspatial) ----
+from chainrule.nn.conv import ConvTranspose1d, ConvTranspose2d  # noqa: E402
+from chainrule.nn.fold import Fold, Unfold  # noqa: E402
+from chainrule.nn.pooling import (  # noqa: E402
+    AdaptiveAvgPool1d,
+    AdaptiveMaxPool1d,
+    AdaptiveMaxPool2d,
+    MaxUnpool1d,
+    MaxUnpool2d,
+)
+from chainrule.nn.recurrent import GRUCell, LSTMCell, RNNCell  # noqa: E402
+from chainrule.nn.transformer import (  # noqa: E402
+    Transformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)
+from chainrule.nn.upsampling import (  # noqa: E402
+    Upsample,
+    UpsamplingBilinear2d,
+    UpsamplingNearest2d,
+)
+
+__all__ += [
+    "AdaptiveAvgPool1d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "ConvTranspose1d",
+    "ConvTranspose2d", "Fold", "GRUCell", "LSTMCell", "MaxUnpool1d", "MaxUnpool2d", "RNNCell",
+    "Transformer", "TransformerDecoder", "TransformerDecoderLayer", "TransformerEncoder",
+    "TransformerEncoderLayer", "Unfold", "Upsample", "UpsamplingBilinear2d",
+    "UpsamplingNearest2d",
+]
+
 
 def __getattr__(name: str):  # loss modules live in chainrule.losses; expose them here too
     from chainrule import losses
