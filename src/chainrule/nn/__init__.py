@@ -14,6 +14,7 @@ from chainrule.nn.activation import (
 from chainrule.nn.attention import MultiheadAttention
 from chainrule.nn.containers import ModuleDict, ModuleList, Residual, Sequential
 from chainrule.nn.conv import Conv1d, Conv2d
+from chainrule.nn.distance import CosineSimilarity, PairwiseDistance
 from chainrule.nn.dropout import Dropout, Dropout1d, Dropout2d
 from chainrule.nn.embedding import Embedding
 from chainrule.nn.linear import Flatten, Identity, Linear
@@ -32,6 +33,7 @@ __all__ = [
     "Module", "ModuleDict", "ModuleList", "Parameter", "ReLU", "Residual", "Sequential",
     "Sigmoid", "Softmax", "Softplus", "Tanh", "init",
 ]
+__all__ += ["CosineSimilarity", "PairwiseDistance"]  # lossoptim
 
 
 def __getattr__(name: str):  # loss modules live in chainrule.losses; expose them here too
