@@ -574,7 +574,8 @@ def test_cross_entropy_spatial_layout(reduction: str) -> None:
 @pytest.mark.parametrize("pos_weight", [None, np.array([0.5, 3.0, 1.0])])
 def test_bce_with_logits(reduction: str, pos_weight: np.ndarray | None) -> None:
     target = T(np.random.default_rng(1).uniform(0, 1, (4, 3)))
-    check(lambda z, y: losses.binary_cross_entropy_with_logits(z, y, reduction=reduction, pos_weight=pos_weight),
+    check(lambda z, y: losses.binary_cross_entropy_with_logits(z, y, reduction=reduction,
+                                                               pos_weight=pos_weight),
           normal(4, 3, scale=3.0), target)
 
 

@@ -71,6 +71,18 @@ def _check(name: str, pred: Tensor, target: Tensor) -> None:
             "reshape one of them (e.g. target.reshape(-1, 1)) so they match")
 
 
+def _check_broadcast(name: str, w: np.ndarray | None, input: Tensor) -> None:  # noqa: A002
+    if w is None:
+        return
+    try:
+        ok = np.broadcast_shapes(w.shape, input.data.shape) == input.data.shape
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"{name}: weight of shape {w.shape} does not broadcast to the "
+                         f"input shape {input.shape}")
+
+
 def _elementwise_weight(name: str, loss: Tensor, weight: Any, input: Tensor,  # noqa: A002
                         reduction: str, mean_by_weight: bool) -> Tensor:
     """``loss`` (unreduced) times ``weight``, reduced as PyTorch's weighted forms do."""
@@ -213,14 +225,13 @@ def binary_cross_entropy(input: Tensor, target: Any, weight: Any = None,  # noqa
     target = constant(target, input)
     _check(name, input, target)
     x = input.data
-    if x.size and not (x.min() >= 0 and x.max() <= 1):  # also catches NaN
-        raise ValueError(f"{name}: every input must be a probability in [0, 1], got values "
-                         f"in [{np.nanmin(x)}, {np.nanmax(x)}]; for raw scores use "
+    outside = ~((x >= 0) & (x <= 1))  # NaN counts as outside
+    if outside.any():
+        raise ValueError(f"{name}: every input must be a probability in [0, 1], got "
+                         f"{x[outside].flat[0]}; for raw scores use "
                          "binary_cross_entropy_with_logits")
     w = _array(weight, input)
-    if w is not None and np.broadcast_shapes(w.shape, x.shape) != x.shape:
-        raise ValueError(f"{name}: weight of shape {w.shape} does not broadcast to the "
-                         f"input shape {input.shape}")
+    _check_broadcast(name, w, input)
     return L.BCE.apply(input, target, reduction=reduction, weight=w)
 
 
@@ -255,9 +266,7 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Any,  # noqa: A002
     w = _array(weight, input)
     if w is None:
         return L.BCEWithLogits.apply(input, target, reduction=reduction, pos_weight=pw)
-    if np.broadcast_shapes(w.shape, input.data.shape) != input.data.shape:
-        raise ValueError(f"{name}: weight of shape {w.shape} does not broadcast to the "
-                         f"input shape {input.shape}")
+    _check_broadcast(name, w, input)
     loss = L.BCEWithLogits.apply(input, target, reduction="none", pos_weight=pw) * w
     if reduction == "none":
         return loss

@@ -231,6 +231,11 @@ class SoftTargetCrossEntropy(Function):
         return gz, gy
 
 
+# PyTorch's floor for x(1 − x) in BCE's derivative: 1e-12 as a C float, so the gradient
+# at x = 0 or 1 is the same number as theirs
+_BCE_EPS = float(np.float32(1e-12))
+
+
 class BCE(Function):
     """Binary cross-entropy of probabilities x in [0, 1], as PyTorch computes it.
 
@@ -258,7 +263,7 @@ class BCE(Function):
         scale = _scale(g, x.shape, reduction)
         if weight is not None:
             scale = scale * weight
-        gx = (x - y) / np.maximum((1 - x) * x, 1e-12) * scale
+        gx = (x - y) / np.maximum((1 - x) * x, _BCE_EPS) * scale
         gy = None
         if logs is not None:
             with np.errstate(invalid="ignore"):

@@ -59,7 +59,8 @@ class VectorNorm(Function):
             hit = (np.abs(x) == norm) & ~zero
             d = np.sign(x) * hit / np.maximum(np.sum(hit, axis=axes, keepdims=True), 1)
         else:
-            d = np.sign(x) * np.abs(x) ** (p - 1) / safe ** (p - 1)
+            with np.errstate(divide="ignore", invalid="ignore"):  # p < 1 at x = 0, as PyTorch
+                d = np.sign(x) * np.abs(x) ** (p - 1) / safe ** (p - 1)
         return (np.where(zero, 0, d) * g).astype(x.dtype, copy=False)
 
 
