@@ -19,13 +19,22 @@ from chainrule.optim.adagrad import Adagrad
 from chainrule.optim.adam import Adam, AdamW
 from chainrule.optim.clip import clip_grad_norm_, clip_grad_value_, grad_norm
 from chainrule.optim.lr_scheduler import (
+    ChainedScheduler,
+    ConstantLR,
     CosineAnnealingLR,
+    CosineAnnealingWarmRestarts,
+    CyclicLR,
     ExponentialLR,
+    LambdaLR,
+    LinearLR,
     LinearWarmup,
     LRScheduler,
+    MultiplicativeLR,
     MultiStepLR,
     OneCycleLR,
+    PolynomialLR,
     ReduceLROnPlateau,
+    SequentialLR,
     StepLR,
 )
 from chainrule.optim.optimizer import Optimizer
@@ -36,4 +45,8 @@ __all__ = [
     "SGD", "Adagrad", "Adam", "AdamW", "CosineAnnealingLR", "ExponentialLR", "LRScheduler",
     "LinearWarmup", "MultiStepLR", "OneCycleLR", "Optimizer", "RMSprop", "ReduceLROnPlateau",
     "StepLR", "clip_grad_norm_", "clip_grad_value_", "grad_norm", "lr_scheduler",
+]
+__all__ += [  # lossoptim: schedules
+    "ChainedScheduler", "ConstantLR", "CosineAnnealingWarmRestarts", "CyclicLR", "LambdaLR",
+    "LinearLR", "MultiplicativeLR", "PolynomialLR", "SequentialLR",
 ]
