@@ -371,3 +371,18 @@ def test_one_hot() -> None:
         F.one_hot(np.array([3]), num_classes=3)
     with pytest.raises(ValueError, match=">= 0"):
         F.one_hot(np.array([-1]))
+
+
+def test_reachable_under_pytorch_paths_and_rebuilt_from_spec() -> None:
+    from chainrule.io.architecture import from_spec, to_spec
+
+    for name in ("BCELoss", "SmoothL1Loss", "KLDivLoss", "CrossEntropyLoss", "NLLLoss",
+                 "BCEWithLogitsLoss", "MSELoss", "L1Loss", "HuberLoss"):
+        assert getattr(cr.nn, name) is getattr(losses, name)
+    for name in ("binary_cross_entropy", "smooth_l1_loss", "kl_div", "one_hot", "normalize",
+                 "cosine_similarity", "pairwise_distance"):
+        assert getattr(cr.nn.functional, name) is getattr(F, name)
+    for module in (cr.nn.CosineSimilarity(dim=2, eps=1e-6),
+                   cr.nn.PairwiseDistance(p=1.0, eps=0.0, keepdim=True)):
+        rebuilt = from_spec(to_spec(module))
+        assert type(rebuilt) is type(module) and repr(rebuilt) == repr(module)

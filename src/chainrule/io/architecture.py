@@ -438,6 +438,10 @@ def _builtin_table() -> list[tuple[str, str, GetKwargs]]:
          _attrs("context", "d_model", "kind")),
         ("TransformerBlock", "transformer:TransformerBlock", _transformer_block_kwargs),
         ("DecoderOnlyTransformer", "transformer:DecoderOnlyTransformer", _decoder_kwargs),
+        # lossoptim: distance modules
+        ("CosineSimilarity", "distance:CosineSimilarity", _attrs("dim", "eps")),
+        ("PairwiseDistance", "distance:PairwiseDistance",
+         lambda m: {"p": m.norm, "eps": m.eps, "keepdim": m.keepdim}),
     ]
 
 
