@@ -39,6 +39,10 @@ __all__ += ["CosineSimilarity", "PairwiseDistance"]  # lossoptim
 def __getattr__(name: str):  # loss modules live in chainrule.losses; expose them here too
     from chainrule import losses
 
+    if name == "functional":  # torch.nn.functional is there without an import; so is ours
+        import importlib
+
+        return importlib.import_module("chainrule.nn.functional")
     if name in losses.__all__:
         return getattr(losses, name)
     raise AttributeError(f"module 'chainrule.nn' has no attribute {name!r}")
