@@ -223,7 +223,8 @@ class SoftTargetCrossEntropy(Function):
         else:
             scale = g / n if reduction == "mean" else g
         scale = np.asarray(scale, dtype=p.dtype)
-        gz = (p * (wy @ ones_vector(c, p.dtype))[:, None] - wy) * scale
+        gz = ((p * (wy @ ones_vector(c, p.dtype))[:, None] - wy) * scale).astype(p.dtype,
+                                                                             copy=False)
         gy = None
         if log_p is not None:
             coef = -(1 - smoothing) * (log_p if weight is None else log_p * weight)
