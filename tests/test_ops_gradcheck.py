@@ -559,14 +559,14 @@ CE_CASES = {
 def test_cross_entropy(case: str, reduction: str) -> None:
     target = np.array([0, 2, 1, 3, 2, 0])
     kwargs = CE_CASES[case]
-    check(lambda z: losses.cross_entropy(z, target, reduction, **kwargs), normal(6, 4))
+    check(lambda z: losses.cross_entropy(z, target, reduction=reduction, **kwargs), normal(6, 4))
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 def test_cross_entropy_spatial_layout(reduction: str) -> None:
     target = np.random.default_rng(0).integers(0, 3, (2, 4, 5))
     target[0, 0, 0] = -100
-    check(lambda z: losses.cross_entropy(z, target, reduction, label_smoothing=0.1),
+    check(lambda z: losses.cross_entropy(z, target, reduction=reduction, label_smoothing=0.1),
           normal(2, 3, 4, 5))
 
 
@@ -574,15 +574,16 @@ def test_cross_entropy_spatial_layout(reduction: str) -> None:
 @pytest.mark.parametrize("pos_weight", [None, np.array([0.5, 3.0, 1.0])])
 def test_bce_with_logits(reduction: str, pos_weight: np.ndarray | None) -> None:
     target = T(np.random.default_rng(1).uniform(0, 1, (4, 3)))
-    check(lambda z, y: losses.binary_cross_entropy_with_logits(z, y, reduction, pos_weight),
+    check(lambda z, y: losses.binary_cross_entropy_with_logits(z, y, reduction=reduction,
+                                                               pos_weight=pos_weight),
           normal(4, 3, scale=3.0), target)
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 def test_nll(reduction: str) -> None:
     target = np.array([1, 0, 3, 3, 2])
-    check(lambda z: losses.nll_loss(ops.log_softmax(z), target, reduction), normal(5, 4))
-    check(lambda z: losses.nll_loss(z, target, reduction, ignore_index=3,
+    check(lambda z: losses.nll_loss(ops.log_softmax(z), target, reduction=reduction), normal(5, 4))
+    check(lambda z: losses.nll_loss(z, target, reduction=reduction, ignore_index=3,
                                     weight=np.array([0.5, 2.0, 1.0, 1.5])), normal(5, 4))
 
 

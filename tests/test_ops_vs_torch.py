@@ -310,7 +310,7 @@ def test_cross_entropy(kw: dict, reduction: str) -> None:
     tkw = {k: (torch.tensor(v, dtype=torch.float64) if k == "weight" else v)
            for k, v in kw.items()}
     ckw = {k: (np.asarray(v) if k == "weight" else v) for k, v in kw.items()}
-    compare(lambda z: losses.cross_entropy(z, target, reduction, **ckw),
+    compare(lambda z: losses.cross_entropy(z, target, reduction=reduction, **ckw),
             lambda z: F.cross_entropy(z, torch.tensor(target), reduction=reduction, **tkw),
             rnd(6, 4))
 
@@ -319,7 +319,7 @@ def test_cross_entropy(kw: dict, reduction: str) -> None:
 def test_cross_entropy_spatial(reduction: str) -> None:
     target = np.random.default_rng(0).integers(0, 3, (2, 4, 5))
     target[0, 0, 0] = -100
-    compare(lambda z: losses.cross_entropy(z, target, reduction, label_smoothing=0.1),
+    compare(lambda z: losses.cross_entropy(z, target, reduction=reduction, label_smoothing=0.1),
             lambda z: F.cross_entropy(z, torch.tensor(target), reduction=reduction,
                                       label_smoothing=0.1),
             rnd(2, 3, 4, 5))
@@ -330,9 +330,9 @@ def test_cross_entropy_spatial(reduction: str) -> None:
 def test_bce_with_logits(reduction: str, pw: list | None) -> None:
     y = np.random.default_rng(1).uniform(0, 1, (4, 3))
     tpw = None if pw is None else torch.tensor(pw, dtype=torch.float64)
-    compare(lambda z, t: losses.binary_cross_entropy_with_logits(z, t, reduction,
-                                                                 None if pw is None
-                                                                 else np.asarray(pw)),
+    cpw = None if pw is None else np.asarray(pw)
+    compare(lambda z, t: losses.binary_cross_entropy_with_logits(z, t, reduction=reduction,
+                                                                 pos_weight=cpw),
             lambda z, t: F.binary_cross_entropy_with_logits(z, t, reduction=reduction,
                                                             pos_weight=tpw),
             rnd(4, 3, scale=3.0), y)
@@ -346,7 +346,7 @@ def test_nll(reduction: str, kw: dict) -> None:
     target = np.array([1, 0, 3, 3, 2])
     tkw = {k: (torch.tensor(v, dtype=torch.float64) if k == "weight" else v)
            for k, v in kw.items()}
-    compare(lambda z: losses.nll_loss(ops.log_softmax(z), target, reduction, **kw),
+    compare(lambda z: losses.nll_loss(ops.log_softmax(z), target, reduction=reduction, **kw),
             lambda z: F.nll_loss(torch.log_softmax(z, -1), torch.tensor(target),
                                  reduction=reduction, **tkw), rnd(5, 4))
 

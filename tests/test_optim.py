@@ -406,7 +406,7 @@ def test_state_dict_layout_matches_pytorch_names() -> None:
     sd = opt.state_dict()
     assert sd["param_groups"][0] == {"lr": 0.01, "betas": (0.9, 0.999), "eps": 1e-8,
                                      "weight_decay": 0.0, "amsgrad": True, "maximize": False,
-                                     "params": [0]}
+                                     "decoupled_weight_decay": False, "params": [0]}
     assert sd["param_groups"][1]["params"] == [1, 2]
     assert sorted(sd["state"]) == [0, 1, 2]
     assert set(sd["state"][2]) == {"step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"}

@@ -2,12 +2,15 @@
 stateless ops and losses, PyTorch's ``torch.nn.functional`` names."""
 
 from chainrule.losses import (
+    binary_cross_entropy,
     binary_cross_entropy_with_logits,
     cross_entropy,
     huber_loss,
+    kl_div,
     l1_loss,
     mse_loss,
     nll_loss,
+    smooth_l1_loss,
 )
 from chainrule.ops.activations import (
     dropout,
@@ -24,8 +27,10 @@ from chainrule.ops.activations import (
 from chainrule.ops.attention import causal_mask, scaled_dot_product_attention
 from chainrule.ops.convolution import conv1d, conv2d
 from chainrule.ops.embedding import embedding
+from chainrule.ops.encoding import one_hot
 from chainrule.ops.linalg import linear
 from chainrule.ops.normalization import batch_norm, layer_norm
+from chainrule.ops.norms import cosine_similarity, normalize, pairwise_distance
 from chainrule.ops.pooling import (
     adaptive_avg_pool2d,
     avg_pool1d,
@@ -62,4 +67,9 @@ from chainrule.ops.resampling import interpolate  # noqa: E402
 __all__ += [
     "adaptive_avg_pool1d", "adaptive_max_pool1d", "adaptive_max_pool2d", "conv_transpose1d",
     "conv_transpose2d", "fold", "interpolate", "max_unpool1d", "max_unpool2d", "unfold",
+]
+
+__all__ += [  # lossoptim
+    "binary_cross_entropy", "cosine_similarity", "kl_div", "normalize", "one_hot",
+    "pairwise_distance", "smooth_l1_loss",
 ]

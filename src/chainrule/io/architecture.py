@@ -455,6 +455,10 @@ def _builtin_table() -> list[tuple[str, str, GetKwargs]]:
         ("DecoderOnlyTransformer", "transformer:DecoderOnlyTransformer", _decoder_kwargs),
         # preprocessing carried by the model (mean/std are buffers in the weights)
         ("Standardize", "preprocessing:Standardize", _attrs("shape", "invert")),
+        # lossoptim: distance modules
+        ("CosineSimilarity", "distance:CosineSimilarity", _attrs("dim", "eps")),
+        ("PairwiseDistance", "distance:PairwiseDistance",
+         lambda m: {"p": m.norm, "eps": m.eps, "keepdim": m.keepdim}),
     ] + _spatial_sequence_table()
 
 

@@ -14,6 +14,7 @@ from chainrule.nn.activation import (
 from chainrule.nn.attention import MultiheadAttention
 from chainrule.nn.containers import ModuleDict, ModuleList, Residual, Sequential
 from chainrule.nn.conv import Conv1d, Conv2d
+from chainrule.nn.distance import CosineSimilarity, PairwiseDistance
 from chainrule.nn.dropout import Dropout, Dropout1d, Dropout2d
 from chainrule.nn.embedding import Embedding
 from chainrule.nn.linear import Flatten, Identity, Linear
@@ -34,6 +35,7 @@ __all__ = [
     "Sigmoid", "Softmax", "Softplus", "Tanh", "init",
 ]
 __all__ += ["Standardize"]
+__all__ += ["CosineSimilarity", "PairwiseDistance"]  # lossoptim
 
 # ---- spatial and sequence layers (nnspatial) ----
 from chainrule.nn.conv import ConvTranspose1d, ConvTranspose2d  # noqa: E402
@@ -71,6 +73,10 @@ __all__ += [
 def __getattr__(name: str):  # loss modules live in chainrule.losses; expose them here too
     from chainrule import losses
 
+    if name == "functional":  # torch.nn.functional is there without an import; so is ours
+        import importlib
+
+        return importlib.import_module("chainrule.nn.functional")
     if name in losses.__all__:
         return getattr(losses, name)
     raise AttributeError(f"module 'chainrule.nn' has no attribute {name!r}")

@@ -185,3 +185,152 @@ class BCEWithLogits(Function):
                 dy = -z + (pw - 1) * (np.log1p(np.exp(-np.abs(z))) + np.maximum(-z, 0))
             gy = (dy * scale).astype(z.dtype, copy=False)
         return gz, gy
+
+
+class SoftTargetCrossEntropy(Function):
+    """Cross-entropy of probability targets against softmax(logits), fused.
+
+    logits (N, C); target (N, C) probabilities (rows usually sum to 1). With class
+    weights w (all 1 when not given) and label smoothing ε, PyTorch's definition per
+    sample: ``y' = (1 − ε)·y + ε/C``, ``l = −Σ_c w_c y'_c log p_c``; ``'mean'`` divides by
+    N (not by the weights). Derivatives: ``∂l/∂z = p·Σ_c w_c y'_c − w ⊙ y'`` and
+    ``∂l/∂y_c = −(1 − ε)·w_c·log p_c``.
+    """
+
+    __slots__ = ()
+
+    def forward(self, logits: np.ndarray, target: np.ndarray, *, reduction: str,
+                smoothing: float, weight: np.ndarray | None) -> np.ndarray:
+        n, c = logits.shape
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        p = np.exp(shifted)
+        total = p @ ones_vector(c, p.dtype)
+        p /= total[:, None]
+        log_p = shifted - np.log(total)[:, None]
+        y = target * (1 - smoothing) + smoothing / c if smoothing > 0 else target
+        wy = y if weight is None else y * weight
+        per_sample = -((wy * log_p) @ ones_vector(c, p.dtype))
+        per_sample = per_sample.astype(logits.dtype, copy=False)
+        keep_log_p = log_p if self.needs_input_grad[1] else None
+        self.saved = (p, wy, keep_log_p, weight, smoothing, reduction)
+        return _reduce(per_sample, reduction)
+
+    def backward(self, g: np.ndarray) -> tuple:
+        p, wy, log_p, weight, smoothing, reduction = self.saved
+        n, c = p.shape
+        if reduction == "none":
+            scale = g[:, None]
+        else:
+            scale = g / n if reduction == "mean" else g
+        scale = np.asarray(scale, dtype=p.dtype)
+        gz = ((p * (wy @ ones_vector(c, p.dtype))[:, None] - wy) * scale).astype(p.dtype,
+                                                                             copy=False)
+        gy = None
+        if log_p is not None:
+            coef = -(1 - smoothing) * (log_p if weight is None else log_p * weight)
+            gy = (coef * scale).astype(p.dtype, copy=False)
+        return gz, gy
+
+
+# PyTorch's floor for x(1 − x) in BCE's derivative: 1e-12 as a C float, so the gradient
+# at x = 0 or 1 is the same number as theirs
+_BCE_EPS = float(np.float32(1e-12))
+
+
+class BCE(Function):
+    """Binary cross-entropy of probabilities x in [0, 1], as PyTorch computes it.
+
+    ``l = −w·[y·max(log x, −100) + (1 − y)·max(log(1 − x), −100)]`` (the clamp keeps
+    x = 0 or 1 finite). Derivatives as PyTorch's: ``∂l/∂x = w·(x − y) / max(x(1 − x),
+    1e-12)`` and ``∂l/∂y = w·(log(1 − x) − log x)`` (unclamped).
+    """
+
+    __slots__ = ()
+
+    def forward(self, x: np.ndarray, y: np.ndarray, reduction: str,
+                weight: np.ndarray | None) -> np.ndarray:
+        with np.errstate(divide="ignore"):
+            log_x = np.log(x)
+            log_1mx = np.log1p(-x)
+        values = (y - 1) * np.maximum(log_1mx, -100.0) - y * np.maximum(log_x, -100.0)
+        if weight is not None:
+            values = values * weight
+        keep_logs = (log_x, log_1mx) if self.needs_input_grad[1] else None
+        self.saved = (x, y, weight, reduction, keep_logs)
+        return _reduce(values.astype(x.dtype, copy=False), reduction)
+
+    def backward(self, g: np.ndarray) -> tuple:
+        x, y, weight, reduction, logs = self.saved
+        scale = _scale(g, x.shape, reduction)
+        if weight is not None:
+            scale = scale * weight
+        gx = (x - y) / np.maximum((1 - x) * x, _BCE_EPS) * scale
+        gy = None
+        if logs is not None:
+            with np.errstate(invalid="ignore"):
+                gy = ((logs[1] - logs[0]) * scale).astype(x.dtype, copy=False)
+        return gx.astype(x.dtype, copy=False), gy
+
+
+class SmoothL1(Function):
+    """PyTorch's smooth L1: ``½d²/β`` where ``|d| < β``, ``|d| − ½β`` elsewhere (d = x − y);
+    plain L1 when β = 0. ``∂l/∂x = d/β`` inside, ``sign(d)`` outside."""
+
+    __slots__ = ()
+
+    def forward(self, pred: np.ndarray, target: np.ndarray, reduction: str,
+                beta: float) -> np.ndarray:
+        diff = pred - target
+        ad = np.abs(diff)
+        if beta == 0:
+            values = ad
+        else:
+            values = np.where(ad < beta, (0.5 / beta) * diff * diff, ad - 0.5 * beta)
+        self.saved = (diff, beta, reduction)
+        return _reduce(values.astype(pred.dtype, copy=False), reduction)
+
+    def backward(self, g: np.ndarray) -> tuple:
+        diff, beta, reduction = self.saved
+        d = np.sign(diff) if beta == 0 else np.where(np.abs(diff) < beta, diff / beta,
+                                                     np.sign(diff))
+        gp = d.astype(diff.dtype, copy=False) * _scale(g, diff.shape, reduction)
+        return gp, (-gp if self.needs_input_grad[1] else None)
+
+
+class KLDiv(Function):
+    """Kullback–Leibler divergence with log-probability input ``x`` (PyTorch's kl_div).
+
+    Pointwise ``y·(log y − x)`` (0 where y = 0), or ``e^y·(y − x)`` with ``log_target``.
+    ``∂l/∂x = −y`` (``−e^y``); ``∂l/∂y = log y + 1 − x`` (NaN at y = 0, as PyTorch's
+    xlogy rule gives) or ``e^y·(y − x + 1)``. ``count`` is the divisor of ``'mean'``: the
+    element count, or the batch size for ``'batchmean'``.
+    """
+
+    __slots__ = ()
+
+    def forward(self, x: np.ndarray, y: np.ndarray, reduction: str, count: float,
+                log_target: bool) -> np.ndarray:
+        if log_target:
+            ey = np.exp(y)
+            values = ey * (y - x)
+        else:
+            ey = None
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ylogy = np.where(y == 0, 0.0, y * np.log(y))
+            values = ylogy - y * x
+        self.saved = (x, y, ey, reduction, count, log_target)
+        return _reduce(values.astype(x.dtype, copy=False), reduction, count)
+
+    def backward(self, g: np.ndarray) -> tuple:
+        x, y, ey, reduction, count, log_target = self.saved
+        scale = _scale(g, x.shape, reduction, count)
+        gx = ((-ey if log_target else -y) * scale).astype(x.dtype, copy=False)
+        gy = None
+        if self.needs_input_grad[1]:
+            if log_target:
+                dy = ey * (y - x + 1)
+            else:
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    dy = np.where(y == 0, np.nan, np.log(y) + 1) - x
+            gy = (dy * scale).astype(x.dtype, copy=False)
+        return gx, gy

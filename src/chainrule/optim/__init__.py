@@ -15,20 +15,33 @@ The training step reads ``zero_grad → forward → loss → backward → clip �
 """
 
 from chainrule.optim import lr_scheduler
+from chainrule.optim.adadelta import Adadelta
 from chainrule.optim.adagrad import Adagrad
 from chainrule.optim.adam import Adam, AdamW
+from chainrule.optim.adamax import Adamax
 from chainrule.optim.clip import clip_grad_norm_, clip_grad_value_, grad_norm
 from chainrule.optim.lr_scheduler import (
+    ChainedScheduler,
+    ConstantLR,
     CosineAnnealingLR,
+    CosineAnnealingWarmRestarts,
+    CyclicLR,
     ExponentialLR,
+    LambdaLR,
+    LinearLR,
     LinearWarmup,
     LRScheduler,
+    MultiplicativeLR,
     MultiStepLR,
     OneCycleLR,
+    PolynomialLR,
     ReduceLROnPlateau,
+    SequentialLR,
     StepLR,
 )
+from chainrule.optim.nadam import NAdam
 from chainrule.optim.optimizer import Optimizer
+from chainrule.optim.radam import RAdam
 from chainrule.optim.rmsprop import RMSprop
 from chainrule.optim.sgd import SGD
 
@@ -37,3 +50,8 @@ __all__ = [
     "LinearWarmup", "MultiStepLR", "OneCycleLR", "Optimizer", "RMSprop", "ReduceLROnPlateau",
     "StepLR", "clip_grad_norm_", "clip_grad_value_", "grad_norm", "lr_scheduler",
 ]
+__all__ += [  # lossoptim: schedules
+    "ChainedScheduler", "ConstantLR", "CosineAnnealingWarmRestarts", "CyclicLR", "LambdaLR",
+    "LinearLR", "MultiplicativeLR", "PolynomialLR", "SequentialLR",
+]
+__all__ += ["Adadelta", "Adamax", "NAdam", "RAdam"]  # lossoptim: optimizers

@@ -10,9 +10,9 @@ import numpy as np
 from chainrule.optim.optimizer import (
     Optimizer,
     ParamsT,
+    check_betas,
     check_flags,
     check_nonnegative,
-    check_unit_interval,
 )
 
 
@@ -23,7 +23,8 @@ class Adam(Optimizer):
     betas ``(β₁, β₂)``, ``ε`` and weight decay ``λ``::
 
         g ← −g                          if maximize
-        g ← g + λ·w                     (L2 penalty, added to the gradient)
+        w ← w·(1 − α·λ)                 if decoupled_weight_decay (this is AdamW)
+        g ← g + λ·w                     otherwise (L2 penalty, added to the gradient)
         m ← β₁·m + (1 − β₁)·g
         v ← β₂·v + (1 − β₂)·g²
         v̂ ← max(v̂, v)                  if amsgrad (and v̂ replaces v below)
@@ -40,9 +41,10 @@ class Adam(Optimizer):
         lr: learning rate α.
         betas: (β₁, β₂), each in [0, 1).
         eps: ε ≥ 0, added to the denominator for stability.
-        weight_decay: λ ≥ 0 (L2; for decoupled decay use ``AdamW``).
+        weight_decay: λ ≥ 0 (L2 unless ``decoupled_weight_decay``).
         amsgrad: use the running maximum of v (Reddi et al., 2018).
         maximize: ascend the objective instead.
+        decoupled_weight_decay: shrink the weights directly, as ``AdamW``.
 
     Example:
         >>> import chainrule as cr
@@ -50,23 +52,18 @@ class Adam(Optimizer):
         >>> opt = cr.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999))
     """
 
-    _decoupled = False
-
     def __init__(self, params: ParamsT, lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, amsgrad: bool = False, *,
-                 maximize: bool = False) -> None:
+                 maximize: bool = False, decoupled_weight_decay: bool = False) -> None:
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                                      amsgrad=amsgrad, maximize=maximize))
+                                      amsgrad=amsgrad, maximize=maximize,
+                                      decoupled_weight_decay=decoupled_weight_decay))
 
     def validate(self, group: dict[str, Any]) -> None:
         check_nonnegative(group, "lr", "eps", "weight_decay")
-        betas = group["betas"]
-        if not isinstance(betas, tuple) or len(betas) != 2:
-            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-        for i in range(2):
-            check_unit_interval({f"betas[{i}]": betas[i]}, f"betas[{i}]")
-        check_flags(group, "amsgrad", "maximize")
+        check_betas(group)
+        check_flags(group, "amsgrad", "maximize", "decoupled_weight_decay")
 
     def init_single(self, param: np.ndarray, state: dict[str, Any],
                     group: dict[str, Any]) -> None:
@@ -81,9 +78,10 @@ class Adam(Optimizer):
         lr = group["lr"]
         beta1, beta2 = group["betas"]
         weight_decay = group["weight_decay"]
+        decoupled = group["decoupled_weight_decay"]
         step = state["step"] = state["step"] + 1
-        grad = self.descent_grad(grad, param, group, l2=not self._decoupled)
-        if self._decoupled and weight_decay != 0:
+        grad = self.descent_grad(grad, param, group, l2=not decoupled)
+        if decoupled and weight_decay != 0:
             param *= 1.0 - lr * weight_decay
         m = state["exp_avg"]
         v = state["exp_avg_sq"]
@@ -130,11 +128,9 @@ class AdamW(Adam):
         >>> opt = cr.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
     """
 
-    _decoupled = True
-
     def __init__(self, params: ParamsT, lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 1e-2, amsgrad: bool = False, *,
                  maximize: bool = False) -> None:
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                         amsgrad=amsgrad, maximize=maximize)
+                         amsgrad=amsgrad, maximize=maximize, decoupled_weight_decay=True)

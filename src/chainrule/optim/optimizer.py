@@ -356,6 +356,15 @@ def check_unit_interval(group: dict[str, Any], name: str, closed: bool = False) 
         raise ValueError(f"{name} must be in {interval}, got {v!r}")
 
 
+def check_betas(group: dict[str, Any]) -> None:
+    """``ValueError`` unless ``group["betas"]`` is a pair, each in [0, 1)."""
+    betas = group["betas"]
+    if not isinstance(betas, tuple) or len(betas) != 2:
+        raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+    for i in range(2):
+        check_unit_interval({f"betas[{i}]": betas[i]}, f"betas[{i}]")
+
+
 def check_flags(group: dict[str, Any], *names: str) -> None:
     for n in names:
         if not isinstance(group[n], (bool, np.bool_)):
