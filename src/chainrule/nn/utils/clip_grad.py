@@ -55,7 +55,7 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
         >>> w.grad = w.data.copy()
         >>> clip_grad_norm_(w, 1.0).item()
         5.0
-        >>> w.grad.round(4).tolist()
+        >>> [round(v, 4) for v in w.grad.tolist()]
         [0.6, 0.8]
     """
     params = _as_list(parameters)
@@ -111,7 +111,7 @@ def clip_grads_with_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float
         >>> w = cr.nn.Parameter([3.0, 4.0])
         >>> w.grad = w.data.copy()
         >>> clip_grads_with_norm_([w], 1.0, get_total_norm([w.grad]))
-        >>> w.grad.round(4).tolist()
+        >>> [round(v, 4) for v in w.grad.tolist()]
         [0.6, 0.8]
     """
     coef = float(max_norm) / (float(raw(total_norm)) + 1e-6)
