@@ -798,7 +798,7 @@ def _unbatched_channels(name: str, x: Tensor, p: float, training: bool,
     if ndim not in (batched_ndim - 1, batched_ndim):
         raise ValueError(f"{name}: expected a {batched_ndim - 1}-D (unbatched) or "
                          f"{batched_ndim}-D (batched) input, got shape {x.shape}")
-    if ndim == batched_ndim:
+    if ndim == batched_ndim or not training or p == 0:
         return dropout_channels(x, p, training, generator)
     return squeeze(dropout_channels(unsqueeze(x, 0), p, training, generator), 0)
 
