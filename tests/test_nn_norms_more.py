@@ -124,6 +124,9 @@ def test_errors_name_the_layer_and_shapes() -> None:
         F.instance_norm(cr.ones(2, 3, 1))
     with pytest.raises(ValueError, match="momentum"):
         nn.BatchNorm1d(3, momentum=1.5)
+    with pytest.raises(ValueError, match="momentum must be a number"):
+        F.batch_norm(cr.randn(4, 3), np.zeros(3, np.float32), np.ones(3, np.float32),
+                     training=True, momentum=None)
     with pytest.warns(UserWarning, match="num_features"):
         nn.InstanceNorm1d(3)(cr.randn(2, 4, 5))
 

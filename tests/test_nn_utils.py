@@ -280,8 +280,7 @@ def test_parameters_to_vector_and_back_match_torch() -> None:
 # ---- Dropout p = 1 -----------------------------------------------------------------------
 
 @pytest.mark.parametrize("layer,shape", [(nn.Dropout, (4, 5)), (nn.Dropout1d, (2, 3, 4)),
-                                         (nn.Dropout2d, (2, 3, 4, 4)), (nn.Dropout1d, (3, 4)),
-                                         (nn.Dropout2d, (3, 4, 4))])
+                                         (nn.Dropout2d, (2, 3, 4, 4)), (nn.Dropout1d, (3, 4))])
 def test_dropout_p_one_zeroes_everything_in_training(layer: type, shape: tuple) -> None:
     drop = layer(p=1.0)
     assert repr(drop) == f"{layer.__name__}(p=1.0, inplace=False)"
@@ -315,6 +314,19 @@ def test_dropout1d_masks_whole_channels_of_unbatched_input() -> None:
     out = drop(cr.ones(64, 10)).data  # (C, L): one mask value per channel
     assert np.all((out == 0).all(axis=1) | (out == 2).all(axis=1))
     assert 0 < (out[:, 0] == 0).sum() < 64
+
+
+@pytest.mark.torch
+def test_dropout2d_reads_3d_input_as_n_c_l_like_torch() -> None:
+    torch = pytest.importorskip("torch")
+    x = cr.ones(8, 16, 5)
+    with pytest.warns(UserWarning, match=r"\(N, C, L\)"):
+        out = nn.Dropout2d(0.5, generator=cr.Generator(1))(x).data
+    with pytest.warns(UserWarning, match=r"\(N, C, L\)"):
+        ref = torch.nn.Dropout2d(0.5)(torch.ones(8, 16, 5)).numpy()
+    for a in (out, ref):  # both: whole rows along the last axis, per (n, c)
+        assert np.all((a == 0).all(axis=2) | (a == 2).all(axis=2))
+        assert 0 < (a[:, :, 0] == 0).sum() < 8 * 16
 
 
 # ---- Embedding ---------------------------------------------------------------------------

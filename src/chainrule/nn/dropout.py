@@ -50,8 +50,8 @@ class Dropout1d(Dropout):
 
 
 class Dropout2d(Dropout):
-    """Drops whole channels of (N, C, H, W) or unbatched (C, H, W) inputs (one mask value
-    per (n, c))."""
+    """Drops whole channels of (N, C, H, W) inputs (one mask value per (n, c)). As in
+    PyTorch, a 3-D input is read as (N, C, L), with a warning."""
 
     def forward(self, x: Tensor) -> Tensor:
         return dropout2d(x, self.p, self.training, generator=self.generator)

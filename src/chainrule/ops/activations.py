@@ -8,6 +8,7 @@ output is what gets saved.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -790,29 +791,36 @@ def dropout_channels(x: Tensor, p: float = 0.5, training: bool = True,
         _dropout_generator(generator, inplace)), mask_shape=shape)
 
 
-def _unbatched_channels(name: str, x: Tensor, p: float, training: bool,
-                        generator: Generator | None, batched_ndim: int) -> Tensor:
-    """Channel dropout for inputs with ``batched_ndim`` axes (N, C, ...) or one fewer
-    (C, ...: one sample, as PyTorch's dropout1d/dropout2d accept)."""
+def dropout1d(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False,
+              generator: Generator | None = None) -> Tensor:
+    """Channel dropout of (N, C, L) or unbatched (C, L) inputs (PyTorch's ``F.dropout1d``):
+    each (n, c) row is kept (scaled by 1/(1−p)) or zeroed whole."""
     ndim = x.data.ndim
-    if ndim not in (batched_ndim - 1, batched_ndim):
-        raise ValueError(f"{name}: expected a {batched_ndim - 1}-D (unbatched) or "
-                         f"{batched_ndim}-D (batched) input, got shape {x.shape}")
-    if ndim == batched_ndim or not training or p == 0:
+    if ndim not in (2, 3):
+        raise ValueError(f"dropout1d: expected a 2-D (C, L) or 3-D (N, C, L) input, got "
+                         f"shape {x.shape}")
+    if ndim == 3 or not training or p == 0:
         return dropout_channels(x, p, training, generator)
     return squeeze(dropout_channels(unsqueeze(x, 0), p, training, generator), 0)
 
 
-def dropout1d(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False,
-              generator: Generator | None = None) -> Tensor:
-    """Channel dropout of (N, C, L) or (C, L) inputs (PyTorch's ``F.dropout1d``)."""
-    return _unbatched_channels("dropout1d", x, p, training, generator, 3)
-
-
 def dropout2d(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False,
               generator: Generator | None = None) -> Tensor:
-    """Channel dropout of (N, C, H, W) or (C, H, W) inputs (PyTorch's ``F.dropout2d``)."""
-    return _unbatched_channels("dropout2d", x, p, training, generator, 4)
+    """Channel dropout of (N, C, H, W) inputs (PyTorch's ``F.dropout2d``): each (n, c) map
+    is kept (scaled by 1/(1−p)) or zeroed whole.
+
+    As PyTorch today, other ranks work on axes 0 and 1 with a warning; in particular a
+    3-D input is read as (N, C, L), not as an unbatched (C, H, W) image.
+    """
+    ndim = x.data.ndim
+    if ndim == 3:
+        warnings.warn("dropout2d: a 3-D input is read as (N, C, L) and whole (n, c) rows are "
+                      "dropped (PyTorch's behaviour); for an unbatched (C, H, W) image add a "
+                      "batch axis, or use dropout1d for (N, C, L) inputs", stacklevel=2)
+    elif ndim != 4:
+        warnings.warn(f"dropout2d: received a {ndim}-D input; channel dropout expects "
+                      "(N, C, H, W) (use dropout for other shapes)", stacklevel=2)
+    return dropout_channels(x, p, training, generator)
 
 
 __all__ = [

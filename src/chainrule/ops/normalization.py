@@ -111,6 +111,9 @@ def batch_norm(x: Tensor, running_mean: np.ndarray | Tensor | None,
         raise ValueError("batch_norm: a bias without a weight is not supported")
     rm = running_mean.data if isinstance(running_mean, Tensor) else running_mean
     rv = running_var.data if isinstance(running_var, Tensor) else running_var
+    if momentum is None and training and rm is not None:
+        raise ValueError("batch_norm: momentum must be a number; the cumulative average of "
+                         "BatchNorm(momentum=None) is the module's (it counts batches)")
     if training or rm is None:
         m = x.data.size // channels
         if m <= 1 and training:
