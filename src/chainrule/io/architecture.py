@@ -442,7 +442,6 @@ def _builtin_table() -> list[tuple[str, str, GetKwargs]]:
          _attrs("context", "d_model", "kind")),
         ("TransformerBlock", "transformer:TransformerBlock", _transformer_block_kwargs),
         ("DecoderOnlyTransformer", "transformer:DecoderOnlyTransformer", _decoder_kwargs),
-        *_nnbasic_table(),
     ]
 
 
@@ -552,7 +551,7 @@ def _reserved_names() -> dict[str, str]:
     """Type name → qualified class name of chainrule's own layers, known without importing
     them (a user class must not take ``"Linear"`` before the built-ins are loaded)."""
     out = {name: "chainrule.nn." + where.replace(":", ".")
-           for name, where, _ in _builtin_table()}
+           for name, where, _ in _builtin_table() + _nnbasic_table()}
     out.update({name: f"chainrule.nn.containers.{name}" for name in _CONTAINERS})
     out.update({name: f"chainrule.nn.containers.{name}" for name, _, _ in _PARAMETER_CONTAINERS})
     return out
@@ -567,7 +566,7 @@ def _ensure_builtins() -> None:
     from chainrule import nn
 
     _builtins_done = True
-    for name, where, get_kwargs in _builtin_table():
+    for name, where, get_kwargs in _builtin_table() + _nnbasic_table():
         cls = _find_layer(where)
         if cls is not None:  # skip layers this version of chainrule.nn does not have
             _register_builtin(_Entry(name, cls, get_kwargs))
