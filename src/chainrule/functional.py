@@ -41,6 +41,27 @@ from chainrule.ops.pooling import (
 from chainrule.ops.recurrent import gru_layer, lstm_layer, rnn_layer
 from chainrule.ops.shape import pad
 
+# isort: split
+# nnbasic: more activations, dropout variants and normalisations
+from chainrule.ops.activations import (
+    celu,
+    dropout1d,
+    dropout2d,
+    elu,
+    hardsigmoid,
+    hardswish,
+    hardtanh,
+    logsigmoid,
+    mish,
+    prelu,
+    relu6,
+    selu,
+    silu,
+    softsign,
+    tanhshrink,
+)
+from chainrule.ops.normalization import group_norm, instance_norm, rms_norm
+
 __all__ = [
     "causal_mask", "embedding", "gru_layer", "lstm_layer", "rnn_layer",
     "scaled_dot_product_attention",
@@ -50,6 +71,10 @@ __all__ = [
     "huber_loss", "l1_loss", "layer_norm", "leaky_relu", "linear", "log_softmax",
     "logsumexp", "mse_loss", "nll_loss", "pad", "relu", "sigmoid", "softmax", "softplus",
     "tanh",
+    # nnbasic
+    "celu", "dropout1d", "dropout2d", "elu", "group_norm", "hardsigmoid", "hardswish",
+    "hardtanh", "instance_norm", "logsigmoid", "mish", "prelu", "relu6", "rms_norm", "selu",
+    "silu", "softsign", "tanhshrink",
 ]
 
 # ---- spatial and sequence ops (nnspatial) ----

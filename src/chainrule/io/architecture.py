@@ -31,7 +31,7 @@ import numpy as np
 
 from chainrule import backend
 from chainrule.io import _json
-from chainrule.nn.module import Module
+from chainrule.nn.module import Module, Parameter
 from chainrule.tensor import Tensor
 
 __all__ = ["from_spec", "register_architecture", "registered_architectures", "to_spec"]
@@ -53,6 +53,9 @@ class _Entry:
     cls: type
     get_kwargs: GetKwargs | None  # None: read constructor arguments from attributes
     build_container: Callable[[list[tuple[str, Module | None]]], Module] | None = None
+    # Rebuilds from the decoded kwargs instead of ``cls(**kwargs)`` (ParameterList/Dict,
+    # whose constructors take the parameters themselves).
+    build: Callable[..., Module] | None = None
 
 
 _BY_NAME: dict[str, _Entry] = {}
@@ -274,7 +277,7 @@ def _build(node: Any, where: str) -> Module:
     if not isinstance(kwargs, dict):
         raise ValueError(f"malformed constructor arguments of {node['type']} at {where}")
     try:
-        return entry.cls(**kwargs)
+        return (entry.build or entry.cls)(**kwargs)
     except (TypeError, ValueError) as err:
         raise ValueError(f"cannot rebuild {node['type']} at {where} with arguments "
                          f"{kwargs}: {err}") from err
@@ -422,16 +425,16 @@ def _builtin_table() -> list[tuple[str, str, GetKwargs]]:
                                                "bias": m.bias is not None}),
         ("Identity", "linear:Identity", _attrs()),
         ("Flatten", "linear:Flatten", _attrs("start_dim", "end_dim")),
-        ("ReLU", "activation:ReLU", _attrs()),
+        ("ReLU", "activation:ReLU", _attrs("inplace")),
         ("Sigmoid", "activation:Sigmoid", _attrs()),
         ("Tanh", "activation:Tanh", _attrs()),
-        ("LeakyReLU", "activation:LeakyReLU", _attrs("negative_slope")),
+        ("LeakyReLU", "activation:LeakyReLU", _attrs("negative_slope", "inplace")),
         ("GELU", "activation:GELU", _attrs("approximate")),
         ("Softplus", "activation:Softplus", _attrs("beta", "threshold")),
         ("Softmax", "activation:Softmax", _attrs("dim")),
         ("LogSoftmax", "activation:LogSoftmax", _attrs("dim")),
-        ("Dropout", "dropout:Dropout", _attrs("p")),
-        ("Dropout2d", "dropout:Dropout2d", _attrs("p")),
+        ("Dropout", "dropout:Dropout", _attrs("p", "inplace")),
+        ("Dropout2d", "dropout:Dropout2d", _attrs("p", "inplace")),
         ("BatchNorm1d", "normalization:BatchNorm1d", _batch_norm_kwargs),
         ("BatchNorm2d", "normalization:BatchNorm2d", _batch_norm_kwargs),
         ("LayerNorm", "normalization:LayerNorm", _layer_norm_kwargs),
@@ -444,7 +447,8 @@ def _builtin_table() -> list[tuple[str, str, GetKwargs]]:
          lambda m: {**_AVG_POOL(m), "divisor_override": m.divisor_override}),
         ("AdaptiveAvgPool2d", "pooling:AdaptiveAvgPool2d", _attrs("output_size")),
         ("Embedding", "embedding:Embedding",
-         _attrs("num_embeddings", "embedding_dim", "padding_idx")),
+         _attrs("num_embeddings", "embedding_dim", "padding_idx", "max_norm", "norm_type",
+                "scale_grad_by_freq")),
         ("RNN", "recurrent:RNN", _rnn_kwargs),
         ("LSTM", "recurrent:LSTM", _rnn_kwargs),
         ("GRU", "recurrent:GRU", _rnn_kwargs),
@@ -543,6 +547,96 @@ _STACKS = (("TransformerEncoder", "transformer:TransformerEncoder"),
            ("Transformer", "transformer:Transformer"))
 
 
+# ---- nnbasic: more activations, normalisations, Unflatten, parameter containers -------
+
+def _affine_bias(m: Any) -> bool:
+    return m.bias is not None if m.affine else True
+
+
+def _instance_norm_kwargs(m: Any) -> dict:
+    return {"num_features": m.num_features, "eps": m.eps, "momentum": m.momentum,
+            "affine": m.affine, "track_running_stats": m.track_running_stats,
+            "bias": _affine_bias(m)}
+
+
+def _nnbasic_table() -> list[tuple[str, str, GetKwargs]]:
+    instance_norm = _instance_norm_kwargs
+    return [
+        ("SiLU", "activation:SiLU", _attrs("inplace")),
+        ("Mish", "activation:Mish", _attrs("inplace")),
+        ("ReLU6", "activation:ReLU6", _attrs("inplace")),
+        ("SELU", "activation:SELU", _attrs("inplace")),
+        ("Hardsigmoid", "activation:Hardsigmoid", _attrs("inplace")),
+        ("Hardswish", "activation:Hardswish", _attrs("inplace")),
+        ("Softsign", "activation:Softsign", _attrs()),
+        ("Tanhshrink", "activation:Tanhshrink", _attrs()),
+        ("LogSigmoid", "activation:LogSigmoid", _attrs()),
+        ("ELU", "activation:ELU", _attrs("alpha", "inplace")),
+        ("CELU", "activation:CELU", _attrs("alpha", "inplace")),
+        ("Hardtanh", "activation:Hardtanh", _attrs("min_val", "max_val", "inplace")),
+        ("PReLU", "activation:PReLU", _attrs("num_parameters", "init")),
+        ("Dropout1d", "dropout:Dropout1d", _attrs("p", "inplace")),
+        ("Unflatten", "linear:Unflatten", _attrs("dim", "unflattened_size")),
+        ("BatchNorm3d", "normalization:BatchNorm3d", _batch_norm_kwargs),
+        ("GroupNorm", "normalization:GroupNorm",
+         lambda m: {"num_groups": m.num_groups, "num_channels": m.num_channels,
+                    "eps": m.eps, "affine": m.affine, "bias": _affine_bias(m)}),
+        ("RMSNorm", "normalization:RMSNorm",
+         lambda m: {"normalized_shape": tuple(m.normalized_shape), "eps": m.eps,
+                    "elementwise_affine": m.elementwise_affine}),
+        ("InstanceNorm1d", "normalization:InstanceNorm1d", instance_norm),
+        ("InstanceNorm2d", "normalization:InstanceNorm2d", instance_norm),
+        ("InstanceNorm3d", "normalization:InstanceNorm3d", instance_norm),
+    ]
+
+
+# ParameterList/ParameterDict: the spec records each parameter's shape and
+# requires_grad; rebuilding makes zero placeholders that the weights file then fills.
+
+def _parameter_list_kwargs(m: Any) -> dict:
+    return {"parameters": [[tuple(p.data.shape), bool(p.requires_grad)] for p in m]}
+
+
+def _parameter_dict_kwargs(m: Any) -> dict:
+    return {"parameters": [[k, tuple(p.data.shape), bool(p.requires_grad)]
+                           for k, p in m.items()]}
+
+
+def _placeholder(shape: Any, requires_grad: Any, where: str) -> Parameter:
+    if not (isinstance(shape, (list, tuple)) and all(
+            isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)
+            and isinstance(requires_grad, bool)):
+        raise ValueError(f"malformed parameter entry in {where}: shape {shape!r}, "
+                         f"requires_grad {requires_grad!r}")
+    dtype = backend.get_default_dtype()  # the model's dtype while rebuilding
+    return Parameter(np.zeros(tuple(shape), dtype), requires_grad=requires_grad, dtype=dtype)
+
+
+def _build_parameter_list(parameters: list) -> Module:
+    from chainrule.nn.containers import ParameterList
+
+    if not isinstance(parameters, list) or not all(
+            isinstance(e, list) and len(e) == 2 for e in parameters):
+        raise ValueError("ParameterList spec needs 'parameters': [[shape, requires_grad]]")
+    return ParameterList([_placeholder(shape, rg, "ParameterList") for shape, rg in parameters])
+
+
+def _build_parameter_dict(parameters: list) -> Module:
+    from chainrule.nn.containers import ParameterDict
+
+    if not isinstance(parameters, list) or not all(
+            isinstance(e, list) and len(e) == 3 and isinstance(e[0], str) for e in parameters):
+        raise ValueError("ParameterDict spec needs 'parameters': [[key, shape, requires_grad]]")
+    return ParameterDict([(k, _placeholder(shape, rg, f"ParameterDict[{k!r}]"))
+                          for k, shape, rg in parameters])
+
+
+_PARAMETER_CONTAINERS = (
+    ("ParameterList", _parameter_list_kwargs, _build_parameter_list),
+    ("ParameterDict", _parameter_dict_kwargs, _build_parameter_dict),
+)
+
+
 def _find_layer(where: str) -> type | None:
     module_name, _, attr = where.partition(":")
     try:
@@ -559,9 +653,10 @@ def _reserved_names() -> dict[str, str]:
     """Type name → qualified class name of chainrule's own layers, known without importing
     them (a user class must not take ``"Linear"`` before the built-ins are loaded)."""
     out = {name: "chainrule.nn." + where.replace(":", ".")
-           for name, where, _ in _builtin_table()}
+           for name, where, _ in _builtin_table() + _nnbasic_table()}
     out.update({name: f"chainrule.nn.containers.{name}" for name in _CONTAINERS})
     out.update({name: "chainrule.nn." + where.replace(":", ".") for name, where in _STACKS})
+    out.update({name: f"chainrule.nn.containers.{name}" for name, _, _ in _PARAMETER_CONTAINERS})
     return out
 
 
@@ -574,7 +669,7 @@ def _ensure_builtins() -> None:
     from chainrule import nn
 
     _builtins_done = True
-    for name, where, get_kwargs in _builtin_table():
+    for name, where, get_kwargs in _builtin_table() + _nnbasic_table():
         cls = _find_layer(where)
         if cls is not None:  # skip layers this version of chainrule.nn does not have
             _register_builtin(_Entry(name, cls, get_kwargs))
@@ -587,3 +682,5 @@ def _ensure_builtins() -> None:
         cls = _find_layer(where)
         if cls is not None:
             _register_builtin(_Entry(name, cls, None, _build_stack(name)))
+    for name, get_kwargs, build in _PARAMETER_CONTAINERS:
+        _register_builtin(_Entry(name, getattr(nn, name), get_kwargs, None, build))

@@ -25,6 +25,35 @@ from chainrule.nn.preprocessing import Standardize
 from chainrule.nn.recurrent import GRU, LSTM, RNN
 from chainrule.nn.transformer import DecoderOnlyTransformer, PositionalEmbedding, TransformerBlock
 
+# isort: split
+# nnbasic: more activations, normalisations, containers and nn.utils
+from chainrule.nn import utils
+from chainrule.nn.activation import (
+    CELU,
+    ELU,
+    SELU,
+    Hardsigmoid,
+    Hardswish,
+    Hardtanh,
+    LogSigmoid,
+    Mish,
+    PReLU,
+    ReLU6,
+    SiLU,
+    Softsign,
+    Tanhshrink,
+)
+from chainrule.nn.containers import ParameterDict, ParameterList
+from chainrule.nn.linear import Unflatten
+from chainrule.nn.normalization import (
+    BatchNorm3d,
+    GroupNorm,
+    InstanceNorm1d,
+    InstanceNorm2d,
+    InstanceNorm3d,
+    RMSNorm,
+)
+
 __all__ = [
     "DecoderOnlyTransformer", "Embedding", "GRU", "LSTM", "MultiheadAttention",
     "PositionalEmbedding", "RNN", "TransformerBlock",
@@ -33,6 +62,11 @@ __all__ = [
     "Flatten", "Identity", "LayerError", "LayerNorm", "LeakyReLU", "Linear", "LogSoftmax",
     "Module", "ModuleDict", "ModuleList", "Parameter", "ReLU", "Residual", "Sequential",
     "Sigmoid", "Softmax", "Softplus", "Tanh", "init",
+    # nnbasic
+    "BatchNorm3d", "CELU", "ELU", "GroupNorm", "Hardsigmoid", "Hardswish", "Hardtanh",
+    "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "LogSigmoid", "Mish", "PReLU",
+    "ParameterDict", "ParameterList", "RMSNorm", "ReLU6", "SELU", "SiLU", "Softsign",
+    "Tanhshrink", "Unflatten", "utils",
 ]
 __all__ += ["Standardize"]
 __all__ += ["CosineSimilarity", "PairwiseDistance"]  # lossoptim

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from chainrule.backend import Generator
 from chainrule.nn.module import Module
-from chainrule.ops.activations import dropout, dropout_channels
+from chainrule.ops.activations import check_dropout_p, dropout, dropout1d, dropout2d
 from chainrule.tensor import Tensor
 
 
 class Dropout(Module):
     """Inverted dropout: in training, zero each element with probability ``p`` and scale
     the survivors by 1/(1−p); in eval mode, the identity. A cure for overfitting.
+
+    Args:
+        p: probability of zeroing an element, in [0, 1] (1 zeroes everything in training).
+        inplace: accepted for PyTorch compatibility and ignored (the result is always a
+            new tensor).
+        generator: random source for the masks (default: the global one).
 
     Example:
         >>> import chainrule as cr
@@ -19,25 +25,33 @@ class Dropout(Module):
         [1.0, 1.0, 1.0]
     """
 
-    def __init__(self, p: float = 0.5, generator: Generator | None = None) -> None:
+    def __init__(self, p: float = 0.5, inplace: bool = False,
+                 generator: Generator | None = None) -> None:
         super().__init__()
-        if not 0 <= p < 1:
-            raise ValueError(f"Dropout probability must be in [0, 1), got {p}")
-        self.p = p
+        if isinstance(inplace, Generator):  # chainrule's older Dropout(p, generator)
+            inplace, generator = False, inplace
+        self.p = check_dropout_p(p, type(self).__name__)
+        self.inplace = bool(inplace)
         self.generator = generator
 
     def forward(self, x: Tensor) -> Tensor:
         return dropout(x, self.p, self.training, self.generator)
 
     def extra_repr(self) -> str:
-        return f"p={self.p}"
+        return f"p={self.p}, inplace={self.inplace}"
+
+
+class Dropout1d(Dropout):
+    """Drops whole channels of (N, C, L) or unbatched (C, L) inputs (one mask value per
+    (n, c)), as PyTorch's ``Dropout1d``."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return dropout1d(x, self.p, self.training, generator=self.generator)
 
 
 class Dropout2d(Dropout):
-    """Drops whole channels of (N, C, H, W) inputs (one mask value per (n, c))."""
+    """Drops whole channels of (N, C, H, W) inputs (one mask value per (n, c)). As in
+    PyTorch, a 3-D input is read as (N, C, L), with a warning."""
 
     def forward(self, x: Tensor) -> Tensor:
-        return dropout_channels(x, self.p, self.training, self.generator)
-
-
-Dropout1d = Dropout2d
+        return dropout2d(x, self.p, self.training, generator=self.generator)

@@ -24,6 +24,16 @@ class Embedding(Module):
         num_embeddings: how many ids (vocabulary size).
         embedding_dim: length of each vector.
         padding_idx: an id whose vector stays fixed (negative counts from the end).
+        max_norm: rows looked up whose norm exceeds it are rescaled to it, in place,
+            before each lookup (as PyTorch).
+        norm_type: p of the p-norm for ``max_norm``.
+        scale_grad_by_freq: divide each row's gradient by its count in the batch.
+        sparse: must be False (chainrule computes dense gradients).
+        _weight: an initial table (num_embeddings, embedding_dim) used as is, with its
+            floating dtype; no random numbers are drawn (PyTorch's private argument,
+            used by :meth:`from_pretrained`).
+        _freeze: with ``_weight``, keep the table fixed.
+        dtype: the table's dtype (default: the default dtype).
         generator: random source for the initial weights (default: the global one).
 
     Shapes: ids (*) → (*, embedding_dim).
@@ -36,7 +46,10 @@ class Embedding(Module):
     """
 
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
-                 generator: Generator | None = None, dtype: Any = None) -> None:
+                 max_norm: float | None = None, norm_type: float = 2.0,
+                 scale_grad_by_freq: bool = False, sparse: bool = False,
+                 _weight: Any = None, _freeze: bool = False, device: Any = None,
+                 dtype: Any = None, generator: Generator | None = None) -> None:
         super().__init__()
         if num_embeddings <= 0 or embedding_dim <= 0:
             raise ValueError(f"Embedding needs positive sizes, got num_embeddings="
@@ -46,39 +59,76 @@ class Embedding(Module):
                 raise ValueError(f"Embedding: padding_idx {padding_idx} is out of range for "
                                  f"{num_embeddings} embeddings")
             padding_idx %= num_embeddings
+        if sparse:
+            raise ValueError("Embedding: sparse=True (sparse gradients) is not supported; "
+                             "chainrule computes dense gradients, pass sparse=False")
+        if max_norm is not None and not max_norm > 0:
+            raise ValueError(f"Embedding: max_norm must be positive, got {max_norm}")
         self.num_embeddings = num_embeddings
         self.embedding_dim = embedding_dim
         self.padding_idx = padding_idx
+        self.max_norm = max_norm
+        self.norm_type = norm_type
+        self.scale_grad_by_freq = scale_grad_by_freq
+        self.sparse = sparse
+        if _weight is not None:
+            table = _weight.data if isinstance(_weight, Tensor) else np.asarray(_weight)
+            if table.shape != (num_embeddings, embedding_dim):
+                raise ValueError(f"Embedding: _weight has shape {table.shape}, expected "
+                                 f"({num_embeddings}, {embedding_dim})")
+            if table.dtype.kind != "f":
+                table = table.astype(np.dtype(dtype) if dtype is not None
+                                     else get_default_dtype())
+            self.weight = Parameter(table, requires_grad=not _freeze, dtype=table.dtype)
+            return
         dt = np.dtype(dtype) if dtype is not None else get_default_dtype()
-        self.weight = Parameter(np.empty((num_embeddings, embedding_dim), dt))
+        self.weight = Parameter(np.empty((num_embeddings, embedding_dim), dt), dtype=dt)
         init.normal_(self.weight, 0.0, 1.0, generator)
         if padding_idx is not None:
             self.weight.data[padding_idx] = 0
 
     @classmethod
     def from_pretrained(cls, embeddings: Any, freeze: bool = True,
-                        padding_idx: int | None = None) -> Embedding:
-        """An ``Embedding`` whose table is a copy of ``embeddings`` (num, dim).
+                        padding_idx: int | None = None, max_norm: float | None = None,
+                        norm_type: float = 2.0, scale_grad_by_freq: bool = False,
+                        sparse: bool = False) -> Embedding:
+        """An ``Embedding`` whose table is a copy of ``embeddings`` (num, dim), in its own
+        floating dtype (an integer table becomes the default dtype). Draws no random
+        numbers.
 
         Args:
             embeddings: the vectors, one row per id.
             freeze: keep them fixed (``weight.requires_grad = False``).
-            padding_idx: as in the constructor (the row is kept as given).
+            padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse: as in the
+                constructor (the padding row is kept as given).
+
+        Example:
+            >>> import numpy as np
+            >>> import chainrule as cr
+            >>> emb = cr.nn.Embedding.from_pretrained(np.eye(3))
+            >>> emb.weight.dtype, emb.weight.requires_grad
+            (dtype('float64'), False)
         """
         data = np.array(embeddings.data if isinstance(embeddings, Tensor) else embeddings)
         if data.ndim != 2:
             raise ValueError(f"Embedding.from_pretrained needs a 2-D table, got shape "
                              f"{data.shape}")
-        if data.dtype.kind != "f":
-            data = data.astype(get_default_dtype())
-        emb = cls(data.shape[0], data.shape[1], padding_idx=padding_idx, dtype=data.dtype)
-        emb.weight.data[...] = data
-        emb.weight.requires_grad = not freeze
-        return emb
+        return cls(data.shape[0], data.shape[1], padding_idx=padding_idx, max_norm=max_norm,
+                   norm_type=norm_type, scale_grad_by_freq=scale_grad_by_freq,
+                   sparse=sparse, _weight=data, _freeze=freeze)
 
     def forward(self, indices: Any) -> Tensor:
-        return embedding(indices, self.weight, self.padding_idx)
+        return embedding(indices, self.weight, self.padding_idx, self.max_norm,
+                         self.norm_type, self.scale_grad_by_freq)
 
     def extra_repr(self) -> str:
-        extra = f", padding_idx={self.padding_idx}" if self.padding_idx is not None else ""
-        return f"{self.num_embeddings}, {self.embedding_dim}{extra}"
+        text = f"{self.num_embeddings}, {self.embedding_dim}"
+        if self.padding_idx is not None:
+            text += f", padding_idx={self.padding_idx}"
+        if self.max_norm is not None:
+            text += f", max_norm={self.max_norm}"
+        if self.norm_type != 2:
+            text += f", norm_type={self.norm_type}"
+        if self.scale_grad_by_freq:
+            text += ", scale_grad_by_freq=True"
+        return text

@@ -1,4 +1,4 @@
-"""``Linear``, ``Identity`` and ``Flatten``."""
+"""``Linear``, ``Identity``, ``Flatten`` and ``Unflatten``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from chainrule.backend import Generator, get_default_dtype
 from chainrule.nn import init
 from chainrule.nn.module import Module, Parameter
 from chainrule.ops.linalg import Linear as _LinearOp
-from chainrule.ops.shape import flatten
+from chainrule.ops.shape import flatten, reshape
 from chainrule.tensor import Tensor
 
 
@@ -58,7 +58,13 @@ class Linear(Module):
 
 
 class Identity(Module):
-    """Returns its input unchanged (a placeholder in configurable architectures)."""
+    """Returns its input unchanged (a placeholder in configurable architectures).
+
+    Any constructor arguments are accepted and ignored, as in PyTorch.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__()
 
     def forward(self, x: Any) -> Any:
         return x
@@ -77,3 +83,49 @@ class Flatten(Module):
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Unflatten(Module):
+    """Split axis ``dim`` into ``unflattened_size`` (the inverse of :class:`Flatten`).
+
+    Args:
+        dim: the axis to split (negative counts from the end).
+        unflattened_size: the sizes it becomes; their product must be its length (one
+            of them may be -1, inferred).
+
+    Shapes: (*before, S, *after) → (*before, *unflattened_size, *after).
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.nn.Unflatten(1, (2, 3))(cr.ones(4, 6)).shape
+        (4, 2, 3)
+    """
+
+    def __init__(self, dim: int, unflattened_size: tuple[int, ...] | list[int]) -> None:
+        super().__init__()
+        if isinstance(dim, str):
+            raise TypeError("Unflatten: named dimensions are not supported; pass an int dim")
+        sizes = tuple(int(n) for n in unflattened_size)
+        if not sizes or sum(n == -1 for n in sizes) > 1 or any(n < -1 for n in sizes):
+            raise ValueError(f"Unflatten: unflattened_size must be non-empty sizes with at "
+                             f"most one -1, got {unflattened_size}")
+        self.dim = dim
+        self.unflattened_size = sizes
+
+    def forward(self, x: Tensor) -> Tensor:
+        shape = x.data.shape
+        nd = len(shape)
+        if not -nd <= self.dim < nd:
+            raise ValueError(f"Unflatten: dim {self.dim} is out of range for input of shape "
+                             f"{x.shape}")
+        d = self.dim % nd
+        sizes = self.unflattened_size
+        known = int(np.prod([n for n in sizes if n != -1]))
+        if (-1 not in sizes and known != shape[d]) or (
+                -1 in sizes and (known == 0 or shape[d] % known)):
+            raise ValueError(f"Unflatten: cannot split axis {self.dim} of size {shape[d]} "
+                             f"(input shape {x.shape}) into {sizes}")
+        return reshape(x, shape[:d] + sizes + shape[d + 1:])
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"

@@ -63,6 +63,27 @@ from chainrule.ops.shape import (
     view,
 )
 
+# isort: split
+# nnbasic: more activations, dropout variants and normalisations
+from chainrule.ops.activations import (
+    celu,
+    dropout1d,
+    dropout2d,
+    elu,
+    hardsigmoid,
+    hardswish,
+    hardtanh,
+    logsigmoid,
+    mish,
+    prelu,
+    relu6,
+    selu,
+    silu,
+    softsign,
+    tanhshrink,
+)
+from chainrule.ops.normalization import group_norm, instance_norm, rms_norm
+
 __all__ = [
     "causal_mask", "embedding", "gru_layer", "lstm_layer", "rnn_layer",
     "scaled_dot_product_attention",
@@ -74,6 +95,10 @@ __all__ = [
     "mean", "min", "minimum", "mul", "neg", "pad", "permute", "pow", "relu", "reshape",
     "sigmoid", "softmax", "softplus", "sqrt", "squeeze", "stack", "std", "sub", "sum",
     "swapaxes", "tanh", "transpose", "unsqueeze", "var", "view", "where",
+    # nnbasic
+    "celu", "dropout1d", "dropout2d", "elu", "group_norm", "hardsigmoid", "hardswish",
+    "hardtanh", "instance_norm", "logsigmoid", "mish", "prelu", "relu6", "rms_norm", "selu",
+    "silu", "softsign", "tanhshrink",
 ]
 
 # ---- spatial and sequence ops (nnspatial) ----

@@ -8,12 +8,16 @@ output is what gets saved.
 from __future__ import annotations
 
 import math
+import warnings
+from typing import Any
 
 import numpy as np
 
 from chainrule.autograd import Function
 from chainrule.backend import Generator, resolve_generator
 from chainrule.ops._util import normalize_axes, ones_vector
+from chainrule.ops.arithmetic import cast
+from chainrule.ops.shape import squeeze, unsqueeze
 from chainrule.tensor import Tensor
 
 
@@ -29,8 +33,9 @@ class ReLU(Function):
         return g * (self.saved > 0)
 
 
-def relu(x: Tensor) -> Tensor:
-    """``max(0, x)``."""
+def relu(x: Tensor, inplace: bool = False) -> Tensor:
+    """``max(0, x)``. ``inplace`` is accepted for PyTorch compatibility and ignored (the
+    result is a new tensor)."""
     return ReLU.apply(x)
 
 
@@ -49,8 +54,8 @@ class LeakyReLU(Function):
         return g * self.saved
 
 
-def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
-    """``x`` for x > 0, ``negative_slope * x`` otherwise."""
+def leaky_relu(x: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    """``x`` for x > 0, ``negative_slope * x`` otherwise (``inplace`` is ignored)."""
     return LeakyReLU.apply(x, slope=float(negative_slope))  # float: never upcast float32
 
 
@@ -216,6 +221,404 @@ def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     return Softplus.apply(x, beta=float(beta), threshold=float(threshold))
 
 
+# ---- more elementwise activations (PyTorch's torch.nn.functional names) ----------------
+# ``inplace=True`` is accepted by the wrappers below for PyTorch compatibility and ignored:
+# the result is always a new tensor (writing into an input that backward may still need
+# would corrupt the gradient). Scripts written ``x = F.silu(x, inplace=True)`` behave the
+# same; only code relying on the side effect on ``x`` differs.
+
+
+class SiLU(Function):
+    """``x σ(x)``; forward keeps only the derivative ``σ(x)(1 + x(1 − σ(x)))``."""
+
+    __slots__ = ()
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        s = _sigmoid(x)
+        out = x * s
+        if self.needs_input_grad[0]:
+            d = 1 - s
+            d *= x
+            d += 1
+            d *= s
+            self.saved = d
+        return out
+
+    def backward(self, g: np.ndarray) -> np.ndarray:
+        return g * self.saved
+
+
+def silu(x: Tensor, inplace: bool = False) -> Tensor:
+    """Sigmoid-weighted linear unit ``x σ(x)`` (also called swish).
+
+    Example:
+        >>> import chainrule as cr
+        >>> round(silu(cr.tensor([1.0])).item(), 4)
+        0.7311
+    """
+    return SiLU.apply(x)
+
+
+class Mish(Function):
+    """``x tanh(softplus(x))``; derivative ``t + x (1 − t²) σ(x)`` with t = tanh(softplus(x))."""
+
+    __slots__ = ()
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        t = np.tanh(np.logaddexp(0, x))  # logaddexp: softplus without overflow
+        out = x * t
+        if self.needs_input_grad[0]:
+            d = t * t
+            np.subtract(1, d, out=d)
+            d *= x
+            d *= _sigmoid(x)
+            d += t
+            self.saved = d
+        return out
+
+    def backward(self, g: np.ndarray) -> np.ndarray:
+        return g * self.saved
+
+
+def mish(x: Tensor, inplace: bool = False) -> Tensor:
+    """Mish, ``x tanh(softplus(x))`` (Misra 2019).
+
+    Example:
+        >>> import chainrule as cr
+        >>> round(mish(cr.tensor([1.0])).item(), 4)
+        0.8651
+    """
+    return Mish.apply(x)
+
+
+class ELU(Function):
+    """PyTorch's ELU family in one op: ``scale·x`` for x > 0, else
+    ``scale·α·(e^{x·input_scale} − 1)``. ELU is (α, 1, 1), SELU (α₀, λ₀, 1) and CELU
+    (α, 1, 1/α). The derivative for x ≤ 0 is ``scale·α·input_scale·e^{x·input_scale}``
+    (x = 0 takes this branch, as in PyTorch)."""
+
+    __slots__ = ()
+
+    def forward(self, x: np.ndarray, alpha: float, scale: float,
+                input_scale: float) -> np.ndarray:
+        em = np.minimum(x, 0)
+        if input_scale != 1:
+            em *= input_scale
+        np.expm1(em, out=em)  # e^{x·input_scale} − 1 where x ≤ 0, exactly 0 where x > 0
+        out = em * alpha
+        out += np.maximum(x, 0)
+        if scale != 1:
+            out *= scale
+        if self.needs_input_grad[0]:
+            # c·(em + 1) is the x ≤ 0 derivative and equals c where x > 0 (em = 0 there):
+            # add (scale − c) on the positive side, without a branchy np.where
+            c = scale * alpha * input_scale
+            em += 1
+            em *= c
+            em += (x > 0) * np.asarray(scale - c, x.dtype)
+            self.saved = em
+        return out
+
+    def backward(self, g: np.ndarray) -> np.ndarray:
+        return g * self.saved
+
+
+def elu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """Exponential linear unit: ``x`` for x > 0, ``α(eˣ − 1)`` otherwise.
+
+    Example:
+        >>> import chainrule as cr
+        >>> [round(v, 4) for v in elu(cr.tensor([-1.0, 2.0])).tolist()]
+        [-0.6321, 2.0]
+    """
+    return ELU.apply(x, alpha=float(alpha), scale=1.0, input_scale=1.0)
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def selu(x: Tensor, inplace: bool = False) -> Tensor:
+    """Scaled ELU ``λ·elu(x, α)`` with the self-normalising constants λ ≈ 1.0507,
+    α ≈ 1.6733 (Klambauer et al. 2017).
+
+    Example:
+        >>> import chainrule as cr
+        >>> round(selu(cr.tensor([1.0])).item(), 4)
+        1.0507
+    """
+    return ELU.apply(x, alpha=_SELU_ALPHA, scale=_SELU_SCALE, input_scale=1.0)
+
+
+def celu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """Continuously differentiable ELU: ``max(0, x) + min(0, α(e^{x/α} − 1))``.
+
+    Example:
+        >>> import chainrule as cr
+        >>> round(celu(cr.tensor([-1.0]), alpha=2.0).item(), 4)
+        -0.7869
+    """
+    alpha = float(alpha)
+    if alpha == 0:
+        raise ValueError("celu: alpha must not be 0 (the input is divided by it)")
+    return ELU.apply(x, alpha=alpha, scale=1.0, input_scale=1 / alpha)
+
+
+class Hardtanh(Function):
+    """``clip(x, min_val, max_val)``; the gradient passes strictly inside the bounds
+    (0 at the bounds themselves, as in PyTorch's hardtanh and relu6)."""
+
+    __slots__ = ()
+
+    def forward(self, x: np.ndarray, low: float, high: float) -> np.ndarray:
+        if self.needs_input_grad[0]:
+            inside = x > low
+            inside &= x < high
+            self.saved = inside
+        return np.clip(x, low, high)
+
+    def backward(self, g: np.ndarray) -> np.ndarray:
+        return g * self.saved
+
+
+def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0,
+             inplace: bool = False) -> Tensor:
+    """``min_val`` below ``min_val``, ``max_val`` above ``max_val``, ``x`` between.
+
+    Example:
+        >>> import chainrule as cr
+        >>> hardtanh(cr.tensor([-3.0, 0.5, 3.0])).tolist()
+        [-1.0, 0.5, 1.0]
+    """
+    if min_val > max_val:
+        raise ValueError(f"hardtanh: min_val ({min_val}) cannot be greater than max_val "
+                         f"({max_val})")
+    return Hardtanh.apply(x, low=float(min_val), high=float(max_val))
+
+
+def relu6(x: Tensor, inplace: bool = False) -> Tensor:
+    """``min(max(0, x), 6)`` (``hardtanh(x, 0, 6)``).
+
+    Example:
+        >>> import chainrule as cr
+        >>> relu6(cr.tensor([-1.0, 3.0, 9.0])).tolist()
+        [0.0, 3.0, 6.0]
+    """
+    return Hardtanh.apply(x, low=0.0, high=6.0)
+
+
+class Hardsigmoid(Function):
+    """``clip(x/6 + 1/2, 0, 1)``; gradient 1/6 strictly inside (−3, 3)."""
+
+    __slots__ = ()
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        if self.needs_input_grad[0]:
+            inside = x > -3
+            inside &= x < 3
+            self.saved = inside
+        out = x * (1 / 6)
+        out += 0.5
+        return np.clip(out, 0, 1, out=out)
+
+    def backward(self, g: np.ndarray) -> np.ndarray:
+        return g * self.saved * np.asarray(1 / 6, g.dtype)
+
+
+def hardsigmoid(x: Tensor, inplace: bool = False) -> Tensor:
+    """Piecewise-linear sigmoid ``relu6(x + 3) / 6``.
+
+    Example:
+        >>> import chainrule as cr
+        >>> hardsigmoid(cr.tensor([-4.0, 0.0, 4.0])).tolist()
+        [0.0, 0.5, 1.0]
+    """
+    return Hardsigmoid.apply(x)
+
+
+class Hardswish(Function):
+    """``x · relu6(x + 3) / 6``; derivative 0 for x ≤ −3, 1 for x ≥ 3, ``x/3 + 1/2``
+    between (PyTorch's choice at the two kinks)."""
+
+    __slots__ = ()
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        gate = x + 3
+        np.clip(gate, 0, 6, out=gate)
+        gate *= 1 / 6
+        out = x * gate
+        if self.needs_input_grad[0]:
+            inside = x > -3
+            inside &= x < 3
+            d = x * (1 / 3)
+            d += 0.5
+            d *= inside
+            d += x >= 3
+            self.saved = d
+        return out
+
+    def backward(self, g: np.ndarray) -> np.ndarray:
+        return g * self.saved
+
+
+def hardswish(x: Tensor, inplace: bool = False) -> Tensor:
+    """Hard swish ``x · relu6(x + 3) / 6`` (MobileNetV3).
+
+    Example:
+        >>> import chainrule as cr
+        >>> hardswish(cr.tensor([0.0, 4.0])).tolist()
+        [0.0, 4.0]
+    """
+    return Hardswish.apply(x)
+
+
+class Softsign(Function):
+    """``x / (1 + |x|)``; derivative ``1 / (1 + |x|)²``."""
+
+    __slots__ = ()
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        inv = np.abs(x)
+        inv += 1
+        np.divide(1, inv, out=inv)
+        self.saved = inv
+        return x * inv
+
+    def backward(self, g: np.ndarray) -> np.ndarray:
+        inv = self.saved
+        return g * inv * inv
+
+
+def softsign(x: Tensor) -> Tensor:
+    """``x / (1 + |x|)``.
+
+    Example:
+        >>> import chainrule as cr
+        >>> softsign(cr.tensor([-1.0, 3.0])).tolist()
+        [-0.5, 0.75]
+    """
+    return Softsign.apply(x)
+
+
+class Tanhshrink(Function):
+    """``x − tanh(x)``; derivative ``tanh²(x)``."""
+
+    __slots__ = ()
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        t = np.tanh(x)
+        self.saved = t
+        return x - t
+
+    def backward(self, g: np.ndarray) -> np.ndarray:
+        t = self.saved
+        return g * t * t
+
+
+def tanhshrink(x: Tensor) -> Tensor:
+    """``x − tanh(x)``.
+
+    Example:
+        >>> import chainrule as cr
+        >>> tanhshrink(cr.tensor([0.0])).tolist()
+        [0.0]
+    """
+    return Tanhshrink.apply(x)
+
+
+class LogSigmoid(Function):
+    """``log σ(x) = −softplus(−x)``, finite for any finite x; derivative ``σ(−x)``."""
+
+    __slots__ = ()
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        if self.needs_input_grad[0]:
+            self.saved = _sigmoid(-x)
+        out = np.logaddexp(0, -x)
+        np.negative(out, out=out)
+        return out
+
+    def backward(self, g: np.ndarray) -> np.ndarray:
+        return g * self.saved
+
+
+def logsigmoid(x: Tensor) -> Tensor:
+    """``log(1 / (1 + e^{−x}))``, computed without overflow.
+
+    Example:
+        >>> import chainrule as cr
+        >>> round(logsigmoid(cr.tensor([0.0])).item(), 4)
+        -0.6931
+    """
+    return LogSigmoid.apply(x)
+
+
+def _prelu_view(w: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """The PReLU weight shaped to broadcast over x: a scalar, or one value per channel of
+    axis 1 (as PyTorch)."""
+    if w.size == 1:
+        return w.reshape(())
+    return w.reshape((1, w.size) + (1,) * (x.ndim - 2))
+
+
+class PReLU(Function):
+    """``max(0, x) + w · min(0, x)`` with a learned slope ``w`` (one, or one per channel
+    of axis 1). ``∂E/∂x = g`` where x > 0 and ``w g`` elsewhere (x = 0 included, as in
+    PyTorch); ``∂E/∂w = Σ g · min(0, x)`` over every axis but the channel's."""
+
+    __slots__ = ()
+
+    def forward(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+        wv = _prelu_view(w, x)
+        neg = np.minimum(x, 0)
+        out = neg * wv
+        out += np.maximum(x, 0)
+        self.saved = (x, neg, w)
+        return out
+
+    def backward(self, g: np.ndarray) -> tuple:
+        x, neg, w = self.saved
+        need_x, need_w = self.needs_input_grad
+        gx = gw = None
+        if need_x:
+            wv = _prelu_view(w, x)
+            # slope = 1 where x > 0, w elsewhere, by arithmetic on the mask
+            slope = (x > 0) * (1 - wv)
+            slope += wv
+            gx = g * slope
+        if need_w:
+            gn = g * neg
+            if w.size == 1:
+                gw = np.asarray(gn.sum()).reshape(w.shape).astype(w.dtype, copy=False)
+            else:
+                axes = (0,) + tuple(range(2, x.ndim))
+                gw = gn.sum(axis=axes).reshape(w.shape).astype(w.dtype, copy=False)
+        return gx, gw
+
+
+def prelu(x: Tensor, weight: Tensor) -> Tensor:
+    """Parametric ReLU: ``max(0, x) + weight · min(0, x)``.
+
+    Args:
+        x: input (N, C, *) or any shape when ``weight`` has one element.
+        weight: the slopes, one element or C (broadcast over axis 1).
+
+    Example:
+        >>> import chainrule as cr
+        >>> prelu(cr.tensor([[-2.0, 1.0]]), cr.tensor([0.25])).tolist()
+        [[-0.5, 1.0]]
+    """
+    w = weight.data
+    if w.ndim > 1:
+        raise ValueError(f"prelu: weight must be a scalar or 1-D, got shape {weight.shape}")
+    if w.size != 1:
+        channels = x.data.shape[1] if x.data.ndim >= 2 else 1
+        if w.size != channels:
+            raise ValueError(f"prelu: weight has {w.size} elements but the input {x.shape} "
+                             f"has {channels} channels (axis 1); use 1 or {channels}")
+    return PReLU.apply(x, weight)
+
+
 def softmax_last_axis(s: np.ndarray, *, overwrite: bool = False,
                       masked_rows_to_zero: bool = False) -> np.ndarray:
     """Softmax along the last axis of a floating-point array (into s itself when
@@ -254,8 +657,28 @@ class Softmax(Function):
         return s * (g - (g * s).sum(axis=axis, keepdims=True))
 
 
-def softmax(x: Tensor, axis: int = -1) -> Tensor:
-    """``e^x / Σ e^x`` along ``axis`` (shifted by the max, so it never overflows)."""
+def _softmax_axis(name: str, x: Tensor, dim: int | None, axis: int | None,
+                  dtype: Any) -> tuple[Tensor, int]:
+    """PyTorch's ``dim=`` (or NumPy's ``axis=``; default −1) and optional ``dtype`` cast."""
+    if dim is not None and axis is not None and dim != axis:
+        raise ValueError(f"{name}: got dim={dim} and axis={axis}; pass one of them")
+    chosen = -1 if dim is None and axis is None else (dim if dim is not None else axis)
+    if dtype is not None:
+        x = cast(x, dtype)
+    return x, chosen
+
+
+def softmax(x: Tensor, dim: int | None = None, *, axis: int | None = None,
+            dtype: Any = None) -> Tensor:
+    """``e^x / Σ e^x`` along ``dim`` (default: the last axis; ``axis=`` is accepted too),
+    shifted by the max, so it never overflows. ``dtype`` casts the input first.
+
+    Example:
+        >>> import chainrule as cr
+        >>> softmax(cr.tensor([[0.0, 0.0]]), dim=1).tolist()
+        [[0.5, 0.5]]
+    """
+    x, axis = _softmax_axis("softmax", x, dim, axis, dtype)
     return Softmax.apply(x, axis=axis)
 
 
@@ -273,8 +696,10 @@ class LogSoftmax(Function):
         return g - np.exp(out) * g.sum(axis=axis, keepdims=True)
 
 
-def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
-    """``x − log Σ e^x`` along ``axis``, computed stably."""
+def log_softmax(x: Tensor, dim: int | None = None, *, axis: int | None = None,
+                dtype: Any = None) -> Tensor:
+    """``x − log Σ e^x`` along ``dim`` (default: the last axis; ``axis=`` too), stably."""
+    x, axis = _softmax_axis("log_softmax", x, dim, axis, dtype)
     return LogSoftmax.apply(x, axis=axis)
 
 
@@ -317,32 +742,91 @@ class Dropout(Function):
         return g * self.saved
 
 
+def check_dropout_p(p: float, where: str = "dropout") -> float:
+    """``p`` as a float in [0, 1], or a ValueError naming ``where``."""
+    if isinstance(p, bool) or not isinstance(p, (int, float, np.floating, np.integer)):
+        raise TypeError(f"{where}: probability p must be a number, got {type(p).__name__}")
+    if not 0 <= p <= 1:
+        raise ValueError(f"{where}: probability p has to be between 0 and 1, got {p}")
+    return float(p)
+
+
+def _dropout_generator(generator: Any, inplace: bool) -> Generator | None:
+    # PyTorch's fourth positional argument is ``inplace``; chainrule's was ``generator``.
+    # A bool there is PyTorch's inplace (ignored), anything else the generator.
+    return None if isinstance(generator, (bool, np.bool_)) else generator
+
+
 def dropout(x: Tensor, p: float = 0.5, training: bool = True,
-            generator: Generator | None = None) -> Tensor:
-    """Inverted dropout; the identity when ``training`` is False or ``p == 0``."""
-    if not 0 <= p < 1:
-        if p == 1 and training:
-            return x * 0.0
-        if not 0 <= p <= 1:
-            raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+            generator: Generator | None = None, *, inplace: bool = False) -> Tensor:
+    """Inverted dropout; the identity when ``training`` is False or ``p == 0``; all zeros
+    (and zero gradients) when training with ``p == 1``.
+
+    ``inplace`` is accepted for PyTorch compatibility and ignored (the result is a new
+    tensor); a bool passed fourth, PyTorch's ``F.dropout(x, p, training, inplace)``, is
+    read as ``inplace``.
+    """
+    p = check_dropout_p(p)
     if not training or p == 0:
         return x
-    return Dropout.apply(x, p=p, generator=resolve_generator(generator),
-                         mask_shape=x.data.shape)
+    if p == 1:
+        return x * 0.0
+    return Dropout.apply(x, p=p, generator=resolve_generator(
+        _dropout_generator(generator, inplace)), mask_shape=x.data.shape)
 
 
 def dropout_channels(x: Tensor, p: float = 0.5, training: bool = True,
-                     generator: Generator | None = None) -> Tensor:
-    """Dropout of whole channels: x (N, C, ...) keeps or zeroes each (n, c) map."""
-    if not 0 <= p < 1:
-        raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+                     generator: Generator | None = None, *, inplace: bool = False) -> Tensor:
+    """Dropout of whole channels: x (N, C, ...) keeps or zeroes each (n, c) map (all of
+    them when training with ``p == 1``). ``inplace`` is ignored, as in :func:`dropout`."""
+    p = check_dropout_p(p, "dropout_channels")
     if not training or p == 0:
         return x
+    if p == 1:
+        return x * 0.0
+    if x.data.ndim < 2:
+        raise ValueError(f"channel dropout needs input (N, C, ...), got shape {x.shape}")
     shape = x.data.shape[:2] + (1,) * (x.data.ndim - 2)
-    return Dropout.apply(x, p=p, generator=resolve_generator(generator), mask_shape=shape)
+    return Dropout.apply(x, p=p, generator=resolve_generator(
+        _dropout_generator(generator, inplace)), mask_shape=shape)
+
+
+def dropout1d(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False,
+              generator: Generator | None = None) -> Tensor:
+    """Channel dropout of (N, C, L) or unbatched (C, L) inputs (PyTorch's ``F.dropout1d``):
+    each (n, c) row is kept (scaled by 1/(1−p)) or zeroed whole."""
+    ndim = x.data.ndim
+    if ndim not in (2, 3):
+        raise ValueError(f"dropout1d: expected a 2-D (C, L) or 3-D (N, C, L) input, got "
+                         f"shape {x.shape}")
+    if ndim == 3 or not training or p == 0:
+        return dropout_channels(x, p, training, generator)
+    return squeeze(dropout_channels(unsqueeze(x, 0), p, training, generator), 0)
+
+
+def dropout2d(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False,
+              generator: Generator | None = None) -> Tensor:
+    """Channel dropout of (N, C, H, W) inputs (PyTorch's ``F.dropout2d``): each (n, c) map
+    is kept (scaled by 1/(1−p)) or zeroed whole.
+
+    As PyTorch today, other ranks work on axes 0 and 1 with a warning; in particular a
+    3-D input is read as (N, C, L), not as an unbatched (C, H, W) image.
+    """
+    ndim = x.data.ndim
+    if ndim == 3:
+        warnings.warn("dropout2d: a 3-D input is read as (N, C, L) and whole (n, c) rows are "
+                      "dropped (PyTorch's behaviour); for an unbatched (C, H, W) image add a "
+                      "batch axis, or use dropout1d for (N, C, L) inputs", stacklevel=2)
+    elif ndim != 4:
+        warnings.warn(f"dropout2d: received a {ndim}-D input; channel dropout expects "
+                      "(N, C, H, W) (use dropout for other shapes)", stacklevel=2)
+    return dropout_channels(x, p, training, generator)
 
 
 __all__ = [
     "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "softplus", "softmax", "log_softmax",
     "logsumexp", "dropout", "dropout_channels", "erf",
+    # nnbasic: more activations and dropout variants
+    "celu", "dropout1d", "dropout2d", "elu", "hardsigmoid", "hardswish", "hardtanh",
+    "logsigmoid", "mish", "prelu", "relu6", "selu", "silu", "softsign", "tanhshrink",
 ]

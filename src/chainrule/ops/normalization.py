@@ -1,4 +1,5 @@
-"""Batch and layer normalisation as fused nodes (one pass forward, one backward).
+"""Batch, layer, group, instance and RMS normalisation as fused nodes (one pass forward,
+one backward).
 
 With ``x̂ = (x − μ) / √(σ² + ε)`` and ``y = γ x̂ + β`` over m normalised elements,
 the backward is ``∂E/∂x = (1/(m √(σ²+ε))) (m ĝ − Σĝ − x̂ Σ(ĝ x̂))`` where ``ĝ = γ g``.
@@ -110,6 +111,9 @@ def batch_norm(x: Tensor, running_mean: np.ndarray | Tensor | None,
         raise ValueError("batch_norm: a bias without a weight is not supported")
     rm = running_mean.data if isinstance(running_mean, Tensor) else running_mean
     rv = running_var.data if isinstance(running_var, Tensor) else running_var
+    if momentum is None and training and rm is not None:
+        raise ValueError("batch_norm: momentum must be a number; the cumulative average of "
+                         "BatchNorm(momentum=None) is the module's (it counts batches)")
     if training or rm is None:
         m = x.data.size // channels
         if m <= 1 and training:
@@ -213,4 +217,280 @@ def layer_norm(x: Tensor, normalized_shape: int | tuple[int, ...],
     return LayerNorm.apply(x, *params, ndim=len(shape), eps=eps)
 
 
-__all__ = ["batch_norm", "layer_norm"]
+# ---- nnbasic: group, instance and RMS normalisation --------------------------------------
+
+def _normalize_rows(x2: np.ndarray, eps: float
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(x̂, σ⁻¹, mean, biased variance) of each row of the matrix x2, row sums as GEMVs."""
+    m = x2.shape[1]
+    mean = x2 @ ones_vector(m, x2.dtype)
+    mean *= 1 / m
+    xhat = x2 - mean[:, None]
+    var = np.einsum("ij,ij->i", xhat, xhat)
+    var *= 1 / m
+    inv_std = var + eps
+    np.sqrt(inv_std, out=inv_std)
+    np.divide(1, inv_std, out=inv_std)
+    xhat *= inv_std[:, None]
+    return xhat, inv_std, mean, var
+
+
+def _split_affine(params: tuple, has_weight: bool, has_bias: bool
+                  ) -> tuple[np.ndarray | None, np.ndarray | None]:
+    it = iter(params)
+    weight = next(it) if has_weight else None
+    bias = next(it) if has_bias else None
+    return weight, bias
+
+
+class GroupNorm(Function):
+    """Normalise x (N, C, *) over each group of C/G channels (and all positions) per
+    sample, then scale and shift per channel.
+
+    Works on x as an (N·G, m) matrix of rows, m = (C/G)·(spatial size), and sums down
+    the positions and across a group's channels as GEMVs. With ``groups = C`` this is
+    instance normalisation. ``stats`` (when given) receives each row's mean and biased
+    variance, for running estimates.
+    """
+
+    __slots__ = ()
+
+    def forward(self, x: np.ndarray, *params: np.ndarray, has_weight: bool, has_bias: bool,
+                groups: int, eps: float, stats: list | None = None) -> np.ndarray:
+        weight, bias = _split_affine(params, has_weight, has_bias)
+        n, c = x.shape[:2]
+        spatial = x.size // max(n * c, 1)
+        x2 = x.reshape(n * groups, -1)
+        xhat, inv_std, mean, var = _normalize_rows(x2, eps)
+        if stats is not None:
+            stats.extend((mean, var))
+        xh3 = xhat.reshape(n, c, spatial)
+        if weight is None and bias is None:
+            out = xh3
+        else:
+            out = xh3 * weight[:, None] if weight is not None else xh3.copy()
+            if bias is not None:
+                out += bias[:, None]
+        self.saved = (xhat, inv_std, weight, has_bias, groups, x.shape)
+        return out.reshape(x.shape)
+
+    def backward(self, g: np.ndarray) -> tuple:
+        xhat, inv_std, weight, has_bias, groups, shape = self.saved
+        needs = self.needs_input_grad
+        need_w = weight is not None and needs[1]
+        need_b = has_bias and needs[-1]
+        rows, m = xhat.shape
+        n, c = shape[:2]
+        spatial = xhat.size // max(n * c, 1)
+        g2 = g.reshape(n * c, spatial)
+        ones_s = ones_vector(spatial, g.dtype)
+        ones_n = ones_vector(n, g.dtype)
+        gxh = None
+        t = u = None  # per (sample, channel) sums of g·x̂ and of g
+        if needs[0] or need_w:
+            gxh = g2 * xhat.reshape(n * c, spatial)
+            t = (gxh @ ones_s).reshape(n, c)
+        if needs[0] or need_b:
+            u = (g2 @ ones_s).reshape(n, c)
+        grads: list = [None]
+        if weight is not None:
+            grads.append(ones_n @ t if need_w else None)
+        if has_bias:
+            grads.append(ones_n @ u if need_b else None)
+        if needs[0]:
+            # ∂E/∂x = σ⁻¹ (ĝ − Σĝ/m − x̂ Σ(ĝ x̂)/m) per row, ĝ = γ g; the row sums are the
+            # per-channel sums t, u weighted by γ and added over the group's channels
+            if weight is not None:
+                t = t * weight
+                u = u * weight
+            k = c // groups
+            ones_k = ones_vector(k, g.dtype)
+            coef = inv_std * (-1 / m)
+            sum_gx = t.reshape(rows, k) @ ones_k
+            sum_gx *= coef
+            sum_g = u.reshape(rows, k) @ ones_k
+            sum_g *= coef
+            ghat = gxh  # its sums are taken: reuse the buffer for σ⁻¹ ĝ
+            if weight is None:
+                np.copyto(ghat, g2)
+            else:
+                np.multiply(g2.reshape(n, c, spatial), weight[:, None],
+                            out=ghat.reshape(n, c, spatial))
+            ghat = ghat.reshape(rows, m)
+            ghat *= inv_std[:, None]
+            gx = xhat * sum_gx[:, None]
+            gx += ghat
+            gx += sum_g[:, None]
+            grads[0] = gx.reshape(shape)
+        return tuple(grads) if len(grads) > 1 else grads[0]  # one input: a bare array
+
+
+def _check_affine(name: str, channels: int, shape: tuple, weight: Tensor | None,
+                  bias: Tensor | None) -> list[Tensor]:
+    for pname, p in (("weight", weight), ("bias", bias)):
+        if p is not None and p.data.shape != (channels,):
+            raise ValueError(f"{name}: {pname} has shape {p.shape} but the input has "
+                             f"{channels} channels (shape {shape})")
+    return [t for t in (weight, bias) if t is not None]
+
+
+def group_norm(x: Tensor, num_groups: int, weight: Tensor | None = None,
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """Group normalisation (Wu & He 2018) of x (N, C, *), PyTorch's ``F.group_norm``.
+
+    Each sample's C channels are split into ``num_groups`` groups; each group is
+    normalised to zero mean and unit (biased) variance over its channels and positions,
+    then ``weight``/``bias`` (C,) scale and shift per channel. Same in training and eval.
+
+    Example:
+        >>> import chainrule as cr
+        >>> y = group_norm(cr.tensor([[1.0, 3.0, 5.0, 7.0]]), 2)
+        >>> [round(v, 3) for v in y.tolist()[0]]
+        [-1.0, 1.0, -1.0, 1.0]
+    """
+    if x.data.ndim < 2:
+        raise ValueError(f"group_norm expects input (N, C, *), got shape {x.shape}")
+    channels = x.data.shape[1]
+    if num_groups <= 0 or channels % num_groups:
+        raise ValueError(f"group_norm: {channels} channels (input shape {x.shape}) cannot "
+                         f"be split into {num_groups} groups")
+    params = _check_affine("group_norm", channels, x.shape, weight, bias)
+    return GroupNorm.apply(x, *params, has_weight=weight is not None,
+                           has_bias=bias is not None, groups=num_groups, eps=eps)
+
+
+def instance_norm(x: Tensor, running_mean: np.ndarray | Tensor | None = None,
+                  running_var: np.ndarray | Tensor | None = None,
+                  weight: Tensor | None = None, bias: Tensor | None = None,
+                  use_input_stats: bool = True, momentum: float = 0.1,
+                  eps: float = 1e-5) -> Tensor:
+    """Instance normalisation of x (N, C, *): each (sample, channel) map normalised on its
+    own, then scaled and shifted per channel (PyTorch's ``F.instance_norm``).
+
+    With ``use_input_stats`` the maps' own statistics normalise and, when running
+    estimates are given, they are updated in place with the batch average of the maps'
+    means and unbiased variances: ``running = (1 − momentum)·running + momentum·avg``.
+    Without it the running estimates normalise (as ``batch_norm`` in eval mode).
+
+    Example:
+        >>> import chainrule as cr
+        >>> y = instance_norm(cr.tensor([[[1.0, 3.0], [0.0, 4.0]]]))
+        >>> [[round(v, 3) for v in row] for row in y.tolist()[0]]
+        [[-1.0, 1.0], [-1.0, 1.0]]
+    """
+    if x.data.ndim < 3:
+        raise ValueError(f"instance_norm expects input (N, C, *spatial), got shape {x.shape}")
+    n, channels = x.data.shape[:2]
+    params = _check_affine("instance_norm", channels, x.shape, weight, bias)
+    rm = running_mean.data if isinstance(running_mean, Tensor) else running_mean
+    rv = running_var.data if isinstance(running_var, Tensor) else running_var
+    for name, r in (("running_mean", rm), ("running_var", rv)):
+        if r is not None and r.shape != (channels,):
+            raise ValueError(f"instance_norm: {name} has shape {r.shape} but the input "
+                             f"has {channels} channels (shape {x.shape})")
+    if not use_input_stats:
+        if rm is None or rv is None:
+            raise ValueError("instance_norm: use_input_stats=False needs running_mean and "
+                             "running_var")
+        if weight is None and bias is not None:
+            raise ValueError("instance_norm: a bias without a weight is not supported with "
+                             "running statistics")
+        return BatchNormEval.apply(x, *params, mean=rm, var=rv, eps=eps)
+    m = x.data.size // max(n * channels, 1)
+    if m <= 1:
+        raise ValueError(f"instance_norm: expected more than 1 spatial element per "
+                         f"channel, got input of shape {x.shape}")
+    stats: list | None = [] if rm is not None or rv is not None else None
+    out = GroupNorm.apply(x, *params, has_weight=weight is not None,
+                          has_bias=bias is not None, groups=channels, eps=eps, stats=stats)
+    if stats:
+        mean, var = stats
+        if rm is not None:
+            rm *= 1 - momentum
+            rm += momentum * mean.reshape(n, channels).mean(axis=0).astype(rm.dtype,
+                                                                            copy=False)
+        if rv is not None:
+            unbiased = var.reshape(n, channels).mean(axis=0) * (m / (m - 1))
+            rv *= 1 - momentum
+            rv += momentum * unbiased.astype(rv.dtype, copy=False)
+    return out
+
+
+class RMSNorm(Function):
+    """``y = γ x / √(mean(x²) + ε)`` over the trailing axes, per row.
+
+    With ``r = (mean(x²) + ε)^{-1/2}`` and ``y₀ = x r``:
+    ``∂E/∂x = r (ĝ − y₀ mean(ĝ y₀))`` where ``ĝ = γ g``, and ``∂E/∂γ = Σ_rows g y₀``; the
+    row sum of ``ĝ y₀`` is ``(g y₀) @ γ``, so the product ``g y₀`` serves both.
+    """
+
+    __slots__ = ()
+
+    def forward(self, x: np.ndarray, weight: np.ndarray | None = None, *, ndim: int,
+                eps: float) -> np.ndarray:
+        m = 1
+        for size in x.shape[x.ndim - ndim:]:
+            m *= size
+        x2 = x.reshape(-1, m)
+        r = np.einsum("ij,ij->i", x2, x2)
+        r *= 1 / m
+        r += eps
+        np.sqrt(r, out=r)
+        np.divide(1, r, out=r)
+        y0 = x2 * r[:, None]
+        w2 = None if weight is None else weight.reshape(m)
+        out = y0 if w2 is None else y0 * w2
+        self.saved = (y0, r, w2, x.shape, x.shape[x.ndim - ndim:])
+        return out.reshape(x.shape)
+
+    def backward(self, g: np.ndarray) -> tuple:
+        y0, r, w2, shape, affine = self.saved
+        needs = self.needs_input_grad
+        rows, m = y0.shape
+        g2 = g.reshape(rows, m)
+        gy = g2 * y0
+        grads: list = [None]
+        if w2 is not None:
+            grads.append((ones_vector(rows, g.dtype) @ gy).reshape(affine) if needs[1]
+                         else None)
+        if needs[0]:
+            s = gy @ (ones_vector(m, g.dtype) if w2 is None else w2)
+            s *= -1 / m
+            gx = y0 * s[:, None]
+            gx += g2 if w2 is None else g2 * w2
+            gx *= r[:, None]
+            grads[0] = gx.reshape(shape)
+        return tuple(grads) if len(grads) > 1 else grads[0]  # one input: a bare array
+
+
+def rms_norm(x: Tensor, normalized_shape: int | tuple[int, ...] | list[int],
+             weight: Tensor | None = None, eps: float | None = None) -> Tensor:
+    """Root-mean-square normalisation over the trailing ``normalized_shape`` axes
+    (PyTorch's ``F.rms_norm``): ``x / √(mean(x²) + eps) · weight``.
+
+    ``eps=None`` uses the machine epsilon of x's dtype (``np.finfo(dtype).eps``), as
+    PyTorch does.
+
+    Example:
+        >>> import chainrule as cr
+        >>> y = rms_norm(cr.tensor([[3.0, 4.0]]), (2,), eps=0.0)
+        >>> [round(v, 4) for v in y.tolist()[0]]
+        [0.8485, 1.1314]
+    """
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(
+        normalized_shape)
+    if tuple(x.data.shape[x.data.ndim - len(shape):]) != shape or x.data.ndim < len(shape):
+        raise ValueError(f"rms_norm: input shape {x.shape} does not end with "
+                         f"normalized_shape {shape}")
+    if weight is not None and weight.data.shape != shape:
+        raise ValueError(f"rms_norm: weight has shape {weight.shape}, expected {shape}")
+    if eps is None:
+        dt = x.data.dtype if x.data.dtype.kind == "f" else np.dtype(np.float64)
+        eps = float(np.finfo(dt).eps)
+    params = [weight] if weight is not None else []
+    return RMSNorm.apply(x, *params, ndim=len(shape), eps=float(eps))
+
+
+__all__ = ["batch_norm", "layer_norm",
+           # nnbasic
+           "group_norm", "instance_norm", "rms_norm"]
