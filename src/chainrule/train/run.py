@@ -148,7 +148,8 @@ def prepare_data(config: TrainConfig) -> PreparedData:
 
     if config.target is not None and not config.data.lower().startswith("csv:"):
         raise ValueError("--target applies to csv: data only")
-    bundle = load_dataset(config.data, seed=config.seed, target=config.target)
+    bundle = load_dataset(config.data, seed=config.seed, target=config.target,
+                          task=config.task)
     info = bundle.info
     scaler_state = info.get("standardizer")
     applied_by = "data" if scaler_state is not None else None
@@ -309,7 +310,7 @@ def run_training(config: TrainConfig, stream: IO[str] | None = sys.stdout) -> Ru
                                         ("test", data.test))}
     classes = f", {data.bundle.num_classes} classes" if data.bundle.num_classes else ""
     _say(stream, f"data    {data.bundle.name}: {split['train']} train / {split['val']} val / "
-                 f"{split['test']} test, input {tuple(data.input_shape)}{classes}")
+                 f"{split['test']} test, input {tuple(data.input_shape)}, {task}{classes}")
     _say(stream, f"model   {config.model} ({n_params:,} parameters), {type(loss).__name__}, "
                  f"{config.optimizer} lr {config.lr:g}, {config.scheduler} schedule, "
                  f"{config.epochs} epochs x {steps} batches of {config.batch_size}")
