@@ -53,7 +53,7 @@ TASK_RULE = (
 
 FEATURE_RULE = "every feature must be a finite number; missing values are not supported"
 
-_CHUNK_CELLS = 1 << 16  # cells parsed per chunk: bounds the temporary Python strings
+_CHUNK_CELLS = 1 << 14  # cells parsed per chunk: bounds the temporary Python strings
 _F32_MAX = float(np.finfo(np.float32).max)
 
 
