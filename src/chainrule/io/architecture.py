@@ -438,6 +438,8 @@ def _builtin_table() -> list[tuple[str, str, GetKwargs]]:
          _attrs("context", "d_model", "kind")),
         ("TransformerBlock", "transformer:TransformerBlock", _transformer_block_kwargs),
         ("DecoderOnlyTransformer", "transformer:DecoderOnlyTransformer", _decoder_kwargs),
+        # preprocessing carried by the model (mean/std are buffers in the weights)
+        ("Standardize", "preprocessing:Standardize", _attrs("shape", "invert")),
     ]
 
 

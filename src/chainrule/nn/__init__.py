@@ -20,6 +20,7 @@ from chainrule.nn.linear import Flatten, Identity, Linear
 from chainrule.nn.module import Buffer, LayerError, Module, Parameter
 from chainrule.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from chainrule.nn.pooling import AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
+from chainrule.nn.preprocessing import Standardize
 from chainrule.nn.recurrent import GRU, LSTM, RNN
 from chainrule.nn.transformer import DecoderOnlyTransformer, PositionalEmbedding, TransformerBlock
 
@@ -32,6 +33,7 @@ __all__ = [
     "Module", "ModuleDict", "ModuleList", "Parameter", "ReLU", "Residual", "Sequential",
     "Sigmoid", "Softmax", "Softplus", "Tanh", "init",
 ]
+__all__ += ["Standardize"]
 
 
 def __getattr__(name: str):  # loss modules live in chainrule.losses; expose them here too
