@@ -86,6 +86,9 @@ def test_task_flag_is_used_recorded_and_shown(tmp_path: Path) -> None:
     config = json.loads((tmp_path / "cls" / "config.json").read_text())
     summary = json.loads((tmp_path / "cls" / "summary.json").read_text())
     assert config["task"] == "classification" and summary["task"] == "classification"
+    evaluated = json.loads(ok(chainrule("evaluate", tmp_path / "cls" / "model.safetensors",
+                                        "--json")))  # with the task it was trained for
+    assert evaluated["accuracy"] == pytest.approx(summary["test"]["accuracy"])
     # the run folder's config.json reruns with the same task
     again = ok(chainrule("train", "--config", tmp_path / "cls" / "config.json", "--out",
                          tmp_path / "again", "-q", "--no-plots"))
