@@ -1,6 +1,9 @@
 """IDX reader/writer and load_idx_dir."""
 
 import gzip
+import struct
+import tracemalloc
+import zlib
 
 import numpy as np
 import pytest
@@ -102,4 +105,85 @@ def test_count_mismatch(tmp_path):
     _mnist_like(tmp_path / "m", False)
     write_idx(tmp_path / "m" / "t10k-labels-idx1-ubyte", np.zeros(4, np.uint8))
     with pytest.raises(ValueError, match="5 images.*4 labels"):
+        load_idx_dir(tmp_path / "m")
+
+
+# ---- files that must be refused before they cost memory (issue 11) -----------------------
+
+def _gzip_stream(header: bytes, zero_mib: int) -> bytes:
+    """gzip of ``header`` followed by ``zero_mib`` MiB of zero bytes, built a MiB at a time."""
+    z = zlib.compressobj(9, zlib.DEFLATED, 31)
+    parts = [z.compress(header)]
+    block = bytes(1 << 20)
+    parts += [z.compress(block) for _ in range(zero_mib)]
+    return b"".join(parts) + z.flush()
+
+
+def test_header_sizes_that_overflow_int64_are_refused_naming_the_file(tmp_path):
+    # 65536**4 bytes is 2**64: an int64 product wraps to 0 and used to pass the size check
+    header = bytes([0, 0, 0x08, 4]) + struct.pack(">4I", *[65536] * 4)
+    p = tmp_path / "wrap-idx4"
+    p.write_bytes(header)
+    with pytest.raises(ValueError, match=r"wrap-idx4: file is truncated.*"
+                                         r"needs 18446744073709551636 bytes.*size is 20"):
+        read_idx(p)
+    gz = tmp_path / "wrap-idx4.gz"
+    gz.write_bytes(gzip.compress(header))
+    with pytest.raises(ValueError, match=r"wrap-idx4\.gz: header .* more than the limit"):
+        read_idx(gz)
+
+
+def test_gzip_bomb_stops_at_the_declared_size(tmp_path):
+    # 10 labels declared, 64 MiB of zeros behind them (about 64 KiB compressed)
+    bomb = tmp_path / "bomb-idx1.gz"
+    bomb.write_bytes(_gzip_stream(bytes([0, 0, 0x08, 1]) + struct.pack(">I", 10), 64))
+    assert bomb.stat().st_size < 200_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r"bomb-idx1\.gz: file is longer than its header"):
+            read_idx(bomb)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20, f"peak {peak / 2**20:.1f} MiB while reading a 64 MiB bomb"
+
+
+def test_declared_size_checked_against_limit_and_gzip_ratio(tmp_path):
+    header = bytes([0, 0, 0x08, 1]) + struct.pack(">I", 1 << 30)  # 1 GiB of labels
+    gz = tmp_path / "big-idx1.gz"
+    gz.write_bytes(_gzip_stream(header, 1))  # ~1 KiB of gzip cannot hold 1 GiB
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r"big-idx1\.gz: .*cannot inflate to more than"):
+            read_idx(gz)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20
+    p = tmp_path / "ok-idx1"
+    write_idx(p, np.arange(100, dtype=np.uint8))
+    with pytest.raises(ValueError, match=r"ok-idx1: .*more than the limit of 50 bytes"):
+        read_idx(p, max_bytes=50)
+    assert read_idx(p, max_bytes=None).tolist() == list(range(100))
+
+
+@pytest.mark.parametrize("labels, needle", [
+    (np.array([1, -1, 2], np.int8), r"label -1 at position 1 is negative"),
+    (np.array([0.0, 1.5, 2.0], np.float32), r"labels are stored as float32.*must be integers"),
+    (np.array([0, 1, 2], np.float64), r"labels are stored as float64"),
+    (np.array([0, 70000, 1], np.int32), r"label 70000 at position 1"),
+])
+def test_labels_must_be_non_negative_integers(tmp_path, labels, needle):
+    _mnist_like(tmp_path / "m", False, n_train=3)
+    write_idx(tmp_path / "m" / "train-labels-idx1-ubyte", labels)
+    with pytest.raises(ValueError, match=r"train-labels-idx1-ubyte: " + needle):
+        load_idx_dir(tmp_path / "m")
+
+
+def test_float_images_must_be_finite(tmp_path):
+    _mnist_like(tmp_path / "m", False, n_train=3)
+    images = np.zeros((3, 4, 4), np.float32)
+    images[2, 1, 3] = np.nan
+    write_idx(tmp_path / "m" / "train-images-idx3-ubyte", images)
+    with pytest.raises(ValueError, match=r"train-images-idx3-ubyte: pixel \(2, 1, 3\) is nan"):
         load_idx_dir(tmp_path / "m")

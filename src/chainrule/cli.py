@@ -69,6 +69,9 @@ def _add_train(sub: Any) -> None:
     g = p.add_argument_group("data")
     g.add_argument("--data", metavar="SPEC", help="dataset (default: digits)")
     g.add_argument("--target", metavar="COLUMN", help="target column of a csv: dataset")
+    g.add_argument("--task", choices=("auto", "classification", "regression"),
+                   help="how to read a csv: target (default: auto: text, or at most 20 "
+                   "distinct whole numbers, is classification; other numbers regression)")
     g.add_argument("--standardize", action=argparse.BooleanOptionalAction,
                    help="standardise features (and regression targets) to mean 0, sd 1 "
                    "with the training split's statistics, by layers inside the model "

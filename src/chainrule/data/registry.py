@@ -7,7 +7,9 @@ Specs::
     moons, spirals, circles     1,000 synthetic 2-D points, stratified 70/10/20 split
     regression                  1,000 noisy points of sin(x), 70/10/20 split
     csv:PATH                    a CSV file (target = last column), 70/10/20 split,
-                                features standardised with statistics of the train part
+                                features standardised with statistics of the train part;
+                                its task from ``task`` or, with 'auto', by
+                                ``chainrule.data.csv.TASK_RULE``
     idx:DIR                     MNIST-style IDX files; 10% of train becomes validation
 """
 
@@ -20,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.data.bundle import DataBundle
-from chainrule.data.csv import load_csv
+from chainrule.data.csv import TASKS, load_csv
 from chainrule.data.dataset import train_val_test_split
 from chainrule.data.digits import load_digits
 from chainrule.data.idx import load_idx_dir
@@ -96,8 +98,8 @@ def _synthetic(name: str, seed: int) -> DataBundle:
     return _bundle(name, X, y, task, seed, info)
 
 
-def _csv(path: str, seed: int, target: str | None) -> DataBundle:
-    X, y, info = load_csv(path, target=target)
+def _csv(path: str, seed: int, target: str | None, task: str) -> DataBundle:
+    X, y, info = load_csv(path, target=target, task=task)
     bundle = _bundle(f"csv:{path}", X, y, info["task"], seed, info,
                      num_classes=len(info["classes"]) if info["classes"] else None)
     scaler = Standardizer().fit(bundle.X_train)
@@ -119,7 +121,19 @@ def _idx(directory: str, seed: int) -> DataBundle:
                      "classification", seed, info, image_shape=image_shape)
 
 
-def load_dataset(spec: str, seed: int = 0, *, target: str | None = None) -> DataBundle:
+def _named(kind: str, seed: int) -> DataBundle | None:
+    """A data set known by name alone, or None."""
+    if kind == "digits":
+        return _digits(seed)
+    if kind == "xor":
+        return _xor(seed)
+    if kind in _SYNTHETIC:
+        return _synthetic(kind, seed)
+    return None
+
+
+def load_dataset(spec: str, seed: int = 0, *, target: str | None = None,
+                 task: str = "auto") -> DataBundle:
     """Load a data set by spec and split it into train, validation and test parts.
 
     Args:
@@ -127,6 +141,10 @@ def load_dataset(spec: str, seed: int = 0, *, target: str | None = None) -> Data
             ``'regression'``, ``'csv:PATH'`` or ``'idx:DIR'`` (see the module docstring).
         seed: seed of the generated data and of the split.
         target: for ``csv:`` specs, the target column (default: the last one).
+        task: ``'auto'``, ``'classification'`` or ``'regression'``. For ``csv:`` specs it
+            decides how the target is read (``'auto'``: by ``TASK_RULE`` of
+            ``chainrule.data.csv``); any other data set has its own task, and naming a
+            different one is an error.
 
     Returns:
         a ``DataBundle``. For CSV data ``X`` is standardised with the training part's
@@ -134,7 +152,8 @@ def load_dataset(spec: str, seed: int = 0, *, target: str | None = None) -> Data
         rebuilds the scaler for prediction); class labels are in ``info['classes']``.
 
     Raises:
-        ValueError: unknown spec (the message lists the known ones), or bad data.
+        ValueError: unknown spec (the message lists the known ones), bad data, or a
+            ``task`` the data does not have.
         FileNotFoundError: a ``csv:``/``idx:`` path that does not exist.
 
     Example:
@@ -147,15 +166,20 @@ def load_dataset(spec: str, seed: int = 0, *, target: str | None = None) -> Data
                          f"known: {', '.join(NAMES)}")
     kind, sep, arg = spec.strip().partition(":")
     kind = kind.lower()
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
     if sep and kind in ("csv", "idx"):
         if not arg:
             raise ValueError(f"dataset spec {spec!r} needs a path after '{kind}:'")
-        return _csv(arg, seed, target) if kind == "csv" else _idx(arg, seed)
+        if kind == "csv":
+            return _csv(arg, seed, target, task)
     if not sep:
-        if kind == "digits":
-            return _digits(seed)
-        if kind == "xor":
-            return _xor(seed)
-        if kind in _SYNTHETIC:
-            return _synthetic(kind, seed)
-    raise ValueError(f"unknown dataset spec {spec!r}; known: {', '.join(NAMES)}")
+        bundle = _named(kind, seed)
+    else:
+        bundle = _idx(arg, seed) if kind == "idx" else None
+    if bundle is None:
+        raise ValueError(f"unknown dataset spec {spec!r}; known: {', '.join(NAMES)}")
+    if task not in ("auto", bundle.task):
+        raise ValueError(f"{spec} is a {bundle.task} data set; task {task!r} does not apply "
+                         "to it (the task can be chosen for csv: data only)")
+    return bundle

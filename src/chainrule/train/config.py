@@ -34,6 +34,7 @@ class TrainConfig:
 
     data: str = "digits"
     target: str | None = None
+    task: str = "auto"                 # auto, classification, regression (csv: data)
     model: str = "mlp:256,128"
     activation: str = "relu"
     dropout: float = 0.1
@@ -96,7 +97,10 @@ class TrainConfig:
              f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
         need(self.scheduler.lower() in SCHEDULERS,
              f"unknown scheduler {self.scheduler!r}; choose one of {', '.join(SCHEDULERS)}")
+        from chainrule.data.csv import TASKS
         from chainrule.models import parse_spec
+
+        need(self.task in TASKS, f"unknown task {self.task!r}; choose one of {', '.join(TASKS)}")
 
         parse_spec(self.model)
         return self

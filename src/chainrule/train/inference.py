@@ -215,7 +215,9 @@ def evaluate_file(model_path: str | os.PathLike, data: str | None = None,
                          f"evaluated against --target {target!r}")
     if target is None and trained_on is not None and spec.lower().startswith("csv:"):
         target = trained_on
-    bundle = load_dataset(spec, seed=seed, target=target)
+    # csv: data is read with the task the model was trained for, not guessed again
+    task = str(meta.get("task") or "auto") if ours and spec.lower().startswith("csv:") else "auto"
+    bundle = load_dataset(spec, seed=seed, target=target, task=task)
     [X], _ = raw_features(bundle, (split,))
     y = bundle.split(split)[1]
     X = _columns_by_name(X, bundle, meta, model_path, spec) if ours else X

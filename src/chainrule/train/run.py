@@ -279,7 +279,8 @@ def prepare_data(config: TrainConfig) -> PreparedData:
 
     if config.target is not None and not config.data.lower().startswith("csv:"):
         raise ValueError("--target applies to csv: data only")
-    bundle = load_dataset(config.data, seed=config.seed, target=config.target)
+    bundle = load_dataset(config.data, seed=config.seed, target=config.target,
+                          task=config.task)
     info = bundle.info
     kind, _ = parse_spec(config.model)
     shape = tuple(bundle.input_shape)
@@ -648,7 +649,7 @@ def _train_in_folder(config: TrainConfig, out: Path, data: PreparedData, model: 
                                         ("test", data.test))}
     classes = f", {data.bundle.num_classes} classes" if data.bundle.num_classes else ""
     _say(stream, f"data    {data.bundle.name}: {split['train']} train / {split['val']} val / "
-                 f"{split['test']} test, input {tuple(data.input_shape)}{classes}")
+                 f"{split['test']} test, input {tuple(data.input_shape)}, {task}{classes}")
     _say(stream, f"model   {config.model} ({n_params:,} parameters), {describe_loss(loss)}, "
                  f"{config.optimizer} lr {config.lr:g}, {config.scheduler} schedule, "
                  f"{config.epochs} epochs x {steps} batches of {config.batch_size}")
