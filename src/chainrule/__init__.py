@@ -14,8 +14,10 @@ from chainrule.backend import (
     Generator,
     default_generator,
     get_default_dtype,
+    get_num_threads,
     manual_seed,
     set_default_dtype,
+    set_num_threads,
 )
 from chainrule.ops import (
     abs,
@@ -51,7 +53,7 @@ from chainrule.tensor import (
 __version__ = "0.1.0"
 
 # Imported on first use, so ``import chainrule`` stays fast and small.
-_LAZY = ("data", "diagnostics", "io", "train")
+_LAZY = ("data", "diagnostics", "io", "train", "utils")
 
 
 def __getattr__(name: str):
@@ -65,7 +67,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "data", "diagnostics", "functional", "io", "losses", "nn", "optim", "train",
+    "data", "diagnostics", "functional", "io", "losses", "nn", "optim", "train", "utils",
     "AnomalyError", "Function", "Generator", "GraphFreedError", "Tensor", "abs", "arange",
     "cat", "clamp", "clip", "concatenate", "default_generator", "detect_anomaly",
     "enable_grad", "exp", "flatten", "float32", "float64", "full", "get_default_dtype",
@@ -193,3 +195,5 @@ __all__ += [
     "split", "square", "squeeze", "std", "sum", "swapaxes", "tanh", "topk", "unsqueeze",
     "var", "load", "save",
 ]
+
+__all__ += ["get_num_threads", "set_num_threads"]
