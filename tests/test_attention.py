@@ -83,8 +83,10 @@ def test_fully_masked_rows_give_zeros_not_nan() -> None:
     out.sum().backward()
     assert np.all(np.isfinite(out.data)) and np.all(out.data[:, 1] == 0)
     assert np.all(np.isfinite(q.grad)) and np.all(q.grad[:, 1] == 0)
-    huge = sdpa(cr.tensor(np.full((1, 3, 2), 1e4)), cr.tensor(np.full((1, 3, 2), 1e4)),
-                cr.tensor(np.ones((1, 3, 2))), is_causal=True)
+    f32 = cr.float32
+    huge = sdpa(cr.tensor(np.full((1, 3, 2), 1e4), dtype=f32),
+                cr.tensor(np.full((1, 3, 2), 1e4), dtype=f32),
+                cr.tensor(np.ones((1, 3, 2)), dtype=f32), is_causal=True)
     assert np.all(np.isfinite(huge.data)) and huge.dtype == np.float32
 
 

@@ -266,11 +266,14 @@ def test_comparisons_return_bool_tensors_without_grad() -> None:
 
 def test_tensor_dtype_rules() -> None:
     assert cr.tensor([1.0, 2.0]).dtype == np.float32
-    assert cr.tensor(np.array([1.0, 2.0])).dtype == np.float32  # float64 array: default
+    # as torch.tensor: a NumPy array keeps its dtype; the legacy Tensor(...) converts
+    assert cr.tensor(np.array([1.0, 2.0])).dtype == np.float64
+    assert cr.Tensor(np.array([1.0, 2.0])).dtype == np.float32
     assert cr.tensor(np.array([1.0]), dtype="float64").dtype == np.float64
     assert cr.tensor([1.0], dtype=cr.float64).dtype == np.float64
     assert cr.tensor([1, 2]).dtype == np.int64
-    assert cr.tensor(np.array([1, 2], dtype=np.int32)).dtype == np.int64
+    assert cr.tensor(np.array([1, 2], dtype=np.int32)).dtype == np.int32
+    assert cr.Tensor(np.array([1, 2], dtype=np.int32)).dtype == np.int64
     assert cr.tensor([True, False]).dtype == np.bool_
     assert cr.tensor(3.5).shape == ()
     with pytest.raises(TypeError, match="floating"):

@@ -139,8 +139,8 @@ def test_weight_grad_for_many_filters_and_few_pixels() -> None:
 
 
 def test_known_values_and_sizes() -> None:
-    x = cr.tensor(np.arange(16.0).reshape(1, 1, 4, 4))
-    w = cr.tensor(np.ones((1, 1, 2, 2)))
+    x = cr.tensor(np.arange(16.0).reshape(1, 1, 4, 4), dtype=cr.float32)
+    w = cr.tensor(np.ones((1, 1, 2, 2)), dtype=cr.float32)
     out = conv2d(x, w, cr.tensor([1.0]), stride=2)
     assert out.tolist() == [[[[1 + 0 + 1 + 4 + 5, 1 + 2 + 3 + 6 + 7],
                               [1 + 8 + 9 + 12 + 13, 1 + 10 + 11 + 14 + 15]]]]

@@ -138,7 +138,7 @@ def test_small_cnn_learns() -> None:
     """conv-relu-pool-conv-relu-pool-flatten-linear on random data: the loss falls."""
     cr.manual_seed(0)
     rng = np.random.default_rng(0)
-    x = cr.tensor(rng.standard_normal((32, 1, 12, 12)))
+    x = cr.tensor(rng.standard_normal((32, 1, 12, 12)), dtype=cr.float32)
     y = rng.integers(0, 3, 32)
     model = nn.Sequential(
         Conv2d(1, 4, 3, padding=1), nn.ReLU(), MaxPool2d(2),

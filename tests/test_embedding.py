@@ -18,7 +18,7 @@ def t64(a: np.ndarray) -> cr.Tensor:
 
 
 def test_lookup_any_index_shape() -> None:
-    w = cr.tensor(np.arange(12.0).reshape(4, 3))
+    w = cr.tensor(np.arange(12.0).reshape(4, 3), dtype=cr.float32)
     idx = np.array([[[0, 3], [2, 2]]])
     out = embedding(idx, w)
     assert out.shape == (1, 2, 2, 3) and out.dtype == np.float32
@@ -36,7 +36,7 @@ def test_gradient_matches_central_differences_with_repeats() -> None:
 
 
 def test_repeated_indices_accumulate_and_unused_rows_get_zero() -> None:
-    w = cr.tensor(np.zeros((4, 2)), requires_grad=True)
+    w = cr.tensor(np.zeros((4, 2)), requires_grad=True, dtype=cr.float32)
     embedding([3, 1, 3, 3], w).sum().backward()
     np.testing.assert_array_equal(w.grad, [[0, 0], [1, 1], [0, 0], [3, 3]])
     assert w.grad.dtype == np.float32

@@ -92,7 +92,8 @@ def test_gradcheck_catches_backward_wrong_by_factor_two() -> None:
 
 
 def test_gradcheck_no_raise_returns_failed_result_and_leaves_inputs_alone() -> None:
-    x = cr.tensor(np.random.default_rng(1).standard_normal(5), requires_grad=True)  # float32
+    x = cr.tensor(np.random.default_rng(1).standard_normal(5), requires_grad=True,
+                  dtype=cr.float32)
     before = x.data.copy()
     result = gradcheck(lambda t: _SquareWrongBackward.apply(t), [x], raise_exception=False)
     assert not result.passed and "FAIL" in result.report()
@@ -306,15 +307,16 @@ def test_reductions_over_axes(name: str, case: tuple) -> None:
         correction = 1 if n > 1 else 0
         if name == "std" and n < 2:
             return  # the std of one element is 0: sqrt has no derivative there
-        check(lambda t: getattr(ops, name)(t, axis, keepdims, correction), x)
+        check(lambda t: getattr(ops, name)(t, axis=axis, keepdims=keepdims,
+                                          correction=correction), x)
         return
-    check(lambda t: getattr(ops, name)(t, axis, keepdims), x)
+    check(lambda t: getattr(ops, name)(t, axis=axis, keepdims=keepdims), x)
 
 
 def test_reduction_methods_and_shapes() -> None:
     x = distinct(2, 3, 4)
     assert ops.sum(x, (0, -1), keepdims=True).shape == (1, 3, 1)
-    assert ops.max(x, -2).shape == (2, 4)
+    assert ops.max(x, axis=-2).shape == (2, 4)
     assert ops.logsumexp(x, (1, 2)).shape == (2,)
     check(lambda t: t.sum(axis=1) * t.mean(axis=-1, keepdims=True), normal(2, 3))
     check(lambda t: t.var(axis=0, correction=0) + t.std(axis=1).sum(), normal(4, 3))
@@ -323,7 +325,7 @@ def test_reduction_methods_and_shapes() -> None:
 def test_zero_dim_reductions_accept_axis_zero_and_minus_one() -> None:
     x = T(3.0)
     for axis in (0, -1, None, ()):
-        assert ops.sum(x, axis).shape == () and ops.max(x, axis).item() == 3.0
+        assert ops.sum(x, axis).shape == () and ops.max(x, axis=axis).item() == 3.0
     check(lambda t: ops.mean(t, 0) * ops.logsumexp(t, -1), x)
     with pytest.raises(ValueError, match="out of range"):
         ops.sum(x, 1)

@@ -173,7 +173,7 @@ def test_reductions(name: str, axis: object, keepdims: bool) -> None:
         tfn = torch.std if name == "std" else torch.var
 
         def ours(t: cr.Tensor) -> cr.Tensor:
-            return op(t, axis, keepdims, corr)
+            return op(t, axis=axis, keepdims=keepdims, correction=corr)
 
         def theirs(t: torch.Tensor) -> torch.Tensor:
             return tfn(t, dim=dims, keepdim=keepdims, correction=corr)
@@ -182,7 +182,7 @@ def test_reductions(name: str, axis: object, keepdims: bool) -> None:
                "logsumexp": torch.logsumexp}[name]
 
         def ours(t: cr.Tensor) -> cr.Tensor:
-            return getattr(ops, name)(t, axis, keepdims)
+            return getattr(ops, name)(t, axis=axis, keepdims=keepdims)
 
         def theirs(t: torch.Tensor) -> torch.Tensor:
             return tfn(t, dim=dims, keepdim=keepdims)
@@ -191,7 +191,7 @@ def test_reductions(name: str, axis: object, keepdims: bool) -> None:
 
 def test_max_ties_like_torch_amax() -> None:
     x = np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]])
-    compare(lambda t: ops.max(t, 1), lambda t: torch.amax(t, 1), x)
+    compare(lambda t: ops.max(t, axis=1), lambda t: torch.amax(t, 1), x)
     compare(lambda t: ops.min(t), lambda t: torch.amin(t), x)
 
 

@@ -16,7 +16,7 @@ def _setup(seed: int = 0):
     cr.manual_seed(seed)
     model = nn.Sequential(nn.Linear(3, 5), nn.Tanh(), nn.Linear(5, 2))
     opt = cr.optim.Adam(model.parameters(), lr=0.01)
-    x = cr.tensor(np.random.default_rng(seed).standard_normal((8, 3)))
+    x = cr.tensor(np.random.default_rng(seed).standard_normal((8, 3)), dtype=cr.float32)
     y = cr.tensor(np.arange(8) % 2)
     return model, opt, x, y
 

@@ -84,8 +84,8 @@ def _deep_sigmoid(depth: int, width: int, block: str) -> nn.Module:
 
 def test_deep_sigmoid_gradients_vanish_and_batchnorm_or_residual_cure_it() -> None:
     rng = np.random.default_rng(0)
-    x = cr.tensor(rng.standard_normal((64, 4)))
-    y = cr.tensor(rng.standard_normal((64, 1)))
+    x = cr.tensor(rng.standard_normal((64, 4)), dtype=cr.float32)
+    y = cr.tensor(rng.standard_normal((64, 1)), dtype=cr.float32)
     ratios = {}
     for block in ("plain", "batchnorm", "residual"):
         cr.manual_seed(0)

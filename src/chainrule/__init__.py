@@ -35,7 +35,6 @@ from chainrule.ops import (
     reshape,
     sqrt,
     stack,
-    transpose,
     where,
 )
 from chainrule.tensor import (
@@ -67,9 +66,6 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'chainrule' has no attribute {name!r}")
 
 
-float32 = "float32"
-float64 = "float64"
-
 __all__ = [
     "data", "diagnostics", "functional", "io", "losses", "nn", "optim", "train", "utils",
     "AnomalyError", "Function", "Generator", "GraphFreedError", "Tensor", "abs", "arange",
@@ -79,4 +75,125 @@ __all__ = [
     "ones", "ones_like", "pad", "rand", "randn", "reshape", "set_default_dtype", "sqrt",
     "stack", "tensor", "transpose", "where", "zeros", "zeros_like",
 ]
+
+# ---- PyTorch's tensor API: dtype names, reductions with dim=, factories, save/load -----
+# (imported last: several names, such as bool, int, max and sum, are PyTorch's and shadow
+# Python builtins in this module's namespace)
+from chainrule import dtypes, return_types  # noqa: E402
+from chainrule.creation import (  # noqa: E402
+    as_tensor,
+    empty,
+    empty_like,
+    eye,
+    from_numpy,
+    full_like,
+    linspace,
+    logspace,
+    multinomial,
+    rand_like,
+    randint,
+    randn_like,
+    randperm,
+)
+from chainrule.dtypes import (  # noqa: E402
+    bool,
+    double,
+    float,
+    float16,
+    float32,
+    float64,
+    half,
+    int,
+    int8,
+    int16,
+    int32,
+    int64,
+    long,
+    short,
+    uint8,
+)
+from chainrule.functions import (  # noqa: E402
+    add,
+    allclose,
+    div,
+    equal,
+    is_floating_point,
+    is_tensor,
+    isclose,
+    log_softmax,
+    mul,
+    numel,
+    softmax,
+    sub,
+    t,
+    transpose,
+)
+from chainrule.ops import (  # noqa: E402
+    all,
+    amax,
+    amin,
+    any,
+    argmax,
+    argmin,
+    argsort,
+    bmm,
+    ceil,
+    chunk,
+    clone,
+    cos,
+    cumsum,
+    einsum,
+    expm1,
+    floor,
+    gather,
+    index_select,
+    log1p,
+    masked_fill,
+    max,
+    mean,
+    min,
+    mm,
+    neg,
+    norm,
+    permute,
+    pow,
+    prod,
+    reciprocal,
+    relu,
+    round,
+    rsqrt,
+    sigmoid,
+    sign,
+    sin,
+    sort,
+    split,
+    square,
+    squeeze,
+    std,
+    sum,
+    swapaxes,
+    tanh,
+    topk,
+    unsqueeze,
+    var,
+)
+from chainrule.ops.reductions import logsumexp  # noqa: E402
+from chainrule.serialization import load, save  # noqa: E402
+
+__all__ += [
+    "dtypes", "return_types",
+    "as_tensor", "empty", "empty_like", "eye", "from_numpy", "full_like", "linspace",
+    "logspace", "multinomial", "rand_like", "randint", "randn_like", "randperm",
+    "bool", "double", "float", "float16", "half", "int", "int8", "int16", "int32", "int64",
+    "long", "short", "uint8",
+    "add", "allclose", "div", "equal", "is_floating_point", "is_tensor", "isclose",
+    "log_softmax", "mul", "numel", "softmax", "sub", "t",
+    "all", "amax", "amin", "any", "argmax", "argmin", "argsort", "bmm", "ceil", "chunk",
+    "clone", "cos", "cumsum", "einsum", "expm1", "floor", "gather", "index_select", "log1p",
+    "logsumexp", "masked_fill", "max", "mean", "min", "mm", "neg", "norm", "permute", "pow",
+    "prod", "reciprocal", "relu", "round", "rsqrt", "sigmoid", "sign", "sin", "sort",
+    "split", "square", "squeeze", "std", "sum", "swapaxes", "tanh", "topk", "unsqueeze",
+    "var", "load", "save",
+]
+
 __all__ += ["get_num_threads", "set_num_threads"]

@@ -330,36 +330,228 @@ class Tensor:
     def tanh(self) -> Tensor:
         return _ops.tanh(self)
 
-    def softmax(self, axis: int = -1) -> Tensor:
-        return _ops.softmax(self, axis)
+    def softmax(self, dim: int | None = None, *, dtype: Any = None,
+                axis: int | None = None) -> Tensor:
+        return _fn.softmax(self, dim, dtype=dtype, axis=axis)
 
-    def log_softmax(self, axis: int = -1) -> Tensor:
-        return _ops.log_softmax(self, axis)
+    def log_softmax(self, dim: int | None = None, *, dtype: Any = None,
+                    axis: int | None = None) -> Tensor:
+        return _fn.log_softmax(self, dim, dtype=dtype, axis=axis)
 
-    # ---- reductions --------------------------------------------------------------
-    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return _ops.sum(self, axis, keepdims)
+    def neg(self) -> Tensor:
+        return _ops.neg(self)
 
-    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return _ops.mean(self, axis, keepdims)
+    negative = neg
 
-    def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return _ops.max(self, axis, keepdims)
+    def pow(self, exponent: Any) -> Tensor:
+        return _ops.pow(self, exponent)
 
-    def min(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return _ops.min(self, axis, keepdims)
+    def square(self) -> Tensor:
+        return _ops.square(self)
 
-    def var(self, axis: Any = None, keepdims: bool = False, correction: int = 1) -> Tensor:
-        return _ops.var(self, axis, keepdims, correction)
+    def rsqrt(self) -> Tensor:
+        return _ops.rsqrt(self)
 
-    def std(self, axis: Any = None, keepdims: bool = False, correction: int = 1) -> Tensor:
-        return _ops.std(self, axis, keepdims, correction)
+    def reciprocal(self) -> Tensor:
+        return _ops.reciprocal(self)
 
-    def argmax(self, axis: int | None = None) -> Tensor:
-        return Tensor._make(np.argmax(self.data, axis=axis), False, None)
+    def log1p(self) -> Tensor:
+        return _ops.log1p(self)
 
-    def argmin(self, axis: int | None = None) -> Tensor:
-        return Tensor._make(np.argmin(self.data, axis=axis), False, None)
+    def expm1(self) -> Tensor:
+        return _ops.expm1(self)
+
+    def sin(self) -> Tensor:
+        return _ops.sin(self)
+
+    def cos(self) -> Tensor:
+        return _ops.cos(self)
+
+    def sign(self) -> Tensor:
+        return _ops.sign(self)
+
+    def floor(self) -> Tensor:
+        return _ops.floor(self)
+
+    def ceil(self) -> Tensor:
+        return _ops.ceil(self)
+
+    def round(self, decimals: int = 0) -> Tensor:
+        return _ops.round(self, decimals)
+
+    def masked_fill(self, mask: Any, value: Any) -> Tensor:
+        return _ops.masked_fill(self, mask, value)
+
+    def where(self, condition: Any, other: Any) -> Tensor:
+        """``self`` where ``condition`` holds, else ``other`` (``torch.Tensor.where``)."""
+        return _ops.where(condition, self, other)
+
+    def add(self, other: Any, *, alpha: float = 1) -> Tensor:
+        return _fn.add(self, other, alpha=alpha)
+
+    def sub(self, other: Any, *, alpha: float = 1) -> Tensor:
+        return _fn.sub(self, other, alpha=alpha)
+
+    def mul(self, other: Any) -> Tensor:
+        return _ops.mul(self, other)
+
+    def div(self, other: Any, *, rounding_mode: str | None = None) -> Tensor:
+        return _fn.div(self, other, rounding_mode=rounding_mode)
+
+    multiply = mul
+    divide = div
+
+    # comparisons and tests give boolean tensors and carry no gradient
+    def eq(self, other: Any) -> Tensor:
+        return self.__eq__(other)
+
+    def ne(self, other: Any) -> Tensor:
+        return self.__ne__(other)
+
+    def lt(self, other: Any) -> Tensor:
+        return self.__lt__(other)
+
+    def le(self, other: Any) -> Tensor:
+        return self.__le__(other)
+
+    def gt(self, other: Any) -> Tensor:
+        return self.__gt__(other)
+
+    def ge(self, other: Any) -> Tensor:
+        return self.__ge__(other)
+
+    # bitwise/logical operators on bool and integer tensors (masks): no gradient
+    def __and__(self, other: Any) -> Tensor:
+        return Tensor._make(np.asarray(self.data & raw(other)), False, None)
+
+    __rand__ = __and__
+
+    def __or__(self, other: Any) -> Tensor:
+        return Tensor._make(np.asarray(self.data | raw(other)), False, None)
+
+    __ror__ = __or__
+
+    def __xor__(self, other: Any) -> Tensor:
+        return Tensor._make(np.asarray(self.data ^ raw(other)), False, None)
+
+    __rxor__ = __xor__
+
+    def __invert__(self) -> Tensor:
+        return Tensor._make(np.asarray(~self.data), False, None)
+
+    def logical_not(self) -> Tensor:
+        return Tensor._make(np.logical_not(self.data), False, None)
+
+    def logical_and(self, other: Any) -> Tensor:
+        return Tensor._make(np.logical_and(self.data, raw(other)), False, None)
+
+    def logical_or(self, other: Any) -> Tensor:
+        return Tensor._make(np.logical_or(self.data, raw(other)), False, None)
+
+    def isnan(self) -> Tensor:
+        return Tensor._make(np.isnan(self.data), False, None)
+
+    def isinf(self) -> Tensor:
+        return Tensor._make(np.isinf(self.data), False, None)
+
+    def isfinite(self) -> Tensor:
+        return Tensor._make(np.isfinite(self.data), False, None)
+
+    def allclose(self, other: Any, rtol: float = 1e-05, atol: float = 1e-08,
+                 equal_nan: bool = False) -> bool:
+        return _fn.allclose(self, other, rtol, atol, equal_nan)
+
+    def isclose(self, other: Any, rtol: float = 1e-05, atol: float = 1e-08,
+                equal_nan: bool = False) -> Tensor:
+        return _fn.isclose(self, other, rtol, atol, equal_nan)
+
+    def equal(self, other: Any) -> bool:
+        return _fn.equal(self, other)
+
+    # ---- reductions: PyTorch's dim=/keepdim= or NumPy's axis=/keepdims= ------------
+    def sum(self, dim: Any = None, keepdim: bool | None = None, *, dtype: Any = None,
+            axis: Any = None, keepdims: bool | None = None) -> Tensor:
+        return _ops.sum(self, dim, keepdim, dtype=dtype, axis=axis, keepdims=keepdims)
+
+    def mean(self, dim: Any = None, keepdim: bool | None = None, *, dtype: Any = None,
+             axis: Any = None, keepdims: bool | None = None) -> Tensor:
+        return _ops.mean(self, dim, keepdim, dtype=dtype, axis=axis, keepdims=keepdims)
+
+    def max(self, dim: Any = None, keepdim: bool | None = None, *, axis: Any = None,
+            keepdims: bool | None = None) -> Any:
+        """``max()``: the largest element; ``max(dim, keepdim=False)``: the named tuple
+        ``(values, indices)``; ``max(other)``: the elementwise maximum; ``max(axis=...)``:
+        NumPy's values-only form. See ``chainrule.ops.reductions.max``."""
+        return _ops.max(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def min(self, dim: Any = None, keepdim: bool | None = None, *, axis: Any = None,
+            keepdims: bool | None = None) -> Any:
+        """The mirror image of ``max``."""
+        return _ops.min(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def amax(self, dim: Any = (), keepdim: bool | None = None, *, axis: Any = None,
+             keepdims: bool | None = None) -> Tensor:
+        return _ops.amax(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def amin(self, dim: Any = (), keepdim: bool | None = None, *, axis: Any = None,
+             keepdims: bool | None = None) -> Tensor:
+        return _ops.amin(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def var(self, dim: Any = None, unbiased: bool | None = None,
+            keepdim: bool | None = None, *, correction: float | None = None,
+            axis: Any = None, keepdims: bool | None = None) -> Tensor:
+        return _ops.var(self, dim, unbiased, keepdim, correction=correction, axis=axis,
+                        keepdims=keepdims)
+
+    def std(self, dim: Any = None, unbiased: bool | None = None,
+            keepdim: bool | None = None, *, correction: float | None = None,
+            axis: Any = None, keepdims: bool | None = None) -> Tensor:
+        return _ops.std(self, dim, unbiased, keepdim, correction=correction, axis=axis,
+                        keepdims=keepdims)
+
+    def prod(self, dim: int | None = None, keepdim: bool | None = None, *,
+             dtype: Any = None, axis: int | None = None,
+             keepdims: bool | None = None) -> Tensor:
+        return _ops.prod(self, dim, keepdim, dtype=dtype, axis=axis, keepdims=keepdims)
+
+    def logsumexp(self, dim: Any = None, keepdim: bool | None = None, *, axis: Any = None,
+                  keepdims: bool | None = None) -> Tensor:
+        return _reductions.logsumexp(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def cumsum(self, dim: int | None = None, *, dtype: Any = None,
+               axis: int | None = None) -> Tensor:
+        return _ops.cumsum(self, dim, dtype=dtype, axis=axis)
+
+    def norm(self, p: Any = 2, dim: Any = None, keepdim: bool = False, *,
+             dtype: Any = None) -> Tensor:
+        return _ops.norm(self, p, dim, keepdim, dtype=dtype)
+
+    def any(self, dim: Any = None, keepdim: bool | None = None, *, axis: Any = None,
+            keepdims: bool | None = None) -> Tensor:
+        return _ops.any(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def all(self, dim: Any = None, keepdim: bool | None = None, *, axis: Any = None,
+            keepdims: bool | None = None) -> Tensor:
+        return _ops.all(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def argmax(self, dim: Any = None, keepdim: bool | None = None, *, axis: Any = None,
+               keepdims: bool | None = None) -> Tensor:
+        return _ops.argmax(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def argmin(self, dim: Any = None, keepdim: bool | None = None, *, axis: Any = None,
+               keepdims: bool | None = None) -> Tensor:
+        return _ops.argmin(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def sort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> Any:
+        return _ops.sort(self, dim, descending, stable)
+
+    def argsort(self, dim: int = -1, descending: bool = False, stable: bool = False
+                ) -> Tensor:
+        return _ops.argsort(self, dim, descending, stable)
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True
+             ) -> Any:  # noqa: A002
+        return _ops.topk(self, k, dim, largest, sorted)
 
     # ---- shape -------------------------------------------------------------------
     def reshape(self, *shape: Any) -> Tensor:
@@ -367,12 +559,20 @@ class Tensor:
 
     view = reshape
 
+    def view_as(self, other: Tensor) -> Tensor:
+        return _ops.reshape(self, tuple(np.shape(raw(other))))
+
+    reshape_as = view_as
+
     def transpose(self, *axes: Any) -> Tensor:
         """``transpose()`` reverses axes; ``transpose(a, b)`` swaps two axes (PyTorch);
         ``transpose((p0, p1, ...))`` permutes (NumPy)."""
         if len(axes) == 2 and all(isinstance(a, int) for a in axes):
             return _ops.swapaxes(self, axes[0], axes[1])
         return _ops.transpose(self, _shape_args(axes) if axes else None)
+
+    def t(self) -> Tensor:
+        return _fn.t(self)
 
     def permute(self, *axes: Any) -> Tensor:
         return _ops.transpose(self, _shape_args(axes))
@@ -384,17 +584,103 @@ class Tensor:
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
         return _ops.flatten(self, start_dim, end_dim)
 
-    def squeeze(self, axis: Any = None) -> Tensor:
-        return _ops.squeeze(self, axis)
+    def squeeze(self, dim: Any = None, *, axis: Any = None) -> Tensor:
+        return _ops.squeeze(self, dim, axis=axis)
 
-    def unsqueeze(self, axis: int) -> Tensor:
-        return _ops.unsqueeze(self, axis)
+    def unsqueeze(self, dim: int | None = None, *, axis: int | None = None) -> Tensor:
+        return _ops.unsqueeze(self, dim, axis=axis)
 
     def expand(self, *shape: Any) -> Tensor:
         return _ops.broadcast_to(self, _shape_args(shape))
 
+    def expand_as(self, other: Tensor) -> Tensor:
+        return _ops.broadcast_to(self, tuple(np.shape(raw(other))))
+
+    def repeat(self, *sizes: Any) -> Tensor:
+        return _ops.repeat(self, *sizes)
+
+    def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+        return _ops.chunk(self, chunks, dim)
+
+    def split(self, split_size: Any, dim: int = 0) -> tuple[Tensor, ...]:
+        return _ops.split(self, split_size, dim)
+
+    def gather(self, dim: int, index: Any) -> Tensor:
+        return _ops.gather(self, dim, index)
+
+    def index_select(self, dim: int, index: Any) -> Tensor:
+        return _ops.index_select(self, dim, index)
+
+    def contiguous(self) -> Tensor:
+        """This tensor (chainrule has no strided storage to make contiguous)."""
+        return self
+
+    def clone(self) -> Tensor:
+        """A copy with its own memory; gradients flow through it to this tensor."""
+        return _ops.clone(self)
+
     def matmul(self, other: Any) -> Tensor:
         return _ops.matmul(self, other)
+
+    def mm(self, other: Any) -> Tensor:
+        return _ops.mm(self, other)
+
+    def bmm(self, other: Any) -> Tensor:
+        return _ops.bmm(self, other)
+
+    # ---- dtype conversions and facts (PyTorch's names) ----------------------------
+    def long(self) -> Tensor:
+        return _ops.cast(self, np.int64)
+
+    def int(self) -> Tensor:
+        return _ops.cast(self, np.int32)
+
+    def bool(self) -> Tensor:
+        return _ops.cast(self, np.bool_)
+
+    def half(self) -> Tensor:
+        return _ops.cast(self, np.float16)
+
+    def type(self, dtype: Any = None) -> Any:
+        """``type()``: the PyTorch type name (``"torch.FloatTensor"``); ``type(dtype)``:
+        this tensor converted to ``dtype`` (a dtype or such a name)."""
+        from chainrule.dtypes import to_dtype, type_name
+
+        if dtype is None:
+            return type_name(self.data.dtype)
+        return _ops.cast(self, to_dtype(dtype))
+
+    def type_as(self, other: Tensor) -> Tensor:
+        return _ops.cast(self, np.asarray(raw(other)).dtype)
+
+    def is_floating_point(self) -> bool:
+        return self.data.dtype.kind == "f"
+
+    def nelement(self) -> int:
+        return self.data.size
+
+    def new_tensor(self, data: Any, dtype: Any = None, requires_grad: bool = False
+                   ) -> Tensor:
+        """A new tensor from ``data``, with this tensor's dtype unless ``dtype`` is given."""
+        return tensor(data, dtype=self.data.dtype if dtype is None else dtype,
+                      requires_grad=requires_grad)
+
+    def new_zeros(self, *size: Any, dtype: Any = None, requires_grad: bool = False
+                  ) -> Tensor:
+        return zeros(*size, dtype=self.data.dtype if dtype is None else dtype,
+                     requires_grad=requires_grad)
+
+    def new_ones(self, *size: Any, dtype: Any = None, requires_grad: bool = False
+                 ) -> Tensor:
+        return ones(*size, dtype=self.data.dtype if dtype is None else dtype,
+                    requires_grad=requires_grad)
+
+    def new_full(self, size: Sequence[int], fill_value: Any, dtype: Any = None,
+                 requires_grad: bool = False) -> Tensor:
+        return full(size, fill_value, dtype=self.data.dtype if dtype is None else dtype,
+                    requires_grad=requires_grad)
+
+    new_empty = new_zeros
 
 
 def raw(value: Any) -> Any:
@@ -413,12 +699,31 @@ def _shape_args(args: tuple) -> tuple[int, ...]:
 # ---- constructors ------------------------------------------------------------------
 
 def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
-    """Make a tensor from array-like data (see ``Tensor``)."""
-    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+    """A new tensor holding a copy of ``data``, like ``torch.tensor``.
+
+    A NumPy array (or a Tensor) keeps its dtype, so float64 data stays float64; Python
+    numbers and lists take the default dtype for floats (float32) and int64 for integers.
+    ``dtype`` overrides both.
+
+    Example:
+        >>> import numpy as np, chainrule as cr
+        >>> cr.tensor(np.zeros(2)).dtype, cr.tensor([0.5, 1.0]).dtype
+        (dtype('float64'), dtype('float32'))
+    """
+    src = data.data if isinstance(data, Tensor) else data
+    if dtype is None and isinstance(src, (np.ndarray, np.generic)) and src.dtype.kind in "fiub":
+        arr = np.array(src, copy=True)
+    else:
+        from chainrule.dtypes import to_dtype
+
+        arr = np.array(_as_array(src, None if dtype is None else to_dtype(dtype)), copy=True)
+    return Tensor(arr, requires_grad=requires_grad, dtype=arr.dtype)
 
 
 def _float_dtype(dtype: Any) -> np.dtype:
-    return np.dtype(dtype) if dtype is not None else get_default_dtype()
+    from chainrule.dtypes import to_dtype
+
+    return to_dtype(dtype) if dtype is not None else get_default_dtype()
 
 
 def zeros(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
@@ -431,10 +736,20 @@ def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     return Tensor(np.ones(_shape_args(shape), dt), requires_grad, dt)
 
 
-def full(shape: Sequence[int], fill_value: float, dtype: Any = None,
+def full(shape: Sequence[int], fill_value: Any, dtype: Any = None,
          requires_grad: bool = False) -> Tensor:
-    dt = _float_dtype(dtype)
-    return Tensor(np.full(tuple(shape), fill_value, dt), requires_grad, dt)
+    """A tensor of ``shape`` filled with ``fill_value``. As in PyTorch, the dtype follows
+    the value when not given: bool → bool, int → int64, float → the default dtype."""
+    if dtype is None:
+        value = raw(fill_value)
+        kind = np.asarray(value).dtype.kind
+        dt = np.dtype(np.bool_) if kind == "b" else (
+            np.dtype(np.int64) if kind in "iu" else get_default_dtype())
+    else:
+        dt = _float_dtype(dtype)
+    if isinstance(shape, (int, np.integer)):
+        shape = (int(shape),)
+    return Tensor(np.full(tuple(shape), raw(fill_value), dt), requires_grad, dt)
 
 
 def zeros_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
@@ -471,4 +786,6 @@ def rand(*shape: Any, generator: Generator | None = None, dtype: Any = None,
 
 
 # Imported last: the ops modules import Tensor from here.
+from chainrule import functions as _fn  # noqa: E402
 from chainrule import ops as _ops  # noqa: E402
+from chainrule.ops import reductions as _reductions  # noqa: E402

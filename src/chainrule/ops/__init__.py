@@ -101,6 +101,45 @@ __all__ = [
     "silu", "softsign", "tanhshrink",
 ]
 
+# ---- PyTorch tensor API: reductions with dim=, indexing, sorting, einsum, elementwise ----
+from chainrule.ops.einsum import bmm, einsum, mm  # noqa: E402
+from chainrule.ops.elementwise import (  # noqa: E402
+    ceil,
+    clone,
+    cos,
+    expm1,
+    floor,
+    log1p,
+    masked_fill,
+    reciprocal,
+    round,
+    rsqrt,
+    sign,
+    sin,
+    square,
+)
+from chainrule.ops.indexing import gather, index_select  # noqa: E402
+from chainrule.ops.reductions import (  # noqa: E402
+    all,
+    amax,
+    amin,
+    any,
+    argmax,
+    argmin,
+    cumsum,
+    norm,
+    prod,
+)
+from chainrule.ops.shape import chunk, repeat, split  # noqa: E402
+from chainrule.ops.sorting import argsort, sort, topk  # noqa: E402
+
+__all__ += [
+    "all", "amax", "amin", "any", "argmax", "argmin", "argsort", "bmm", "ceil", "chunk",
+    "clone", "cos", "cumsum", "einsum", "expm1", "floor", "gather", "index_select", "log1p",
+    "masked_fill", "mm", "norm", "prod", "reciprocal", "repeat", "round", "rsqrt", "sign",
+    "sin", "sort", "split", "square", "topk",
+]
+
 # ---- spatial and sequence ops (nnspatial) ----
 from chainrule.ops.convolution import conv_transpose1d, conv_transpose2d  # noqa: E402
 from chainrule.ops.fold import fold, unfold  # noqa: E402

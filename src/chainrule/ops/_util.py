@@ -86,3 +86,40 @@ def normalize_axes(axis: Any, ndim: int) -> tuple[int, ...]:
 def shape_mismatch(op: str, a: tuple, b: tuple, detail: str = "") -> ValueError:
     text = f"{op}: shapes {a} and {b} are incompatible"
     return ValueError(f"{text}: {detail}" if detail else text)
+
+
+# ---- PyTorch and NumPy spellings of reduction arguments --------------------------------
+
+def dim_args(op: str, dim: Any, keepdim: bool | None, axis: Any = None,
+             keepdims: bool | None = None) -> tuple[Any, bool]:
+    """``(dim, keepdim)`` from PyTorch's ``dim=``/``keepdim=`` or NumPy's ``axis=``/
+    ``keepdims=`` (either spelling, never both); keepdim defaults to False.
+
+    Example:
+        >>> dim_args("sum", None, None, axis=1, keepdims=True)
+        (1, True)
+    """
+    if axis is not None:
+        if dim is not None:
+            raise TypeError(f"{op}() got both dim= and axis= (the same argument in PyTorch's "
+                            "and NumPy's spelling): pass one")
+        dim = axis
+    if keepdims is not None:
+        if keepdim is not None:
+            raise TypeError(f"{op}() got both keepdim= and keepdims= (the same argument in "
+                            "PyTorch's and NumPy's spelling): pass one")
+        keepdim = keepdims
+    if isinstance(dim, list):
+        dim = tuple(dim)
+    return dim, (False if keepdim is None else bool(keepdim))
+
+
+def single_dim(op: str, dim: Any, ndim: int) -> int:
+    """One axis as a non-negative int, with an error naming the op and the tensor's rank."""
+    if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+        raise TypeError(f"{op}: dim must be one int, got {dim!r}")
+    n = max(ndim, 1)
+    if not -n <= dim < n:
+        raise IndexError(f"{op}: dim {dim} is out of range for a tensor with {ndim} "
+                         f"dimension(s) (expected {-n}..{n - 1})")
+    return int(dim) % n

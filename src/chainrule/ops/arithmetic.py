@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.autograd import Function
+from chainrule.dtypes import to_dtype
 from chainrule.ops._util import constant, pair, shape_mismatch, unbroadcast
 from chainrule.tensor import Tensor
 
@@ -332,8 +333,9 @@ class Cast(Function):
 
 
 def cast(x: Tensor, dtype: Any) -> Tensor:
-    """``x`` converted to ``dtype``; gradients flow back converted to x's dtype."""
-    dt = np.dtype(dtype)
+    """``x`` converted to ``dtype`` (a dtype, or a name such as ``"torch.float64"``);
+    gradients flow back converted to x's dtype."""
+    dt = to_dtype(dtype)
     if x.data.dtype == dt:
         return x
     if dt.kind != "f" and x.requires_grad:

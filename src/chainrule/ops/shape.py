@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.autograd import Function
-from chainrule.ops._util import unbroadcast
+from chainrule.ops._util import dim_args, single_dim, unbroadcast
 from chainrule.tensor import Tensor
 
 
@@ -54,21 +54,27 @@ def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     return reshape(x, shape[:s] + (merged,) + shape[e + 1:])
 
 
-def squeeze(x: Tensor, axis: Any = None) -> Tensor:
-    """Drop size-1 axes (all of them, or the ones named)."""
+def squeeze(x: Tensor, dim: Any = None, *, axis: Any = None) -> Tensor:
+    """Drop size-1 axes: all of them, or those among ``dim`` (an int or tuple); a named
+    axis that is not size 1 stays, as in PyTorch."""
+    dim, _ = dim_args("squeeze", dim, None, axis)
     shape = x.data.shape
-    if axis is None:
+    if dim is None:
         new = tuple(n for n in shape if n != 1)
     else:
-        axes = {a % len(shape) for a in ((axis,) if isinstance(axis, int) else axis)}
+        dims = dim if isinstance(dim, tuple) else (dim,)
+        axes = {single_dim("squeeze", a, len(shape)) for a in dims}
         new = tuple(n for i, n in enumerate(shape) if not (i in axes and n == 1))
     return reshape(x, new)
 
 
-def unsqueeze(x: Tensor, axis: int) -> Tensor:
-    """Insert a size-1 axis at ``axis`` (negative counts from the end of the result)."""
+def unsqueeze(x: Tensor, dim: int | None = None, *, axis: int | None = None) -> Tensor:
+    """Insert a size-1 axis at ``dim`` (negative counts from the end of the result)."""
+    dim, _ = dim_args("unsqueeze", dim, None, axis)
+    if dim is None:
+        raise TypeError("unsqueeze() needs dim, the position of the new axis")
     shape = list(x.data.shape)
-    pos = axis if axis >= 0 else len(shape) + 1 + axis
+    pos = single_dim("unsqueeze", dim, len(shape) + 1)
     shape.insert(pos, 1)
     return reshape(x, tuple(shape))
 
@@ -161,8 +167,17 @@ class Concatenate(Function):
         return tuple(p if need else None for p, need in zip(parts, self.needs_input_grad))
 
 
-def concatenate(tensors: list[Tensor], axis: int = 0) -> Tensor:
-    """Join tensors along an existing axis (``torch.cat``)."""
+def concatenate(tensors: list[Tensor], dim: int | None = None, *,
+                axis: int | None = None) -> Tensor:
+    """Join tensors along an existing axis ``dim`` (default 0), like ``torch.cat``.
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.cat([cr.ones(2, 3), cr.zeros(2, 1)], dim=1).shape
+        (2, 4)
+    """
+    dim, _ = dim_args("cat", dim, None, axis)
+    axis = 0 if dim is None else dim
     tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
     if not tensors:
         raise ValueError("concatenate needs at least one tensor")
@@ -190,8 +205,12 @@ class Stack(Function):
                      for i, need in enumerate(self.needs_input_grad))
 
 
-def stack(tensors: list[Tensor], axis: int = 0) -> Tensor:
-    """Join same-shaped tensors along a new axis."""
+def stack(tensors: list[Tensor], dim: int | None = None, *, axis: int | None = None
+          ) -> Tensor:
+    """Join same-shaped tensors along a new axis ``dim`` (default 0), like ``torch.stack``.
+    """
+    dim, _ = dim_args("stack", dim, None, axis)
+    axis = 0 if dim is None else dim
     tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
     if not tensors:
         raise ValueError("stack needs at least one tensor")
@@ -240,7 +259,93 @@ def pad(x: Tensor, widths: Any, value: float = 0.0) -> Tensor:
     return Pad.apply(x, widths=widths, value=value)
 
 
+class Repeat(Function):
+    """``np.tile``: the tensor copied ``repeats[i]`` times along each axis (leading axes
+    added when there are more repeats than axes). Backward sums the copies."""
+
+    __slots__ = ()
+
+    def forward(self, x: np.ndarray, repeats: tuple[int, ...]) -> np.ndarray:
+        lifted = x.reshape((1,) * (len(repeats) - x.ndim) + x.shape)
+        self.saved = (x.shape, lifted.shape, repeats)
+        return np.tile(lifted, repeats)
+
+    def backward(self, g: np.ndarray) -> np.ndarray:
+        shape, lifted, repeats = self.saved
+        interleaved = [n for pair in zip(repeats, lifted) for n in pair]
+        copies = tuple(range(0, 2 * len(repeats), 2))
+        return g.reshape(interleaved).sum(axis=copies).reshape(shape)
+
+
+def repeat(x: Tensor, *sizes: Any) -> Tensor:
+    """``x`` repeated ``sizes[i]`` times along each axis, like ``Tensor.repeat`` in
+    PyTorch (NumPy's ``tile``): ``sizes`` may be longer than ``x.shape``.
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.tensor([1.0, 2.0]).repeat(2, 2)
+        tensor([[1., 2., 1., 2.],
+                [1., 2., 1., 2.]])
+    """
+    reps = tuple(int(n) for n in (sizes[0] if len(sizes) == 1 and isinstance(
+        sizes[0], (tuple, list)) else sizes))
+    if len(reps) < x.data.ndim:
+        raise ValueError(f"repeat: {len(reps)} repeat count(s) {reps} for a tensor of shape "
+                         f"{x.shape}; give at least one per dimension")
+    if any(n < 0 for n in reps):
+        raise ValueError(f"repeat: repeat counts must be >= 0, got {reps}")
+    return Repeat.apply(x, repeats=reps)
+
+
+def _slices(x: Tensor, d: int, bounds: list[int]) -> tuple[Tensor, ...]:
+    lead = (slice(None),) * d
+    return tuple(getitem(x, lead + (slice(a, b),)) for a, b in zip(bounds[:-1], bounds[1:]))
+
+
+def split(x: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
+    """Cut ``x`` along ``dim`` into pieces of ``split_size_or_sections`` elements (the
+    last may be smaller), or into pieces of the listed sizes, like ``torch.split``.
+
+    Example:
+        >>> import chainrule as cr
+        >>> [p.shape for p in cr.split(cr.ones(5, 2), 2)]
+        [(2, 2), (2, 2), (1, 2)]
+    """
+    d = single_dim("split", dim, x.data.ndim)
+    n = x.data.shape[d]
+    if isinstance(split_size_or_sections, (int, np.integer)):
+        size = int(split_size_or_sections)
+        if size <= 0:
+            raise ValueError(f"split: split_size must be positive, got {size}")
+        bounds = list(range(0, n, size)) + [n]
+        if n == 0:
+            bounds = [0, 0]
+    else:
+        sizes = [int(k) for k in split_size_or_sections]
+        if sum(sizes) != n or any(k < 0 for k in sizes):
+            raise ValueError(f"split: sections {sizes} must be non-negative and add up to "
+                             f"{n}, the size of dim {dim} of shape {x.shape}")
+        bounds = [0] + list(np.cumsum(sizes).tolist())
+    return _slices(x, d, bounds)
+
+
+def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+    """Cut ``x`` into ``chunks`` pieces of ``ceil(n / chunks)`` along ``dim`` (fewer when
+    they run out), like ``torch.chunk``.
+
+    Example:
+        >>> import chainrule as cr
+        >>> [p.shape for p in cr.chunk(cr.ones(5), 3)]
+        [(2,), (2,), (1,)]
+    """
+    if chunks <= 0:
+        raise ValueError(f"chunk: chunks must be positive, got {chunks}")
+    n = x.data.shape[single_dim("chunk", dim, x.data.ndim)]
+    return split(x, max(-(-n // chunks), 1), dim)
+
+
 __all__ = [
     "reshape", "view", "flatten", "squeeze", "unsqueeze", "transpose", "permute", "swapaxes",
-    "getitem", "concatenate", "cat", "stack", "broadcast_to", "pad",
+    "getitem", "concatenate", "cat", "stack", "broadcast_to", "pad", "repeat", "split",
+    "chunk",
 ]
