@@ -494,6 +494,10 @@ class Trainer:
             raise ValueError(f"{path}: not a Trainer checkpoint (no {CHECKPOINT_FORMAT} "
                              "state); it can still be loaded with chainrule.io.load_checkpoint")
         ckpt.restore(self.model, self.optimizer, self.scheduler)
+        with ckpt.restoring("trainer state"):  # damage names the file, not 'int' object...
+            self._restore_extra(path, extra, loader)
+
+    def _restore_extra(self, path: str, extra: dict, loader: Any) -> None:
         self.epoch = int(extra["epoch"])
         self.batch_in_epoch = int(extra["batch_in_epoch"])
         self.global_step = int(extra["global_step"])
