@@ -191,7 +191,10 @@ def build_for_file(header: Header, spec: Any, prefix: str = "") -> Module:
     values = sum(e.numel for e in ours)
     try:
         check_declared_sizes(spec, values)
-        with meta_init(max_elements=values, max_tensors=len(ours)):
+        # Placeholders cost nothing; the budget stops a build that would never end (a
+        # layer with millions of sub-layers) long before the shape check, and leaves
+        # room for near misses so that those are reported tensor by tensor.
+        with meta_init(max_elements=2 * values + (1 << 20), max_tensors=2 * len(ours) + 1024):
             model = from_spec(spec)
     except MemoryError as err:  # nn.init.MetaBudgetError, or NumPy's for a huge layer
         raise ModelFileError(path, f"the architecture declares more than the file holds "

@@ -467,7 +467,8 @@ def _all_finite(arr: np.ndarray) -> bool:
     # One float64 sum: NaN and inf survive it, and finite float16/32 values cannot
     # overflow it, so this needs no array-sized temporary; only a float64 sum that
     # overflows needs the exact element-wise test.
-    total = np.sum(arr, dtype=np.complex128 if arr.dtype.kind == "c" else np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = np.sum(arr, dtype=np.complex128 if arr.dtype.kind == "c" else np.float64)
     if np.isfinite(total):
         return True
     return bool(np.isfinite(arr).all())
