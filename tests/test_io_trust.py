@@ -368,6 +368,24 @@ def test_a_flipped_run_format_tag_cannot_switch_off_input_scaling(
         load_with_metadata(legacy)
 
 
+def test_users_own_format_tags_are_theirs(tmp_path: Path) -> None:
+    path = tmp_path / "m.safetensors"
+    for tag in ("chainrule-based classifier", "ChainRule.run/1", "mine/3"):
+        save(nn.Linear(2, 1), path, metadata={"format": tag})
+        assert load_with_metadata(path)[1]["format"] == tag
+
+
+def test_info_without_checksums_describes_a_changed_file(run: Path, tmp_path: Path) -> None:
+    from chainrule.train.inference import describe_file
+
+    data = (run / "model.safetensors").read_bytes()
+    changed = tmp_path / "changed.safetensors"
+    changed.write_bytes(_flip(data, len(data) - 10, 3))
+    with pytest.raises(ModelFileError, match="damaged"):
+        describe_file(changed)
+    assert "parameters" in describe_file(changed, verify=False)
+
+
 @pytest.mark.parametrize("tag", ["chainrule.checkpoinT", "chainrule.model/2", "chainrulf",
                                  "Chainrule", "chainrule.state-dict"])
 def test_unknown_chainrule_format_tags_are_refused(tmp_path: Path, tag: str) -> None:
@@ -421,6 +439,8 @@ def test_load_state_dict_refuses_integer_and_boolean_values_for_float_layers() -
     np.testing.assert_array_equal(net[0].weight.data, before)  # nothing changed
     net.load_state_dict({**state, "0.weight": np.full((3, 2), 0.25, np.float64)})
     assert net[0].weight.dtype == np.float32 and net[0].weight.data[0, 0] == 0.25
+    net.load_state_dict({**state, "0.bias": [1, 2, 3]})  # typed by hand: numbers
+    assert net[0].bias.dtype == np.float32 and net[0].bias.data.tolist() == [1, 2, 3]
 
 
 def test_non_finite_weights_load_with_a_warning_naming_them(tmp_path: Path) -> None:

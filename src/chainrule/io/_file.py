@@ -255,13 +255,16 @@ def _check_table(path: str | os.PathLike, header: dict, data_bytes: int
 
 def looks_like_chainrule(tag: str) -> bool:
     """Whether a format tag was meant to be one of chainrule's (so that an unknown one is
-    damage or a newer version, not a file of another tool): it mentions chainrule, or its
-    first word is within two typos of ``chainrule``."""
-    low = tag.lower()
-    if "chainrule" in low:
-        return True
-    word = re.split(r"[./:\s]", low, maxsplit=1)[0]
-    return _edit_distance(word[:20], "chainrule") <= 2
+    damage or a newer version, not a file of another tool): it mentions chainrule, or is
+    a :func:`typo_of_chainrule`."""
+    return "chainrule" in tag.lower() or typo_of_chainrule(tag)
+
+
+def typo_of_chainrule(tag: str) -> bool:
+    """Whether the first word of ``tag`` is one or two typos (a flipped bit, a dropped or
+    swapped letter) away from ``chainrule`` without being it: ``chaierule.run/1``."""
+    word = re.split(r"[./:\s]", tag.lower(), maxsplit=1)[0]
+    return word != "chainrule" and _edit_distance(word[:20], "chainrule") <= 2
 
 
 def _edit_distance(a: str, b: str) -> int:

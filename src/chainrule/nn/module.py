@@ -375,7 +375,7 @@ class Module:
         Example:
             >>> import chainrule as cr
             >>> net = cr.nn.Linear(2, 1)
-            >>> net.load_state_dict({"weight": [[1.0, 2.0]], "bias": [0.5]})
+            >>> net.load_state_dict({"weight": [[1, 2]], "bias": [0.5]})
             IncompatibleKeys(missing_keys=[], unexpected_keys=[])
         """
         own = self._state_tensors()
@@ -387,7 +387,10 @@ class Module:
             if k not in state:
                 continue
             value = state[k]
-            arr = value.data if isinstance(value, Tensor) else np.asarray(value)
+            if isinstance(value, (Tensor, np.ndarray, np.generic)):
+                arr = value.data if isinstance(value, Tensor) else np.asarray(value)
+            else:  # Python numbers typed by hand: [[1, 2]] means floats for a weight
+                arr = np.asarray(value, dtype=t.data.dtype)
             if arr.shape != t.data.shape:
                 wrong.append(f"{k}: expected {t.data.shape}, got {arr.shape}")
             if not _loadable(arr.dtype, t.data.dtype):
