@@ -15,7 +15,7 @@ def _data(n=23):
 
 
 def _epochs(loader, k):
-    return [[(xb.copy(), yb.copy()) for xb, yb in loader] for _ in range(k)]
+    return [[(np.array(xb), np.array(yb)) for xb, yb in loader] for _ in range(k)]
 
 
 def _ids(epoch):

@@ -16,11 +16,12 @@ from chainrule.train.run import build_loss, build_optimizer, build_scheduler
 
 def test_parse_spec() -> None:
     assert parse_spec("mlp:256,128") == ("mlp", [256, 128])
-    assert parse_spec(" MLP ") == ("mlp", [128, 64])
+    assert parse_spec(" MLP:8 ") == ("mlp", [8])
     assert parse_spec("linear") == ("linear", [])
     assert parse_spec("cnn:8,16") == ("cnn", [8, 16])
     for bad, match in [("mlp:0", "positive"), ("mlp:a", "positive"), ("resnet", "unknown"),
-                       ("linear:3", "no sizes"), ("cnn", "channel counts")]:
+                       ("linear:3", "no sizes"), ("cnn", "channel counts"),
+                       ("mlp", "hidden layer widths"), ("mlp:", "hidden layer widths")]:
         with pytest.raises(ValueError, match=match):
             parse_spec(bad)
 
@@ -110,9 +111,14 @@ def test_builders() -> None:
                            ("warmup", "batch")):
         sched, got = build_scheduler(name, opt, 10, 5, 0.1)
         assert got == interval and (sched is None) == (name == "none")
-    assert build_loss(None, "classification").label_smoothing == 0.1
+    # issue 11: no hidden label smoothing; the default is PyTorch's 0 (it was 0.1)
+    assert build_loss(None, "classification").label_smoothing == 0.0
+    assert build_loss(None, "classification", 0.1).label_smoothing == 0.1
     assert build_loss("ce", "classification", 0.0).label_smoothing == 0.0
     assert type(build_loss(None, "regression")).__name__ == "MSELoss"
     assert type(build_loss("huber", "regression")).__name__ == "HuberLoss"
     with pytest.raises(ValueError, match="regression"):
         build_loss("cross_entropy", "regression")
+    for name in ("bce", "nll", "foo"):  # known to chainrule.losses, but not run losses
+        with pytest.raises(ValueError, match="known for classification: cross_entropy, ce\\)"):
+            build_loss(name, "classification")

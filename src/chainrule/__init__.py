@@ -14,8 +14,10 @@ from chainrule.backend import (
     Generator,
     default_generator,
     get_default_dtype,
+    get_num_threads,
     manual_seed,
     set_default_dtype,
+    set_num_threads,
 )
 from chainrule.ops import (
     abs,
@@ -52,7 +54,7 @@ from chainrule.tensor import (
 __version__ = "0.1.0"
 
 # Imported on first use, so ``import chainrule`` stays fast and small.
-_LAZY = ("data", "diagnostics", "io", "train")
+_LAZY = ("data", "diagnostics", "io", "train", "utils")
 
 
 def __getattr__(name: str):
@@ -69,7 +71,7 @@ float32 = "float32"
 float64 = "float64"
 
 __all__ = [
-    "data", "diagnostics", "functional", "io", "losses", "nn", "optim", "train",
+    "data", "diagnostics", "functional", "io", "losses", "nn", "optim", "train", "utils",
     "AnomalyError", "Function", "Generator", "GraphFreedError", "Tensor", "abs", "arange",
     "cat", "clamp", "clip", "concatenate", "default_generator", "detect_anomaly",
     "enable_grad", "exp", "flatten", "float32", "float64", "full", "get_default_dtype",
@@ -77,3 +79,4 @@ __all__ = [
     "ones", "ones_like", "pad", "rand", "randn", "reshape", "set_default_dtype", "sqrt",
     "stack", "tensor", "transpose", "where", "zeros", "zeros_like",
 ]
+__all__ += ["get_num_threads", "set_num_threads"]

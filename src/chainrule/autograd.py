@@ -63,7 +63,11 @@ class Function:
         """Run ``forward`` on the inputs' arrays and, when a gradient is wanted, record
         the node so ``backward`` can reach the inputs."""
         fn = cls.__new__(cls)
-        needs = tuple([t.requires_grad for t in inputs])
+        try:
+            needs = tuple([t.requires_grad for t in inputs])
+        except AttributeError:  # NumPy arrays or numbers among the inputs: constants
+            inputs = _as_inputs(cls, inputs)
+            needs = tuple([t.requires_grad for t in inputs])
         fn.needs_input_grad = needs
         fn.hooks = None
         fn.retained = None
@@ -92,6 +96,24 @@ class Function:
 
     def __repr__(self) -> str:
         return f"<{self.name} node>"
+
+
+def _as_inputs(cls: type, inputs: tuple) -> tuple:
+    """Wrap NumPy arrays and numbers given to an op as constant tensors (no copy, dtype
+    kept); anything else is a TypeError naming the op and the argument."""
+    out = []
+    for i, value in enumerate(inputs):
+        if isinstance(value, Tensor):
+            out.append(value)
+        elif isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+            out.append(Tensor._make(value, False, None))
+        elif isinstance(value, (bool, int, float, np.number, np.bool_)):
+            out.append(Tensor(value))
+        else:
+            raise TypeError(f"{cls.__name__}: input {i} must be a Tensor or a numeric NumPy "
+                            f"array, got {type(value).__module__}.{type(value).__name__}"
+                            f"{f' of dtype {value.dtype}' if hasattr(value, 'dtype') else ''}")
+    return tuple(out)
 
 
 def _creation_meta() -> dict:

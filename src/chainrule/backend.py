@@ -136,3 +136,136 @@ def manual_seed(seed: int) -> Generator:
 
 def resolve_generator(generator: Generator | None) -> Generator:
     return default_generator if generator is None else generator
+
+
+# ---- threads ------------------------------------------------------------------------------
+#
+# NumPy's matrix products run on a BLAS (OpenBLAS, MKL, Accelerate) with its own thread
+# pool, sized to every core by default. BLAS threads busy-wait for work, so when other
+# programs already occupy the cores, a pool that size fights them for every core and a run
+# gets several times slower (measured 4-15x on a loaded machine against one thread).
+
+_THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+               "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
+_limits: Any = None  # the active threadpoolctl limiter (kept so it is never collected)
+
+
+def _threadpoolctl() -> Any:
+    try:
+        import threadpoolctl
+    except ImportError:
+        raise ImportError("setting the thread count needs threadpoolctl: pip install "
+                          "'threadpoolctl>=3'") from None
+    return threadpoolctl
+
+
+def _blas_pools() -> list[dict[str, Any]]:
+    return [p for p in _threadpoolctl().threadpool_info() if p.get("user_api") == "blas"]
+
+
+def set_num_threads(n: int) -> None:
+    """Use ``n`` threads for NumPy's linear algebra (the BLAS and any OpenMP pool).
+
+    Applies to the whole process until changed, like ``torch.set_num_threads``.
+
+    Reproducibility: a run with a fixed seed is bitwise reproducible on the same machine
+    with the same chainrule, NumPy and BLAS versions **and the same thread count**. The
+    BLAS splits a matrix product differently for another number of threads, which changes
+    the last bits of sums, and training amplifies them; checkpoints record the thread count
+    and library versions so a resume that changes them warns.
+
+    Args:
+        n: threads, >= 1.
+
+    Example:
+        >>> import chainrule as cr
+        >>> before = cr.get_num_threads()
+        >>> cr.set_num_threads(1)
+        >>> cr.get_num_threads()
+        1
+        >>> cr.set_num_threads(before)
+    """
+    global _limits
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"number of threads must be a whole number >= 1, got {n!r}")
+    _limits = _threadpoolctl().threadpool_limits(limits=int(n))
+
+
+def get_num_threads() -> int:
+    """Threads NumPy's BLAS uses now (1 when no BLAS thread pool was found).
+
+    Example:
+        >>> get_num_threads() >= 1
+        True
+    """
+    pools = _blas_pools()
+    return max((int(p.get("num_threads") or 1) for p in pools), default=1)
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the OS tells, else all)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def default_num_threads() -> int:
+    """The thread count ``chainrule train`` uses when not told: the cores that are idle.
+
+    ``OMP_NUM_THREADS`` (or ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS``…) wins when set.
+    Otherwise: the cores this process may use minus the one-minute load average (the
+    number of runnable processes already competing for them), at least 1. On an idle
+    machine that is every core; on a busy one it falls towards 1 thread, where BLAS threads
+    would otherwise spin against the other programs (see ``set_num_threads``).
+
+    Example:
+        >>> 1 <= default_num_threads() <= available_cores() or "OMP_NUM_THREADS" in os.environ
+        True
+    """
+    for name in _THREAD_ENV:
+        value = os.environ.get(name, "").strip()
+        if value.isdigit() and int(value) >= 1:
+            return int(value)
+    cores = available_cores()
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # Windows has no load average
+        return cores
+    return max(1, min(cores, cores - int(round(load))))
+
+
+def blas_description() -> str:
+    """The BLAS NumPy computes with, e.g. ``'openblas 0.3.27 (Haswell, pthreads)'``."""
+    try:
+        pools = _blas_pools()
+    except ImportError:
+        return "unknown"
+    if not pools:
+        return "none found"
+    parts = []
+    for p in pools:
+        detail = ", ".join(str(p[k]) for k in ("architecture", "threading_layer") if p.get(k))
+        parts.append(f"{p.get('internal_api', '?')} {p.get('version') or '?'}"
+                     + (f" ({detail})" if detail else ""))
+    return "; ".join(parts)
+
+
+def environment() -> dict[str, Any]:
+    """What a run's exact numbers depend on besides its seed and settings: the thread
+    count, chainrule's, NumPy's and the BLAS's versions, and the CPU architecture.
+
+    Example:
+        >>> sorted(environment())
+        ['blas', 'chainrule', 'machine', 'numpy', 'threads']
+    """
+    import platform
+
+    from chainrule import __version__
+
+    try:
+        threads = get_num_threads()
+    except ImportError:
+        threads = None
+    return {"threads": threads, "chainrule": __version__, "numpy": np.__version__,
+            "blas": blas_description(), "machine": platform.machine()}

@@ -26,7 +26,15 @@ TRAIN_EPILOG = """\
 data specs: digits (bundled 8x8 handwritten digits), xor, moons, spirals, circles,
   regression, csv:PATH (with --target COLUMN), idx:DIR (MNIST-style IDX files)
 model specs: linear, mlp:256,128 (hidden widths), cnn:8,16 (conv channels; image data)
+losses: cross_entropy (classification); mse, huber, l1 (regression)
 schedulers: none, step, exponential, cosine, onecycle, plateau, warmup
+the model file takes raw features (its first layer standardises them, a regression
+  model's last layer answers in the target's units): chainrule.io.load(FILE) works alone
+run folders: a non-empty --out needs --resume or --overwrite; a folder is locked while a
+  run uses it; a run whose loss or weights turn NaN/Inf stops (exit 1), keeping the last
+  finite checkpoint
+--resume may change --quiet, --plots, --threads, --monitor, --allow-nonfinite, and
+  --epochs under the none/exponential/plateau schedules; other changed flags are refused
 config files: --config run.toml (keys as the flags, with _ or -, top level or [train]),
   or a run folder's config.json; flags given on the command line override the file.
 examples:
@@ -34,6 +42,7 @@ examples:
   chainrule train --data moons --model mlp:32,32 --epochs 30 --out runs/moons
   chainrule train --data csv:houses.csv --target price --loss huber
   chainrule train --resume runs/moons
+  chainrule train --resume runs/moons --epochs 60   (with --scheduler none/plateau/exponential)
 """
 
 
@@ -61,8 +70,9 @@ def _add_train(sub: Any) -> None:
     g.add_argument("--data", metavar="SPEC", help="dataset (default: digits)")
     g.add_argument("--target", metavar="COLUMN", help="target column of a csv: dataset")
     g.add_argument("--standardize", action=argparse.BooleanOptionalAction,
-                   help="scale features (and regression targets) to mean 0, sd 1 with the "
-                   "training split's statistics (default: on)")
+                   help="standardise features (and regression targets) to mean 0, sd 1 "
+                   "with the training split's statistics, by layers inside the model "
+                   "(default: on)")
     g = p.add_argument_group("model")
     g.add_argument("--model", metavar="SPEC", help="linear, mlp:W1,W2,... or cnn:C1,C2,... "
                    "(default: mlp:256,128)")
@@ -75,10 +85,10 @@ def _add_train(sub: Any) -> None:
     g.add_argument("--residual", action=argparse.BooleanOptionalAction,
                    help="residual connections between equal-width hidden layers")
     g = p.add_argument_group("optimisation")
-    g.add_argument("--loss", metavar="NAME", help="cross_entropy, mse, huber, l1 "
-                   "(default: by task)")
+    g.add_argument("--loss", metavar="NAME", help="cross_entropy for classification; mse, "
+                   "huber or l1 for regression (default: cross_entropy or mse)")
     g.add_argument("--label-smoothing", type=float, metavar="EPS",
-                   help="label smoothing of the cross-entropy (default: 0.1)")
+                   help="label smoothing of the cross-entropy (default: 0)")
     g.add_argument("--optimizer", metavar="NAME", help="sgd, adam, adamw, rmsprop, adagrad "
                    "(default: adam)")
     g.add_argument("--lr", type=float, help="learning rate (default: 0.003)")
@@ -92,15 +102,29 @@ def _add_train(sub: Any) -> None:
     g.add_argument("--seed", type=int, help="random seed (default: 0)")
     g.add_argument("--patience", type=int, metavar="N",
                    help="stop when val_loss has not improved for N epochs (keeps the best)")
+    g.add_argument("--allow-nonfinite", action="store_true",
+                   help="keep training when the loss or weights become NaN/Inf, and save "
+                   "the model anyway (default: stop at the first, keeping the last finite "
+                   "checkpoint)")
     g = p.add_argument_group("output")
     g.add_argument("--out", metavar="DIR", help="run folder (default: runs/<time>-<data>)")
     g.add_argument("--resume", metavar="RUN", help="continue a run folder (or checkpoint)")
+    g.add_argument("--overwrite", action="store_true",
+                   help="replace the run in a non-empty --out folder")
     g.add_argument("--monitor", action=argparse.BooleanOptionalAction,
                    help="watch gradient flow and report problems in the summary")
     g.add_argument("--plots", action=argparse.BooleanOptionalAction,
                    help="write loss/accuracy/confusion plots (default: on, needs matplotlib)")
     g.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    _add_threads(g)
     p.set_defaults(handler=_cmd_train)
+
+
+def _add_threads(group: Any) -> None:
+    group.add_argument("--threads", type=int, metavar="N",
+                       help="BLAS threads (default: OMP_NUM_THREADS if set, else the cores "
+                       "the load average leaves idle, at least 1); results are bitwise "
+                       "reproducible for one thread count")
 
 
 def _add_evaluate(sub: Any) -> None:
@@ -113,6 +137,7 @@ def _add_evaluate(sub: Any) -> None:
     p.add_argument("--split", choices=("train", "val", "test"), default="test")
     p.add_argument("--batch-size", type=int, default=1024, metavar="N")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
+    _add_threads(p)
     p.set_defaults(handler=_cmd_evaluate)
 
 
@@ -125,6 +150,7 @@ def _add_predict(sub: Any) -> None:
     p.add_argument("model", metavar="MODEL", help="a model file (model.safetensors)")
     p.add_argument("input", metavar="INPUT.csv", help="CSV file of feature columns")
     p.add_argument("-o", "--output", metavar="OUT.csv", help="output file (default: stdout)")
+    _add_threads(p)
     p.set_defaults(handler=_cmd_predict)
 
 
@@ -185,10 +211,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     flags = {k: v for k, v in vars(args).items() if k not in ("handler", "command", "config")}
     if "resume" in flags:
-        # the run's own config.json is the base; flags may change e.g. --epochs or --quiet
+        # the run's own config.json is the base; flags may change only what does not alter
+        # the run's course (resume_config refuses the others by name)
         if getattr(args, "config", None):
             raise CLIError("--resume takes the settings from the run folder; drop --config")
-        config, _, _ = resume_config(flags.pop("resume"))
+        config, _, _ = resume_config(flags.pop("resume"), flags)
+        flags = {}
     else:
         config = TrainConfig()
         if getattr(args, "config", None):
@@ -198,9 +226,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0 if result is not None else 1
 
 
+def _use_threads(args: argparse.Namespace) -> None:
+    from chainrule.backend import default_num_threads, set_num_threads
+
+    threads = getattr(args, "threads", None)
+    if threads is not None and threads < 1:
+        raise CLIError(f"--threads must be >= 1, got {threads}")
+    set_num_threads(threads or default_num_threads())
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from chainrule.train.inference import evaluate_file, format_results
 
+    _use_threads(args)
     results = evaluate_file(args.model, data=args.data, target=args.target, split=args.split,
                             batch_size=args.batch_size)
     if args.json:
@@ -213,6 +251,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     from chainrule.train.inference import predict_file
 
+    _use_threads(args)
     n = predict_file(args.model, args.input, args.output)
     if args.output:
         print(f"wrote {n} predictions to {args.output}")
@@ -253,21 +292,18 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
 
 def _experiment_scripts() -> dict[str, Any]:
-    """Experiment scripts by name: ``examples/experiments/*.py`` of the working directory or
-    of the source checkout chainrule runs from (the experiments are not installed)."""
+    """Experiment scripts by name: ``examples/experiments/*.py`` of the source checkout
+    chainrule itself runs from (the experiments are not installed). Never the working
+    directory's: ``chainrule experiment NAME`` must not run whatever script lies there."""
     from pathlib import Path
 
     import chainrule
 
-    roots = [Path.cwd(), Path(chainrule.__file__).resolve().parents[2]]
-    found: dict[str, Any] = {}
-    for root in roots:
-        folder = root / "examples" / "experiments"
-        if folder.is_dir():
-            for script in sorted(folder.glob("*.py")):
-                if not script.name.startswith("_"):
-                    found.setdefault(script.stem, script)
-    return found
+    folder = Path(chainrule.__file__).resolve().parents[2] / "examples" / "experiments"
+    if not folder.is_dir():
+        return {}
+    return {script.stem: script for script in sorted(folder.glob("*.py"))
+            if not script.name.startswith("_")}
 
 
 def _cmd_experiment(args: argparse.Namespace) -> int:
@@ -332,6 +368,17 @@ def _one_line(err: BaseException) -> str:
     return " ".join(text.split())
 
 
+def _one_line_warnings(prog: str) -> None:
+    """Show library warnings (e.g. a resume under another thread count) as one line each."""
+    import warnings
+
+    def show(message: Any, category: Any, filename: str, lineno: int, file: Any = None,
+             line: Any = None) -> None:
+        sys.stderr.write(f"{prog}: warning: {' '.join(str(message).split())}\n")
+
+    warnings.showwarning = show
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``chainrule`` command; returns the exit status.
 
@@ -345,6 +392,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     prog = f"{PROG} {args.command}"
     if unknown and args.command != "experiment":
         parser.subparsers[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
+    import warnings
+
+    shown = warnings.showwarning
+    _one_line_warnings(prog)
     try:
         return args.handler(args)
     except KeyboardInterrupt:
@@ -359,6 +410,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         sys.stderr.write(f"{prog}: error: {_one_line(err)}\n")
         return 1
+    finally:
+        warnings.showwarning = shown
 
 
 __all__ = ["CLIError", "build_parser", "main"]

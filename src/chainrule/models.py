@@ -5,8 +5,9 @@ Specs:
 - ``linear`` — one ``Linear`` layer (logistic / linear regression).
 - ``mlp:256,128`` — fully connected hidden layers of those widths, each followed by the
   activation (and optionally batch normalisation and dropout), then the output layer.
-  ``mlp`` alone means ``mlp:128,64``. With ``residual=True`` each hidden layer whose width
-  equals the previous one becomes a ``Residual`` block (``x + f(x)``).
+  The widths are required (``mlp`` alone is an error, not a hidden default). With
+  ``residual=True`` each hidden layer whose width equals the previous one becomes a
+  ``Residual`` block (``x + f(x)``).
 - ``cnn:8,16`` — one convolution block per channel count (3×3 convolution with padding 1,
   optional batch normalisation, the activation, 2×2 max pooling while the image is at
   least 2×2), then ``Flatten`` and the output layer. Needs images: ``input_shape`` of
@@ -21,12 +22,12 @@ Example:
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Sequence
 
 from chainrule import nn
 from chainrule.nn.activation import ACTIVATIONS
 
-DEFAULT_MLP = (128, 64)
 KINDS = ("linear", "mlp", "cnn")
 
 
@@ -46,7 +47,7 @@ def parse_spec(spec: str) -> tuple[str, list[int]]:
     if kind == "linear" and widths:
         raise ValueError(f"model {spec!r}: 'linear' takes no sizes")
     if kind == "mlp" and not widths:
-        widths = list(DEFAULT_MLP)
+        raise ValueError(f"model {spec!r}: give the hidden layer widths, e.g. mlp:256,128")
     if kind == "cnn" and not widths:
         raise ValueError(f"model {spec!r}: give channel counts, e.g. cnn:8,16")
     return kind, widths
@@ -157,4 +158,32 @@ def _cnn(channels: list[int], shape: tuple[int, ...], num_outputs: int, activati
     return nn.Sequential(*layers)
 
 
-__all__ = ["DEFAULT_MLP", "build_model", "parse_spec"]
+def with_preprocessing(model: nn.Sequential, inputs: nn.Module | None = None,
+                       outputs: nn.Module | None = None) -> nn.Sequential:
+    """``model`` with a first layer named ``input`` and a last named ``output`` around it.
+
+    The model's own layers keep their names (``0.weight``…), so its ``state_dict`` keys
+    are those of the bare model plus ``input.*`` and ``output.*``.
+
+    Args:
+        model: a ``Sequential`` (e.g. from ``build_model``).
+        inputs: applied to raw inputs first (e.g. ``nn.Standardize``), or None.
+        outputs: applied to the model's outputs (e.g. ``nn.Standardize(invert=True)``
+            mapping standardised predictions to the target's units), or None.
+
+    Example:
+        >>> m = with_preprocessing(build_model("linear", (2,), 1),
+        ...                        nn.Standardize(mean=[1.0, 2.0], std=[1.0, 4.0]))
+        >>> list(m.state_dict())
+        ['input.mean', 'input.std', '0.weight', '0.bias']
+    """
+    layers: OrderedDict[str, nn.Module] = OrderedDict()
+    if inputs is not None:
+        layers["input"] = inputs
+    layers.update(model._modules)
+    if outputs is not None:
+        layers["output"] = outputs
+    return nn.Sequential(layers)
+
+
+__all__ = ["build_model", "parse_spec", "with_preprocessing"]

@@ -2,8 +2,11 @@
 
 Public surface::
 
-    Dataset, TensorDataset, Subset, random_split, train_val_test_split   (dataset)
-    DataLoader                                                          (loader)
+    Dataset, TensorDataset, Subset, ConcatDataset, random_split,
+    train_val_test_split                                                (dataset)
+    DataLoader, default_collate                                         (loader)
+    Sampler, SequentialSampler, RandomSampler, SubsetRandomSampler,
+    WeightedRandomSampler, BatchSampler                                 (sampler)
     Standardizer, MinMaxScaler, one_hot                                 (transforms)
     make_xor, make_moons, make_spirals, make_circles,
     make_regression_curve                                               (synthetic)
@@ -23,6 +26,7 @@ Example:
 from chainrule.data.bundle import DataBundle
 from chainrule.data.csv import load_csv, load_csv_features
 from chainrule.data.dataset import (
+    ConcatDataset,
     Dataset,
     Subset,
     TensorDataset,
@@ -31,8 +35,16 @@ from chainrule.data.dataset import (
 )
 from chainrule.data.digits import load_digits
 from chainrule.data.idx import load_idx_dir, read_idx, write_idx
-from chainrule.data.loader import DataLoader
+from chainrule.data.loader import DataLoader, default_collate
 from chainrule.data.registry import load_dataset
+from chainrule.data.sampler import (
+    BatchSampler,
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
+    SubsetRandomSampler,
+    WeightedRandomSampler,
+)
 from chainrule.data.synthetic import (
     make_circles,
     make_moons,
@@ -43,6 +55,8 @@ from chainrule.data.synthetic import (
 from chainrule.data.transforms import MinMaxScaler, Standardizer, one_hot
 
 __all__ = [
+    "BatchSampler", "ConcatDataset", "RandomSampler", "Sampler", "SequentialSampler",
+    "SubsetRandomSampler", "WeightedRandomSampler", "default_collate",
     "DataBundle", "DataLoader", "Dataset", "MinMaxScaler", "Standardizer", "Subset",
     "TensorDataset", "load_csv", "load_csv_features", "load_dataset", "load_digits",
     "load_idx_dir", "make_circles", "make_moons", "make_regression_curve", "make_spirals",

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.data._rng import RandomSource, as_rng
+from chainrule.tensor import Tensor
 
 
 class Dataset:
@@ -48,8 +49,10 @@ class TensorDataset(Dataset):
         *arrays: NumPy arrays or chainrule Tensors (their ``.data`` is used), each of shape
             ``(N, ...)``. The arrays are stored as given (no copy, dtypes kept).
 
-    Indexing with an int returns a tuple with one item per array; indexing with an integer
-    array, a boolean mask or a slice returns a tuple of batches.
+    Indexing with an int returns a tuple with one Tensor per array (as PyTorch's
+    ``TensorDataset``); indexing with an integer array, a boolean mask or a slice returns
+    a tuple of batches. The Tensors share memory with the stored arrays. ``.tensors``
+    holds the whole arrays as Tensors, ``.arrays`` as NumPy arrays.
 
     Example:
         >>> X, y = np.zeros((5, 3), np.float32), np.arange(5)
@@ -76,8 +79,13 @@ class TensorDataset(Dataset):
     def __len__(self) -> int:
         return int(self.arrays[0].shape[0])
 
+    @property
+    def tensors(self) -> tuple[Any, ...]:
+        """The stored arrays as Tensors (sharing memory), as PyTorch's attribute."""
+        return tuple(Tensor._make(a, False, None) for a in self.arrays)
+
     def __getitem__(self, index: Any) -> tuple[Any, ...]:
-        return tuple(a[index] for a in self.arrays)
+        return tuple(Tensor._make(np.asarray(a[index]), False, None) for a in self.arrays)
 
     def get_batch(self, indices: np.ndarray) -> tuple[np.ndarray, ...]:
         """Rows ``indices`` (int array, shape ``(B,)``) of every array: shapes ``(B, ...)``."""
@@ -131,6 +139,34 @@ class Subset(Dataset):
         return self.dataset.get_batch(self.indices[np.asarray(indices)])
 
 
+class ConcatDataset(Dataset):
+    """Several datasets one after another (PyTorch's ``ConcatDataset``).
+
+    Example:
+        >>> ds = ConcatDataset([TensorDataset(np.arange(3)), TensorDataset(np.arange(10, 12))])
+        >>> len(ds), int(ds[3][0])
+        (5, 10)
+    """
+
+    def __init__(self, datasets: Sequence[Any]) -> None:
+        self.datasets = list(datasets)
+        if not self.datasets:
+            raise ValueError("ConcatDataset needs at least one dataset")
+        self.cumulative_sizes = np.cumsum([len(d) for d in self.datasets]).tolist()
+
+    def __len__(self) -> int:
+        return int(self.cumulative_sizes[-1])
+
+    def __getitem__(self, index: int) -> Any:
+        n = len(self)
+        if not -n <= index < n:
+            raise IndexError(f"ConcatDataset index {index} out of range for {n} samples")
+        index = index + n if index < 0 else index
+        k = int(np.searchsorted(self.cumulative_sizes, index, side="right"))
+        before = self.cumulative_sizes[k - 1] if k else 0
+        return self.datasets[k][index - before]
+
+
 def _split_lengths(n: int, lengths: Sequence[float]) -> list[int]:
     """Absolute lengths from ints summing to ``n`` or fractions summing to 1."""
     if not lengths:
@@ -161,7 +197,8 @@ def random_split(dataset: Any, lengths: Sequence[float],
         lengths: ints summing to ``N``, or fractions summing to 1 (floored; the remainder
             goes one by one to the first splits).
         generator: seed, ``numpy.random.Generator`` or ``chainrule.Generator``;
-            ``None`` draws fresh entropy (not reproducible).
+            ``None`` draws from chainrule's default generator (so ``manual_seed`` makes
+            the split reproducible, as in PyTorch).
 
     Returns:
         one ``Subset`` per entry of ``lengths``.
@@ -172,7 +209,9 @@ def random_split(dataset: Any, lengths: Sequence[float],
         (8, 2)
     """
     counts = _split_lengths(len(dataset), lengths)
-    perm = as_rng(generator).permutation(len(dataset))
+    from chainrule.data.sampler import default_rng_source
+
+    perm = as_rng(default_rng_source(generator)).permutation(len(dataset))
     bounds = np.cumsum([0, *counts])
     return [Subset(dataset, perm[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
 

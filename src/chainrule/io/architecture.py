@@ -432,8 +432,16 @@ def _rnn_kwargs(m: Any) -> dict:
 
 
 def _attention_kwargs(m: Any) -> dict:
-    return {"embed_dim": m.embed_dim, "num_heads": m.num_heads, "dropout": m.dropout,
-            "bias": m.in_proj_bias is not None, "batch_first": m.batch_first}
+    kwargs = {"embed_dim": m.embed_dim, "num_heads": m.num_heads, "dropout": m.dropout,
+              "bias": m.in_proj_bias is not None, "batch_first": m.batch_first}
+    # only when set, so specs of plain attention stay as they were
+    extra = {"add_bias_kv": getattr(m, "bias_k", None) is not None,
+             "add_zero_attn": getattr(m, "add_zero_attn", False),
+             "kdim": getattr(m, "kdim", m.embed_dim), "vdim": getattr(m, "vdim", m.embed_dim)}
+    defaults = {"add_bias_kv": False, "add_zero_attn": False, "kdim": m.embed_dim,
+                "vdim": m.embed_dim}
+    kwargs.update({k: v for k, v in extra.items() if v != defaults[k]})
+    return kwargs
 
 
 def _transformer_block_kwargs(m: Any) -> dict:
@@ -457,7 +465,14 @@ def _conv_kwargs(m: Any) -> dict:
             "dilation": m.dilation, "groups": m.groups, "bias": m.bias is not None}
 
 
-_MAX_POOL = _attrs("kernel_size", "stride", "padding", "dilation", "ceil_mode")
+def _max_pool_kwargs(m: Any) -> dict:
+    kwargs = _attrs("kernel_size", "stride", "padding", "dilation", "ceil_mode")(m)
+    if getattr(m, "return_indices", False):
+        kwargs["return_indices"] = True
+    return kwargs
+
+
+_MAX_POOL = _max_pool_kwargs
 _AVG_POOL = _attrs("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad")
 
 
@@ -500,7 +515,90 @@ def _builtin_table() -> list[tuple[str, str, GetKwargs]]:
          _attrs("context", "d_model", "kind")),
         ("TransformerBlock", "transformer:TransformerBlock", _transformer_block_kwargs),
         ("DecoderOnlyTransformer", "transformer:DecoderOnlyTransformer", _decoder_kwargs),
+        # preprocessing carried by the model (mean/std are buffers in the weights)
+        ("Standardize", "preprocessing:Standardize", _attrs("shape", "invert")),
+    ] + _spatial_sequence_table()
+
+
+# ---- spatial and sequence layers (nnspatial) --------------------------------------------
+
+def _conv_transpose_kwargs(m: Any) -> dict:
+    return {**_conv_kwargs(m), "output_padding": m.output_padding}
+
+
+def _cell_kwargs(m: Any) -> dict:
+    kwargs = {"input_size": m.input_size, "hidden_size": m.hidden_size, "bias": m.bias}
+    if hasattr(m, "nonlinearity"):  # RNNCell only
+        kwargs["nonlinearity"] = m.nonlinearity
+    return kwargs
+
+
+def _transformer_layer_kwargs(m: Any) -> dict:
+    from chainrule.nn.transformer import activation_name
+
+    activation = activation_name(m.activation)
+    if activation is None:
+        raise ValueError(f"{type(m).__name__} with activation {m.activation!r} cannot be "
+                         "described: only 'relu' and 'gelu' are recorded in a spec; save "
+                         "the weights with chainrule.io.save_state_dict instead")
+    return {"d_model": m.self_attn.embed_dim, "nhead": m.self_attn.num_heads,
+            "dim_feedforward": m.linear1.out_features, "dropout": m.dropout.p,
+            "activation": activation, "layer_norm_eps": m.norm1.eps,
+            "batch_first": m.self_attn.batch_first, "norm_first": m.norm_first,
+            "bias": m.linear1.bias is not None}
+
+
+def _spatial_sequence_table() -> list[tuple[str, str, GetKwargs]]:
+    adaptive_max = _attrs("output_size", "return_indices")
+    unpool = _attrs("kernel_size", "stride", "padding")
+    fold_args = ("kernel_size", "dilation", "padding", "stride")
+    upsample = _attrs("size", "scale_factor")
+    return [
+        ("ConvTranspose1d", "conv:ConvTranspose1d", _conv_transpose_kwargs),
+        ("ConvTranspose2d", "conv:ConvTranspose2d", _conv_transpose_kwargs),
+        ("AdaptiveAvgPool1d", "pooling:AdaptiveAvgPool1d", _attrs("output_size")),
+        ("AdaptiveMaxPool1d", "pooling:AdaptiveMaxPool1d", adaptive_max),
+        ("AdaptiveMaxPool2d", "pooling:AdaptiveMaxPool2d", adaptive_max),
+        ("MaxUnpool1d", "pooling:MaxUnpool1d", unpool),
+        ("MaxUnpool2d", "pooling:MaxUnpool2d", unpool),
+        ("Unfold", "fold:Unfold", _attrs(*fold_args)),
+        ("Fold", "fold:Fold", _attrs("output_size", *fold_args)),
+        ("Upsample", "upsampling:Upsample",
+         _attrs("size", "scale_factor", "mode", "align_corners", "recompute_scale_factor")),
+        ("UpsamplingNearest2d", "upsampling:UpsamplingNearest2d", upsample),
+        ("UpsamplingBilinear2d", "upsampling:UpsamplingBilinear2d", upsample),
+        ("RNNCell", "recurrent:RNNCell", _cell_kwargs),
+        ("LSTMCell", "recurrent:LSTMCell", _cell_kwargs),
+        ("GRUCell", "recurrent:GRUCell", _cell_kwargs),
+        ("TransformerEncoderLayer", "transformer:TransformerEncoderLayer",
+         _transformer_layer_kwargs),
+        ("TransformerDecoderLayer", "transformer:TransformerDecoderLayer",
+         _transformer_layer_kwargs),
     ]
+
+
+def _build_stack(name: str) -> Callable[[list[tuple[str, Module | None]]], Module]:
+    """Rebuild a TransformerEncoder/Decoder from its children (its layers, as saved, and
+    its norm) or a Transformer from its encoder and decoder."""
+    def build(children: list[tuple[str, Module | None]]) -> Module:
+        from chainrule.nn import transformer
+
+        parts = dict(children)
+        cls = getattr(transformer, name)
+        wanted = {"encoder", "decoder"} if name == "Transformer" else {"layers", "norm"}
+        if set(parts) - wanted or any(parts.get(k) is None for k in wanted - {"norm"}):
+            raise ValueError(f"{name} needs children {sorted(wanted)}, got {sorted(parts)}")
+        if name == "Transformer":
+            return cls.from_parts(parts["encoder"], parts["decoder"])
+        return cls.from_layers(parts["layers"], parts.get("norm"))
+
+    return build
+
+
+# (type name, "module:class" in chainrule.nn) of the containers rebuilt from their children
+_STACKS = (("TransformerEncoder", "transformer:TransformerEncoder"),
+           ("TransformerDecoder", "transformer:TransformerDecoder"),
+           ("Transformer", "transformer:Transformer"))
 
 
 def _find_layer(where: str) -> type | None:
@@ -521,6 +619,7 @@ def _reserved_names() -> dict[str, str]:
     out = {name: "chainrule.nn." + where.replace(":", ".")
            for name, where, _ in _builtin_table()}
     out.update({name: f"chainrule.nn.containers.{name}" for name in _CONTAINERS})
+    out.update({name: "chainrule.nn." + where.replace(":", ".") for name, where in _STACKS})
     return out
 
 
@@ -542,3 +641,7 @@ def _ensure_builtins() -> None:
         build = _build_residual if name == "Residual" else (
             lambda ch, cls=cls: _add_children(cls(), ch))
         _register_builtin(_Entry(name, cls, None, build))
+    for name, where in _STACKS:
+        cls = _find_layer(where)
+        if cls is not None:
+            _register_builtin(_Entry(name, cls, None, _build_stack(name)))

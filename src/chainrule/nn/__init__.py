@@ -20,6 +20,7 @@ from chainrule.nn.linear import Flatten, Identity, Linear
 from chainrule.nn.module import Buffer, LayerError, Module, Parameter
 from chainrule.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from chainrule.nn.pooling import AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
+from chainrule.nn.preprocessing import Standardize
 from chainrule.nn.recurrent import GRU, LSTM, RNN
 from chainrule.nn.transformer import DecoderOnlyTransformer, PositionalEmbedding, TransformerBlock
 
@@ -31,6 +32,39 @@ __all__ = [
     "Flatten", "Identity", "LayerError", "LayerNorm", "LeakyReLU", "Linear", "LogSoftmax",
     "Module", "ModuleDict", "ModuleList", "Parameter", "ReLU", "Residual", "Sequential",
     "Sigmoid", "Softmax", "Softplus", "Tanh", "init",
+]
+__all__ += ["Standardize"]
+
+# ---- spatial and sequence layers (nnspatial) ----
+from chainrule.nn.conv import ConvTranspose1d, ConvTranspose2d  # noqa: E402
+from chainrule.nn.fold import Fold, Unfold  # noqa: E402
+from chainrule.nn.pooling import (  # noqa: E402
+    AdaptiveAvgPool1d,
+    AdaptiveMaxPool1d,
+    AdaptiveMaxPool2d,
+    MaxUnpool1d,
+    MaxUnpool2d,
+)
+from chainrule.nn.recurrent import GRUCell, LSTMCell, RNNCell  # noqa: E402
+from chainrule.nn.transformer import (  # noqa: E402
+    Transformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)
+from chainrule.nn.upsampling import (  # noqa: E402
+    Upsample,
+    UpsamplingBilinear2d,
+    UpsamplingNearest2d,
+)
+
+__all__ += [
+    "AdaptiveAvgPool1d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "ConvTranspose1d",
+    "ConvTranspose2d", "Fold", "GRUCell", "LSTMCell", "MaxUnpool1d", "MaxUnpool2d", "RNNCell",
+    "Transformer", "TransformerDecoder", "TransformerDecoderLayer", "TransformerEncoder",
+    "TransformerEncoderLayer", "Unfold", "Upsample", "UpsamplingBilinear2d",
+    "UpsamplingNearest2d",
 ]
 
 

@@ -12,7 +12,15 @@ from chainrule.nn.linear import Linear
 from chainrule.nn.module import Module, Parameter
 from chainrule.ops.attention import causal_mask, scaled_dot_product_attention
 from chainrule.ops.linalg import linear
-from chainrule.ops.shape import getitem, reshape, squeeze, transpose, unsqueeze
+from chainrule.ops.shape import (
+    broadcast_to,
+    concatenate,
+    getitem,
+    reshape,
+    squeeze,
+    transpose,
+    unsqueeze,
+)
 from chainrule.tensor import Tensor
 
 
@@ -21,24 +29,31 @@ class MultiheadAttention(Module):
     ``head_i = softmax(Q_i K_iᵀ/√d + mask) V_i``, d = embed_dim / num_heads.
 
     Parameters (PyTorch's names): ``in_proj_weight`` (3E, E) stacking W_q, W_k, W_v
-    (Xavier-uniform), ``in_proj_bias`` (3E,) (zeros), ``out_proj.weight`` (E, E) and
-    ``out_proj.bias`` (E,) (zeros).
+    (Xavier-uniform) — or, when ``kdim``/``vdim`` differ from E, ``q_proj_weight``
+    (E, E), ``k_proj_weight`` (E, kdim) and ``v_proj_weight`` (E, vdim) —,
+    ``in_proj_bias`` (3E,) (zeros), ``out_proj.weight`` (E, E), ``out_proj.bias`` (E,)
+    (zeros), and with ``add_bias_kv`` ``bias_k``, ``bias_v`` (1, 1, E) (Xavier-normal).
 
     Args:
         embed_dim: E, the model width; num_heads: h, must divide E.
         dropout: dropout on the attention weights (training only).
         bias: learn the projection biases.
+        add_bias_kv: append a learned key and value (``bias_k``, ``bias_v``) to every
+            sequence of keys and values, after the projection.
+        add_zero_attn: append a zero key and value (after ``bias_k``/``bias_v``).
+        kdim, vdim: feature sizes of key and value (default E).
         batch_first: inputs/outputs are (N, L, E) instead of (L, N, E).
         generator: random source for the initial weights and the dropout masks.
+        dtype: parameter dtype (default: the global default, float32).
 
     Call: ``attn(query, key, value, key_padding_mask=None, need_weights=True,
     attn_mask=None, average_attn_weights=True, is_causal=False)`` with query (L, N, E),
-    key/value (S, N, E) (or batch first, or unbatched (L, E)). Masks follow PyTorch's
-    ``MultiheadAttention`` convention, the opposite of ``scaled_dot_product_attention``'s:
-    a boolean ``True`` means *do not attend*; float masks are added to the scores.
-    ``key_padding_mask`` is (N, S); ``attn_mask`` is (L, S) or (N·h, L, S).
-    ``is_causal=True`` without an ``attn_mask`` builds the causal mask (PyTorch requires
-    the mask as well; with one given, the mask is used as is).
+    key/value (S, N, kdim/vdim) (or batch first, or unbatched (L, E)). Masks follow
+    PyTorch's ``MultiheadAttention`` convention, the opposite of
+    ``scaled_dot_product_attention``'s: a boolean ``True`` means *do not attend*; float
+    masks are added to the scores. ``key_padding_mask`` is (N, S); ``attn_mask`` is
+    (L, S) or (N·h, L, S). ``is_causal=True`` without an ``attn_mask`` builds the causal
+    mask (PyTorch requires the mask as well; with one given, the mask is used as is).
 
     Returns ``(attn_output (L, N, E), attn_weights)``: the weights are (N, L, S) averaged
     over heads (or (N, h, L, S)) when ``need_weights``, else None. They are a detached
@@ -54,8 +69,9 @@ class MultiheadAttention(Module):
     """
 
     def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
-                 batch_first: bool = False, generator: Generator | None = None,
-                 dtype: Any = None) -> None:
+                 add_bias_kv: bool = False, add_zero_attn: bool = False,
+                 kdim: int | None = None, vdim: int | None = None, batch_first: bool = False,
+                 generator: Generator | None = None, dtype: Any = None) -> None:
         super().__init__()
         if embed_dim <= 0 or num_heads <= 0 or embed_dim % num_heads:
             raise ValueError(f"MultiheadAttention: embed_dim ({embed_dim}) must be a positive "
@@ -63,33 +79,64 @@ class MultiheadAttention(Module):
         if not 0 <= dropout < 1:
             raise ValueError(f"MultiheadAttention: dropout must be in [0, 1), got {dropout}")
         self.embed_dim = embed_dim
+        self.kdim = kdim if kdim is not None else embed_dim
+        self.vdim = vdim if vdim is not None else embed_dim
+        self._qkv_same_embed_dim = self.kdim == embed_dim and self.vdim == embed_dim
         self.num_heads = num_heads
         self.head_dim = embed_dim // num_heads
         self.dropout = float(dropout)
         self.batch_first = batch_first
+        self.add_zero_attn = add_zero_attn
         self.generator = generator
         dt = np.dtype(dtype) if dtype is not None else get_default_dtype()
-        self.in_proj_weight = Parameter(np.empty((3 * embed_dim, embed_dim), dt))
-        init.xavier_uniform_(self.in_proj_weight, generator=generator)
+
+        def param(shape: tuple[int, ...]) -> Parameter:
+            return Parameter(np.zeros(shape, dt), dtype=dt)
+
+        if self._qkv_same_embed_dim:
+            self.in_proj_weight = param((3 * embed_dim, embed_dim))
+            init.xavier_uniform_(self.in_proj_weight, generator=generator)
+        else:
+            self.q_proj_weight = param((embed_dim, embed_dim))
+            self.k_proj_weight = param((embed_dim, self.kdim))
+            self.v_proj_weight = param((embed_dim, self.vdim))
+            for w in (self.q_proj_weight, self.k_proj_weight, self.v_proj_weight):
+                init.xavier_uniform_(w, generator=generator)
+            self.register_parameter("in_proj_weight", None)
         if bias:
-            self.in_proj_bias = Parameter(np.zeros(3 * embed_dim, dt))
+            self.in_proj_bias = param((3 * embed_dim,))
         else:
             self.register_parameter("in_proj_bias", None)
+        if add_bias_kv:
+            self.bias_k = param((1, 1, embed_dim))
+            self.bias_v = param((1, 1, embed_dim))
+            init.xavier_normal_(self.bias_k, generator=generator)
+            init.xavier_normal_(self.bias_v, generator=generator)
+        else:
+            self.register_parameter("bias_k", None)
+            self.register_parameter("bias_v", None)
         self.out_proj = Linear(embed_dim, embed_dim, bias=bias, generator=generator, dtype=dt)
         if bias:
             init.zeros_(self.out_proj.bias)
 
     # ---- helpers -------------------------------------------------------------------
+    def _heads(self, t: Tensor) -> Tensor:
+        """(N, L, E) → (N, h, L, d)."""
+        n, length = t.data.shape[0], t.data.shape[1]
+        return transpose(reshape(t, (n, length, self.num_heads, self.head_dim)), (0, 2, 1, 3))
+
     def _project(self, query: Tensor, key: Tensor, value: Tensor) -> tuple:
         """Q, K, V as (N, h, L, d); one GEMM when query, key and value are one tensor."""
         E = self.embed_dim
         w, b = self.in_proj_weight, self.in_proj_bias
 
-        def heads(t: Tensor) -> Tensor:
-            n, length = t.data.shape[0], t.data.shape[1]
-            return transpose(reshape(t, (n, length, self.num_heads, self.head_dim)),
-                             (0, 2, 1, 3))
+        def bias_part(i: int) -> Tensor | None:
+            return None if b is None else getitem(b, slice(i * E, (i + 1) * E))
 
+        if w is None:  # separate projections (kdim/vdim differ from embed_dim)
+            return (self._heads(linear(query, self.q_proj_weight, bias_part(0))),
+                    self._heads(linear(key, self.k_proj_weight, bias_part(1))),
+                    self._heads(linear(value, self.v_proj_weight, bias_part(2))))
         if query is key and key is value:
             n, length = query.data.shape[:2]
             qkv = reshape(linear(query, w, b), (n, length, 3, self.num_heads, self.head_dim))
@@ -97,10 +144,9 @@ class MultiheadAttention(Module):
             return getitem(qkv, 0), getitem(qkv, 1), getitem(qkv, 2)
 
         def part(i: int) -> tuple:
-            rows = slice(i * E, (i + 1) * E)
-            return getitem(w, rows), None if b is None else getitem(b, rows)
+            return getitem(w, slice(i * E, (i + 1) * E)), bias_part(i)
 
-        q = heads(linear(query, *part(0)))
+        q = self._heads(linear(query, *part(0)))
         if key is value:
             n, length = key.data.shape[:2]
             kv_w = getitem(w, slice(E, 3 * E))
@@ -109,12 +155,51 @@ class MultiheadAttention(Module):
                                                    self.head_dim))
             kv = transpose(kv, (2, 0, 3, 1, 4))
             return q, getitem(kv, 0), getitem(kv, 1)
-        return q, heads(linear(key, *part(1))), heads(linear(value, *part(2)))
+        return q, self._heads(linear(key, *part(1))), self._heads(linear(value, *part(2)))
+
+    def _extra_keys(self, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor, int]:
+        """Append ``bias_k``/``bias_v`` and then a zero key/value to k, v (N, h, S, d), as
+        PyTorch does; returns them and how many positions were added."""
+        n = k.data.shape[0]
+        extra = 0
+        shape = (n, self.num_heads, 1, self.head_dim)
+        if self.bias_k is not None:
+            k = concatenate([k, broadcast_to(reshape(self.bias_k, (1, self.num_heads, 1,
+                                                                   self.head_dim)), shape)], 2)
+            v = concatenate([v, broadcast_to(reshape(self.bias_v, (1, self.num_heads, 1,
+                                                                   self.head_dim)), shape)], 2)
+            extra += 1
+        if self.add_zero_attn:
+            zeros = Tensor._make(np.zeros(shape, k.data.dtype), False, None)
+            k, v = concatenate([k, zeros], 2), concatenate([v, zeros], 2)
+            extra += 1
+        return k, v, extra
 
     def _mask(self, n: int, tgt: int, src: int, key_padding_mask: Any, attn_mask: Any,
-              is_causal: bool, dtype: np.dtype) -> Any:
+              is_causal: bool, dtype: np.dtype, extra: int = 0) -> Any:
         """One mask for ``scaled_dot_product_attention`` broadcastable to (N, h, L, S):
-        boolean keep-mask when every given mask is boolean, else additive floats."""
+        boolean keep-mask when every given mask is boolean, else additive floats. The
+        ``extra`` keys appended by ``_extra_keys`` are never masked."""
+        parts = self._given_masks(n, tgt, src, key_padding_mask, attn_mask, is_causal)
+        if extra:  # pad with False / 0 (attend), as PyTorch's F.pad does
+            parts = [np.concatenate([p, np.zeros(p.shape[:-1] + (extra,), p.dtype)], -1)
+                     for p in parts]
+        if not parts:
+            return None
+        if all(p.dtype == bool for p in parts):
+            blocked = parts[0]
+            for p in parts[1:]:
+                blocked = blocked | p
+            return ~blocked
+        total = None
+        for p in parts:
+            add = np.where(p, -np.inf, 0).astype(dtype) if p.dtype == bool else p.astype(dtype)
+            total = add if total is None else total + add
+        return total
+
+    def _given_masks(self, n: int, tgt: int, src: int, key_padding_mask: Any, attn_mask: Any,
+                     is_causal: bool) -> list[np.ndarray]:
+        """The masks given, checked, each broadcastable to (N, h, L, S)."""
         parts = []
         if attn_mask is None and is_causal:
             parts.append(~causal_mask(tgt, src))
@@ -135,18 +220,7 @@ class MultiheadAttention(Module):
                 raise ValueError(f"MultiheadAttention: key_padding_mask must be (batch, "
                                  f"source length) = ({n}, {src}), got {kpm.shape}")
             parts.append(kpm.reshape(n, 1, 1, src))
-        if not parts:
-            return None
-        if all(p.dtype == bool for p in parts):
-            blocked = parts[0]
-            for p in parts[1:]:
-                blocked = blocked | p
-            return ~blocked
-        total = None
-        for p in parts:
-            add = np.where(p, -np.inf, 0).astype(dtype) if p.dtype == bool else p.astype(dtype)
-            total = add if total is None else total + add
-        return total
+        return parts
 
     # ---- forward -------------------------------------------------------------------
     def forward(self, query: Tensor, key: Tensor, value: Tensor, key_padding_mask: Any = None,
@@ -155,10 +229,11 @@ class MultiheadAttention(Module):
                 ) -> tuple[Tensor, Tensor | None]:
         same_kv = key is value
         same_qkv = query is key and same_kv
-        for t in (query, key, value):
-            if t.data.ndim not in (2, 3) or t.data.shape[-1] != self.embed_dim:
-                raise ValueError(f"MultiheadAttention: expected inputs (L, N, {self.embed_dim})"
-                                 f" (or batch first, or unbatched (L, {self.embed_dim})), got "
+        for label, t, width in (("query", query, self.embed_dim), ("key", key, self.kdim),
+                                ("value", value, self.vdim)):
+            if t.data.ndim not in (2, 3) or t.data.shape[-1] != width:
+                raise ValueError(f"MultiheadAttention: expected {label} of shape (L, N, "
+                                 f"{width}) (or batch first, or unbatched (L, {width})), got "
                                  f"{t.shape}")
         unbatched = query.data.ndim == 2
         if unbatched:
@@ -174,11 +249,13 @@ class MultiheadAttention(Module):
             value = key
         n, tgt = query.data.shape[:2]
         src = key.data.shape[1]
-        if key.data.shape != value.data.shape or key.data.shape[0] != n:
+        if key.data.shape[:2] != value.data.shape[:2] or key.data.shape[0] != n:
             raise ValueError(f"MultiheadAttention: key {key.shape} and value {value.shape} "
                              f"must match each other and the query's batch ({n})")
         q, k, v = self._project(query, key, value)
-        mask = self._mask(n, tgt, src, key_padding_mask, attn_mask, is_causal, q.data.dtype)
+        k, v, extra = self._extra_keys(k, v)
+        mask = self._mask(n, tgt, src, key_padding_mask, attn_mask, is_causal, q.data.dtype,
+                          extra)
         sink: list | None = [] if need_weights else None
         out = scaled_dot_product_attention(
             q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0,

@@ -1,4 +1,5 @@
-"""Convolution layers ``Conv1d`` and ``Conv2d`` (PyTorch's signatures and weight shapes)."""
+"""Convolution layers ``Conv1d``, ``Conv2d``, ``ConvTranspose1d`` and ``ConvTranspose2d``
+(PyTorch's signatures and weight shapes)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,13 @@ import numpy as np
 from chainrule.backend import Generator, get_default_dtype
 from chainrule.nn import init
 from chainrule.nn.module import Module, Parameter
-from chainrule.ops.convolution import conv1d, conv2d
+from chainrule.ops.convolution import (
+    conv1d,
+    conv2d,
+    conv_transpose1d,
+    conv_transpose2d,
+    transposed_output_size,
+)
 from chainrule.ops.windows import spatial_tuple
 from chainrule.tensor import Tensor
 
@@ -19,6 +26,7 @@ class _ConvNd(Module):
 
     nd = 2
     _conv = staticmethod(conv2d)
+    transposed = False  # weight (in, out/groups, *k) instead of (out, in/groups, *k)
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Any,
                  stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1,
@@ -44,6 +52,9 @@ class _ConvNd(Module):
         if min(self.kernel_size + self.stride + self.dilation) < 1:
             raise ValueError(f"{name}: kernel_size, stride and dilation must be positive, "
                              f"got {kernel_size!r}, {stride!r}, {dilation!r}")
+        if isinstance(padding, str) and self.transposed:
+            raise ValueError(f"{name}: padding must be an int or a tuple of ints, got "
+                             f"{padding!r}")
         if isinstance(padding, str):
             if padding not in ("same", "valid"):
                 raise ValueError(f"{name}: padding must be an int, a tuple, 'valid' or "
@@ -57,7 +68,10 @@ class _ConvNd(Module):
         self.groups = int(groups)
         self.padding_mode = padding_mode
         dt = np.dtype(dtype) if dtype is not None else get_default_dtype()
-        shape = (self.out_channels, self.in_channels // self.groups) + self.kernel_size
+        if self.transposed:
+            shape = (self.in_channels, self.out_channels // self.groups) + self.kernel_size
+        else:
+            shape = (self.out_channels, self.in_channels // self.groups) + self.kernel_size
         self.weight = Parameter(np.empty(shape, dt), dtype=dt)
         if bias:
             self.bias = Parameter(np.empty(self.out_channels, dt), dtype=dt)
@@ -65,7 +79,7 @@ class _ConvNd(Module):
             self.register_parameter("bias", None)
         init.default_uniform_(self.weight, self.bias, generator)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def _check_input(self, x: Tensor) -> None:
         shape = getattr(x, "shape", None)
         ndim = len(shape) if shape is not None else -1
         if ndim not in (self.nd + 1, self.nd + 2) or shape[-self.nd - 1] != self.in_channels:
@@ -74,6 +88,9 @@ class _ConvNd(Module):
                 f"expected input of shape (N, {self.in_channels}, {spatial}) or "
                 f"({self.in_channels}, {spatial}) for in_channels={self.in_channels}, got "
                 f"{shape if shape is not None else type(x).__name__}")
+
+    def forward(self, x: Tensor) -> Tensor:
+        self._check_input(x)
         return self._conv(x, self.weight, self.bias, self.stride, self.padding,
                           self.dilation, self.groups)
 
@@ -142,4 +159,111 @@ class Conv1d(_ConvNd):
     _conv = staticmethod(conv1d)
 
 
-__all__ = ["Conv1d", "Conv2d"]
+class _ConvTransposeNd(_ConvNd):
+    """Shared constructor and ``forward`` of ``ConvTranspose1d``/``ConvTranspose2d``."""
+
+    transposed = True
+    _conv_t = staticmethod(conv_transpose2d)
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any,
+                 stride: Any = 1, padding: Any = 0, output_padding: Any = 0, groups: int = 1,
+                 bias: bool = True, dilation: Any = 1, padding_mode: str = "zeros",
+                 generator: Generator | None = None, dtype: Any = None) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         groups, bias, padding_mode, generator, dtype)
+        name = type(self).__name__
+        self.output_padding = spatial_tuple(output_padding, self.nd, "output_padding", name)
+        # checked now rather than at the first forward (PyTorch checks it there)
+        transposed_output_size(name, (1,) * self.nd, self.kernel_size, self.stride,
+                               (0,) * self.nd, self.output_padding, self.dilation)
+
+    def _output_padding(self, x: Tensor, output_size: Any) -> tuple[int, ...]:
+        """The output_padding that gives ``output_size`` (PyTorch's ``output_size=``
+        argument of forward): each size must lie within a stride of the smallest."""
+        if output_size is None:
+            return self.output_padding
+        name = type(self).__name__
+        sizes = tuple(int(s) for s in output_size)
+        if len(sizes) == self.nd + 2 or (len(sizes) == self.nd + 1 and x.data.ndim == self.nd
+                                           + 1):
+            sizes = sizes[-self.nd:]
+        if len(sizes) != self.nd:
+            raise ValueError(f"{name}: output_size must have {self.nd} (or {self.nd + 2}) "
+                             f"elements, got {output_size!r}")
+        pads = []
+        for axis, size in enumerate(sizes):
+            k, s, d = self.kernel_size[axis], self.stride[axis], self.dilation[axis]
+            smallest = ((x.data.shape[-self.nd + axis] - 1) * s - 2 * self.padding[axis]
+                        + d * (k - 1) + 1)
+            if not smallest <= size < smallest + s:
+                raise ValueError(f"{name}: requested an output size of {sizes}, but valid "
+                                 f"sizes along axis {axis} range from {smallest} to "
+                                 f"{smallest + s - 1} for an input of shape {x.shape}")
+            pads.append(size - smallest)
+        return tuple(pads)
+
+    def forward(self, x: Tensor, output_size: Any = None) -> Tensor:
+        self._check_input(x)
+        return self._conv_t(x, self.weight, self.bias, self.stride, self.padding,
+                            self._output_padding(x, output_size), self.groups, self.dilation)
+
+    def extra_repr(self) -> str:
+        text = super().extra_repr()
+        if self.output_padding != (0,) * self.nd:
+            text += f", output_padding={self.output_padding}"
+        return text
+
+
+class ConvTranspose2d(_ConvTransposeNd):
+    """Transposed 2-d convolution (a.k.a. fractionally-strided convolution), PyTorch's
+    ``nn.ConvTranspose2d``: the adjoint of ``Conv2d``, typically used to upsample by the
+    stride in decoders and generators.
+
+    ``weight`` is (in_channels, out_channels/groups, kH, kW) and ``bias`` (out_channels,),
+    both from U(±1/√fan_in) with fan_in = out_channels/groups · kH · kW, as in PyTorch.
+
+    Args:
+        in_channels, out_channels, kernel_size, stride, groups, bias, dilation: as in
+            ``Conv2d`` (padding is an int or a pair only).
+        padding: trims this many rows/columns from each side of the full output.
+        output_padding: extra rows/columns on the bottom/right (smaller than the stride
+            or the dilation).
+        padding_mode: only ``'zeros'``.
+        generator, dtype: as in ``Conv2d``.
+
+    Call: ``layer(x, output_size=None)``; ``output_size`` (Ho, Wo) picks the
+    output_padding that gives that size.
+
+    Shapes: (N, Cin, H, W) → (N, Cout, Ho, Wo),
+    ``Ho = (H − 1)·sH − 2pH + dH(kH − 1) + output_padding + 1``.
+
+    Example:
+        >>> import chainrule as cr
+        >>> up = cr.nn.ConvTranspose2d(8, 4, 3, stride=2, padding=1, output_padding=1)
+        >>> up(cr.randn(2, 8, 7, 7)).shape
+        (2, 4, 14, 14)
+    """
+
+    nd = 2
+    _conv_t = staticmethod(conv_transpose2d)
+
+
+class ConvTranspose1d(_ConvTransposeNd):
+    """Transposed 1-d convolution, PyTorch's ``nn.ConvTranspose1d``; ``weight`` is
+    (in_channels, out_channels/groups, k); arguments as in ``ConvTranspose2d`` with one
+    spatial axis.
+
+    Shapes: (N, Cin, L) → (N, Cout, Lo), ``Lo = (L − 1)·s − 2p + d(k − 1) +
+    output_padding + 1``.
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.nn.ConvTranspose1d(4, 2, 4, stride=2, padding=1)(cr.randn(3, 4, 10)).shape
+        (3, 2, 20)
+    """
+
+    nd = 1
+    _conv_t = staticmethod(conv_transpose1d)
+
+
+__all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"]

@@ -179,6 +179,9 @@ class Module:
         anomaly = _State.anomaly
         if anomaly:
             _State.module_stack.append(self._describe_for_anomaly())
+        if args and type(args[0]) is np.ndarray:  # an array from the user's own pipeline
+            args = tuple(Tensor._make(a, False, None) if type(a) is np.ndarray else a
+                         for a in args)
         try:
             out = self.forward(*args, **kwargs)
         except LayerError as err:

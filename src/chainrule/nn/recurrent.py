@@ -1,5 +1,6 @@
 """Recurrent layers with PyTorch's constructors, parameter names and shapes:
-``RNN`` (tanh or relu), ``LSTM`` and ``GRU``.
+``RNN`` (tanh or relu), ``LSTM`` and ``GRU`` over whole sequences, and the single-step
+cells ``RNNCell``, ``LSTMCell`` and ``GRUCell`` (one time step of the same fused ops).
 
 Each layer and direction runs its whole sequence as one fused graph node (see
 ``chainrule.ops.recurrent``), so backpropagation through time is one backward call per
@@ -76,7 +77,7 @@ class _RNNBase(Module):
                 if bias:
                     shapes += [("bias_ih", (gates,)), ("bias_hh", (gates,))]
                 for pname, shape in shapes:  # PyTorch's order, each from U(±1/√hidden)
-                    p = Parameter(np.empty(shape, dt))
+                    p = Parameter(np.empty(shape, dt), dtype=dt)
                     init.uniform_(p, -bound, bound, generator)
                     setattr(self, pname + sfx, p)
 
@@ -281,3 +282,163 @@ class GRU(_RNNBase):
     def forward(self, input: Tensor, hx: Tensor | None = None) -> tuple[Tensor, Tensor]:
         out, h_n = self._forward(input, None if hx is None else [hx])
         return out, h_n[0]
+
+
+# ---- single-step cells -----------------------------------------------------------------
+
+class _RNNCellBase(Module):
+    """Shared constructor and state handling of RNNCell, LSTMCell and GRUCell."""
+
+    gates = 1
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
+                 generator: Generator | None = None, dtype: Any = None) -> None:
+        super().__init__()
+        name = type(self).__name__
+        if input_size <= 0 or hidden_size <= 0:
+            raise ValueError(f"{name} needs positive sizes, got input_size={input_size}, "
+                             f"hidden_size={hidden_size}")
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.bias = bias
+        dt = np.dtype(dtype) if dtype is not None else get_default_dtype()
+        rows = self.gates * hidden_size
+        shapes = [("weight_ih", (rows, input_size)), ("weight_hh", (rows, hidden_size))]
+        if bias:
+            shapes += [("bias_ih", (rows,)), ("bias_hh", (rows,))]
+        else:
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
+        bound = 1 / math.sqrt(hidden_size)
+        for pname, shape in shapes:  # PyTorch's order, each from U(±1/√hidden)
+            p = Parameter(np.empty(shape, dt), dtype=dt)
+            init.uniform_(p, -bound, bound, generator)
+            setattr(self, pname, p)
+
+    def _step_input(self, x: Any, states: list[Any]) -> tuple[Tensor, list[Tensor | None],
+                                                              bool]:
+        """x as a one-step sequence (1, B, I) and each state as (B, H); True when the
+        input is unbatched (I,)."""
+        name = type(self).__name__
+        x = x if isinstance(x, Tensor) else Tensor(x)
+        if x.data.ndim not in (1, 2) or x.data.shape[-1] != self.input_size:
+            raise ValueError(f"{name}: expected input of shape (batch, {self.input_size}) or "
+                             f"({self.input_size},), got {x.shape}")
+        unbatched = x.data.ndim == 1
+        want = (self.hidden_size,) if unbatched else (x.data.shape[0], self.hidden_size)
+        checked: list[Tensor | None] = []
+        for h in states:
+            if h is not None:
+                h = h if isinstance(h, Tensor) else Tensor(h)
+                if h.data.shape != want:
+                    raise ValueError(f"{name}: hidden state must have shape {want} for input "
+                                     f"of shape {x.shape}, got {h.shape}")
+                if unbatched:
+                    h = unsqueeze(h, 0)
+            checked.append(h)
+        if unbatched:
+            x = unsqueeze(x, 0)
+        return unsqueeze(x, 0), checked, unbatched
+
+    def _params(self) -> tuple:
+        return self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh
+
+    def extra_repr(self) -> str:
+        text = f"{self.input_size}, {self.hidden_size}"
+        if not self.bias:
+            text += ", bias=False"
+        if getattr(self, "nonlinearity", "tanh") != "tanh":
+            text += f", nonlinearity={self.nonlinearity}"
+        return text
+
+
+class RNNCell(_RNNCellBase):
+    """One step of an Elman RNN, PyTorch's ``nn.RNNCell``:
+    ``h' = tanh(W_ih x + b_ih + W_hh h + b_hh)`` (or relu).
+
+    Parameters: ``weight_ih`` (H, in), ``weight_hh`` (H, H), ``bias_ih``, ``bias_hh``
+    (H,), from U(±1/√H).
+
+    Call: ``cell(input, hx=None)`` with input (B, in) or (in,), hx (B, H) or (H,)
+    (zeros when None) → h' of hx's shape.
+
+    Example:
+        >>> import chainrule as cr
+        >>> cell = cr.nn.RNNCell(3, 5)
+        >>> h = None
+        >>> for x in cr.ones(4, 2, 3):      # loop over time yourself
+        ...     h = cell(x, h)
+        >>> h.shape
+        (2, 5)
+    """
+
+    gates = 1
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
+                 nonlinearity: str = "tanh", generator: Generator | None = None,
+                 dtype: Any = None) -> None:
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"RNNCell: nonlinearity must be 'tanh' or 'relu', got "
+                             f"{nonlinearity!r}")
+        super().__init__(input_size, hidden_size, bias, generator, dtype)
+        self.nonlinearity = nonlinearity
+
+    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
+        x, (h,), unbatched = self._step_input(input, [hx])
+        _, h = rnn_layer(x, h, *self._params(), nonlinearity=self.nonlinearity)
+        return squeeze(h, 0) if unbatched else h
+
+
+class LSTMCell(_RNNCellBase):
+    """One step of an LSTM, PyTorch's ``nn.LSTMCell`` (gate order i, f, g, o; equations
+    as ``LSTM``).
+
+    Parameters: ``weight_ih`` (4H, in), ``weight_hh`` (4H, H), ``bias_ih``, ``bias_hh``
+    (4H,), from U(±1/√H).
+
+    Call: ``cell(input, hx=None)`` with input (B, in) or (in,) and ``hx = (h, c)``, each
+    (B, H) or (H,) (zeros when None) → ``(h', c')``.
+
+    Example:
+        >>> import chainrule as cr
+        >>> cell = cr.nn.LSTMCell(3, 5)
+        >>> h, c = cell(cr.ones(2, 3))
+        >>> h, c = cell(cr.ones(2, 3), (h, c))
+        >>> h.shape, c.shape
+        ((2, 5), (2, 5))
+    """
+
+    gates = 4
+
+    def forward(self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None
+                ) -> tuple[Tensor, Tensor]:
+        if hx is not None and (not isinstance(hx, (tuple, list)) or len(hx) != 2):
+            raise ValueError("LSTMCell: hx must be a tuple (h, c)")
+        x, (h, c), unbatched = self._step_input(input, [None, None] if hx is None
+                                                 else list(hx))
+        _, h, c = lstm_layer(x, h, c, *self._params())
+        return (squeeze(h, 0), squeeze(c, 0)) if unbatched else (h, c)
+
+
+class GRUCell(_RNNCellBase):
+    """One step of a GRU, PyTorch's ``nn.GRUCell`` (gate order r, z, n; equations as
+    ``GRU``).
+
+    Parameters: ``weight_ih`` (3H, in), ``weight_hh`` (3H, H), ``bias_ih``, ``bias_hh``
+    (3H,), from U(±1/√H).
+
+    Call: ``cell(input, hx=None)`` with input (B, in) or (in,), hx (B, H) or (H,) →
+    h' of hx's shape.
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.nn.GRUCell(3, 5)(cr.ones(3)).shape
+        (5,)
+    """
+
+    gates = 3
+
+    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
+        x, (h,), unbatched = self._step_input(input, [hx])
+        _, h = gru_layer(x, h, *self._params())
+        return squeeze(h, 0) if unbatched else h

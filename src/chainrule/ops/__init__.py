@@ -75,3 +75,20 @@ __all__ = [
     "sigmoid", "softmax", "softplus", "sqrt", "squeeze", "stack", "std", "sub", "sum",
     "swapaxes", "tanh", "transpose", "unsqueeze", "var", "view", "where",
 ]
+
+# ---- spatial and sequence ops (nnspatial) ----
+from chainrule.ops.convolution import conv_transpose1d, conv_transpose2d  # noqa: E402
+from chainrule.ops.fold import fold, unfold  # noqa: E402
+from chainrule.ops.pooling import (  # noqa: E402
+    adaptive_avg_pool1d,
+    adaptive_max_pool1d,
+    adaptive_max_pool2d,
+    max_unpool1d,
+    max_unpool2d,
+)
+from chainrule.ops.resampling import interpolate  # noqa: E402
+
+__all__ += [
+    "adaptive_avg_pool1d", "adaptive_max_pool1d", "adaptive_max_pool2d", "conv_transpose1d",
+    "conv_transpose2d", "fold", "interpolate", "max_unpool1d", "max_unpool2d", "unfold",
+]

@@ -26,6 +26,12 @@ gradient is computed from kW shifted copies of g instead of col2im
 (``_input_grad_channel_major``).
 
 1-d convolutions are 2-d ones of height 1 (views, no copies).
+
+Transposed convolutions (``conv_transpose1d/2d``) are the adjoint of a convolution with
+the same weight and geometry: their forward is that convolution's input gradient
+(``_input_grad``), their input gradient its forward (``_convolve``) and their weight
+gradient its weight gradient with the roles of input and output gradient swapped
+(``_filter_grad``). All three directions run the same code as ``conv2d``'s.
 """
 
 from __future__ import annotations
@@ -200,6 +206,95 @@ def _input_grad_channel_major(g_t: np.ndarray, w: np.ndarray, padded_shape: tupl
     return gxp
 
 
+# ---- shared by the convolution and its transpose ---------------------------------------------
+
+def _columns(xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
+             dilation: tuple[int, int], out_hw: tuple[int, int], channel_major: bool
+             ) -> np.ndarray:
+    """The windows of padded xp in the layout the chosen path multiplies."""
+    if channel_major:
+        return _channel_major_columns(xp, kernel, dilation, out_hw)
+    return im2col(xp, kernel, stride, dilation, out_hw)
+
+
+def _convolve(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: tuple[int, int],
+              padding: tuple[tuple[int, int], ...], dilation: tuple[int, int], groups: int,
+              out_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """``conv2d`` on arrays: x (N, C, H, W), w (O, C/G, kH, kW) → ((N, O, Ho, Wo), the
+    columns backward needs for ∂E/∂W)."""
+    if _channel_major(x.shape[1], stride, groups):
+        return _forward_channel_major(x, w, b, padding, dilation, out_hw)
+    n = x.shape[0]
+    o, cg, kh, kw = w.shape
+    cols = im2col(pad_spatial(x, padding), (kh, kw), stride, dilation, out_hw)
+    kg = cg * kh * kw
+    w_mat = w.reshape(groups, o // groups, kg)
+    length = out_hw[0] * out_hw[1]
+    # (G, O/G, Kg) @ (N, G, Kg, L) → (N, G, O/G, L): already NCHW order.
+    out = np.matmul(w_mat, cols.reshape(n, groups, kg, length))
+    out = out.reshape(n, o, *out_hw)
+    if b is not None:
+        out += b.reshape(1, o, 1, 1)
+    return out, cols
+
+
+def _to_channel_major(g: np.ndarray) -> np.ndarray:
+    """g (N, O, Ho, Wo) copied to (O, N, Ho, Wo)."""
+    g_t = np.empty((g.shape[1], g.shape[0]) + g.shape[2:], g.dtype)
+    g_t[...] = g.transpose(1, 0, 2, 3)
+    return g_t
+
+
+def _filter_grad(g: np.ndarray, g_t: np.ndarray | None, cols: np.ndarray,
+                 w_shape: tuple[int, ...], groups: int) -> np.ndarray:
+    """∂E/∂W from the output gradient g (N, O, Ho, Wo) and the columns of the input.
+    With channel-major columns (``g_t`` given: g as (O, N, Ho, Wo)) it is one GEMM,
+    ``(cols gᵀ)ᵀ``, in the orientation OpenBLAS runs fastest for few filters."""
+    if g_t is not None:
+        return (cols @ g_t.reshape(g_t.shape[0], -1).T).T.reshape(w_shape)
+    n, o = g.shape[:2]
+    kg = int(np.prod(w_shape[1:]))
+    length = g.shape[2] * g.shape[3]
+    g4 = g.reshape(n, groups, o // groups, length)
+    return _weight_grad(g4, cols.reshape(n, groups, kg, length)).reshape(w_shape)
+
+
+def _input_grad(g: np.ndarray, g_t: np.ndarray | None, w: np.ndarray,
+                padded_shape: tuple[int, ...], stride: tuple[int, int],
+                dilation: tuple[int, int], groups: int) -> np.ndarray:
+    """∂E/∂(padded input) of a convolution from its output gradient g (N, O, Ho, Wo):
+    ``col2im(W₂ᵀ g)``, by the fastest path for the geometry. Also the forward pass of the
+    transposed convolution. ``g_t`` is g channel-major when the convolution takes that
+    path (made here when not given)."""
+    out_hw = g.shape[2:]
+    if _channel_major(padded_shape[1], stride, groups):
+        g_t = _to_channel_major(g) if g_t is None else g_t
+        return _input_grad_channel_major(g_t, w, padded_shape, dilation, out_hw)
+    n, o = g.shape[:2]
+    kh, kw = w.shape[2:]
+    g4 = g.reshape(n, groups, o // groups, out_hw[0] * out_hw[1])
+    w_mat = w.reshape(groups, o // groups, -1)
+    if stride == (1, 1) and out_hw[0] > 1:
+        return _input_grad_wide(g4, w_mat, padded_shape, (kh, kw), dilation, out_hw)
+    gcols = _columns_grad(w_mat, g4).reshape(n, padded_shape[1], kh, kw, *out_hw)
+    return col2im(gcols, padded_shape, (kh, kw), stride, dilation, out_hw)
+
+
+def _bias_grad(g: np.ndarray, g_t: np.ndarray | None) -> np.ndarray:
+    """Σ of g (N, O, Ho, Wo) over everything but O, as GEMVs (3× faster than .sum)."""
+    if g_t is not None:
+        g_mat = g_t.reshape(g_t.shape[0], -1)
+        return g_mat @ ones_vector(g_mat.shape[1], g.dtype)
+    n, o = g.shape[:2]
+    length = g.shape[2] * g.shape[3]
+    return (g.reshape(n * o, length) @ ones_vector(length, g.dtype)).reshape(n, o).sum(axis=0)
+
+
+def _padded(shape: tuple[int, ...], channels: int, pads: tuple[tuple[int, int], ...]
+            ) -> tuple[int, int, int, int]:
+    return (shape[0], channels, shape[2] + sum(pads[0]), shape[3] + sum(pads[1]))
+
+
 # ---- the op ----------------------------------------------------------------------------------
 
 class Conv2d(Function):
@@ -211,22 +306,10 @@ class Conv2d(Function):
     def forward(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, *,
                 stride: tuple[int, int], padding: tuple[tuple[int, int], ...],
                 dilation: tuple[int, int], groups: int) -> np.ndarray:
-        n = x.shape[0]
-        o, cg, kh, kw = w.shape
+        kh, kw = w.shape[2:]
         out_hw = (output_length(x.shape[2], kh, stride[0], padding[0], dilation[0]),
                   output_length(x.shape[3], kw, stride[1], padding[1], dilation[1]))
-        if _channel_major(x.shape[1], stride, groups):
-            out, cols = _forward_channel_major(x, w, b, padding, dilation, out_hw)
-        else:
-            cols = im2col(pad_spatial(x, padding), (kh, kw), stride, dilation, out_hw)
-            kg = cg * kh * kw
-            w_mat = w.reshape(groups, o // groups, kg)
-            length = out_hw[0] * out_hw[1]
-            # (G, O/G, Kg) @ (N, G, Kg, L) → (N, G, O/G, L): already NCHW order.
-            out = np.matmul(w_mat, cols.reshape(n, groups, kg, length))
-            out = out.reshape(n, o, *out_hw)
-            if b is not None:
-                out += b.reshape(1, o, 1, 1)
+        out, cols = _convolve(x, w, b, stride, padding, dilation, groups, out_hw)
         needs_x, needs_w = self.needs_input_grad[:2]
         # ∂E/∂W needs the columns: keep them, or past the cache limit keep x and rebuild.
         keep_cols = needs_w and cols.nbytes <= COLS_CACHE_BYTES
@@ -241,59 +324,21 @@ class Conv2d(Function):
     def backward(self, g: np.ndarray) -> tuple:
         cols, x, w, x_shape, w_shape, out_hw, stride, padding, dilation, groups = self.saved
         needs = self.needs_input_grad
-        n = g.shape[0]
-        o, cg, kh, kw = w_shape
-        kg = cg * kh * kw
-        length = out_hw[0] * out_hw[1]
-        if _channel_major(x_shape[1], stride, groups):
-            return self._backward_channel_major(g)
-        g4 = g.reshape(n, groups, o // groups, length)
+        channel_major = _channel_major(x_shape[1], stride, groups)
+        # channel-major, g is (O, N·Ho·Wo): one GEMM per gradient for the whole batch
+        g_t = _to_channel_major(g) if channel_major else None
         gx = gw = gb = None
         if needs[1]:
             if cols is None:
-                cols = im2col(pad_spatial(x, padding), (kh, kw), stride, dilation, out_hw)
-            gw = _weight_grad(g4, cols.reshape(n, groups, kg, length)).reshape(w_shape)
+                cols = _columns(pad_spatial(x, padding), w_shape[2:], stride, dilation,
+                                out_hw, channel_major)
+            gw = _filter_grad(g, g_t, cols, w_shape, groups)
         if needs[0]:
-            w_mat = w.reshape(groups, o // groups, kg)
-            padded = (n, x_shape[1], x_shape[2] + sum(padding[0]),
-                      x_shape[3] + sum(padding[1]))
-            if stride == (1, 1) and out_hw[0] > 1:
-                gxp = _input_grad_wide(g4, w_mat, padded, (kh, kw), dilation, out_hw)
-            else:
-                gcols = _columns_grad(w_mat, g4)
-                gcols = gcols.reshape(n, x_shape[1], kh, kw, *out_hw)
-                gxp = col2im(gcols, padded, (kh, kw), stride, dilation, out_hw)
+            gxp = _input_grad(g, g_t, w, _padded(x_shape, x_shape[1], padding), stride,
+                              dilation, groups)
             gx = _crop(gxp, padding, x_shape)
         if len(needs) > 2 and needs[2]:
-            # per-(image, filter) sums as one GEMV: 3× faster than .sum(axis=2)
-            gb = (g.reshape(n * o, length) @ ones_vector(length, g.dtype)).reshape(
-                n, o).sum(axis=0)
-        return (gx, gw, gb) if len(needs) > 2 else (gx, gw)
-
-    def _backward_channel_major(self, g: np.ndarray) -> tuple:
-        """Backward of ``_forward_channel_major``: with g channel-major, (O, N·Ho·Wo),
-        ``∂E/∂W = (cols gᵀ)ᵀ`` is one GEMM (in the orientation OpenBLAS runs fastest for
-        few filters) and ``∂E/∂x`` one GEMM plus the slice-adds."""
-        cols, x, w, x_shape, w_shape, out_hw, _, padding, dilation, _ = self.saved
-        needs = self.needs_input_grad
-        n, o = g.shape[:2]
-        kh, kw = w_shape[2:]
-        g_t = np.empty((o, n) + out_hw, g.dtype)
-        g_t[...] = g.transpose(1, 0, 2, 3)
-        g_mat = g_t.reshape(o, -1)
-        gx = gw = gb = None
-        if needs[1]:
-            if cols is None:
-                cols = _channel_major_columns(pad_spatial(x, padding), (kh, kw), dilation,
-                                              out_hw)
-            gw = (cols @ g_mat.T).T.reshape(w_shape)
-        if needs[0]:
-            padded = (n, x_shape[1], x_shape[2] + sum(padding[0]),
-                      x_shape[3] + sum(padding[1]))
-            gxp = _input_grad_channel_major(g_t, w, padded, dilation, out_hw)
-            gx = _crop(gxp, padding, x_shape)
-        if len(needs) > 2 and needs[2]:
-            gb = g_mat @ ones_vector(g_mat.shape[1], g.dtype)
+            gb = _bias_grad(g, g_t)
         return (gx, gw, gb) if len(needs) > 2 else (gx, gw)
 
 
@@ -309,6 +354,87 @@ class Conv1d(Conv2d):
         out = super().forward(x[:, :, None, :], w[:, :, None, :], b, stride=(1,) + stride,
                               padding=((0, 0),) + padding, dilation=(1,) + dilation,
                               groups=groups)
+        return out[:, :, 0, :]
+
+    def backward(self, g: np.ndarray) -> tuple:
+        gx, gw, *gb = super().backward(g[:, :, None, :])
+        gx = None if gx is None else gx[:, :, 0, :]
+        gw = None if gw is None else gw[:, :, 0, :]
+        return (gx, gw, *gb)
+
+
+class ConvTranspose2d(Function):
+    """Transposed 2-d convolution: x (N, Cin, H, W), weight (Cin, Cout/groups, kH, kW),
+    bias (Cout,) → (N, Cout, Ho, Wo), ``out_hw`` given by the wrapper.
+
+    It is the input gradient of the convolution that maps (N, Cout, Ho, Wo) to
+    (N, Cin, H, W) with this weight, stride, padding and dilation, so forward runs that
+    convolution's ``_input_grad`` and backward its ``_convolve`` (∂E/∂x) and
+    ``_filter_grad`` (∂E/∂W). Padding is ``((top, bottom), (left, right))``.
+    """
+
+    __slots__ = ()
+
+    def forward(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, *,
+                stride: tuple[int, int], padding: tuple[tuple[int, int], ...],
+                dilation: tuple[int, int], groups: int, out_hw: tuple[int, int]
+                ) -> np.ndarray:
+        n = x.shape[0]
+        c_out = w.shape[1] * groups
+        kernel = w.shape[2:]
+        padded = _padded((n, c_out) + tuple(out_hw), c_out, padding)
+        # Windows of the adjoint convolution over the output: H + ⌊output_padding/stride⌋.
+        # An output_padding of at least the stride (allowed below the dilation) gives it
+        # more windows than x has pixels; those get zeros.
+        conv_hw = tuple(output_length(size, k, s, p, d) for size, k, s, p, d in
+                        zip(out_hw, kernel, stride, padding, dilation))
+        in_hw = x.shape[2:]
+        if conv_hw != in_hw:
+            x = pad_spatial(x, ((0, conv_hw[0] - x.shape[2]), (0, conv_hw[1] - x.shape[3])))
+        out = _crop(_input_grad(x, None, w, padded, stride, dilation, groups), padding,
+                    (n, c_out) + tuple(out_hw))
+        if padded[2:] != tuple(out_hw):
+            out = np.ascontiguousarray(out)
+        if b is not None:
+            out += b.reshape(1, c_out, 1, 1)
+        needs_x, needs_w = self.needs_input_grad[:2]
+        self.saved = (x if needs_w else None, w if needs_x else None, w.shape, in_hw,
+                      conv_hw, stride, padding, dilation, groups)
+        return out
+
+    def backward(self, g: np.ndarray) -> tuple:
+        x, w, w_shape, in_hw, conv_hw, stride, padding, dilation, groups = self.saved
+        needs = self.needs_input_grad
+        channel_major = _channel_major(g.shape[1], stride, groups)
+        gx = gw = gb = None
+        cols = None
+        if needs[0]:
+            gx, cols = _convolve(g, w, None, stride, padding, dilation, groups, conv_hw)
+            if conv_hw != in_hw:
+                gx = gx[:, :, :in_hw[0], :in_hw[1]]
+        if needs[1]:
+            if cols is None:
+                cols = _columns(pad_spatial(g, padding), w_shape[2:], stride, dilation,
+                                conv_hw, channel_major)
+            x_t = _to_channel_major(x) if channel_major else None
+            gw = _filter_grad(x, x_t, cols, w_shape, groups)
+        if len(needs) > 2 and needs[2]:
+            gb = _bias_grad(g, None)
+        return (gx, gw, gb) if len(needs) > 2 else (gx, gw)
+
+
+class ConvTranspose1d(ConvTranspose2d):
+    """Transposed 1-d convolution: x (N, Cin, L), weight (Cin, Cout/groups, k) →
+    (N, Cout, Lo); a 2-d one of height 1 (views only)."""
+
+    __slots__ = ()
+
+    def forward(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, *,
+                stride: tuple[int], padding: tuple[tuple[int, int]], dilation: tuple[int],
+                groups: int, out_hw: tuple[int]) -> np.ndarray:
+        out = super().forward(x[:, :, None, :], w[:, :, None, :], b, stride=(1,) + stride,
+                              padding=((0, 0),) + padding, dilation=(1,) + dilation,
+                              groups=groups, out_hw=(1,) + out_hw)
         return out[:, :, 0, :]
 
     def backward(self, g: np.ndarray) -> tuple:
@@ -419,4 +545,129 @@ def conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 
     return _conv(Conv1d, 1, x, weight, bias, stride, padding, dilation, groups)
 
 
-__all__ = ["conv1d", "conv2d"]
+def transposed_output_size(name: str, sizes: tuple[int, ...], kernel: tuple[int, ...],
+                           stride: tuple[int, ...], padding: tuple[int, ...],
+                           output_padding: tuple[int, ...], dilation: tuple[int, ...]
+                           ) -> tuple[int, ...]:
+    """PyTorch's output size of a transposed convolution,
+    ``(size − 1)·s − 2p + d(k − 1) + output_padding + 1`` per axis, checked."""
+    out = []
+    for size, k, s, p, op, d in zip(sizes, kernel, stride, padding, output_padding, dilation):
+        if op < 0 or (op >= s and op >= d):
+            raise ValueError(f"{name}: output_padding must be smaller than either stride or "
+                             f"dilation (as in PyTorch), got output_padding="
+                             f"{output_padding}, stride={stride}, dilation={dilation}")
+        length = (size - 1) * s - 2 * p + d * (k - 1) + op + 1
+        if length < 1:
+            raise ValueError(f"{name}: input of size {tuple(sizes)} gives an empty output "
+                             f"with kernel {kernel}, stride {stride}, padding {padding}")
+        out.append(length)
+    return tuple(out)
+
+
+def _conv_transpose(op: type[ConvTranspose2d], nd: int, x: Tensor, weight: Tensor,
+                    bias: Tensor | None, stride: Any, padding: Any, output_padding: Any,
+                    groups: int, dilation: Any) -> Tensor:
+    name = f"conv_transpose{nd}d"
+    layout = "(N, C, L)" if nd == 1 else "(N, C, H, W)"
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name}: input must be a Tensor, got {type(x).__name__}")
+    if x.data.ndim not in (nd + 1, nd + 2):
+        raise ValueError(f"{name}: expected input of shape {layout} (or unbatched, without "
+                         f"N), got {x.shape}")
+    unbatched = x.data.ndim == nd + 1
+    w_shape = weight.data.shape
+    if len(w_shape) != nd + 2:
+        raise ValueError(f"{name}: weight must have shape (in_channels, out_channels/groups"
+                         f"{', k' if nd == 1 else ', kH, kW'}), got {weight.shape}")
+    if not isinstance(groups, (int, np.integer)) or groups < 1:
+        raise ValueError(f"{name}: groups must be a positive int, got {groups!r}")
+    channels = x.data.shape[-nd - 1]
+    if channels != w_shape[0]:
+        raise ValueError(f"{name}: input of shape {x.shape} has {channels} channels but the "
+                         f"weight of shape {weight.shape} expects {w_shape[0]}")
+    if w_shape[0] % groups:
+        raise ValueError(f"{name}: in_channels ({w_shape[0]}) must be divisible by groups "
+                         f"({groups})")
+    c_out = w_shape[1] * groups
+    if bias is not None and bias.data.shape != (c_out,):
+        raise ValueError(f"{name}: bias must have shape ({c_out},), got {bias.shape}")
+    dtypes = [str(t.data.dtype) for t in (x, weight, bias) if t is not None]
+    if len(set(dtypes)) > 1:
+        raise ValueError(f"{name}: input, weight and bias must share a dtype (no silent "
+                         f"casts), got {', '.join(dtypes)} respectively")
+    if isinstance(padding, str):
+        raise ValueError(f"{name}: padding must be an int or a tuple of {nd} ints (PyTorch "
+                         f"has no string padding for transposed convolutions), got "
+                         f"{padding!r}")
+    kernel = tuple(w_shape[2:])
+    stride_t = spatial_tuple(stride, nd, "stride", name)
+    dilation_t = spatial_tuple(dilation, nd, "dilation", name)
+    pads = spatial_tuple(padding, nd, "padding", name)
+    out_pads = spatial_tuple(output_padding, nd, "output_padding", name)
+    if min(stride_t + dilation_t) < 1 or min(pads) < 0:
+        raise ValueError(f"{name}: stride and dilation must be positive and padding "
+                         f"non-negative, got stride={stride!r}, dilation={dilation!r}, "
+                         f"padding={padding!r}")
+    out_size = transposed_output_size(name, x.data.shape[-nd:], kernel, stride_t, pads,
+                                      out_pads, dilation_t)
+    if unbatched:
+        x = x.unsqueeze(0)
+    args = (x, weight) if bias is None else (x, weight, bias)
+    out = op.apply(*args, stride=stride_t, padding=tuple((p, p) for p in pads),
+                   dilation=dilation_t, groups=int(groups), out_hw=out_size)
+    return out.squeeze(0) if unbatched else out
+
+
+def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,
+                     padding: Any = 0, output_padding: Any = 0, groups: int = 1,
+                     dilation: Any = 1) -> Tensor:
+    """2-d transposed convolution (PyTorch's ``F.conv_transpose2d``, argument order
+    included), the adjoint of ``conv2d``: it maps a map the size of a convolution's
+    output back to the size of its input, e.g. to upsample by the stride.
+
+    Args:
+        x: (N, Cin, H, W), or (Cin, H, W) unbatched.
+        weight: (Cin, Cout/groups, kH, kW) (note: in-channels first, unlike conv2d).
+        bias: (Cout,) or None.
+        stride: int or (sH, sW): spacing of the input pixels in the output.
+        padding: int or (pH, pW): ``dilation·(k − 1) − padding`` zeros pad each side of
+            the output's underlying convolution (``padding`` trims the output).
+        output_padding: int or (oH, oW): extra rows/columns on the bottom/right, smaller
+            than the stride or the dilation; picks among the input sizes a strided
+            convolution maps to the same output size.
+        groups: independent channel groups.
+        dilation: int or (dH, dW).
+
+    Returns:
+        (N, Cout, Ho, Wo), ``Ho = (H − 1)·sH − 2pH + dH(kH − 1) + oH + 1``.
+
+    Example:
+        >>> import chainrule as cr
+        >>> x, w = cr.randn(2, 4, 5, 5), cr.randn(4, 3, 3, 3)
+        >>> conv_transpose2d(x, w, stride=2, padding=1, output_padding=1).shape
+        (2, 3, 10, 10)
+    """
+    return _conv_transpose(ConvTranspose2d, 2, x, weight, bias, stride, padding,
+                           output_padding, groups, dilation)
+
+
+def conv_transpose1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,
+                     padding: Any = 0, output_padding: Any = 0, groups: int = 1,
+                     dilation: Any = 1) -> Tensor:
+    """1-d transposed convolution over (N, Cin, L) (or (Cin, L)); weight
+    (Cin, Cout/groups, k); arguments as in ``conv_transpose2d`` with one spatial axis.
+
+    Returns:
+        (N, Cout, Lo), ``Lo = (L − 1)·s − 2p + d(k − 1) + output_padding + 1``.
+
+    Example:
+        >>> import chainrule as cr
+        >>> conv_transpose1d(cr.randn(2, 4, 10), cr.randn(4, 6, 4), stride=2).shape
+        (2, 6, 22)
+    """
+    return _conv_transpose(ConvTranspose1d, 1, x, weight, bias, stride, padding,
+                           output_padding, groups, dilation)
+
+
+__all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d"]

@@ -10,6 +10,8 @@
   ``confusion_matrix``, ``mean_absolute_error``, ``r2_score``.
 - ``History``: per-epoch records, ``to_json``/``to_csv``/``from_json``.
 - ``TrainConfig`` and ``run_training``: what ``chainrule train`` does.
+- ``predict(model, X)``: a model's outputs for raw inputs, as ``chainrule predict``;
+  ``TerminateOnNaN`` stops a diverging run (on by default in ``chainrule train``).
 
 Example:
     >>> import chainrule as cr
@@ -28,9 +30,11 @@ from chainrule.train.callbacks import (
     LRSchedulerCallback,
     ModelCheckpoint,
     ProgressBar,
+    TerminateOnNaN,
 )
 from chainrule.train.config import TrainConfig
 from chainrule.train.history import History
+from chainrule.train.inference import predict
 from chainrule.train.metrics import (
     Accuracy,
     ConfusionMatrix,
@@ -54,3 +58,4 @@ __all__ = [
     "accuracy", "confusion_matrix", "mean_absolute_error", "r2_score", "run_training",
     "top_k_accuracy",
 ]
+__all__ += ["TerminateOnNaN", "predict"]

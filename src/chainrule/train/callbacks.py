@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -254,6 +255,88 @@ class EarlyStopping(Callback):
                 f"mode={self.mode!r}, best={self.best})")
 
 
+# ---- divergence -------------------------------------------------------------------------
+
+@dataclass
+class Divergence:
+    """Where and how a run stopped being finite (``trainer.diverged``).
+
+    Attributes:
+        epoch: the epoch it happened in (1-based).
+        step: optimizer steps taken when it was found (``trainer.global_step``).
+        what: what was not finite, e.g. ``"the training loss is nan"``.
+    """
+
+    epoch: int
+    step: int
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.what} at epoch {self.epoch}, step {self.step}"
+
+
+def _nonfinite_tensor(model: Any) -> str | None:
+    """Name of the first parameter or buffer holding NaN/Inf, or None."""
+    for name, t in model.named_parameters():
+        if not np.isfinite(t.data).all():
+            return f"parameter {name}"
+    for name, b in model.named_buffers():
+        if b is not None and b.data.dtype.kind == "f" and not np.isfinite(b.data).all():
+            return f"buffer {name}"
+    return None
+
+
+class TerminateOnNaN(Callback):
+    """Stop training at the first non-finite loss or weight, as Keras's ``TerminateOnNaN``,
+    and keep the NaN out of every checkpoint.
+
+    Checks the loss of every batch (free: it is already a float), and at each epoch end
+    (and before each mid-epoch checkpoint) the epoch's losses and every parameter and
+    buffer. On a hit it sets ``trainer.diverged`` (a ``Divergence``) and
+    ``trainer.stop_training``; the ``Trainer`` then ends the epoch without recording it
+    and writes no more checkpoints, so the last checkpoint on disk is the last finite one.
+
+    Example:
+        >>> stop = TerminateOnNaN()
+        >>> # trainer = Trainer(..., callbacks=[stop]); trainer.fit(...)
+        >>> # if trainer.diverged: print(trainer.diverged)
+    """
+
+    def __init__(self) -> None:
+        self.divergence: Divergence | None = None
+
+    def _stop(self, trainer: Trainer, what: str, epoch: int) -> None:
+        if self.divergence is None:
+            self.divergence = Divergence(epoch + 1, trainer.global_step, what)
+        trainer.diverged = self.divergence
+        trainer.stop_training = True
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        self.divergence = None
+
+    def on_batch_end(self, trainer: Trainer, step: int, logs: dict[str, Any]) -> None:
+        loss = logs["loss"]
+        if not math.isfinite(loss):
+            self._stop(trainer, f"the training loss is {loss}", trainer.epoch)
+            return
+        every = trainer._checkpoint.get("every") if trainer._checkpoint else 0
+        if every and trainer.global_step % every == 0:  # a checkpoint is about to be written
+            bad = _nonfinite_tensor(trainer.model)
+            if bad is not None:
+                self._stop(trainer, f"{bad} holds NaN/Inf", trainer.epoch)
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, Any]) -> None:
+        for key in ("loss", "val_loss"):
+            value = logs.get(key)
+            if isinstance(value, float) and not math.isfinite(value):
+                name = "training loss" if key == "loss" else "validation loss"
+                self._stop(trainer, f"the {name} of the epoch is {value}", epoch)
+                return
+        bad = _nonfinite_tensor(trainer.model)
+        if bad is not None:
+            self._stop(trainer, f"{bad} holds NaN/Inf", epoch)
+
+
 # ---- model files -------------------------------------------------------------------------
 
 class ModelCheckpoint(Callback):
@@ -402,3 +485,4 @@ __all__ = [
     "CSVLogger", "Callback", "EarlyStopping", "HOOKS", "LRSchedulerCallback",
     "LambdaCallback", "ModelCheckpoint", "ProgressBar", "implements",
 ]
+__all__ += ["Divergence", "TerminateOnNaN"]

@@ -20,7 +20,7 @@ TASK_LOSSES = {"classification": "cross_entropy", "regression": "mse"}
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
 SCHEDULERS = ("none", "step", "exponential", "cosine", "onecycle", "plateau", "warmup")
 # settings of one invocation, not of the experiment: never written to config.json
-RUNTIME_KEYS = ("out", "quiet", "resume", "plots")
+RUNTIME_KEYS = ("out", "quiet", "resume", "plots", "overwrite", "allow_nonfinite")
 
 
 @dataclass
@@ -40,7 +40,7 @@ class TrainConfig:
     batch_norm: bool = False
     residual: bool = False
     loss: str | None = None            # None: cross_entropy or mse, by the data's task
-    label_smoothing: float | None = None  # None: 0.1 for cross-entropy, else 0
+    label_smoothing: float = 0.0       # cross-entropy only (PyTorch's default, 0)
     optimizer: str = "adam"
     lr: float = 3e-3
     weight_decay: float = 0.0
@@ -53,10 +53,13 @@ class TrainConfig:
     standardize: bool = True           # scale features (and regression targets) to mean 0, sd 1
     patience: int | None = None        # early stopping on val_loss; None: off
     monitor: bool = False              # gradient-flow monitor (chainrule.diagnostics)
+    threads: int | None = None         # BLAS threads; None: backend.default_num_threads()
     out: str | None = None
     quiet: bool = False
     resume: str | None = None
     plots: bool = True
+    overwrite: bool = False            # replace the run in a non-empty ``out`` folder
+    allow_nonfinite: bool = False      # train on through NaN/Inf and save what results
 
     def validate(self) -> TrainConfig:
         """Check ranges and names; raises ``ValueError`` naming the setting."""
@@ -76,9 +79,13 @@ class TrainConfig:
              f"momentum must be in [0, 1), got {self.momentum!r}")
         need(isinstance(self.dropout, (int, float)) and 0 <= self.dropout < 1,
              f"dropout must be in [0, 1), got {self.dropout!r}")
-        need(self.label_smoothing is None or (isinstance(self.label_smoothing, (int, float))
-                                              and 0 <= self.label_smoothing < 1),
+        need(isinstance(self.label_smoothing, (int, float))
+             and 0 <= self.label_smoothing < 1,
              f"label smoothing must be in [0, 1), got {self.label_smoothing!r}")
+        need(self.threads is None or (isinstance(self.threads, int)
+                                      and not isinstance(self.threads, bool)
+                                      and self.threads >= 1),
+             f"threads must be a whole number >= 1, got {self.threads!r}")
         need(self.clip_norm is None or (isinstance(self.clip_norm, (int, float))
                                         and self.clip_norm > 0),
              f"clip norm must be > 0, got {self.clip_norm!r}")
@@ -122,6 +129,10 @@ def _coerce(name: str, value: Any, annotation: Any, source: str) -> Any:
     if value is None:
         if "None" in text:
             return None
+        if name == "label_smoothing":  # config.json of chainrule <= 0.1.0 wrote null
+            raise ValueError(f"{source}: label_smoothing is null, which older chainrule "
+                             "versions read as 0.1 for cross-entropy; write the value to use "
+                             "(0.1 as then, or 0)")
         raise ValueError(f"{source}: setting {name!r} cannot be empty")
     if text.startswith("bool"):
         if not isinstance(value, bool):

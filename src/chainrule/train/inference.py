@@ -1,9 +1,11 @@
 """Using a trained model file: evaluate it, predict from a CSV, describe it.
 
 These are what ``chainrule evaluate``, ``predict`` and ``info`` call. A model written by
-``chainrule train`` carries the metadata to do this from raw data (class labels, feature
-names, input shape, the standardisation statistics of features and regression targets);
-a model saved by hand with ``chainrule.io.save`` works too, with fewer conveniences.
+``chainrule train`` takes raw data itself (its first layer standardises the features, a
+regression model's last layer gives the target's units) and carries the metadata to read
+it (class labels, feature names, input shape); ``predict(model, X)`` is the in-memory
+equivalent. A model saved by hand with ``chainrule.io.save`` works too, with fewer
+conveniences.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.train.run import METADATA_FORMAT
+from chainrule.train.run import LEGACY_METADATA_FORMAT, METADATA_FORMAT
 
 
 def _load(path: str | os.PathLike) -> tuple[Any, dict[str, Any]]:
@@ -46,16 +48,56 @@ def _scaler(state: dict[str, Any] | None) -> Any:
     return Standardizer.from_state_dict(state)
 
 
-def _outputs(model: Any, X: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+def predict(model: Any, X: Any, batch_size: int = 1024) -> np.ndarray:
+    """The outputs of ``model`` for inputs ``X``, as ``chainrule predict`` computes them.
+
+    Runs in eval mode (dropout off, batch-norm running statistics), in batches, without
+    recording a graph, and puts the model's mode back. A model trained by ``chainrule
+    train`` carries its preprocessing, so ``X`` holds raw values (CSV values as in the
+    file, digit pixels 0-16) and a regression model answers in the target's units; for a
+    classifier the outputs are logits (softmax gives the ``prob_*`` columns of
+    ``chainrule predict``, argmax its ``prediction``).
+
+    Args:
+        model: a ``Module`` (e.g. ``chainrule.io.load("runs/x/model.safetensors")``).
+        X: array-like or ``Tensor`` of shape ``(N, *input_shape)``; floats are taken in
+            the model's default dtype (float32).
+        batch_size: samples per forward pass.
+
+    Returns:
+        a NumPy array ``(N, *output_shape)``.
+
+    Example:
+        >>> import chainrule as cr
+        >>> net = cr.nn.Sequential(cr.nn.Standardize(mean=[1.0, 1.0], std=[2.0, 2.0]),
+        ...                        cr.nn.Linear(2, 1))
+        >>> predict(net, [[1.0, 3.0], [5.0, 1.0]]).shape
+        (2, 1)
+    """
     from chainrule.autograd import no_grad
+    from chainrule.backend import get_default_dtype
     from chainrule.tensor import Tensor
 
+    arr = np.asarray(X.data if isinstance(X, Tensor) else X)
+    if arr.dtype.kind in "biu":
+        arr = arr.astype(get_default_dtype())
+    elif arr.dtype.kind == "f" and arr.dtype != get_default_dtype():
+        arr = arr.astype(get_default_dtype())
+    if arr.ndim == 0 or len(arr) == 0:
+        raise ValueError(f"predict: X needs at least one sample, got shape {arr.shape}")
+    if batch_size < 1:
+        raise ValueError(f"predict: batch_size must be >= 1, got {batch_size}")
+    was_training = model.training
     model.eval()
     outs = []
-    with no_grad():
-        for start in range(0, len(X), batch_size):
-            outs.append(model(Tensor._make(X[start:start + batch_size], False, None)).data)
-    return np.concatenate(outs) if outs else np.zeros((0,), np.float32)
+    try:
+        with no_grad():
+            for start in range(0, len(arr), batch_size):
+                chunk = np.ascontiguousarray(arr[start:start + batch_size])
+                outs.append(np.asarray(model(Tensor._make(chunk, False, None)).data))
+    finally:
+        model.train(was_training)
+    return np.concatenate(outs)
 
 
 def _shape_inputs(X: np.ndarray, meta: dict[str, Any], where: str) -> np.ndarray:
@@ -75,18 +117,79 @@ def _probabilities(out: np.ndarray) -> np.ndarray:
     return np.stack([1 - p1, p1], axis=1)
 
 
+# Model files of chainrule.run/1 kept the preprocessing in their metadata for the reader
+# to apply; they still work: these two functions do what those models' readers did.
+
+def _legacy_inputs(X: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
+    if meta.get("format") != LEGACY_METADATA_FORMAT:
+        return X
+    if meta.get("input_scale"):
+        X = X * np.float32(meta["input_scale"])
+    if meta.get("standardizer"):
+        X = _scaler(meta["standardizer"]).transform(X)
+    return X
+
+
+def _legacy_outputs(out: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
+    scaler = _scaler(meta.get("target_standardizer"))
+    if meta.get("format") != LEGACY_METADATA_FORMAT or scaler is None:
+        return out
+    return scaler.inverse_transform(out.reshape(len(out), -1))
+
+
+def _is_run_model(meta: dict[str, Any]) -> bool:
+    return meta.get("format") in (METADATA_FORMAT, LEGACY_METADATA_FORMAT)
+
+
 # ---- evaluate ----------------------------------------------------------------------------
+
+def _columns_by_name(X: np.ndarray, bundle: Any, meta: dict[str, Any], model_path: Any,
+                     spec: str) -> np.ndarray:
+    """``X``'s columns in the order the model was trained on, matched by name."""
+    wanted = list(meta.get("feature_names") or [])
+    have = bundle.info.get("feature_names")
+    if have is None or not wanted:  # data without column names: same count, same order
+        need = int(np.prod(meta["input_shape"])) if meta.get("input_shape") else None
+        if need is not None and need != bundle.num_features:
+            raise ValueError(f"{model_path} takes {need} features per sample but {spec} has "
+                             f"{bundle.num_features}")
+        return X
+    missing = [n for n in wanted if n not in have]
+    if missing:
+        raise ValueError(f"{spec}: missing feature column(s) "
+                         f"{', '.join(repr(n) for n in missing[:8])}"
+                         f"{' ...' if len(missing) > 8 else ''} that {model_path} was "
+                         f"trained on; the data has {', '.join(have[:12])}")
+    return X[:, [have.index(n) for n in wanted]]
+
+
+def _labels_as_model_classes(y: np.ndarray, bundle: Any, meta: dict[str, Any],
+                             spec: str) -> np.ndarray:
+    """Class indices of the data mapped to the model's, by label (not by position)."""
+    ours, theirs = meta.get("classes"), bundle.info.get("classes")
+    if not ours or not theirs or list(ours) == list(theirs):
+        return y
+    unknown = [lab for lab in theirs if lab not in ours]
+    if unknown:
+        raise ValueError(f"{spec}: class label(s) {', '.join(map(repr, unknown[:8]))} are "
+                         f"not among the model's classes {ours}")
+    return np.asarray([ours.index(lab) for lab in theirs], np.int64)[y]
+
 
 def evaluate_file(model_path: str | os.PathLike, data: str | None = None,
                   target: str | None = None, split: str = "test",
                   batch_size: int = 1024) -> dict[str, Any]:
     """Loss and metrics of a saved model on one split of a data set.
 
+    Features are matched to the model's by column name (``csv:`` data; other columns are
+    ignored) and class labels by value, so a file with its columns in another order
+    evaluates correctly; a target other than the model's is refused.
+
     Args:
         model_path: a model file (``chainrule train`` writes ``model.safetensors``).
         data: a data spec; default the one the model was trained on (same seed, so the
             same test split).
-        target: the target column of ``csv:`` data (default: the training one).
+        target: the target column of ``csv:`` data (default and only choice: the model's).
         split: ``'train'``, ``'val'`` or ``'test'``.
 
     Returns:
@@ -96,44 +199,60 @@ def evaluate_file(model_path: str | os.PathLike, data: str | None = None,
         >>> # evaluate_file("runs/x/model.safetensors")["accuracy"]
     """
     from chainrule.data import load_dataset
+    from chainrule.tensor import Tensor
     from chainrule.train.metrics import accuracy, mean_absolute_error, r2_score
-    from chainrule.train.run import build_loss
+    from chainrule.train.run import StandardizedTargetLoss, build_loss, raw_features
 
     model, meta = _load(model_path)
-    ours = meta.get("format") == METADATA_FORMAT
+    ours = _is_run_model(meta)
     spec = data or (meta.get("data") if ours else None)
     if spec is None:
         raise ValueError(f"{model_path} has no record of its training data: give --data")
     seed = int(meta.get("seed", 0)) if ours else 0
-    if target is None and ours and spec == meta.get("data"):
-        target = (meta.get("config") or {}).get("target")
+    trained_on = meta.get("target") if ours else None
+    if target is not None and trained_on is not None and target != trained_on:
+        raise ValueError(f"{model_path} was trained to predict {trained_on!r}; it cannot be "
+                         f"evaluated against --target {target!r}")
+    if target is None and trained_on is not None and spec.lower().startswith("csv:"):
+        target = trained_on
     bundle = load_dataset(spec, seed=seed, target=target)
-    X, y = bundle.split(split)
-    wanted = int(np.prod(meta["input_shape"])) if meta.get("input_shape") else None
-    if wanted is not None and wanted != bundle.num_features:
-        raise ValueError(f"{model_path} takes {wanted} features per sample but {spec} has "
-                         f"{bundle.num_features}")
-    if ours and meta.get("standardized_by") == "train":
-        X = _scaler(meta["standardizer"]).transform(X)
-    X = _shape_inputs(X, meta, str(model_path))
-    out = _outputs(model, X, batch_size)
+    [X], _ = raw_features(bundle, (split,))
+    y = bundle.split(split)[1]
+    X = _columns_by_name(X, bundle, meta, model_path, spec) if ours else X
+    if ours and meta.get("task") and bundle.task != meta["task"]:
+        raise ValueError(f"{model_path} is a {meta['task']} model but {spec} is a "
+                         f"{bundle.task} data set")
+    if bundle.task == "classification" and ours:
+        y = _labels_as_model_classes(y, bundle, meta, spec)
+    X = _shape_inputs(_legacy_inputs(X, meta), meta if ours else {}, str(model_path))
+    out = predict(model, X, batch_size)
     task = bundle.task
     config = meta.get("config") or {}
-    loss_fn = build_loss(config.get("loss"), task, config.get("label_smoothing"))
-    from chainrule.tensor import Tensor
-
-    target_scaler = _scaler(meta.get("target_standardizer")) if ours else None
-    y_model = target_scaler.transform(y) if target_scaler is not None else y
-    if out.shape[1:] != (bundle.num_outputs,):
+    smoothing = config.get("label_smoothing")
+    if smoothing is None:  # run/1 files wrote null for their default of 0.1
+        smoothing = 0.1 if meta.get("format") == LEGACY_METADATA_FORMAT else 0.0
+    loss_fn = build_loss(config.get("loss"), task, smoothing if task == "classification"
+                         else 0.0)
+    num_outputs = bundle.num_outputs
+    if out.shape[1:] != (num_outputs,):
         raise ValueError(f"{model_path}: the model has outputs of shape {out.shape[1:]} but "
-                         f"{spec} needs {bundle.num_outputs} ({task})")
-    loss = float(loss_fn(Tensor._make(out, False, None), y_model).item())
+                         f"{spec} needs {num_outputs} ({task})")
+    legacy_scaler = (_scaler(meta.get("target_standardizer"))
+                     if meta.get("format") == LEGACY_METADATA_FORMAT else None)
+    output_layer = getattr(model, "output", None)
+    if legacy_scaler is not None:  # run/1: outputs were standardised predictions
+        loss = loss_fn(Tensor._make(out, False, None), legacy_scaler.transform(y))
+    elif output_layer is not None and getattr(output_layer, "invert", False):
+        loss = StandardizedTargetLoss(loss_fn, output_layer)(Tensor._make(out, False, None),
+                                                             y)
+    else:
+        loss = loss_fn(Tensor._make(out, False, None), y)
     results: dict[str, Any] = {"data": spec, "split": split, "samples": int(len(y)),
-                               "loss": loss}
+                               "loss": float(loss.item())}
     if task == "classification":
         results["accuracy"] = accuracy(out, y)
     else:
-        pred = target_scaler.inverse_transform(out) if target_scaler is not None else out
+        pred = _legacy_outputs(out, meta)
         results["mae"] = mean_absolute_error(pred, y)
         results["r2"] = r2_score(pred, y)
     return results
@@ -183,8 +302,8 @@ def predict_file(model_path: str | os.PathLike, input_path: str | os.PathLike,
 
     Features are raw values as in the training data's files: CSV columns by name (or in
     training order without a header); for the bundled digits 64 pixel values 0-16, for IDX
-    images the pixel values 0-255 (the model file records the scaling and standardisation
-    applied in training and applies them here).
+    images the pixel values 0-255. The model applies its own preprocessing (its ``input``
+    layer), so this is ``predict(chainrule.io.load(model_path), X)`` written as CSV.
 
     Classification: a ``prediction`` column with the original class label and one
     ``prob_<label>`` column per class. Regression: the predicted value(s), in the
@@ -196,14 +315,10 @@ def predict_file(model_path: str | os.PathLike, input_path: str | os.PathLike,
     if output_path is not None:
         check_writable(output_path)
     model, meta = _load(model_path)
-    ours = meta.get("format") == METADATA_FORMAT
+    ours = _is_run_model(meta)
     X = _read_features(input_path, meta.get("feature_names") if ours else None)
-    if ours and meta.get("input_scale"):
-        X = X * np.float32(meta["input_scale"])  # raw pixels (0-16, 0-255) as the data set
-    if ours and meta.get("standardizer"):
-        X = _scaler(meta["standardizer"]).transform(X)
-    X = _shape_inputs(X, meta if ours else {}, str(input_path))
-    out = _outputs(model, X)
+    X = _shape_inputs(_legacy_inputs(X, meta), meta if ours else {}, str(input_path))
+    out = predict(model, X)
     header: list[str]
     rows: list[list[Any]]
     if ours and meta.get("task") == "classification":
@@ -213,10 +328,7 @@ def predict_file(model_path: str | os.PathLike, input_path: str | os.PathLike,
         picked = probs.argmax(axis=1)
         rows = [[labels[k]] + [f"{p:.6g}" for p in row] for k, row in zip(picked, probs)]
     else:
-        values = out.reshape(len(out), -1)
-        scaler = _scaler(meta.get("target_standardizer")) if ours else None
-        if scaler is not None:
-            values = scaler.inverse_transform(values)
+        values = _legacy_outputs(out, meta).reshape(len(out), -1)
         name = (meta.get("target") if ours else None) or "prediction"
         header = [name] if values.shape[1] == 1 else [f"{name}_{i + 1}"
                                                       for i in range(values.shape[1])]
@@ -307,4 +419,5 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
-__all__ = ["check_writable", "describe_file", "evaluate_file", "format_results", "predict_file"]
+__all__ = ["check_writable", "describe_file", "evaluate_file", "format_results", "predict",
+           "predict_file"]

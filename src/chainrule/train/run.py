@@ -4,20 +4,35 @@
 trains with a ``Trainer`` (checkpointing every epoch, so ``--resume`` continues a killed
 run exactly), evaluates on the test split and writes a run folder::
 
-    model.safetensors      the trained model + metadata to predict with (labels, scaling)
+    model.safetensors      the trained model, preprocessing included, + metadata (labels…)
     checkpoint.ckpt.safetensors   the resumable training state
     config.json            the settings used (chainrule train --config config.json reruns)
     history.json, history.csv     one record per epoch
     summary.json           the outcome: parameters, epochs, best/final val, test metrics
     loss.png, accuracy.png, confusion_matrix.png   when matplotlib is installed
+
+The model carries its preprocessing: its first layer (``input``, an ``nn.Standardize``)
+maps raw features — CSV values as in the file, digit pixels 0-16, IDX pixels 0-255 — to
+mean 0, sd 1 with the training split's statistics, and a regression model's last layer
+(``output``) maps its predictions back to the target's units. So ``chainrule.io.load(path)``
+applied to raw inputs, or ``chainrule.train.predict``, gives exactly what
+``chainrule predict`` prints. Regression losses are computed on the standardised target
+(training is as if targets were standardised); metrics (MAE, R²) are in the target's units.
+
+A run folder is locked while a run uses it (a second run on it fails at once), a
+non-empty folder is only reused with ``resume`` or ``overwrite``, and a run whose loss or
+weights turn NaN/Inf stops with ``TrainingDivergedError``, keeping the last finite
+checkpoint and writing no model file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
 import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -32,7 +47,12 @@ from chainrule.train.config import TrainConfig, default_loss, read_config_file
 MODEL_FILE = "model.safetensors"
 CHECKPOINT_FILE = "checkpoint.ckpt.safetensors"
 CONFIG_FILE = "config.json"
-METADATA_FORMAT = "chainrule.run/1"
+# run/2: the model carries its preprocessing (input/output layers); run/1 kept the
+# statistics in the metadata for the reader to apply
+METADATA_FORMAT = "chainrule.run/2"
+LEGACY_METADATA_FORMAT = "chainrule.run/1"
+RUN_FILES = (MODEL_FILE, CHECKPOINT_FILE, CONFIG_FILE, "history.json", "history.csv",
+             "summary.json", "loss.png", "accuracy.png", "confusion_matrix.png")
 
 
 @dataclass
@@ -46,34 +66,94 @@ class RunResult:
     trainer: Any
 
 
+class TrainingDivergedError(RuntimeError):
+    """The loss or the weights became NaN/Inf; the message says where and what to try."""
+
+
 # ---- building blocks (each a small function the CLI, tests and users can call) -----------
 
-DEFAULT_LABEL_SMOOTHING = 0.1
+# the losses a run accepts, by task (aliases after the name they stand for)
+TASK_LOSS_NAMES = {"classification": ("cross_entropy", "ce"),
+                   "regression": ("mse", "huber", "l1", "mae")}
 
 
-def build_loss(name: str | None, task: str, label_smoothing: float | None = None) -> Any:
+def build_loss(name: str | None, task: str, label_smoothing: float = 0.0) -> Any:
     """The loss module for ``name`` (default by task: cross-entropy or MSE).
 
-    ``label_smoothing`` None means 0.1 for cross-entropy (a little smoothing regularises
-    the bundled digits' MLP measurably) and nothing for other losses.
+    Classification takes ``cross_entropy`` (alias ``ce``) with class-index targets;
+    regression takes ``mse``, ``huber`` or ``l1`` (alias ``mae``). ``label_smoothing``
+    applies to cross-entropy only (0, PyTorch's default, means none).
+
+    Example:
+        >>> build_loss(None, "classification", 0.1).label_smoothing
+        0.1
+        >>> type(build_loss(None, "regression")).__name__
+        'MSELoss'
     """
     from chainrule.losses import LOSSES, CrossEntropyLoss
 
+    accepted = TASK_LOSS_NAMES.get(task, TASK_LOSS_NAMES["regression"])
     key = (name or default_loss(task)).lower().replace("-", "_")
-    if key not in LOSSES:
-        raise ValueError(f"unknown loss {name!r}; known: {', '.join(sorted(LOSSES))}")
+    if key not in accepted:
+        other = "regression" if task == "classification" else "classification"
+        fits_other = key in TASK_LOSS_NAMES[other]
+        why = f"it is a {other} loss, " if fits_other else ""
+        raise ValueError(f"loss {name!r} does not fit this {task} task ({why}known for "
+                         f"{task}: {', '.join(accepted)})")
     cls = LOSSES[key]
-    if task == "classification" and cls is not CrossEntropyLoss:
-        raise ValueError(f"loss {name!r} does not fit a classification task with class-index "
-                         "targets; use cross_entropy")
-    if task == "regression" and cls is CrossEntropyLoss:
-        raise ValueError(f"loss {name!r} needs class labels but this data is a regression "
-                         "task; use mse, huber or l1")
-    if label_smoothing and cls is not CrossEntropyLoss:
+    smoothing = 0.0 if label_smoothing is None else float(label_smoothing)
+    if cls is CrossEntropyLoss:
+        return cls(label_smoothing=smoothing)
+    if smoothing:
         raise ValueError("label smoothing applies to the cross_entropy loss only")
-    if label_smoothing is None:
-        label_smoothing = DEFAULT_LABEL_SMOOTHING
-    return cls(label_smoothing=label_smoothing) if cls is CrossEntropyLoss else cls()
+    return cls()
+
+
+def describe_loss(loss: Any) -> str:
+    """The loss as the run banner shows it, e.g. ``CrossEntropyLoss(label_smoothing=0)``."""
+    if isinstance(loss, StandardizedTargetLoss):
+        return f"{describe_loss(loss.loss)} on the standardised target"
+    name = type(loss).__name__
+    if hasattr(loss, "label_smoothing"):
+        return f"{name}(label_smoothing={loss.label_smoothing:g})"
+    return name
+
+
+class StandardizedTargetLoss:
+    """A regression loss computed on the standardised scale, for a model whose last layer
+    (``output``, an ``nn.Standardize(invert=True)``) gives the target's own units.
+
+    ``loss((prediction - mean) / std, (target - mean) / std)``: training behaves as if
+    the targets had been standardised (a learning rate fits any target scale) while the
+    model, its metrics and its predictions speak the target's units.
+
+    Args:
+        loss: the loss on standardised values (``MSELoss()``, ``HuberLoss()``…).
+        output_layer: the model's ``Standardize(invert=True)`` layer (its mean and std).
+
+    Example:
+        >>> from chainrule import nn
+        >>> from chainrule.losses import MSELoss
+        >>> out = nn.Standardize(mean=[100.0], std=[10.0], invert=True)
+        >>> lossf = StandardizedTargetLoss(MSELoss(), out)
+        >>> import chainrule as cr
+        >>> float(lossf(cr.tensor([[110.0]]), np.array([[100.0]], np.float32)).item())
+        1.0
+    """
+
+    def __init__(self, loss: Any, output_layer: Any) -> None:
+        self.loss = loss
+        self.layer = output_layer
+
+    def __call__(self, prediction: Any, target: Any) -> Any:
+        from chainrule.tensor import raw
+
+        layer = self.layer
+        z = (prediction - layer.mean) / layer.std
+        return self.loss(z, layer.standardize(raw(target)))
+
+    def __repr__(self) -> str:
+        return f"StandardizedTargetLoss({self.loss!r})"
 
 
 def build_optimizer(name: str, params: list[Any], lr: float, weight_decay: float = 0.0,
@@ -93,6 +173,11 @@ def build_optimizer(name: str, params: list[Any], lr: float, weight_decay: float
     if key == "adagrad":
         return optim.Adagrad(params, lr=lr, weight_decay=weight_decay)
     raise ValueError(f"unknown optimizer {name!r}; choose sgd, adam, adamw, rmsprop or adagrad")
+
+
+# schedules whose course does not depend on the planned number of epochs: a resumed run
+# may train for more epochs under them (the others would run past their planned end)
+OPEN_ENDED_SCHEDULERS = ("none", "exponential", "plateau")
 
 
 def build_scheduler(name: str, optimizer: Any, epochs: int, steps_per_epoch: int,
@@ -128,9 +213,51 @@ def build_scheduler(name: str, optimizer: Any, epochs: int, steps_per_epoch: int
                      "onecycle, plateau or warmup")
 
 
+# ---- data in the units of its files -------------------------------------------------------
+
+# data sets whose loader divides raw pixel values by their maximum (digits 0-16, IDX 0-255)
+_PIXEL_MAXIMUM = {"digits": 16, "idx": 255}
+
+
+def raw_features(bundle: Any, parts: tuple[str, ...] = ("train", "val", "test")
+                 ) -> tuple[list[np.ndarray], float | None]:
+    """The features of ``bundle``'s ``parts`` in the units of the data's files, and the
+    scale the loader had applied (raw × scale = what ``load_dataset`` gave; None if none).
+
+    ``load_dataset`` standardises CSV features and scales digit/IDX pixels into [0, 1];
+    a model that carries its preprocessing takes the raw values, so this undoes both
+    (pixels exactly; CSV values to float32 rounding).
+
+    Example:
+        >>> from chainrule.data import load_dataset
+        >>> [X], scale = raw_features(load_dataset("digits"), ("test",))
+        >>> float(X.max()), scale
+        (16.0, 0.0625)
+    """
+    from chainrule.data import Standardizer
+
+    arrays = [bundle.split(p)[0] for p in parts]
+    state = bundle.info.get("standardizer")
+    if state is not None:
+        scaler = Standardizer.from_state_dict(state)
+        arrays = [scaler.inverse_transform(X) for X in arrays]
+    top = _PIXEL_MAXIMUM.get(bundle.name.split(":", 1)[0].lower())
+    if top is None or state is not None:
+        return [np.asarray(X, np.float32) for X in arrays], None
+    pixels = [np.rint(np.asarray(X, np.float64) * top) for X in arrays]
+    # only when the values are pixel/top as the loader computed them (an IDX file of
+    # floats is not scaled by it)
+    exact = all(P.min(initial=0) >= 0 and P.max(initial=0) <= top
+                and np.allclose(P / top, X, rtol=0, atol=1e-6) for P, X in zip(pixels, arrays))
+    if not exact:
+        return [np.asarray(X, np.float32) for X in arrays], None
+    return [P.astype(np.float32) for P in pixels], 1 / top
+
+
 @dataclass
 class PreparedData:
-    """The arrays a run trains on, and the facts needed to predict from raw features."""
+    """The raw arrays a run trains on, the preprocessing layers fitted to them, and the
+    facts needed to predict (``metadata``)."""
 
     train: tuple[np.ndarray, np.ndarray]
     val: tuple[np.ndarray, np.ndarray]
@@ -138,11 +265,15 @@ class PreparedData:
     bundle: Any
     input_shape: tuple[int, ...]
     metadata: dict[str, Any]
+    input_layer: Any = None    # nn.Standardize for raw features, or None
+    output_layer: Any = None   # nn.Standardize(invert=True) for regression targets, or None
 
 
 def prepare_data(config: TrainConfig) -> PreparedData:
-    """Load ``config.data`` and shape it for ``config.model``; standardise features (with the
-    training part's statistics) unless the data set did so already."""
+    """Load ``config.data`` in raw units, shape it for ``config.model`` and fit the
+    preprocessing layers (standardisation with the training split's statistics, the
+    pixel scale) that the model will carry."""
+    from chainrule import nn
     from chainrule.data import Standardizer, load_dataset
     from chainrule.models import parse_spec
 
@@ -150,21 +281,6 @@ def prepare_data(config: TrainConfig) -> PreparedData:
         raise ValueError("--target applies to csv: data only")
     bundle = load_dataset(config.data, seed=config.seed, target=config.target)
     info = bundle.info
-    scaler_state = info.get("standardizer")
-    applied_by = "data" if scaler_state is not None else None
-    if scaler_state is None and config.standardize:
-        scaler = Standardizer().fit(bundle.X_train)
-        bundle.X_train, bundle.X_val, bundle.X_test = (
-            scaler.transform(a) for a in (bundle.X_train, bundle.X_val, bundle.X_test))
-        scaler_state, applied_by = scaler.state_dict(), "train"
-    target_state = None
-    if bundle.task == "regression" and config.standardize:
-        # targets of any scale (prices, counts) train well once at mean 0, sd 1; predictions
-        # are mapped back with these statistics
-        target_scaler = Standardizer().fit(bundle.y_train)
-        bundle.y_train, bundle.y_val, bundle.y_test = (
-            target_scaler.transform(a) for a in (bundle.y_train, bundle.y_val, bundle.y_test))
-        target_state = target_scaler.state_dict()
     kind, _ = parse_spec(config.model)
     shape = tuple(bundle.input_shape)
     if kind == "cnn":
@@ -172,16 +288,26 @@ def prepare_data(config: TrainConfig) -> PreparedData:
             raise ValueError(f"cnn models need image data; {bundle.name} has samples of "
                              f"shape {shape}: use an mlp model")
         shape = tuple(bundle.image_shape)
+    (Xtr, Xva, Xte), input_scale = raw_features(bundle)
 
-    def arrays(part: str) -> tuple[np.ndarray, np.ndarray]:
-        X, y = bundle.split(part)
-        X = np.ascontiguousarray(X.reshape((len(X), *shape)), dtype=np.float32)
-        return X, y
+    input_layer = None
+    if config.standardize:
+        scaler = Standardizer().fit(Xtr.reshape(len(Xtr), -1))
+        input_layer = nn.Standardize(shape, mean=scaler.mean.reshape(shape),
+                                     std=scaler.std.reshape(shape))
+    elif input_scale is not None:  # at least the loader's pixel scale, as it trained before
+        input_layer = nn.Standardize(shape, std=np.full(shape, 1 / input_scale))
+    output_layer = None
+    if bundle.task == "regression" and config.standardize:
+        # targets of any scale (prices, counts) train well at mean 0, sd 1; the model's
+        # last layer maps back, so it predicts in the target's units
+        target_scaler = Standardizer().fit(bundle.y_train.reshape(len(bundle.y_train), -1))
+        output_layer = nn.Standardize(mean=target_scaler.mean, std=target_scaler.std,
+                                      invert=True)
 
-    # chainrule.data scales bundled images into [0, 1]; predict takes raw pixel values, as
-    # in the original files, and applies the same scale
-    kind_of_data = config.data.split(":", 1)[0].lower()
-    input_scale = {"digits": 1 / 16, "idx": 1 / 255}.get(kind_of_data)
+    def arrays(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return np.ascontiguousarray(X.reshape((len(X), *shape)), dtype=np.float32), y
+
     feature_names = info.get("feature_names") or [f"x{i + 1}" for i in
                                                   range(bundle.num_features)]
     metadata = {
@@ -195,16 +321,31 @@ def prepare_data(config: TrainConfig) -> PreparedData:
         "feature_names": list(feature_names),
         "input_shape": list(shape),
         "num_outputs": bundle.num_outputs,
-        "input_scale": input_scale,  # raw feature value × input_scale = what the data set gave
-        "standardizer": scaler_state,
-        "standardized_by": applied_by,
-        "target_standardizer": target_state,
+        # what the model takes: raw values (raw × input_scale = what the data set gave)
+        "input_scale": input_scale,
+        # the model's own layers that do it: "input" standardises (or only scales) raw
+        # features, "output" maps standardised predictions to the target's units
+        "preprocessing": {
+            "input": None if input_layer is None else (
+                "standardize" if config.standardize else "scale"),
+            "output": None if output_layer is None else "unstandardize"},
     }
-    return PreparedData(arrays("train"), arrays("val"), arrays("test"), bundle, shape,
-                        metadata)
+    return PreparedData(arrays(Xtr, bundle.y_train), arrays(Xva, bundle.y_val),
+                        arrays(Xte, bundle.y_test), bundle, shape, metadata,
+                        input_layer, output_layer)
 
 
-# ---- the run -----------------------------------------------------------------------------
+def build_run_model(config: TrainConfig, data: PreparedData) -> Any:
+    """The run's model: ``config.model`` between ``data``'s preprocessing layers."""
+    from chainrule.models import build_model, with_preprocessing
+
+    body = build_model(config.model, data.input_shape, data.bundle.num_outputs,
+                       activation=config.activation, dropout=config.dropout,
+                       batch_norm=config.batch_norm, residual=config.residual)
+    return with_preprocessing(body, data.input_layer, data.output_layer)
+
+
+# ---- run folders ---------------------------------------------------------------------------
 
 def _slug(spec: str) -> str:
     kind, _, arg = spec.partition(":")
@@ -212,20 +353,81 @@ def _slug(spec: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "-" for c in name)[:40]
 
 
-def _new_run_dir(config: TrainConfig) -> Path:
-    if config.out:
-        return Path(config.out)
+def _claim_default_dir(config: TrainConfig) -> Path:
+    """Create ``runs/<time>-<data>[-n]``, a name no other run has (mkdir is the claim)."""
     base = Path("runs") / f"{datetime.now():%Y%m%d-%H%M%S}-{_slug(config.data)}"
+    base.parent.mkdir(parents=True, exist_ok=True)
     path, n = base, 1
-    while path.exists():
-        n += 1
-        path = base.with_name(f"{base.name}-{n}")
-    return path
+    while True:
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            n += 1
+            path = base.with_name(f"{base.name}-{n}")
 
 
-def resume_config(path: str | os.PathLike) -> tuple[TrainConfig, Path, Path]:
+def _contents(folder: Path) -> list[str]:
+    from chainrule.train.lock import LOCK_NAME
+
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if p.name != LOCK_NAME)
+
+
+def check_out_folder(folder: Path, overwrite: bool) -> None:
+    """Refuse to train into a non-empty folder unless ``overwrite`` (``--overwrite``)."""
+    if folder.exists() and not folder.is_dir():
+        raise FileExistsError(f"--out {folder} is a file, not a folder")
+    names = _contents(folder)
+    if names and not overwrite:
+        shown = ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
+        raise FileExistsError(f"run folder {folder} is not empty ({shown}); continue that "
+                              f"run with --resume {folder}, replace it with --overwrite, or "
+                              "choose another --out")
+
+
+def _clear_run_files(folder: Path) -> None:
+    """``--overwrite``: remove the previous run's files (only those a run writes)."""
+    for name in RUN_FILES:
+        path = folder / name
+        if path.is_file() or path.is_symlink():
+            path.unlink()
+        elif path.is_dir():
+            shutil.rmtree(path)
+
+
+def _remove_stale_temporaries(folder: Path) -> None:
+    # chainrule.io.atomic's cleanup of temporary files a killed run left behind; a no-op
+    # with a chainrule.io that does not have it yet
+    try:
+        from chainrule.io.atomic import remove_stale_temporaries  # type: ignore[attr-defined]
+    except ImportError:
+        return
+    remove_stale_temporaries(folder)
+
+
+# ---- resuming ------------------------------------------------------------------------------
+
+# settings a resumed run may change freely: how it reports and computes, not what it learns
+# (threads change the last bits of results: the Trainer warns when they differ)
+RESUME_FREE = ("quiet", "plots", "threads", "monitor", "allow_nonfinite")
+
+
+def resume_config(path: str | os.PathLike, changes: dict[str, Any] | None = None,
+                  source: str = "command line") -> tuple[TrainConfig, Path, Path]:
     """``(config, run folder, checkpoint)`` of a run to resume: ``path`` is the run folder
-    or its checkpoint file; the settings come from the folder's ``config.json``."""
+    or its checkpoint file; the settings come from the folder's ``config.json``.
+
+    ``changes`` (e.g. the command's flags) may change what does not alter the run's
+    course — ``quiet``, ``plots``, ``threads``, ``monitor``, ``allow_nonfinite`` — and
+    ``epochs`` under a schedule that does not depend on it (none, exponential, plateau).
+    Any other setting that differs from the recorded one is refused by name: the
+    checkpoint was trained with the recorded values, and config.json must stay true.
+
+    Example:
+        >>> # config, folder, ckpt = resume_config("runs/moons", {"epochs": 60})
+    """
     p = Path(path)
     if p.is_dir():
         run_dir, ckpt = p, p / CHECKPOINT_FILE
@@ -233,12 +435,48 @@ def resume_config(path: str | os.PathLike) -> tuple[TrainConfig, Path, Path]:
         run_dir, ckpt = p.parent, p
     if not ckpt.exists():
         raise FileNotFoundError(f"cannot resume {path}: no checkpoint {ckpt}")
-    config = TrainConfig()
-    if (run_dir / CONFIG_FILE).exists():
-        config = config.updated(read_config_file(run_dir / CONFIG_FILE), str(run_dir /
-                                                                              CONFIG_FILE))
+    recorded_file = run_dir / CONFIG_FILE
+    if not recorded_file.is_file():
+        raise FileNotFoundError(f"cannot resume {path}: no {recorded_file} (the settings the "
+                                "checkpoint was trained with)")
+    config = TrainConfig().updated(read_config_file(recorded_file), str(recorded_file))
+    for key, value in (changes or {}).items():
+        name = key.replace("-", "_")
+        if name in ("resume", "config"):
+            continue
+        if name == "out":
+            if Path(value).resolve() != run_dir.resolve():
+                raise ValueError(f"--resume continues the run in its own folder {run_dir}; "
+                                 f"drop --out {value}")
+            continue
+        if name == "overwrite":
+            if value:
+                raise ValueError("--resume continues a run and --overwrite replaces it: "
+                                 "choose one")
+            continue
+        wanted = config.updated({name: value}, source)
+        if name in RESUME_FREE:
+            config = wanted
+            continue
+        old, new = getattr(config, name), getattr(wanted, name)
+        if old == new:
+            continue
+        flag = "--" + name.replace("_", "-")
+        if name == "epochs" and config.scheduler.lower() in OPEN_ENDED_SCHEDULERS:
+            config = wanted
+            continue
+        if name == "epochs":
+            raise ValueError(f"--epochs {new}: the run's {config.scheduler} schedule was "
+                             f"planned for {old} epochs ({recorded_file}) and cannot be "
+                             "stretched exactly; resume with its own --epochs, or start a "
+                             "new run")
+        raise ValueError(f"{flag} {new!r} differs from the run's {name} {old!r} "
+                         f"({recorded_file}): a resumed run keeps the settings its "
+                         "checkpoint was trained with; start a new run (--out) to change it")
     return dataclasses.replace(config, out=str(run_dir), resume=str(ckpt)), run_dir, ckpt
 
+
+# ---- the run -------------------------------------------------------------------------------
 
 def _say(stream: IO[str] | None, text: str) -> None:
     if stream is not None:
@@ -246,49 +484,148 @@ def _say(stream: IO[str] | None, text: str) -> None:
         stream.flush()
 
 
+def choose_threads(config: TrainConfig) -> tuple[int, str]:
+    """``(threads, why)`` for a run: ``config.threads``, else ``default_num_threads()``."""
+    from chainrule import backend
+
+    if config.threads is not None:
+        return config.threads, "configured"
+    n = backend.default_num_threads()
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        if os.environ.get(name, "").strip().isdigit():
+            return n, f"from {name}"
+    try:
+        load = f", load average {os.getloadavg()[0]:.1f}"
+    except (AttributeError, OSError):
+        load = ""
+    return n, f"auto: {backend.available_cores()} cores{load}"
+
+
+def _nonfinite_message(div: Any, out: Path, ckpt: Path, config: TrainConfig,
+                       first_epoch: int) -> str:
+    from chainrule import io
+
+    kept = f"no checkpoint was written in {out} before it"
+    if ckpt.exists():
+        try:
+            epoch = int(io.read_metadata(ckpt).get("epoch", 0))
+            kept = f"kept {ckpt} (after epoch {epoch}, finite)"
+        except (OSError, ValueError):
+            kept = f"kept {ckpt}"
+    saved = ("left the run's model file as it was" if (out / MODEL_FILE).exists()
+             else "wrote no model file")
+    tries = [f"a lower --lr (e.g. {config.lr / 10:g})"]
+    if config.clip_norm is None:
+        tries.append("--clip-norm 1.0")
+    if not config.monitor:
+        tries.append("--monitor to see which layer's gradients explode")
+    where = "resumed " if first_epoch > 0 else ""
+    return (f"training diverged: {div} of the {where}run; {kept} and {saved}. Try "
+            f"{', '.join(tries)}; or --allow-nonfinite to keep training and save anyway")
+
+
 def run_training(config: TrainConfig, stream: IO[str] | None = sys.stdout) -> RunResult:
     """Train as ``config`` says and write the run folder (see the module docstring).
 
     Args:
         config: the settings (``config.resume`` set: continue that run's checkpoint in its
-            folder; ``config.out``: the folder, else ``runs/<time>-<data>``).
+            folder; ``config.out``: the folder, else ``runs/<time>-<data>``; a non-empty
+            ``out`` needs ``config.overwrite``).
         stream: where the summary goes (``None``: silent). Progress goes to stderr.
+
+    Uses ``config.threads`` BLAS threads (else ``chainrule.backend.default_num_threads()``)
+    for the run's duration and records the count in ``config.json``: the
+    weights are bitwise reproducible for one seed, machine, thread count and set of
+    chainrule/NumPy/BLAS versions.
 
     Returns:
         a ``RunResult`` (folder, summary dict, history, model, trainer).
 
+    Raises:
+        TrainingDivergedError: the loss or weights became NaN/Inf (unless
+            ``config.allow_nonfinite``); the last finite checkpoint is kept.
+        RunFolderBusyError: another run holds the folder.
+        FileExistsError: ``out`` is not empty and neither resume nor overwrite was asked.
+
     Example:
         >>> # run_training(TrainConfig(data="moons", epochs=20, out="runs/moons"))
     """
-    import chainrule as cr
-    from chainrule import io
-    from chainrule.models import build_model
-    from chainrule.train.callbacks import CSVLogger, EarlyStopping, ProgressBar
-    from chainrule.train.trainer import Trainer
+    from chainrule.backend import get_num_threads, set_num_threads
 
     config.validate()
     started = time.perf_counter()
+    threads, threads_why = choose_threads(config)
+    before = get_num_threads()
+    set_num_threads(threads)
+    try:
+        return _run(dataclasses.replace(config, threads=threads), threads_why, started, stream)
+    finally:
+        set_num_threads(before)
+
+
+def _run(config: TrainConfig, threads_why: str, started: float,
+         stream: IO[str] | None) -> RunResult:
+    import chainrule as cr
+    from chainrule import io
+    from chainrule.train.lock import RunFolderLock
+
     data = prepare_data(config)
-    task, meta = data.bundle.task, data.metadata
+    task = data.bundle.task
     cr.manual_seed(config.seed)
-    model = build_model(config.model, data.input_shape, data.bundle.num_outputs,
-                        activation=config.activation, dropout=config.dropout,
-                        batch_norm=config.batch_norm, residual=config.residual)
+    model = build_run_model(config, data)
     try:
         io.to_spec(model)  # fail now, not after training, if the model cannot be saved
     except ValueError as err:
         raise ValueError(f"model {config.model!r} cannot be saved to a model file: {err}"
                          ) from None
     loss = build_loss(config.loss, task, config.label_smoothing)
+    if data.output_layer is not None:
+        loss = StandardizedTargetLoss(loss, data.output_layer)
     optimizer = build_optimizer(config.optimizer, list(model.parameters()), config.lr,
                                 config.weight_decay, config.momentum)
     steps = math.ceil(len(data.train[0]) / config.batch_size)
     scheduler, interval = build_scheduler(config.scheduler, optimizer, config.epochs, steps,
                                           config.lr)
 
-    out = Path(config.out) if config.resume else _new_run_dir(config)
-    out.mkdir(parents=True, exist_ok=True)
-    config.to_json(out / CONFIG_FILE)  # first, so a killed run can be resumed from it
+    if config.resume:
+        out = Path(config.out) if config.out else Path(config.resume).parent
+    elif config.out:
+        out = Path(config.out)
+        check_out_folder(out, config.overwrite)
+    else:
+        out = _claim_default_dir(config)
+    with RunFolderLock(out):
+        if not config.resume:
+            check_out_folder(out, config.overwrite)  # again: another run may have finished
+            if config.overwrite:
+                _clear_run_files(out)
+        _remove_stale_temporaries(out)
+        return _train_in_folder(config, out, data, model, loss, optimizer, scheduler,
+                                interval, steps, threads_why, started, stream)
+
+
+def _train_in_folder(config: TrainConfig, out: Path, data: PreparedData, model: Any,
+                     loss: Any, optimizer: Any, scheduler: Any, interval: str, steps: int,
+                     threads_why: str, started: float, stream: IO[str] | None) -> RunResult:
+    from chainrule import io
+    from chainrule.train.callbacks import CSVLogger, EarlyStopping, ProgressBar, TerminateOnNaN
+    from chainrule.train.trainer import Trainer
+
+    task, meta = data.bundle.task, data.metadata
+    resumed_at = None
+    if config.resume:
+        resumed_at = int(io.read_metadata(config.resume).get("epoch", 0))
+        if config.epochs < resumed_at:
+            raise ValueError(f"--epochs {config.epochs}: the run {out} has already trained "
+                             f"{resumed_at} epochs")
+    recorded = config
+    if config.resume and (out / CONFIG_FILE).is_file():
+        # config.json keeps the thread count the run began with (a resume under another
+        # count is warned about, not recorded as if the whole run had used it)
+        threads = read_config_file(out / CONFIG_FILE).get("threads")
+        if isinstance(threads, int) and not isinstance(threads, bool) and threads >= 1:
+            recorded = dataclasses.replace(config, threads=threads)
+    recorded.to_json(out / CONFIG_FILE)  # first, so a killed run can be resumed from it
 
     callbacks: list[Any] = [ProgressBar(quiet=config.quiet), CSVLogger(out / "history.csv")]
     stopper = None
@@ -299,6 +636,8 @@ def run_training(config: TrainConfig, stream: IO[str] | None = sys.stdout) -> Ru
     monitor = _gradient_monitor(model) if config.monitor else None
     if monitor is not None:
         callbacks.append(monitor)
+    if not config.allow_nonfinite:
+        callbacks.append(TerminateOnNaN())
     metric_names = ["accuracy"] if task == "classification" else ["mae", "r2"]
     trainer = Trainer(model, loss, optimizer, metrics=metric_names, callbacks=callbacks,
                       scheduler=scheduler, scheduler_interval=interval,
@@ -310,20 +649,34 @@ def run_training(config: TrainConfig, stream: IO[str] | None = sys.stdout) -> Ru
     classes = f", {data.bundle.num_classes} classes" if data.bundle.num_classes else ""
     _say(stream, f"data    {data.bundle.name}: {split['train']} train / {split['val']} val / "
                  f"{split['test']} test, input {tuple(data.input_shape)}{classes}")
-    _say(stream, f"model   {config.model} ({n_params:,} parameters), {type(loss).__name__}, "
+    _say(stream, f"model   {config.model} ({n_params:,} parameters), {describe_loss(loss)}, "
                  f"{config.optimizer} lr {config.lr:g}, {config.scheduler} schedule, "
                  f"{config.epochs} epochs x {steps} batches of {config.batch_size}")
-    resumed_at = None
+    _say(stream, "prep    " + _describe_preprocessing(data))
+    _say(stream, f"threads {config.threads} ({threads_why})")
     if config.resume:
-        resumed_at = int(io.read_metadata(config.resume).get("epoch", 0))
         _say(stream, f"resume  {config.resume} (after epoch {resumed_at})")
 
     ckpt = out / CHECKPOINT_FILE
     train_started = time.perf_counter()
-    history = trainer.fit(data.train, validation=data.val, epochs=config.epochs,
-                          batch_size=config.batch_size, checkpoint=ckpt,
-                          checkpoint_min_interval=1.0, resume=config.resume)
+    # NumPy's overflow warnings would only repeat what TerminateOnNaN reports in one line
+    quiet_fp = (np.errstate(over="ignore", invalid="ignore", divide="ignore")
+                if not config.allow_nonfinite else contextlib.nullcontext())
+    with quiet_fp:
+        history = trainer.fit(data.train, validation=data.val, epochs=config.epochs,
+                              batch_size=config.batch_size, checkpoint=ckpt,
+                              checkpoint_min_interval=1.0, resume=config.resume)
     train_seconds = time.perf_counter() - train_started
+    if trainer.diverged is not None:
+        raise TrainingDivergedError(_nonfinite_message(trainer.diverged, out, ckpt, config,
+                                                       resumed_at or 0))
+    if not config.allow_nonfinite:
+        from chainrule.train.callbacks import _nonfinite_tensor
+
+        bad = _nonfinite_tensor(model)
+        if bad is not None:  # a callback of the user's own put NaN back, say
+            raise TrainingDivergedError(f"the trained model's {bad} holds NaN/Inf; wrote no "
+                                        "model file (--allow-nonfinite saves it anyway)")
 
     test = trainer.evaluate(data.test)
     confusion = None
@@ -333,16 +686,6 @@ def run_training(config: TrainConfig, stream: IO[str] | None = sys.stdout) -> Ru
         confusion = confusion_matrix(trainer.predict(data.test[0]), data.test[1],
                                      data.bundle.num_classes)
     test_report = {k: float(v) for k, v in test.items()}
-    if meta.get("target_standardizer") is not None:
-        # report test errors in the target's own units (the loss stays in training units)
-        from chainrule.data import Standardizer
-        from chainrule.train.metrics import mean_absolute_error, r2_score
-
-        scaler = Standardizer.from_state_dict(meta["target_standardizer"])
-        pred = scaler.inverse_transform(trainer.predict(data.test[0]))
-        truth = scaler.inverse_transform(data.test[1])
-        test_report["mae"] = mean_absolute_error(pred, truth)
-        test_report["r2"] = r2_score(pred, truth)
     meta = {**meta, "test": test_report, "epochs_trained": len(history),
             "config": config.experiment()}
 
@@ -372,8 +715,10 @@ def run_training(config: TrainConfig, stream: IO[str] | None = sys.stdout) -> Ru
         "final": {k: v for k, v in history.records[-1].items() if k.startswith("val_")},
         "test": test_report, "train_seconds": round(train_seconds, 3),
         "total_seconds": round(time.perf_counter() - started, 3),
-        "out_dir": str(out), "files": files,
+        "threads": config.threads, "out_dir": str(out), "files": files,
     }
+    if data.output_layer is not None:
+        summary["loss_scale"] = "standardised target (mae and r2 are in the target's units)"
     if confusion is not None:
         summary["test"]["confusion_matrix"] = confusion.tolist()
     if monitor is not None:
@@ -384,6 +729,22 @@ def run_training(config: TrainConfig, stream: IO[str] | None = sys.stdout) -> Ru
     _atomic_write(out / "summary.json", json.dumps(summary, indent=1) + "\n")
     _print_summary(stream, summary, task, history, plot_note)
     return RunResult(out, summary, history, model, trainer)
+
+
+def _describe_preprocessing(data: PreparedData) -> str:
+    scale = data.metadata.get("input_scale")
+    raw = f"raw values (0-{round(1 / scale)})" if scale else "raw feature values"
+    how = data.metadata["preprocessing"]["input"]
+    if how is None:
+        text = f"the model takes {raw}, unscaled"
+    elif how == "scale":
+        text = f"the model takes {raw}; its 'input' layer divides by {round(1 / scale)}"
+    else:
+        text = (f"the model takes {raw}; its 'input' layer standardises them with the "
+                "train split's mean and sd")
+    if data.output_layer is not None:
+        text += "; its 'output' layer gives the target's units"
+    return text
 
 
 def _gradient_monitor(model: Any) -> Any:
@@ -413,7 +774,9 @@ def _print_summary(stream: IO[str] | None, s: dict[str, Any], task: str, history
         _say(stream, f"test    accuracy {t['accuracy']:.4f} ({t['accuracy']:.2%}), "
                      f"loss {t['loss']:.4f}")
     else:
-        _say(stream, f"test    loss {t['loss']:.4g}, mae {t['mae']:.4g}, r2 {t['r2']:.4f}")
+        scale = " (standardised)" if "loss_scale" in s else ""
+        _say(stream, f"test    loss{scale} {t['loss']:.4g}, mae {t['mae']:.4g}, "
+                     f"r2 {t['r2']:.4f}")
     if "gradient_monitor" in s:
         findings = s["gradient_monitor"]["findings"]
         _say(stream, "monitor " + ("no gradient-flow problems found" if not findings
@@ -425,5 +788,6 @@ def _print_summary(stream: IO[str] | None, s: dict[str, Any], task: str, history
         _say(stream, f"note    {plot_note}")
 
 
-__all__ = ["RunResult", "build_loss", "build_optimizer", "build_scheduler", "prepare_data",
-           "resume_config", "run_training"]
+__all__ = ["RunResult", "StandardizedTargetLoss", "TrainingDivergedError", "build_loss",
+           "build_optimizer", "build_run_model", "build_scheduler", "check_out_folder",
+           "prepare_data", "raw_features", "resume_config", "run_training"]

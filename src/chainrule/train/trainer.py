@@ -11,6 +11,13 @@ generators (the default one, which dropout draws from, any generator a layer own
 data loader's shuffling state), the running sums of the current epoch, the history and
 the callbacks' state. ``fit(..., resume=path)`` therefore continues a run killed at any
 moment and ends with the same weights, bit for bit, as the run that was never stopped.
+
+Reproducibility, exactly: with the same seed, data and settings, a run gives the same
+weights bit for bit on the same machine (CPU architecture) with the same chainrule, NumPy
+and BLAS versions and the same number of BLAS threads (``chainrule.set_num_threads``).
+Change any of those and the last bits of matrix products may change, which training can
+amplify. Checkpoints record them (``extra["environment"]``) and resuming under different
+ones issues a ``ReproducibilityWarning``.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import copy
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,14 +34,36 @@ from typing import Any
 import numpy as np
 
 from chainrule.autograd import no_grad
-from chainrule.backend import Generator, default_generator, get_default_dtype
+from chainrule.backend import Generator, default_generator, environment, get_default_dtype
 from chainrule.nn.module import Module
-from chainrule.tensor import Tensor
+from chainrule.tensor import Tensor, raw
 from chainrule.train.callbacks import HOOKS, EarlyStopping, LRSchedulerCallback, implements
 from chainrule.train.history import History
 from chainrule.train.metrics import Metric, get_metric
 
 CHECKPOINT_FORMAT = "chainrule.trainer/1"
+
+
+class ReproducibilityWarning(UserWarning):
+    """A resume under another thread count or library version: the continued run will
+    not match an uninterrupted one bit for bit."""
+
+
+# what the exact numbers depend on (``chainrule.backend.environment``), in message order
+_ENVIRONMENT_KEYS = ("threads", "numpy", "chainrule", "blas", "machine")
+
+
+def environment_changes(saved: dict[str, Any] | None, now: dict[str, Any]) -> list[str]:
+    """Human-readable differences between a checkpoint's environment and this one.
+
+    Example:
+        >>> environment_changes({"threads": 1}, {"threads": 4})
+        ['threads 1 -> 4']
+    """
+    if not saved:
+        return []
+    return [f"{k} {saved[k]} -> {now.get(k)}" for k in _ENVIRONMENT_KEYS
+            if k in saved and saved[k] != now.get(k)]
 
 
 def resolve_loss(loss: str | Callable[..., Tensor]) -> Callable[..., Tensor]:
@@ -83,7 +113,13 @@ def _pair(data: Any, what: str) -> tuple[np.ndarray, np.ndarray] | None:
     return None
 
 
-def _input(xb: np.ndarray) -> Tensor:
+def _input(xb: Any) -> Tensor:
+    """A batch of inputs (array or Tensor from a loader) as a Tensor in the default float
+    dtype."""
+    xb = raw(xb)
+    if not isinstance(xb, np.ndarray):
+        raise TypeError(f"the model's input batch must be a Tensor or an array, got "
+                        f"{type(xb).__name__}")
     if xb.dtype.kind == "f" and xb.dtype != get_default_dtype():
         xb = xb.astype(get_default_dtype())
     return Tensor._make(xb, False, None)
@@ -160,6 +196,7 @@ class Trainer:
         self.eval_batch_size = eval_batch_size
         self.history = History()
         self.stop_training = False
+        self.diverged: Any = None  # set by TerminateOnNaN: where the run stopped being finite
         # progress, readable by callbacks
         self.epoch = 0             # current epoch, 0-based
         self.epochs = 0            # epochs this fit runs to
@@ -216,6 +253,7 @@ class Trainer:
                             "every": every, "min_interval": float(checkpoint_min_interval),
                             "last": -math.inf}
         self.stop_training = False
+        self.diverged = None
 
         resume_path = self._resume_path(resume, checkpoint)
         if resume_path is not None:
@@ -260,7 +298,7 @@ class Trainer:
             with no_grad():
                 for xb, yb in batches:
                     yb = _target_array(yb)
-                    out = self.model(_input(np.asarray(xb)))
+                    out = self.model(_input(xb))
                     n = len(yb)
                     loss_sum += self.loss_fn(out, yb).item() * n
                     count += n
@@ -311,6 +349,8 @@ class Trainer:
             cb.on_epoch_begin(self, epoch)
 
         self._train_epoch(loader, hooks, started)
+        if self.diverged is not None:
+            return  # the epoch never finished with finite numbers: record and save nothing
 
         logs: dict[str, Any] = {"epoch": epoch + 1}
         logs["loss"] = run["loss_sum"] / run["count"] if run["count"] else math.nan
@@ -330,7 +370,7 @@ class Trainer:
         for cb in hooks["on_epoch_end"]:
             cb.on_epoch_end(self, epoch, logs)
         ckpt = self._checkpoint
-        if ckpt["path"] is not None:
+        if ckpt["path"] is not None and self.diverged is None:
             last = self.epoch >= self.epochs or self.stop_training
             if last or time.perf_counter() - ckpt["last"] >= ckpt["min_interval"]:
                 self.save_checkpoint(ckpt["path"])
@@ -367,14 +407,14 @@ class Trainer:
             run["loss_sum"] += value * n
             run["count"] += n
             for m in metrics:
-                m.update(out.data, yb)
+                m.update(out.data, raw(yb))
             self.global_step = step + 1
             self.batch_in_epoch += 1
             if batch_end:
                 logs["loss"], logs["batch"], logs["size"] = value, self.batch_in_epoch - 1, n
                 for cb in batch_end:
                     cb.on_batch_end(self, step, logs)
-            if every and self.global_step % every == 0:
+            if every and self.global_step % every == 0 and self.diverged is None:
                 run["elapsed"] = time.perf_counter() - started
                 self.save_checkpoint(self._checkpoint["path"])
             if self.stop_training:
@@ -479,6 +519,7 @@ class Trainer:
             "history": self.history.to_dict(),
             "callbacks": callbacks,
             "callback_arrays": arrays,
+            "environment": environment(),
         }
         io.save_checkpoint(path, model=self.model, optimizer=self.optimizer,
                            scheduler=self.scheduler, extra=extra)
@@ -493,6 +534,12 @@ class Trainer:
         if extra.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"{path}: not a Trainer checkpoint (no {CHECKPOINT_FORMAT} "
                              "state); it can still be loaded with chainrule.io.load_checkpoint")
+        changes = environment_changes(extra.get("environment"), environment())
+        if changes:
+            warnings.warn(f"resuming {path} under a different environment ("
+                          f"{', '.join(changes)}): the run will not end with the same "
+                          "weights, bit for bit, as one that never stopped",
+                          ReproducibilityWarning, stacklevel=3)
         ckpt.restore(self.model, self.optimizer, self.scheduler)
         with ckpt.restoring("trainer state"):  # damage names the file, not 'int' object...
             self._restore_extra(path, extra, loader)
@@ -533,4 +580,5 @@ class Trainer:
                 cb.best_weights = dict(arrays[key])
 
 
-__all__ = ["CHECKPOINT_FORMAT", "Trainer", "resolve_loss"]
+__all__ = ["CHECKPOINT_FORMAT", "ReproducibilityWarning", "Trainer", "environment_changes",
+           "resolve_loss"]

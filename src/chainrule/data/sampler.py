@@ -1,0 +1,225 @@
+"""Samplers: which sample indices an epoch visits, in which order (PyTorch's names).
+
+A sampler is any iterable of indices with ``__len__``; ``DataLoader(sampler=...)`` draws one
+epoch's order by iterating it once. ``BatchSampler`` groups a sampler's indices into
+batches for ``DataLoader(batch_sampler=...)``.
+
+The random samplers draw from ``generator`` (a seed, ``numpy.random.Generator`` or
+``chainrule.Generator``); without one they use chainrule's default generator, so
+``chainrule.manual_seed`` makes them reproducible, as ``torch.manual_seed`` does for torch's.
+They expose ``state_dict``/``load_state_dict`` so a resumed ``DataLoader`` redraws the
+interrupted epoch's order exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from chainrule.data._rng import RandomSource, as_rng
+
+
+def default_rng_source(generator: RandomSource) -> RandomSource:
+    """``generator``, or chainrule's default generator when it is None."""
+    if generator is not None:
+        return generator
+    from chainrule.backend import default_generator
+
+    return default_generator
+
+
+class Sampler:
+    """Base class: iterate indices of a data source; ``len`` is how many per epoch."""
+
+    def __iter__(self) -> Iterator[int]:
+        raise NotImplementedError(f"{type(self).__name__} must implement __iter__")
+
+    def __len__(self) -> int:
+        raise NotImplementedError(f"{type(self).__name__} must implement __len__")
+
+
+class _RandomState:
+    """Shared by the random samplers: the generator and its JSON state."""
+
+    def _init_rng(self, generator: RandomSource) -> None:
+        source = default_rng_source(generator)
+        # a seed becomes one generator now; generator objects are kept to be followed
+        self._source = as_rng(source) if isinstance(source, (int, np.integer)) else source
+
+    @property
+    def rng(self) -> np.random.Generator:
+        # looked up each time, so a chainrule.Generator re-seeded in place is followed
+        return as_rng(self._source)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.rng.bit_generator.state = state["rng"]
+
+
+class SequentialSampler(Sampler):
+    """Indices ``0 .. len(data_source) - 1`` in order.
+
+    Example:
+        >>> list(SequentialSampler(range(3)))
+        [0, 1, 2]
+    """
+
+    def __init__(self, data_source: Any) -> None:
+        self.data_source = data_source
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(len(self.data_source)))
+
+    def __len__(self) -> int:
+        return len(self.data_source)
+
+
+class RandomSampler(_RandomState, Sampler):
+    """A random permutation each epoch, or ``num_samples`` draws with replacement.
+
+    Args:
+        data_source: the dataset (only its length is used).
+        replacement: draw with replacement.
+        num_samples: indices per epoch (default ``len(data_source)``).
+        generator: seed / generator (default: chainrule's default generator).
+
+    Example:
+        >>> sorted(RandomSampler(range(4), generator=0))
+        [0, 1, 2, 3]
+    """
+
+    def __init__(self, data_source: Any, replacement: bool = False,
+                 num_samples: int | None = None, generator: RandomSource = None) -> None:
+        self.data_source = data_source
+        self.replacement = bool(replacement)
+        self._num_samples = num_samples
+        if num_samples is not None and (isinstance(num_samples, bool) or
+                                        not isinstance(num_samples, (int, np.integer))
+                                        or num_samples <= 0):
+            raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}")
+        self._init_rng(generator)
+
+    @property
+    def num_samples(self) -> int:
+        return len(self.data_source) if self._num_samples is None else int(self._num_samples)
+
+    def __iter__(self) -> Iterator[int]:
+        n, k = len(self.data_source), self.num_samples
+        if self.replacement:
+            return iter(self.rng.integers(0, n, k).tolist())
+        # more samples than the data: whole permutations back to back, as torch does
+        reps = [self.rng.permutation(n) for _ in range(-(-k // n))] if n else []
+        order = np.concatenate(reps)[:k] if reps else np.zeros(0, np.int64)
+        return iter(order.tolist())
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+
+class SubsetRandomSampler(_RandomState, Sampler):
+    """The given indices in a random order each epoch.
+
+    Example:
+        >>> sorted(SubsetRandomSampler([5, 2, 9], generator=0))
+        [2, 5, 9]
+    """
+
+    def __init__(self, indices: Sequence[int], generator: RandomSource = None) -> None:
+        self.indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+        self._init_rng(generator)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.indices[self.rng.permutation(len(self.indices))].tolist())
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+class WeightedRandomSampler(_RandomState, Sampler):
+    """``num_samples`` indices drawn with probability proportional to ``weights``.
+
+    Args:
+        weights: one non-negative weight per sample (need not sum to 1).
+        num_samples: indices per epoch.
+        replacement: draw with replacement (without: each index at most once).
+        generator: seed / generator (default: chainrule's default generator).
+
+    Example:
+        >>> s = WeightedRandomSampler([0.0, 1.0, 0.0], num_samples=4, generator=0)
+        >>> list(s)
+        [1, 1, 1, 1]
+    """
+
+    def __init__(self, weights: Sequence[float], num_samples: int, replacement: bool = True,
+                 generator: RandomSource = None) -> None:
+        w = np.asarray(weights.data if hasattr(weights, "numpy") else weights, np.float64)
+        w = w.reshape(-1)
+        if w.size == 0 or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+            raise ValueError("WeightedRandomSampler: weights must be finite, non-negative and "
+                             "not all zero")
+        if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) \
+                or num_samples <= 0:
+            raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}")
+        if not replacement and num_samples > np.count_nonzero(w):
+            raise ValueError(f"WeightedRandomSampler: cannot draw {num_samples} samples "
+                             f"without replacement from {np.count_nonzero(w)} with weight > 0")
+        self.weights = w
+        self.num_samples = int(num_samples)
+        self.replacement = bool(replacement)
+        self._init_rng(generator)
+
+    def __iter__(self) -> Iterator[int]:
+        p = self.weights / self.weights.sum()
+        picks = self.rng.choice(len(p), size=self.num_samples, replace=self.replacement, p=p)
+        return iter(picks.tolist())
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+
+class BatchSampler(Sampler):
+    """Group the indices of ``sampler`` into lists of ``batch_size``.
+
+    Example:
+        >>> list(BatchSampler(SequentialSampler(range(5)), batch_size=2, drop_last=False))
+        [[0, 1], [2, 3], [4]]
+    """
+
+    def __init__(self, sampler: Any, batch_size: int, drop_last: bool) -> None:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+                or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        self.sampler = sampler
+        self.batch_size = int(batch_size)
+        self.drop_last = bool(drop_last)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        batch: list[int] = []
+        for i in self.sampler:
+            batch.append(int(i))
+            if len(batch) == self.batch_size:
+                yield batch
+                batch = []
+        if batch and not self.drop_last:
+            yield batch
+
+    def __len__(self) -> int:
+        n = len(self.sampler)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def state_dict(self) -> dict[str, Any]:
+        inner = getattr(self.sampler, "state_dict", None)
+        return {"sampler": inner() if callable(inner) else None}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        inner = getattr(self.sampler, "load_state_dict", None)
+        if callable(inner) and state.get("sampler") is not None:
+            inner(state["sampler"])
+
+
+__all__ = ["BatchSampler", "RandomSampler", "Sampler", "SequentialSampler",
+           "SubsetRandomSampler", "WeightedRandomSampler"]
