@@ -36,12 +36,12 @@ from chainrule.io import (
     _file,
     _json,
     atomic,
-    clean_temp_files,
     inspect_file,
     load,
     load_checkpoint,
     load_state_dict_file,
     load_with_metadata,
+    remove_stale_temporaries,
     save,
     save_checkpoint,
     save_state_dict,
@@ -622,7 +622,7 @@ def _age(path: Path, seconds: float) -> Path:
     return path
 
 
-def test_clean_temp_files_removes_only_abandoned_ones(tmp_path: Path) -> None:
+def test_remove_stale_temporaries_removes_only_abandoned_ones(tmp_path: Path) -> None:
     host = atomic._host()
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
@@ -642,10 +642,10 @@ def test_clean_temp_files_removes_only_abandoned_ones(tmp_path: Path) -> None:
             (tmp_path / name).write_bytes(b"x")
             _age(tmp_path / name, age)
         (tmp_path / f".d.pid{_dead_pid()}-{host}.abcd1234.tmp").mkdir()  # a folder: kept
-        removed = {p.name for p in clean_temp_files(tmp_path)}
+        removed = {p.name for p in remove_stale_temporaries(tmp_path)}
         assert removed == {n for n, (_, gone) in names.items() if gone}
         assert all((tmp_path / n).exists() for n, (_, gone) in names.items() if not gone)
-        assert clean_temp_files(tmp_path / "missing") == []
+        assert remove_stale_temporaries(tmp_path / "missing") == []
     finally:
         sleeper.kill()
         sleeper.wait()

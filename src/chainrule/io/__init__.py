@@ -8,7 +8,7 @@
   state (epoch, RNG states, …), bit-exact, for resuming training.
 - ``register_architecture``: make your own layers describable.
 - ``atomic_write`` / ``atomic_write_bytes`` / ``atomic_path``: crash-safe file writes;
-  ``clean_temp_files(folder)`` removes what killed writers left behind.
+  ``remove_stale_temporaries(folder)`` removes what killed writers left behind.
 - ``verify_file(path)``: check a file completely (checksums, architecture against
   tensors) without loading it. Every loader checks the SHA-256 checksums chainrule
   writes into its files; ``verify=False`` skips that.
@@ -30,7 +30,12 @@ from chainrule.io.architecture import (
     registered_architectures,
     to_spec,
 )
-from chainrule.io.atomic import atomic_path, atomic_write, atomic_write_bytes, clean_temp_files
+from chainrule.io.atomic import (
+    atomic_path,
+    atomic_write,
+    atomic_write_bytes,
+    remove_stale_temporaries,
+)
 from chainrule.io.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from chainrule.io.model_file import (
     FileInfo,
@@ -51,5 +56,5 @@ __all__ = [
     "load_state_dict_file", "load_with_metadata", "read_metadata", "register_architecture",
     "registered_architectures", "save", "save_checkpoint", "save_state_dict", "to_spec",
     # file trust (issue 11)
-    "UnverifiedFileWarning", "clean_temp_files", "verify_file",
+    "UnverifiedFileWarning", "remove_stale_temporaries", "verify_file",
 ]

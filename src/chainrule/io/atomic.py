@@ -7,9 +7,10 @@ before the rename, the temporary file is removed and the old file is untouched, 
 ``OSError`` (full disk, file too large, no permission) names the target file.
 
 A process killed mid-write cannot remove its temporary file. Temporary files are named
-``.{target}.pid{PID}-{HOST}.{random}.tmp``, so :func:`clean_temp_files` (run once per
-folder per process by the first atomic write there, and by ``chainrule train`` on its run
-folder) can tell abandoned ones (their process is gone) from a concurrent writer's.
+``.{target}.pid{PID}-{HOST}.{random}.tmp``, so :func:`remove_stale_temporaries` (run
+once per folder per process by the first atomic write there, and by ``chainrule train``
+on its run folder) can tell abandoned ones (their process is gone) from a concurrent
+writer's.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-__all__ = ["atomic_path", "atomic_write", "atomic_write_bytes", "clean_temp_files"]
+__all__ = ["atomic_path", "atomic_write", "atomic_write_bytes", "remove_stale_temporaries"]
 
 # ---- temporary files and their clean-up -------------------------------------------------
 
@@ -74,7 +75,7 @@ def _abandoned(name: str, age: float, host: str) -> bool:
     return False
 
 
-def clean_temp_files(folder: str | os.PathLike) -> list[Path]:
+def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
     """Remove temporary files that interrupted atomic writes left in ``folder``.
 
     Only files named as :func:`atomic_path` names them are candidates, and only
@@ -97,9 +98,13 @@ def clean_temp_files(folder: str | os.PathLike) -> list[Path]:
         >>> open(left, "wb").close()
         >>> old = os.path.getmtime(left) - 2 * UNKNOWN_WRITER_AGE_S
         >>> os.utime(left, (old, old))
-        >>> [p.name for p in clean_temp_files(folder)]
+        >>> [p.name for p in remove_stale_temporaries(folder)]
         ['.model.safetensors.pid999999999-x.abc123.tmp']
     """
+    return _remove_stale(folder)
+
+
+def _remove_stale(folder: str | os.PathLike) -> list[Path]:
     removed: list[Path] = []
     host, now = _host(), time.time()
     try:
@@ -127,7 +132,7 @@ def _clean_once(directory: Path) -> None:
         if key in _cleaned:
             return
         _cleaned.add(key)
-    clean_temp_files(directory)
+    _remove_stale(directory)
 
 
 def _temp_prefix(target: Path) -> str:
@@ -195,7 +200,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     ``path`` keeps its old contents, and the exception propagates; an ``OSError`` without
     a file name or naming the temporary file (a full disk) is re-raised as the same kind
     of ``OSError`` naming ``path``. The first write into a folder also removes temporary
-    files abandoned there by killed writers (:func:`clean_temp_files`).
+    files abandoned there by killed writers (:func:`remove_stale_temporaries`).
 
     Example:
         >>> import os, tempfile
