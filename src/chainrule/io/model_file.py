@@ -46,7 +46,7 @@ from chainrule.io._file import (
     write_tensors,
 )
 from chainrule.io.architecture import check_declared_sizes, from_spec, to_spec
-from chainrule.nn.init import meta_init
+from chainrule.nn.init import MetaBudgetError, meta_init
 from chainrule.nn.module import Module
 
 __all__ = ["FileInfo", "ModelFileError", "inspect_file", "load", "load_state_dict_file",
@@ -195,8 +195,12 @@ def build_for_file(header: Header, spec: Any, prefix: str = "") -> Module:
         # room for near misses so that those are reported tensor by tensor.
         with meta_init(max_elements=2 * values + (1 << 20), max_tensors=2 * len(ours) + 1024):
             model = from_spec(spec)
-    except MemoryError as err:  # nn.init.MetaBudgetError, or NumPy's for a huge layer
-        raise ModelFileError(path, f"the architecture declares more than the file holds "
+    except MetaBudgetError:
+        raise ModelFileError(path, f"the architecture declares far more weights than the "
+                             f"{values:,} values the file holds; the file is damaged or "
+                             "crafted") from None
+    except MemoryError as err:  # NumPy's, for a layer too large to even reserve
+        raise ModelFileError(path, f"the architecture declares a layer too large to build "
                              f"({err}); the file is damaged or crafted") from None
     except (ValueError, TypeError, OverflowError, RecursionError) as err:
         raise ModelFileError(path, f"cannot rebuild the architecture: {err}") from None
