@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -110,15 +112,13 @@ def test_missing_directory_is_an_os_error_naming_it(tmp_path: Path) -> None:
         atomic_write_bytes(tmp_path / "no" / "such" / "dir.bin", b"x")
 
 
-def _failing_serialiser(real: Callable[..., None]) -> Callable[..., None]:
-    """A save_file that writes half a file and then dies, as a crash mid-save would."""
-    def save_file(arrays: dict, filename: str, metadata: dict | None = None) -> None:
-        real(arrays, filename, metadata=metadata)
-        with open(filename, "r+b") as f:
-            f.truncate(os.path.getsize(filename) // 2)
-        raise OSError("no space left on device")
+def _disk_fills_midway(real: Callable[..., None]) -> Callable[..., None]:
+    """The tensor writer with a disk that fills up half-way through the data."""
+    def write_all(f: Any, view: memoryview) -> None:
+        real(f, view[:len(view) // 2])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    return save_file
+    return write_all
 
 
 def test_model_save_failing_midway_keeps_the_previous_model(
@@ -129,10 +129,10 @@ def test_model_save_failing_midway_keeps_the_previous_model(
     save(first, path)
     before = path.read_bytes()
     second = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1))
-    monkeypatch.setattr(io_file.safetensors.numpy, "save_file",
-                        _failing_serialiser(io_file.safetensors.numpy.save_file))
-    with pytest.raises(OSError, match="no space"):
+    monkeypatch.setattr(io_file, "_write_all", _disk_fills_midway(io_file._write_all))
+    with pytest.raises(OSError, match="No space left") as info:
         save(second, path)
+    assert info.value.errno == errno.ENOSPC and info.value.filename == str(path)
     assert path.read_bytes() == before
     assert _litter(tmp_path) == []
     x = cr.tensor(np.ones((2, 3), np.float32))
@@ -144,9 +144,9 @@ def test_checkpoint_failing_midway_keeps_the_previous_checkpoint(
     model = nn.Linear(2, 2)
     path = tmp_path / "run.ckpt.safetensors"
     save_checkpoint(path, model=model, extra={"epoch": 1})
-    monkeypatch.setattr(io_file.safetensors.numpy, "save_file",
-                        _failing_serialiser(io_file.safetensors.numpy.save_file))
-    with pytest.raises(OSError):
+    monkeypatch.setattr(io_file, "_write_all", _disk_fills_midway(io_file._write_all))
+    with pytest.raises(OSError) as info:
         save_checkpoint(path, model=model, extra={"epoch": 2})
+    assert info.value.filename == str(path)
     assert load_checkpoint(path).extra == {"epoch": 1}
     assert _litter(tmp_path) == []

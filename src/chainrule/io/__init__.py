@@ -7,7 +7,11 @@
 - ``save_checkpoint`` / ``load_checkpoint``: model + optimizer + scheduler + trainer
   state (epoch, RNG states, …), bit-exact, for resuming training.
 - ``register_architecture``: make your own layers describable.
-- ``atomic_write`` / ``atomic_write_bytes`` / ``atomic_path``: crash-safe file writes.
+- ``atomic_write`` / ``atomic_write_bytes`` / ``atomic_path``: crash-safe file writes;
+  ``remove_stale_temporaries(folder)`` removes what killed writers left behind.
+- ``verify_file(path)``: check a file completely (checksums, architecture against
+  tensors) without loading it. Every loader checks the SHA-256 checksums chainrule
+  writes into its files; ``verify=False`` skips that.
 
 Example:
     >>> import os, tempfile
@@ -19,13 +23,19 @@ Example:
     True
 """
 
+from chainrule.io._file import UnverifiedFileWarning
 from chainrule.io.architecture import (
     from_spec,
     register_architecture,
     registered_architectures,
     to_spec,
 )
-from chainrule.io.atomic import atomic_path, atomic_write, atomic_write_bytes
+from chainrule.io.atomic import (
+    atomic_path,
+    atomic_write,
+    atomic_write_bytes,
+    remove_stale_temporaries,
+)
 from chainrule.io.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from chainrule.io.model_file import (
     FileInfo,
@@ -37,6 +47,7 @@ from chainrule.io.model_file import (
     read_metadata,
     save,
     save_state_dict,
+    verify_file,
 )
 
 __all__ = [
@@ -44,4 +55,6 @@ __all__ = [
     "atomic_write_bytes", "from_spec", "inspect_file", "load", "load_checkpoint",
     "load_state_dict_file", "load_with_metadata", "read_metadata", "register_architecture",
     "registered_architectures", "save", "save_checkpoint", "save_state_dict", "to_spec",
+    # file trust (issue 11)
+    "UnverifiedFileWarning", "remove_stale_temporaries", "verify_file",
 ]

@@ -14,6 +14,10 @@ those values are written as small tagged objects:
 
 Python ints of any size and floats (``repr`` round-trips them) are native JSON. Nothing
 here ever constructs an object other than these plain types: decoding runs no code.
+
+Reading is hardened against hostile text: nesting deeper than ``MAX_DEPTH`` and
+duplicate keys in an object are ``ValueError``s (never a ``RecursionError``), and a
+malformed tag is a ``ValueError`` naming it.
 """
 
 from __future__ import annotations
@@ -24,6 +28,11 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+# Deepest nesting of arrays/objects accepted when reading. What chainrule writes stays
+# far below (a checkpoint's optimizer state is about 8 levels); the cap keeps the
+# recursive decoder and architecture builder well inside Python's recursion limit.
+MAX_DEPTH = 200
 
 TAGS = ("__tuple__", "__dict__", "__ndarray__", "__numpy__", "__bytes__", "__tensor__")
 
@@ -85,6 +94,8 @@ def encode(obj: Any, root: str, sink: ArraySink | None = None, path: tuple = ())
 
 def _array_from_payload(payload: Any, what: str) -> np.ndarray:
     try:
+        if not isinstance(payload, dict) or not isinstance(payload.get("dtype"), str):
+            raise ValueError("expected an object with a 'dtype' string")
         dtype = np.dtype(payload["dtype"])
         if dtype.hasobject or dtype.fields is not None:
             raise ValueError(f"dtype {dtype} is not allowed")
@@ -104,25 +115,42 @@ def decode(obj: Any, tensors: dict[str, np.ndarray] | None = None) -> Any:
     if len(obj) == 1:
         (tag, value), = obj.items()
         if tag == "__tuple__":
-            return tuple(decode(v, tensors) for v in value)
+            return tuple(decode(v, tensors) for v in _tag_list(tag, value))
         if tag == "__dict__":
-            return {_hashable(decode(k, tensors)): decode(v, tensors) for k, v in value}
+            pairs = _tag_list(tag, value)
+            if not all(isinstance(p, list) and len(p) == 2 for p in pairs):
+                raise ValueError("malformed __dict__ entry: expected [key, value] pairs")
+            return {_hashable(decode(k, tensors)): decode(v, tensors) for k, v in pairs}
         if tag == "__ndarray__":
             return _array_from_payload(value, "array")
         if tag == "__numpy__":
             return _array_from_payload(value, "NumPy scalar")[()]
         if tag == "__bytes__":
-            return base64.b64decode(value, validate=True)
+            if not isinstance(value, str):
+                raise ValueError("malformed __bytes__ entry: expected a base64 string")
+            try:
+                return base64.b64decode(value, validate=True)
+            except ValueError as err:
+                raise ValueError(f"malformed __bytes__ entry: {err}") from None
         if tag == "__tensor__":
+            if not isinstance(value, str):
+                raise ValueError("malformed __tensor__ entry: expected a tensor name")
             if tensors is None or value not in tensors:
                 raise ValueError(f"the file refers to tensor {value!r}, which it does not hold")
             return tensors[value]
     return {k: decode(v, tensors) for k, v in obj.items()}
 
 
+def _tag_list(tag: str, value: Any) -> list:
+    if not isinstance(value, list):
+        raise ValueError(f"malformed {tag} entry: expected a list, got "
+                         f"{type(value).__name__}")
+    return value
+
+
 def _hashable(key: Any) -> Any:
-    if isinstance(key, list):  # cannot come from encode, only from a hand-edited file
-        raise ValueError(f"malformed dict key {key!r}")
+    if isinstance(key, (list, dict, np.ndarray)):  # cannot come from encode
+        raise ValueError(f"malformed dict key {str(key)[:80]!r}")
     return key
 
 
@@ -132,6 +160,41 @@ def dumps(obj: Any, root: str, sink: ArraySink | None = None) -> str:
     return json.dumps(encode(obj, root, sink), allow_nan=True, separators=(",", ":"))
 
 
+def parse(text: str) -> Any:
+    """``json.loads(text)``, refusing duplicate keys and nesting deeper than
+    ``MAX_DEPTH`` with a ``ValueError`` (``json.JSONDecodeError`` is one too)."""
+    try:
+        obj = json.loads(text, object_pairs_hook=_no_duplicates)
+    except RecursionError:
+        raise ValueError(f"JSON nested more than {MAX_DEPTH} levels deep") from None
+    _check_depth(obj)
+    return obj
+
+
 def loads(text: str, tensors: dict[str, np.ndarray] | None = None) -> Any:
-    return decode(json.loads(text), tensors)
+    """Invert :func:`dumps` (through :func:`parse`, so hostile text is a ValueError)."""
+    return decode(parse(text), tensors)
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError(f"duplicate key {key[:80]!r} in a JSON object")
+            seen.add(key)
+    return out
+
+
+def _check_depth(obj: Any) -> None:
+    # Iterative, so that checking cannot itself overflow the stack.
+    stack = [(obj, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (list, dict)):
+            if depth > MAX_DEPTH:
+                raise ValueError(f"JSON nested more than {MAX_DEPTH} levels deep")
+            stack.extend((v, depth + 1) for v in (node.values() if isinstance(node, dict)
+                                                 else node))
 

@@ -31,6 +31,7 @@ import numpy as np
 
 from chainrule import backend
 from chainrule.io import _json
+from chainrule.nn.init import is_placeholder, meta_array, placeholder
 from chainrule.nn.module import Module, Parameter
 from chainrule.tensor import Tensor
 
@@ -278,9 +279,11 @@ def _build(node: Any, where: str) -> Module:
         raise ValueError(f"malformed constructor arguments of {node['type']} at {where}")
     try:
         return (entry.build or entry.cls)(**kwargs)
-    except (TypeError, ValueError) as err:
+    except (TypeError, ValueError, OverflowError) as err:
+        shown = str(kwargs)
+        shown = shown if len(shown) <= 200 else shown[:197] + "..."
         raise ValueError(f"cannot rebuild {node['type']} at {where} with arguments "
-                         f"{kwargs}: {err}") from err
+                         f"{shown}: {err}") from err
 
 
 def from_spec(spec: dict) -> Module:
@@ -317,10 +320,69 @@ def from_spec(spec: dict) -> Module:
     _ensure_builtins()
     with _construction_context(dtype):
         model = _build(spec.get("model"), "model")
-    if any(t.data.dtype.kind == "f" and t.data.dtype != dtype
-           for t in list(model.parameters()) + list(model.buffers())):
-        model.to(dtype)
+    for t in list(model.parameters()) + list(model.buffers()):
+        if t.data.dtype.kind == "f" and t.data.dtype != dtype:
+            # A placeholder (nn.init.meta_init) stays one: astype would allocate it all.
+            t.data = (placeholder(t.data.shape, dtype) if is_placeholder(t.data)
+                      else t.data.astype(dtype))
     return model
+
+
+# Sizes a built-in layer may declare whatever the file holds (a sinusoidal table, a
+# normalisation without learned weights): up to this many values.
+_SIZE_FLOOR = 1 << 24
+
+
+def check_declared_sizes(spec: Any, max_elements: int) -> None:
+    """Refuse a spec whose built-in layers declare a size (an integer argument, or the
+    product of a tuple of them) above ``max(max_elements, 2**24)``, before anything is
+    built. Every size of a layer with weights is at most the number of values the weights
+    hold, so a file's spec can only exceed it when it is damaged or crafted — and some
+    layers fill arrays of that size before :func:`chainrule.nn.init.meta_init` can stop
+    them. Layers registered by the user are not checked.
+
+    Raises:
+        ValueError: naming the layer, the argument and the limit.
+    """
+    _ensure_builtins()
+    limit = max(int(max_elements), _SIZE_FLOOR)
+    builtin = {name for name, _, _ in _builtin_table()}
+    stack: list[tuple[Any, str]] = [(spec.get("model") if isinstance(spec, dict) else None,
+                                     "model")]
+    while stack:
+        node, where = stack.pop()
+        if not isinstance(node, dict):
+            continue
+        children = node.get("children")
+        if isinstance(children, list):
+            for child in children:
+                if isinstance(child, list) and len(child) == 2:
+                    cwhere = f"{where}.{child[0]}" if where != "model" else str(child[0])
+                    stack.append((child[1], cwhere))
+        kwargs = node.get("kwargs")
+        entry = _BY_NAME.get(node.get("type"))  # type: ignore[arg-type]
+        if entry is None or node.get("type") not in builtin or not isinstance(kwargs, dict):
+            continue
+        for key, value in kwargs.items():
+            size = _declared_size(value)
+            if size > limit:
+                raise ValueError(f"{node['type']} at {where} declares {key}="
+                                 f"{_json.decode(value) if size < 10**60 else '...'} "
+                                 f"(size {size:,}), more than the {limit:,} values the file "
+                                 "could need")
+
+
+def _declared_size(value: Any) -> int:
+    if type(value) is int:
+        return abs(value)
+    if isinstance(value, dict) and isinstance(value.get("__tuple__"), list):
+        value = value["__tuple__"]
+    if isinstance(value, list) and value and all(type(v) is int for v in value):
+        n = 1
+        for v in value:
+            n *= max(abs(v), 1)
+        return n
+    return 0
 
 
 # ---- chainrule's own layers -----------------------------------------------------------
@@ -609,7 +671,12 @@ def _placeholder(shape: Any, requires_grad: Any, where: str) -> Parameter:
         raise ValueError(f"malformed parameter entry in {where}: shape {shape!r}, "
                          f"requires_grad {requires_grad!r}")
     dtype = backend.get_default_dtype()  # the model's dtype while rebuilding
-    return Parameter(np.zeros(tuple(shape), dtype), requires_grad=requires_grad, dtype=dtype)
+    # Loading a file (meta_init): a zero-memory placeholder, counted against the budget,
+    # so a crafted shape allocates nothing; otherwise real zeros.
+    data = meta_array(placeholder(tuple(shape), dtype), dtype)
+    if data is None:
+        data = np.zeros(tuple(shape), dtype)
+    return Parameter(data, requires_grad=requires_grad, dtype=dtype)
 
 
 def _build_parameter_list(parameters: list) -> Module:

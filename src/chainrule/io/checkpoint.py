@@ -6,18 +6,25 @@ A checkpoint is one safetensors file:
               ``optim.<param index>.<name>``        the optimizer's per-parameter arrays
     metadata  "format": "chainrule.checkpoint", "checkpoint_version": "1", "chainrule_version",
               "architecture" (JSON spec, or "null" for unregistered models),
-              "model_keys", "optimizer", "scheduler", "extra" (exact JSON, see ``_json``)
+              "model_keys", "optimizer", "scheduler", "extra" (exact JSON, see ``_json``),
+              "data_sha256", "header_sha256" (checksums, checked when it is read)
 
 Everything round-trips bit-exactly: arrays keep dtype and bytes (0-d arrays too),
 Python ints of any size stay ints (NumPy bit-generator states), tuples stay tuples and
 integer dict keys stay integers (PyTorch's optimizer ``state`` is keyed by int). The
 write is atomic, so a run killed while saving still has its previous checkpoint.
+
+Reading checks the file (checksums, every metadata entry's type) and restoring names the
+file and the part (model, optimizer, scheduler, trainer state) that failed, so a damaged
+checkpoint is never a bare ``'int' object is not subscriptable``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,18 +33,24 @@ import numpy as np
 from chainrule.io import _json
 from chainrule.io._file import (
     FORMAT_CHECKPOINT,
+    Header,
     ModelFileError,
     chainrule_version,
-    kind_of,
     parse_json_field,
     read_header,
     read_tensors,
+    warn_unverified,
     write_tensors,
 )
 from chainrule.io.architecture import to_spec
 from chainrule.nn.module import Module
 
 __all__ = ["Checkpoint", "load_checkpoint", "save_checkpoint"]
+
+# What restoring may raise on damaged or mismatched state (RecursionError: absurdly deep
+# values a hand-made file could hold).
+_RESTORE_ERRORS = (KeyError, ValueError, TypeError, IndexError, AttributeError,
+                   OverflowError, RecursionError)
 
 PathLike = str | os.PathLike
 
@@ -162,14 +175,12 @@ class Checkpoint:
         and ``scheduler``. Returns :attr:`extra` for the trainer to resume from.
 
         Raises:
-            ModelFileError: naming the file, when a state does not fit (other
-                architecture, optimizer over other parameters) or was not saved.
+            ModelFileError: naming the file and the part, when a state does not fit
+                (other architecture, optimizer over other parameters), is damaged, or
+                was not saved.
         """
-        try:
+        with self.restoring("model state"):
             model.load_state_dict(self.model_state, strict=True)
-        except (KeyError, ValueError) as err:
-            raise ModelFileError(self.path, f"the checkpoint's model state does not fit "
-                                 f"this model: {err}") from None
         for obj, state, what in ((optimizer, self.optimizer_state, "optimizer"),
                                  (scheduler, self.scheduler_state, "scheduler")):
             if obj is None:
@@ -177,50 +188,136 @@ class Checkpoint:
             if state is None:
                 raise ModelFileError(self.path, f"the checkpoint holds no {what} state "
                                      f"(it was saved without {what}=)")
-            try:
+            with self.restoring(f"{what} state"):
                 obj.load_state_dict(state)
-            except (KeyError, ValueError, TypeError, IndexError) as err:
-                raise ModelFileError(self.path, f"the checkpoint's {what} state does not "
-                                     f"fit this {what}: {err}") from None
         return self.extra
 
+    @contextlib.contextmanager
+    def restoring(self, part: str) -> Iterator[None]:
+        """Turn any error raised while restoring ``part`` of this checkpoint into a
+        :class:`ModelFileError` naming the file and the part (errors that already name
+        the file pass through).
 
-def load_checkpoint(path: PathLike) -> Checkpoint:
+        Example:
+            >>> ckpt = Checkpoint("run.ckpt.safetensors", {}, extra={"epoch": "x"})
+            >>> try:
+            ...     with ckpt.restoring("trainer state"):
+            ...         epoch = int(ckpt.extra["epoch"])
+            ... except ModelFileError as err:
+            ...     print(err)
+            run.ckpt.safetensors: the checkpoint's trainer state does not fit (or is \
+damaged): invalid literal for int() with base 10: 'x'
+        """
+        try:
+            yield
+        except ModelFileError:
+            raise
+        except _RESTORE_ERRORS as err:
+            text = str(err) if not isinstance(err, KeyError) else f"missing entry {err}"
+            if self.path in text:
+                raise
+            raise ModelFileError(self.path, f"the checkpoint's {part} does not fit (or is "
+                                 f"damaged): {text or type(err).__name__}") from None
+
+
+def _check_optimizer(path: str, state: Any) -> None:
+    if state is None:
+        return
+    problem = None
+    if not isinstance(state, dict) or not isinstance(state.get("state"), dict) \
+            or not isinstance(state.get("param_groups"), list):
+        problem = "expected an object with 'state' (object) and 'param_groups' (list)"
+    elif not all(isinstance(g, dict) and isinstance(g.get("params"), list)
+                 and all(type(i) is int for i in g["params"]) for g in state["param_groups"]):
+        problem = "each param group must be an object with a 'params' list of indices"
+    elif not all(isinstance(v, dict) for v in state["state"].values()):
+        problem = "the state of each parameter must be an object"
+    if problem:
+        raise ModelFileError(path, f"damaged checkpoint: optimizer state: {problem}")
+
+
+def _check_parts(header: Header) -> tuple[list[str], dict[str, Any]]:
+    """The checked ``model_keys`` and the JSON entries, parsed (tensors not resolved)."""
+    path, metadata = header.path, header.metadata
+    version = metadata.get("checkpoint_version", "1")
+    if not version.isdigit() or len(version) > 6:
+        raise ModelFileError(path, f"damaged checkpoint: checkpoint_version {version!r}")
+    if int(version) > CHECKPOINT_VERSION:
+        raise ModelFileError(path, f"checkpoint layout version {version!r} is newer than this "
+                             f"chainrule reads ({CHECKPOINT_VERSION}); upgrade chainrule")
+    keys = parse_json_field(path, metadata, "model_keys")
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys) \
+            or len(set(keys)) != len(keys):
+        raise ModelFileError(path, "damaged checkpoint: 'model_keys' must be a list of "
+                             "distinct names")
+    stored = {n[len("model."):] for n in header.tensors if n.startswith("model.")}
+    if set(keys) != stored:
+        raise ModelFileError(path, "damaged checkpoint: 'model_keys' does not match the "
+                             f"stored model tensors (listed only: "
+                             f"{sorted(set(keys) - stored)[:5]}, stored only: "
+                             f"{sorted(stored - set(keys))[:5]})")
+    parsed = {}
+    for key, default, types in (("optimizer", "null", (dict, type(None))),
+                                ("scheduler", "null", (dict, type(None))),
+                                ("extra", "{}", (dict,)),
+                                ("architecture", "null", (dict, type(None)))):
+        value = parse_json_field(path, metadata, key, default)
+        if not isinstance(value, types):
+            raise ModelFileError(path, f"damaged checkpoint: {key!r} holds a "
+                                 f"{type(value).__name__}, not an object")
+        parsed[key] = value
+    return keys, parsed
+
+
+def check_checkpoint_header(header: Header) -> None:
+    """Check a checkpoint's metadata without reading its tensors (for ``verify_file``):
+    every entry parses, has the right type, and the tensors it refers to exist."""
+    _, parsed = _check_parts(header)
+    optim = {n: np.zeros(0) for n in header.tensors if n.startswith("optim.")}
+    try:
+        optimizer = _json.decode(parsed["optimizer"], optim)
+        _json.decode(parsed["scheduler"])
+        _json.decode(parsed["extra"])
+    except (ValueError, TypeError) as err:
+        raise ModelFileError(header.path, f"corrupted checkpoint metadata ({err})") from None
+    _check_optimizer(header.path, optimizer)
+
+
+def load_checkpoint(path: PathLike, *, verify: bool = True) -> Checkpoint:
     """Read a checkpoint written by :func:`save_checkpoint`.
 
+    Args:
+        path: the checkpoint file.
+        verify: check the checksums (default); ``False`` reads a damaged file as it is.
+
     Raises:
-        ModelFileError: missing, truncated or corrupted file, or not a checkpoint.
+        ModelFileError: missing, truncated, corrupted or damaged file, or not a
+            checkpoint.
 
     Example:
         >>> ckpt = load_checkpoint("run.ckpt.safetensors")  # doctest: +SKIP
         >>> extra = ckpt.restore(model, optimizer, scheduler)  # doctest: +SKIP
     """
-    _, metadata = read_header(path)
-    kind = kind_of(metadata)
-    if kind != "checkpoint":
+    header = read_header(path, verify)
+    if header.kind != "checkpoint":
         hint = {"model": "it is a model file; use chainrule.io.load(path)",
                 "state_dict": "it holds only weights; use chainrule.io.load_state_dict_file",
-                "foreign": "it is a safetensors file not written by chainrule"}[kind]
+                "foreign": "it is a safetensors file not written by chainrule"}[header.kind]
         raise ModelFileError(path, f"not a chainrule checkpoint: {hint}")
-    version = metadata.get("checkpoint_version", "1")
-    if not version.isdigit() or int(version) > CHECKPOINT_VERSION:
-        raise ModelFileError(path, f"checkpoint layout version {version!r} is newer than this "
-                             f"chainrule reads ({CHECKPOINT_VERSION}); upgrade chainrule")
-    tensors = read_tensors(path)
-    keys = parse_json_field(path, metadata, "model_keys")
-    if not isinstance(keys, list) or any(f"model.{k}" not in tensors for k in keys):
-        raise ModelFileError(path, "corrupted checkpoint: 'model_keys' does not match the "
-                             "stored tensors")
+    keys, parsed = _check_parts(header)
+    tensors = read_tensors(header, verify=verify)
     model_state = {k: tensors[f"model.{k}"] for k in keys}
     optim_tensors = {k: v for k, v in tensors.items() if k.startswith("optim.")}
     try:
-        optimizer_state = _json.loads(metadata.get("optimizer", "null"), optim_tensors)
-        scheduler_state = _json.loads(metadata.get("scheduler", "null"))
-        extra = _json.loads(metadata.get("extra", "{}"))
-        architecture = json.loads(metadata.get("architecture", "null"))
-    except ValueError as err:  # json.JSONDecodeError is a ValueError
+        optimizer_state = _json.decode(parsed["optimizer"], optim_tensors)
+        scheduler_state = _json.decode(parsed["scheduler"])
+        extra = _json.decode(parsed["extra"])
+    except (ValueError, TypeError) as err:
         raise ModelFileError(path, f"corrupted checkpoint metadata ({err})") from None
+    _check_optimizer(os.fspath(path), optimizer_state)
+    if verify:
+        warn_unverified(header)
     return Checkpoint(path=os.fspath(path), model_state=model_state,
                       optimizer_state=optimizer_state, scheduler_state=scheduler_state,
-                      extra=extra, architecture=architecture,
-                      chainrule_version=metadata.get("chainrule_version"))
+                      extra=extra, architecture=parsed["architecture"],
+                      chainrule_version=header.metadata.get("chainrule_version"))

@@ -4,16 +4,122 @@ The scale matters for gradient flow: Xavier/Glorot keeps the variance of activat
 gradients about constant through tanh/sigmoid layers (Var w = 2/(fan_in + fan_out));
 He/Kaiming does so for ReLU layers (Var w = 2/fan_in). Defaults per layer follow PyTorch:
 ``Linear`` and ``Conv`` draw U(±1/√fan_in) for weight and bias.
+
+``meta_init()`` builds modules without any of this: parameters become shape-only
+placeholders that use no memory, for when weights are about to be loaded from a file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from chainrule.backend import Generator, resolve_generator
-from chainrule.tensor import Tensor
+from chainrule.tensor import Tensor, _as_array
+
+# ---- building without initialising (PyTorch's meta device) --------------------------------
+
+
+class MetaBudgetError(MemoryError):
+    """Raised inside :func:`meta_init` when the modules being built declare more
+    parameter values (or tensors) than the budget allows."""
+
+
+@dataclass
+class _Meta:
+    max_elements: int | None
+    max_tensors: int | None
+    elements: int = 0
+    tensors: int = 0
+
+
+_META: ContextVar[_Meta | None] = ContextVar("chainrule_meta_init", default=None)
+
+
+@contextlib.contextmanager
+def meta_init(max_elements: int | None = None, max_tensors: int | None = None
+              ) -> Iterator[None]:
+    """Build modules whose parameters and persistent buffers are placeholders.
+
+    Inside the block every ``Parameter`` (and every ``Buffer`` that ``state_dict()``
+    saves) gets a :func:`placeholder` of its shape and dtype instead of its array, and
+    the initialisers of this module do nothing, so no memory is committed and no random
+    numbers are drawn (PyTorch's ``meta`` device). Fill the model afterwards with
+    ``model.load_state_dict(state, assign=True)``. Non-persistent buffers (tables a layer
+    computes, such as sinusoidal positions) are kept as they are.
+
+    Args:
+        max_elements: raise :class:`MetaBudgetError` once the placeholders created in the
+            block hold more values than this in total (a file's declared architecture is
+            checked against the values the file really holds before anything is read).
+        max_tensors: the same for the number of placeholders.
+
+    Example:
+        >>> import chainrule as cr
+        >>> with meta_init():
+        ...     big = cr.nn.Linear(4096, 4096)
+        >>> big.weight.shape, is_placeholder(big.weight.data)
+        ((4096, 4096), True)
+    """
+    token = _META.set(_Meta(max_elements, max_tensors))
+    try:
+        yield
+    finally:
+        _META.reset(token)
+
+
+def placeholder(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """An array of ``shape`` and ``dtype`` that uses the memory of one element: every
+    index aliases the same zero (strides 0). Writes are allowed and meaningless.
+
+    Example:
+        >>> placeholder((1000, 1000), "float32").strides
+        (0, 0)
+    """
+    one = np.zeros(1, np.dtype(dtype))
+    shape = tuple(int(n) for n in shape)
+    return np.lib.stride_tricks.as_strided(one, shape, (0,) * len(shape), writeable=True)
+
+
+def is_placeholder(arr: Any) -> bool:
+    """Whether ``arr`` (array or Tensor) is a :func:`placeholder` with no real values."""
+    data = arr.data if isinstance(arr, Tensor) else arr
+    return isinstance(data, np.ndarray) and data.size > 1 and not any(data.strides)
+
+
+def meta_array(data: Any, dtype: Any, persistent: bool = True) -> np.ndarray | None:
+    """The placeholder a new Parameter/Buffer holds inside :func:`meta_init`, or None
+    outside it (then the data is used as given). Internal to ``Parameter``/``Buffer``."""
+    meta = _META.get()
+    if meta is None or not persistent:
+        return None
+    arr = data.data if isinstance(data, Tensor) else data
+    if not isinstance(arr, np.ndarray):
+        return None  # a Python list or scalar is small: build it for real
+    # The dtype Tensor would give this data, found on one element (no copy of the whole).
+    target = _as_array(np.zeros((), arr.dtype), dtype).dtype
+    meta.elements += arr.size
+    meta.tensors += 1
+    if meta.max_elements is not None and meta.elements > meta.max_elements:
+        raise MetaBudgetError(f"the modules declare at least {meta.elements:,} parameter "
+                              f"values, more than the {meta.max_elements:,} allowed")
+    if meta.max_tensors is not None and meta.tensors > meta.max_tensors:
+        raise MetaBudgetError(f"the modules declare at least {meta.tensors:,} tensors, "
+                              f"more than the {meta.max_tensors:,} allowed")
+    if arr.size <= 1:
+        return np.zeros(arr.shape, target)
+    return placeholder(arr.shape, target)
+
+
+def _skipped() -> bool:
+    return _META.get() is not None
+
 
 _GAINS = {"linear": 1.0, "conv1d": 1.0, "conv2d": 1.0, "sigmoid": 1.0, "identity": 1.0,
           "tanh": 5.0 / 3, "relu": math.sqrt(2.0), "selu": 0.75, "gelu": math.sqrt(2.0)}
@@ -45,16 +151,22 @@ def _fill(t: Tensor, values: np.ndarray) -> Tensor:
 
 def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0,
              generator: Generator | None = None) -> Tensor:
+    if _skipped():
+        return t
     return _fill(t, resolve_generator(generator).uniform(t.data.shape, a, b, np.float64))
 
 
 def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0,
             generator: Generator | None = None) -> Tensor:
+    if _skipped():
+        return t
     g = resolve_generator(generator)
     return _fill(t, mean + std * g.normal(t.data.shape, np.float64))
 
 
 def constant_(t: Tensor, value: float) -> Tensor:
+    if _skipped():
+        return t
     t.data[...] = value
     return t
 

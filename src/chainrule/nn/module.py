@@ -6,6 +6,7 @@ way PyTorch does, so ``state_dict()`` keys (``0.weight``, ``bn.running_mean``) m
 
 from __future__ import annotations
 
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
@@ -13,6 +14,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from chainrule.autograd import _State
+from chainrule.nn.init import is_placeholder, meta_array
 from chainrule.tensor import Tensor
 
 
@@ -29,6 +31,9 @@ class Parameter(Tensor):
     __slots__ = ()
 
     def __init__(self, data: Any, requires_grad: bool = True, dtype: Any = None) -> None:
+        meta = meta_array(data, dtype)  # inside nn.init.meta_init(): a placeholder
+        if meta is not None:
+            data, dtype = meta, meta.dtype
         super().__init__(data, requires_grad=requires_grad, dtype=dtype)
 
     def __repr__(self) -> str:
@@ -44,6 +49,9 @@ class Buffer(Tensor):
     __slots__ = ("persistent",)
 
     def __init__(self, data: Any, persistent: bool = True, dtype: Any = None) -> None:
+        meta = meta_array(data, dtype, persistent)  # inside nn.init.meta_init()
+        if meta is not None:
+            data, dtype = meta, meta.dtype
         super().__init__(data, requires_grad=False, dtype=dtype)
         self.persistent = persistent
 
@@ -349,29 +357,55 @@ class Module:
                     out[f"{mname}.{name}" if mname else name] = t
         return out
 
-    def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> IncompatibleKeys:
+    def load_state_dict(self, state: dict[str, Any], strict: bool = True,
+                        assign: bool = False) -> IncompatibleKeys:
         """Copy arrays from ``state`` into this module's parameters and buffers.
 
         With ``strict`` every key must match in name and shape; otherwise one
         ``KeyError``/``ValueError`` lists all missing, unexpected and mis-shaped keys.
-        Values are cast to each parameter's dtype; nothing is changed when it fails.
+        Floating values are cast to each parameter's dtype; integer or boolean values are
+        refused for floating parameters (and floats for integer buffers), naming the key
+        and both dtypes. Nothing is changed when it fails. Values holding NaN or inf load,
+        with a ``RuntimeWarning`` naming them.
+
+        Args:
+            state: ``state_dict`` key → array or Tensor.
+            strict: require exactly this module's keys.
+            assign: make each tensor hold the given array itself (its dtype included)
+                instead of copying into the existing one, as PyTorch's ``assign=True``;
+                the way to fill a model built under ``nn.init.meta_init()``.
+
+        Example:
+            >>> import chainrule as cr
+            >>> net = cr.nn.Linear(2, 1)
+            >>> net.load_state_dict({"weight": [[1, 2]], "bias": [0.5]})
+            IncompatibleKeys(missing_keys=[], unexpected_keys=[])
         """
         own = self._state_tensors()
         missing = [k for k in own if k not in state]
         unexpected = [k for k in state if k not in own]
-        wrong = []
+        wrong, kinds = [], []
         arrays = {}
         for k, t in own.items():
             if k not in state:
                 continue
             value = state[k]
-            arr = value.data if isinstance(value, Tensor) else np.asarray(value)
+            if isinstance(value, (Tensor, np.ndarray, np.generic)):
+                arr = value.data if isinstance(value, Tensor) else np.asarray(value)
+            else:  # Python numbers typed by hand: [[1, 2]] means floats for a weight
+                arr = np.asarray(value, dtype=t.data.dtype)
             if arr.shape != t.data.shape:
                 wrong.append(f"{k}: expected {t.data.shape}, got {arr.shape}")
+            if not _loadable(arr.dtype, t.data.dtype):
+                kinds.append(f"{k}: expected {t.data.dtype}, got {arr.dtype}")
             arrays[k] = arr
         problems = []
         if wrong:
             problems.append("mis-shaped keys: " + "; ".join(wrong))
+        if kinds:
+            problems.append("wrong dtypes (integer or boolean values do not load into "
+                            "floating parameters, nor floats into integer ones): "
+                            + "; ".join(kinds))
         if strict and missing:
             problems.append(f"missing keys: {missing}")
         if strict and unexpected:
@@ -379,8 +413,16 @@ class Module:
         if problems:
             raise ValueError(f"load_state_dict into {type(self).__name__} failed: "
                              + " | ".join(problems))
+        bad = [k for k, arr in arrays.items() if not _all_finite(arr)]
+        if bad:
+            warnings.warn(f"load_state_dict: non-finite values (NaN or inf) in "
+                          f"{', '.join(bad)}", RuntimeWarning, stacklevel=2)
         for k, arr in arrays.items():
-            np.copyto(own[k].data, arr, casting="unsafe")  # in place: optimizers keep refs
+            t = own[k]
+            if assign or is_placeholder(t.data):
+                t.data = arr  # a placeholder has no memory of its own to copy into
+            else:
+                np.copyto(t.data, arr, casting="unsafe")  # in place: optimizers keep refs
         return IncompatibleKeys(missing, unexpected)
 
     # ---- display -------------------------------------------------------------------
@@ -416,3 +458,23 @@ class Module:
         out.append(rule)
         out.append(f"total parameters: {total:,} (trainable: {trainable:,})")
         return "\n".join(out)
+
+
+def _loadable(given: np.dtype, wanted: np.dtype) -> bool:
+    """Whether values of dtype ``given`` may be loaded into a tensor of dtype ``wanted``:
+    floats into floats (any width), integers into integers, booleans into booleans."""
+    groups = ("fc", "iu", "b")
+    return any(given.kind in g and wanted.kind in g for g in groups)
+
+
+def _all_finite(arr: np.ndarray) -> bool:
+    if arr.dtype.kind not in "fc" or arr.size == 0:
+        return True
+    # One float64 sum: NaN and inf survive it, and finite float16/32 values cannot
+    # overflow it, so this needs no array-sized temporary; only a float64 sum that
+    # overflows needs the exact element-wise test.
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = np.sum(arr, dtype=np.complex128 if arr.dtype.kind == "c" else np.float64)
+    if np.isfinite(total):
+        return True
+    return bool(np.isfinite(arr).all())

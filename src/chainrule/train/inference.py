@@ -351,18 +351,29 @@ def predict_file(model_path: str | os.PathLike, input_path: str | os.PathLike,
 
 # ---- info --------------------------------------------------------------------------------
 
-def describe_file(path: str | os.PathLike, as_json: bool = False) -> str:
+def describe_file(path: str | os.PathLike, as_json: bool = False,
+                  verify: bool = True) -> str:
     """Architecture with per-layer parameter counts, and the metadata, of a model file or
-    checkpoint (read from the file; a checkpoint's model is rebuilt from its spec)."""
+    checkpoint (read from the file; a checkpoint's model is rebuilt from its spec).
+
+    The file is verified first (``chainrule.io.verify_file``: checksums, the
+    architecture against the tensors), so a file that would not load is an error here
+    too, never a description of something broken. ``verify=False`` skips only the
+    checksums (a file another tool changed on purpose).
+    """
     from chainrule import io
+    from chainrule.nn.init import meta_init
 
     if not Path(path).exists():
         raise FileNotFoundError(f"file {path} does not exist")
-    info = io.inspect_file(path)
+    info = io.verify_file(path, checksums=verify)
     if info.kind == "foreign":
         raise ValueError(f"{path}: a safetensors file not written by chainrule (it has no "
                          "architecture)")
-    model = io.from_spec(info.architecture) if info.architecture else None
+    model = None
+    if info.architecture:
+        with meta_init():  # verified to match the file's tensors: shapes only, no memory
+            model = io.from_spec(info.architecture)
     layers = []
     if model is not None:
         for name, m in model.named_modules():

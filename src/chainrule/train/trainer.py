@@ -541,6 +541,10 @@ class Trainer:
                           "weights, bit for bit, as one that never stopped",
                           ReproducibilityWarning, stacklevel=3)
         ckpt.restore(self.model, self.optimizer, self.scheduler)
+        with ckpt.restoring("trainer state"):  # damage names the file, not 'int' object...
+            self._restore_extra(path, extra, loader)
+
+    def _restore_extra(self, path: str, extra: dict, loader: Any) -> None:
         self.epoch = int(extra["epoch"])
         self.batch_in_epoch = int(extra["batch_in_epoch"])
         self.global_step = int(extra["global_step"])
