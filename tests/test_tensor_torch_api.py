@@ -36,6 +36,15 @@ def test_grad_is_a_tensor_that_backward_keeps_across_passes() -> None:
     np.testing.assert_array_equal(x.grad.data, [5.0, -1.0])
 
 
+def test_a_zero_dim_leaf_gets_an_array_gradient() -> None:
+    x = leaf(2.0)
+    (x * x).sum().backward()  # reductions over 0-d inputs may yield NumPy scalars
+    assert isinstance(x.grad.data, np.ndarray) and x.grad.shape == ()
+    assert x.grad == pytest.approx(4.0) and float(x.grad) == 4.0
+    x.grad.add_(1.0)
+    assert x.grad.item() == 5.0
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_grad_dtype_follows_the_parameter(dtype: str) -> None:
     model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1)).to(dtype)

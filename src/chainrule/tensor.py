@@ -373,22 +373,22 @@ class Tensor:
 
     # comparisons give boolean tensors and never carry gradients
     def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return Tensor._make(self.data == raw(other), False, None)
+        return _compared(self.data == raw(other))
 
     def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return Tensor._make(self.data != raw(other), False, None)
+        return _compared(self.data != raw(other))
 
     def __lt__(self, other: Any) -> Tensor:
-        return Tensor._make(self.data < raw(other), False, None)
+        return _compared(self.data < raw(other))
 
     def __le__(self, other: Any) -> Tensor:
-        return Tensor._make(self.data <= raw(other), False, None)
+        return _compared(self.data <= raw(other))
 
     def __gt__(self, other: Any) -> Tensor:
-        return Tensor._make(self.data > raw(other), False, None)
+        return _compared(self.data > raw(other))
 
     def __ge__(self, other: Any) -> Tensor:
-        return Tensor._make(self.data >= raw(other), False, None)
+        return _compared(self.data >= raw(other))
 
     def __getitem__(self, index: Any) -> Tensor:
         return _ops.getitem(self, index)
@@ -697,6 +697,14 @@ def _dim_index(dim: int, ndim: int, who: str) -> int:
         raise IndexError(f"{who}(): dimension out of range (expected to be in range of "
                          f"[{low}, {high}], but got {dim})")
     return int(dim) % ndim
+
+
+def _compared(result: Any) -> Any:
+    """A comparison's boolean tensor; NotImplemented when the other operand decided the
+    result itself (``tensor == pytest.approx(...)``), so Python asks it instead."""
+    if isinstance(result, (np.ndarray, np.bool_)):
+        return Tensor._make(result, False, None)
+    return NotImplemented
 
 
 def raw(value: Any) -> Any:
