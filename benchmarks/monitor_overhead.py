@@ -34,7 +34,7 @@ def make_step(model: nn.Module, x: cr.Tensor, y: np.ndarray, lr: float):
 
         def update() -> None:
             for p in params:
-                p.data -= lr * p.grad
+                p.data -= lr * p.grad.data
 
     def step() -> None:
         model.zero_grad()

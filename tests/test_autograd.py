@@ -148,7 +148,7 @@ def test_no_graph_recorded_without_grad() -> None:
 def test_leaf_hook_inspects_replaces_and_is_removable() -> None:
     x = leaf([1.0, 2.0])
     seen: list[np.ndarray] = []
-    remove_seen = x.register_hook(lambda g: seen.append(g.copy()))
+    remove_seen = x.register_hook(lambda g: seen.append(np.array(g)))
     remove_scale = x.register_hook(lambda g: g * 10)
     (x * 3.0).sum().backward()
     assert [s.tolist() for s in seen] == [[3.0, 3.0]]

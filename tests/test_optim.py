@@ -513,8 +513,13 @@ def test_bad_params_raise_clear_errors() -> None:
 def test_gradient_of_wrong_shape_is_named() -> None:
     params = make_params()
     params[1].name = "bias"
-    for opt in (optim.SGD(params, lr=0.1), optim.Adam(params)):
+    with pytest.raises(ValueError, match=r"assigned grad has shape \(5,\).*'bias'.*\(4,\)"):
         params[1].grad = np.zeros(5)
+    for opt in (optim.SGD(params, lr=0.1), optim.Adam(params)):
+        # the .grad setter refuses a wrong shape; an array swapped in behind it still
+        # gets a clear error from the optimizer
+        params[1].grad = np.zeros(4)
+        params[1].grad.data = np.zeros(5)
         with pytest.raises(ValueError, match="parameter 1 'bias' of param group 0 has a "
                                              r"gradient of shape \(5,\).*\(4,\)"):
             opt.step()

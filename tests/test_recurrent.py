@@ -128,7 +128,7 @@ def test_retain_graph_backward_twice_and_interleaved_graphs(layer: str) -> None:
 
     loss = run(x)
     loss.backward(retain_graph=True)
-    once = w_hh.grad.copy()
+    once = w_hh.grad.data.copy()
     loss.backward()
     np.testing.assert_allclose(w_hh.grad, 2 * once, rtol=1e-12)
 
@@ -136,7 +136,7 @@ def test_retain_graph_backward_twice_and_interleaved_graphs(layer: str) -> None:
     w_hh.grad = None
     first, second = run(x), run(x2)
     second.backward()
-    g_second = w_hh.grad.copy()
+    g_second = w_hh.grad.data.copy()
     w_hh.grad = None
     first.backward()
     np.testing.assert_allclose(w_hh.grad, once, rtol=1e-12)
@@ -263,7 +263,7 @@ def test_truncated_bptt_by_detaching_states() -> None:
     out, _ = lstm(x2, (h.detach(), c.detach()))
     (out * r).sum().backward()
     assert x1.grad is None  # the gradient stopped at the chunk boundary
-    grads = {k: p.grad.copy() for k, p in lstm.named_parameters()}
+    grads = {k: p.grad.data.copy() for k, p in lstm.named_parameters()}
 
     # the same as a fresh run of chunk 2 from constant initial states
     lstm.zero_grad()

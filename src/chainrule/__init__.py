@@ -52,6 +52,16 @@ from chainrule.tensor import (
 
 __version__ = "0.1.0"
 
+# ---- autograd entry points, grad modes and devices (PyTorch's names) ----
+from chainrule import autograd, cuda  # noqa: E402
+from chainrule.autograd import (  # noqa: E402
+    inference_mode,
+    is_inference_mode_enabled,
+    set_grad_enabled,
+)
+from chainrule.devices import device  # noqa: E402
+from chainrule.tensor import Size  # noqa: E402
+
 # Imported on first use, so ``import chainrule`` stays fast and small.
 _LAZY = ("data", "diagnostics", "io", "train", "utils")
 
@@ -197,3 +207,8 @@ __all__ += [
 ]
 
 __all__ += ["get_num_threads", "set_num_threads"]
+
+__all__ += [
+    "autograd", "cuda", "device", "inference_mode", "is_inference_mode_enabled",
+    "set_grad_enabled", "Size",
+]

@@ -1,4 +1,4 @@
-"""The reverse-mode engine: the ``Function`` base class and ``backward``.
+"""The reverse-mode engine: the ``Function`` base class, ``backward`` and ``grad``.
 
 A ``Function`` is one node of the graph. ``forward`` computes on raw arrays and keeps in
 ``self.saved`` only what ``backward`` needs; ``backward`` receives the gradient of the
@@ -9,12 +9,17 @@ node's single output and returns one gradient per input (``None`` where
 over each node's inputs, in argument order), so graphs of any depth work and the same
 program always accumulates in the same order. After a node's backward has run its saved
 arrays are released unless ``retain_graph=True``.
+
+The engine computes on arrays; it meets Tensors only at its edges: a leaf's ``.grad`` is a
+Tensor wrapping the accumulated array (one wrapper per leaf, kept across passes), hooks
+receive Tensors, and ``grad()`` returns Tensors.
 """
 
 from __future__ import annotations
 
+import functools
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -25,6 +30,7 @@ class _State:
     """Process-wide switches, read on every op (class attributes are the cheapest lookup)."""
 
     grad_enabled: bool = True
+    inference: bool = False  # inside inference_mode() (grad_enabled is then False too)
     anomaly: bool = False
     # (qualified path, description) of the modules whose forward is running;
     # Module.__call__ maintains it only while anomaly detection is on, so the hot path
@@ -161,15 +167,15 @@ def _check_finite_backward(fn: Function, grads: tuple, shapes: list[tuple]) -> N
             )
 
 
-def _topological_order(root: Function) -> list[Function]:
-    """Nodes reachable from ``root``, each after all the nodes it feeds into reversed.
+def _topological_order(roots: list[Function]) -> list[Function]:
+    """Nodes reachable from ``roots``, each after all the nodes that feed it.
 
-    Iterative depth-first post-order; inputs are visited in argument order so the
-    result is deterministic.
+    Iterative depth-first post-order; roots and inputs are visited in order so the result
+    is deterministic.
     """
     order: list[Function] = []
     seen: set[int] = set()
-    stack: list[tuple[Function, bool]] = [(root, False)]
+    stack: list[tuple[Function, bool]] = [(root, False) for root in reversed(roots)]
     while stack:
         fn, expanded = stack.pop()
         if expanded:
@@ -194,46 +200,224 @@ def _topological_order(root: Function) -> list[Function]:
     return order
 
 
-def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None:
-    """Accumulate d(root)/d(leaf) into ``.grad`` of every leaf that requires grad.
+# ---- public entry points: backward and grad ----------------------------------------------
+
+def backward(tensors: Tensor | Sequence[Tensor], grad_tensors: Any = None,
+             retain_graph: bool | None = None, create_graph: bool = False,
+             inputs: Tensor | Sequence[Tensor] | None = None) -> None:
+    """Accumulate d(tensors)/d(leaf) into ``.grad`` of every leaf that requires grad.
 
     Args:
-        root: the tensor to differentiate (usually a scalar loss).
-        grad: the seed gradient, same shape as ``root``; defaults to 1 for a scalar.
-        retain_graph: keep saved arrays so that backward can run through the graph again.
+        tensors: the tensor(s) to differentiate (usually one scalar loss). With several,
+            their gradients are summed, as if ``sum(t * g)`` were differentiated.
+        grad_tensors: the seed gradient of each tensor, shaped like it (array or Tensor);
+            None means 1 and needs a one-element tensor.
+        retain_graph: keep saved arrays so that backward can run through the graph again
+            (default False).
+        create_graph: must be False: chainrule does not differentiate backward passes.
+        inputs: only accumulate into these tensors' ``.grad`` (leaves, or non-leaves, which
+            then get ``.grad`` as with ``retain_grad``); the rest of the graph is untouched.
+
+    Example:
+        >>> import chainrule as cr
+        >>> x = cr.tensor([1.0, 2.0], requires_grad=True)
+        >>> cr.autograd.backward((x * x).sum())
+        >>> x.grad
+        tensor([2., 4.])
     """
-    if not root.requires_grad:
-        raise RuntimeError(
-            "backward() called on a tensor that does not require grad: no input of the "
-            "computation had requires_grad=True (or it ran under no_grad())"
-        )
-    if grad is None:
-        if root.data.size != 1:
-            raise RuntimeError(
-                f"backward() without a gradient needs a scalar output, got shape "
-                f"{root.shape}; pass grad= of that shape or reduce first (e.g. .sum())"
-            )
-        seed = np.ones(root.data.shape, root.data.dtype)
-    else:
-        seed = np.array(raw(grad), dtype=root.data.dtype, copy=True)
-        if seed.shape != root.data.shape:
-            raise ValueError(
-                f"backward(): gradient shape {seed.shape} does not match output shape "
-                f"{root.shape}"
-            )
-    if root._ctx is None:  # a leaf differentiated with respect to itself
-        _accumulate_leaf(root, seed, set())
+    _no_double_backward(create_graph, "backward")
+    seeds = _seeds(*_pair_gradients(tensors, grad_tensors))
+    keep = bool(retain_graph)
+    if inputs is None:
+        _run(seeds, keep, None)
         return
+    targets = _as_tensors(inputs, "inputs")
+    if not targets:
+        raise RuntimeError("backward(): inputs= must name at least one tensor")
+    _check_differentiable(targets, "backward(inputs=...)")
+    # Non-leaf inputs get .grad the way retain_grad() gives it, for this call only.
+    added = []
+    for t in targets:
+        if t._ctx is not None and t._ctx.retained is None:
+            t._ctx.retained = t
+            added.append(t._ctx)
+    try:
+        captured = _run(seeds, keep, targets)
+    finally:
+        for ctx in added:
+            ctx.retained = None
+    given: set[int] = set()
+    done: set[int] = set()
+    for t, g in zip(targets, captured):
+        if g is not None and t._ctx is None and id(t) not in done:
+            done.add(id(t))
+            _store_leaf_grad(t, g, given)
+
+
+def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
+         grad_outputs: Any = None, retain_graph: bool | None = None,
+         create_graph: bool = False, allow_unused: bool | None = None,
+         materialize_grads: bool = False) -> tuple[Tensor | None, ...]:
+    """The gradients of ``outputs`` with respect to ``inputs``, without touching ``.grad``.
+
+    Args:
+        outputs: tensor(s) to differentiate; several are summed (see ``backward``).
+        inputs: tensor(s) that require grad, leaves or intermediate results.
+        grad_outputs: seed gradient per output (None: 1, for one-element outputs).
+        retain_graph: keep the graph for another backward (default False).
+        create_graph: must be False: double backward is not supported.
+        allow_unused: return None for an input the outputs do not depend on, instead of
+            raising (default: the value of ``materialize_grads``).
+        materialize_grads: return zeros instead of None for unused inputs.
+
+    Returns:
+        A tuple with one gradient Tensor (``requires_grad=False``, the input's shape and
+        dtype) per input. Hooks registered on the tensors run as in ``backward``.
+
+    Example:
+        >>> import chainrule as cr
+        >>> x = cr.tensor([1.0, 2.0], requires_grad=True)
+        >>> cr.autograd.grad((x ** 3).sum(), x)
+        (tensor([ 3., 12.]),)
+        >>> x.grad is None
+        True
+    """
+    _no_double_backward(create_graph, "grad")
+    targets = _as_tensors(inputs, "inputs")
+    if not targets:
+        raise RuntimeError("grad(): inputs must name at least one tensor")
+    _check_differentiable(targets, "grad()")
+    if allow_unused is None:
+        allow_unused = materialize_grads
+    elif materialize_grads and not allow_unused:
+        raise ValueError("grad(): materialize_grads=True needs allow_unused True or None")
+    captured = _run(_seeds(*_pair_gradients(outputs, grad_outputs)), bool(retain_graph),
+                    targets)
+    given: set[int] = set()
+    result: list[Tensor | None] = []
+    for i, (t, g) in enumerate(zip(targets, captured)):
+        if g is None:
+            if not allow_unused:
+                raise RuntimeError(
+                    f"grad(): input {i} (shape {tuple(t.shape)}) was not used to compute "
+                    "the outputs; pass allow_unused=True to get None for it (or "
+                    "materialize_grads=True to get zeros)")
+            result.append(Tensor._make(np.zeros_like(t.data), False, None)
+                          if materialize_grads else None)
+            continue
+        result.append(Tensor._make(_owned(_checked(t, g), given), False, None))
+    return tuple(result)
+
+
+def _no_double_backward(create_graph: bool, who: str) -> None:
+    if create_graph:
+        raise NotImplementedError(
+            f"{who}(create_graph=True): chainrule does not support double backward (its "
+            "backward formulas compute on arrays, not on recorded tensors), so gradients of "
+            "gradients are not available. Use create_graph=False.")
+
+
+def _as_tensors(value: Any, what: str) -> list[Tensor]:
+    items = [value] if isinstance(value, Tensor) else list(value)
+    for i, t in enumerate(items):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{what}[{i}] must be a Tensor, got {type(t).__name__}")
+    return items
+
+
+def _check_differentiable(targets: list[Tensor], who: str) -> None:
+    for i, t in enumerate(targets):
+        if not t.requires_grad:
+            raise RuntimeError(f"{who}: input {i} (shape {tuple(t.shape)}) does not "
+                               "require grad, so it has no gradient")
+
+
+def _pair_gradients(tensors: Any, grads: Any) -> tuple[list[Tensor], list[Any]]:
+    """The roots and one seed gradient (or None) per root, from PyTorch's argument forms:
+    a tensor and a gradient, or sequences of both."""
+    if isinstance(tensors, Tensor):
+        if (isinstance(grads, (list, tuple)) and len(grads) == 1
+                and (grads[0] is None or isinstance(grads[0], (Tensor, np.ndarray)))):
+            grads = grads[0]  # [g] for a single tensor
+        return [tensors], [grads]
+    roots = _as_tensors(tensors, "tensors")
+    if grads is None:
+        return roots, [None] * len(roots)
+    if isinstance(grads, (Tensor, np.ndarray)):
+        grads = [grads]
+    grads = list(grads)
+    if len(grads) != len(roots):
+        raise ValueError(f"got {len(grads)} gradients for {len(roots)} tensors")
+    return roots, grads
+
+
+def _seeds(roots: list[Tensor], given: list[Any]) -> list[tuple[Tensor, np.ndarray]]:
+    """Each root with its seed gradient: a fresh array of the root's dtype and shape."""
+    seeds = []
+    for i, (root, g) in enumerate(zip(roots, given)):
+        which = "" if len(roots) == 1 else f" (tensor {i})"
+        if not root.requires_grad:
+            raise RuntimeError(
+                f"backward() called on a tensor that does not require grad{which}: no "
+                "input of the computation had requires_grad=True (or it ran under no_grad())"
+            )
+        if g is None:
+            if root.data.size != 1:
+                raise RuntimeError(
+                    f"backward() without a gradient needs a scalar output, got shape "
+                    f"{root.shape}{which}; pass a gradient of that shape or reduce first "
+                    "(e.g. .sum())"
+                )
+            seed = np.ones(root.data.shape, root.data.dtype)
+        else:
+            # a copy: the seed may become a leaf's .grad, which the caller must not share
+            seed = np.array(raw(g), dtype=root.data.dtype, copy=True)
+            if seed.shape != root.data.shape:
+                raise ValueError(
+                    f"backward(): gradient shape {seed.shape} does not match output shape "
+                    f"{root.shape}{which}"
+                )
+        seeds.append((root, seed))
+    return seeds
+
+
+# ---- the engine -------------------------------------------------------------------------
+
+def _run(seeds: list[tuple[Tensor, np.ndarray]], retain_graph: bool,
+         targets: list[Tensor] | None) -> list[np.ndarray | None] | None:
+    """Propagate the seeds backward through the graph.
+
+    With ``targets`` None every leaf that requires grad accumulates into ``.grad``.
+    Otherwise only the nodes leading to a target run, no leaf ``.grad`` changes, and the
+    gradient of each target is returned (None where the seeds do not reach it; arrays
+    that may be shared or read-only: callers copy them before handing them out).
+    """
     anomaly = _State.anomaly
     profiler = _State.profiler
-    order = _topological_order(root._ctx)
-    pending: dict[int, np.ndarray] = {id(root._ctx): seed}
-    # Arrays already stored as some leaf's .grad in this pass: a second leaf receiving
-    # the same memory gets a copy, so in-place updates of one .grad never leak into another.
-    given: set[int] = set()
+    pending: dict[int, np.ndarray] = {}
     # Each leaf's gradient summed over all its uses, so its hooks run once per backward with
     # the total (as in PyTorch), then accumulated into .grad in first-reached order.
     leaf_grads: dict[int, list] = {}
+    roots: list[Function] = []
+    for root, seed in seeds:
+        ctx = root._ctx
+        if ctx is None:  # a leaf differentiated with respect to itself
+            _add_leaf(leaf_grads, root, seed)
+            continue
+        prev = pending.get(id(ctx))
+        if prev is None:
+            roots.append(ctx)
+        pending[id(ctx)] = seed if prev is None else prev + seed
+    order = _topological_order(roots) if roots else []
+    want_leaf: dict[int, int] = {}
+    want_ctx: dict[int, int] = {}
+    needed: set[int] = set()
+    if targets is not None:
+        for i, t in enumerate(targets):
+            (want_leaf if t._ctx is None else want_ctx).setdefault(
+                id(t) if t._ctx is None else id(t._ctx), i)
+        needed = _nodes_leading_to(order, want_leaf, want_ctx)
+    captured: list[np.ndarray | None] = [None] * (0 if targets is None else len(targets))
     previous = _State.grad_enabled
     _State.grad_enabled = False  # hooks and backward formulas must not record a graph
     try:
@@ -241,13 +425,18 @@ def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None
             g = pending.pop(id(fn), None)
             if g is None:
                 continue
+            if targets is not None:
+                slot = want_ctx.get(id(fn))
+                if slot is not None:  # as PyTorch: the gradient before the tensor's hooks
+                    captured[slot] = g
+                elif id(fn) not in needed:
+                    continue
             if fn.hooks is not None:
-                for hook in fn.hooks:
-                    replaced = hook(g)
-                    if replaced is not None:
-                        g = np.asarray(raw(replaced))
-            if fn.retained is not None:  # a copy: g may be read-only or become a leaf's .grad
-                fn.retained.grad = g.copy() if fn.retained.grad is None else fn.retained.grad + g
+                g = _apply_hooks(fn.hooks, g, fn.name)
+            if fn.retained is not None:
+                _retain(fn.retained, g)
+            if targets is not None and id(fn) not in needed:
+                continue
             inputs = fn.inputs
             grads = fn.backward(g) if profiler is None else profiler.run_backward(fn, g)
             if len(inputs) == 1:
@@ -261,48 +450,168 @@ def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None
                     continue
                 ctx = t._ctx
                 if ctx is None:
-                    entry = leaf_grads.get(id(t))
-                    if entry is None:
-                        leaf_grads[id(t)] = [t, ig]
-                    else:
-                        entry[1] = entry[1] + ig
+                    if targets is None or id(t) in want_leaf:
+                        _add_leaf(leaf_grads, t, ig)
                 else:
                     key = id(ctx)
                     prev = pending.get(key)
                     pending[key] = ig if prev is None else prev + ig
+        if targets is None:
+            # Arrays already stored as some leaf's .grad in this pass: a second leaf
+            # receiving the same memory gets a copy, so in-place updates of one .grad never
+            # leak into another.
+            given: set[int] = set()
+            for t, g in leaf_grads.values():
+                if t._hooks is not None:
+                    g = _apply_hooks(t._hooks, g, t.name or "leaf")
+                _store_leaf_grad(t, g, given)
+            return None
         for t, g in leaf_grads.values():
-            _accumulate_leaf(t, g, given)
+            slot = want_leaf.get(id(t))
+            if slot is not None:
+                if t._hooks is not None:
+                    g = _apply_hooks(t._hooks, g, t.name or "leaf")
+                captured[slot] = g
+        # the same tensor listed twice gets its gradient in every slot
+        for i, t in enumerate(targets):
+            first = (want_leaf if t._ctx is None else want_ctx)[
+                id(t) if t._ctx is None else id(t._ctx)]
+            if first != i:
+                captured[i] = captured[first]
+        return captured
     finally:
         _State.grad_enabled = previous
 
 
-def _accumulate_leaf(leaf: Tensor, g: np.ndarray, given: set[int]) -> None:
-    if leaf._hooks is not None:
-        for hook in leaf._hooks:
-            replaced = hook(g)
-            if replaced is not None:
-                g = np.asarray(raw(replaced))
+def _nodes_leading_to(order: list[Function], want_leaf: dict[int, int],
+                      want_ctx: dict[int, int]) -> set[int]:
+    """ids of the nodes whose backward feeds a wanted tensor (``order``: inputs first)."""
+    needed: set[int] = set()
+    for fn in order:
+        for t in fn.inputs:
+            if not t.requires_grad:
+                continue
+            ctx = t._ctx
+            if (id(t) in want_leaf if ctx is None
+                    else id(ctx) in want_ctx or id(ctx) in needed):
+                needed.add(id(fn))
+                break
+    return needed
+
+
+def _add_leaf(leaf_grads: dict[int, list], t: Tensor, g: np.ndarray) -> None:
+    entry = leaf_grads.get(id(t))
+    if entry is None:
+        leaf_grads[id(t)] = [t, g]
+    else:
+        entry[1] = entry[1] + g
+
+
+def _apply_hooks(hooks: list[Callable], g: np.ndarray, where: str) -> np.ndarray:
+    """Run tensor hooks on ``g``: each sees a Tensor and may return a replacement (a Tensor
+    or an array of the same shape)."""
+    for hook in list(hooks):
+        replaced = hook(Tensor._make(g, False, None))
+        if replaced is None:
+            continue
+        new = np.asarray(raw(replaced))
+        if new.shape != g.shape:
+            raise RuntimeError(
+                f"a hook on {where} returned a gradient of shape {new.shape}; it must "
+                f"keep the gradient's shape {g.shape}")
+        g = new if new.dtype == g.dtype else new.astype(g.dtype)
+    return g
+
+
+def _retain(t: Tensor, g: np.ndarray) -> None:
+    """``.grad`` of a non-leaf that called ``retain_grad()``: a copy, since ``g`` may be
+    read-only or become a leaf's ``.grad``."""
+    holder = t._grad
+    if holder is None:
+        t._grad = Tensor._make(np.array(g), False, None)
+    else:
+        holder.data = holder.data + g
+
+
+def _checked(leaf: Tensor, g: np.ndarray) -> np.ndarray:
+    """``g`` as an array of the leaf's dtype, after checking it has the leaf's shape."""
+    if not isinstance(g, np.ndarray):  # a NumPy scalar from a reduction over a 0-d input
+        g = np.asarray(g)
     if g.shape != leaf.data.shape:  # a backward (or hook) that forgot to unbroadcast
         raise RuntimeError(
             f"backward produced a gradient of shape {g.shape} for a leaf of shape "
             f"{leaf.data.shape}{f' ({leaf.name})' if leaf.name else ''}; every op's "
             "backward must return gradients shaped like its inputs")
-    if g.dtype != leaf.data.dtype:
-        g = g.astype(leaf.data.dtype)
+    return g if g.dtype == leaf.data.dtype else g.astype(leaf.data.dtype)
+
+
+def _owned(g: np.ndarray, given: set[int]) -> np.ndarray:
+    """``g``, or a copy of it when it is read-only or its memory was already handed out
+    in this pass (recorded in ``given``)."""
     base = g if g.base is None else g.base
     if id(base) in given or not g.flags.writeable:
         g = g.copy()
         base = g
-    if leaf.grad is None:
-        given.add(id(base))
-        leaf.grad = g
+    given.add(id(base))
+    return g
+
+
+def _store_leaf_grad(leaf: Tensor, g: np.ndarray, given: set[int]) -> None:
+    """Accumulate ``g`` into ``leaf.grad``. The first gradient is wrapped in a Tensor that
+    later passes keep (``p.grad`` stays the same object); they replace its array with the
+    sum rather than adding in place, because the old array may be shared with the caller."""
+    g = _checked(leaf, g)
+    holder = leaf._grad
+    if holder is None:
+        leaf._grad = Tensor._make(_owned(g, given), False, None)
     else:
-        leaf.grad = leaf.grad + g
+        holder.data = holder.data + g
 
 
-@contextmanager
-def no_grad() -> Iterator[None]:
+# ---- grad modes ---------------------------------------------------------------------------
+
+class _GradMode:
+    """A switch of the grad mode usable as a context manager or a decorator.
+
+    ``@no_grad`` and ``@no_grad()`` both decorate; each call of the decorated function
+    enters a fresh switch, so recursion and threads do not share saved state.
+    """
+
+    _bare_decorator = True
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        if (cls._bare_decorator and len(args) == 1 and not kwargs and callable(args[0])
+                and not isinstance(args[0], bool)):
+            return cls()(args[0])  # used as @no_grad, without parentheses
+        return super().__new__(cls)
+
+    def _clone(self) -> _GradMode:
+        return type(self)()
+
+    def __call__(self, fn: Callable) -> Callable:
+        if not callable(fn):
+            raise TypeError(f"{type(self).__name__}() decorates functions, got "
+                            f"{type(fn).__name__}")
+        clone = self._clone
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with clone():
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+    def __enter__(self) -> None:
+        raise NotImplementedError
+
+    def __exit__(self, *exc: Any) -> None:
+        raise NotImplementedError
+
+
+class no_grad(_GradMode):  # noqa: N801 (PyTorch's name)
     """Run ops without recording the graph (inference, weight updates).
+
+    A context manager, or a decorator (``@cr.no_grad`` or ``@cr.no_grad()``).
 
     Example:
         >>> import chainrule as cr
@@ -311,27 +620,100 @@ def no_grad() -> Iterator[None]:
         >>> y.requires_grad
         False
     """
-    previous = _State.grad_enabled
-    _State.grad_enabled = False
-    try:
-        yield
-    finally:
-        _State.grad_enabled = previous
+
+    def __enter__(self) -> None:
+        self._previous = _State.grad_enabled
+        _State.grad_enabled = False
+
+    def __exit__(self, *exc: Any) -> None:
+        _State.grad_enabled = self._previous
 
 
-@contextmanager
-def enable_grad() -> Iterator[None]:
-    """Record the graph again inside a ``no_grad`` block."""
-    previous = _State.grad_enabled
-    _State.grad_enabled = True
-    try:
-        yield
-    finally:
-        _State.grad_enabled = previous
+class enable_grad(_GradMode):  # noqa: N801
+    """Record the graph again inside a ``no_grad`` block (context manager or decorator)."""
+
+    def __enter__(self) -> None:
+        self._previous = _State.grad_enabled
+        _State.grad_enabled = True
+
+    def __exit__(self, *exc: Any) -> None:
+        _State.grad_enabled = self._previous
+
+
+class set_grad_enabled(_GradMode):  # noqa: N801
+    """Switch graph recording on or off: at once when called, until the end of the block
+    when used in ``with``, or around each call when used as a decorator.
+
+    Example:
+        >>> import chainrule as cr
+        >>> with cr.set_grad_enabled(False):
+        ...     cr.is_grad_enabled()
+        False
+        >>> cr.is_grad_enabled()
+        True
+    """
+
+    _bare_decorator = False
+
+    def __init__(self, mode: bool) -> None:
+        self._mode = bool(mode)
+        self._previous = _State.grad_enabled
+        _State.grad_enabled = self._mode
+
+    def _clone(self) -> _GradMode:
+        return set_grad_enabled(self._mode)
+
+    def __call__(self, fn: Callable) -> Callable:
+        _State.grad_enabled = self._previous  # as a decorator it applies per call only
+        return super().__call__(fn)
+
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, *exc: Any) -> None:
+        _State.grad_enabled = self._previous
+
+
+class inference_mode(_GradMode):  # noqa: N801
+    """``no_grad`` for inference (context manager or decorator); ``inference_mode(False)``
+    leaves the grad mode alone.
+
+    Unlike PyTorch, tensors made inside are ordinary tensors (there are no "inference
+    tensors" to guard against later autograd use): it is ``no_grad`` with PyTorch's name.
+
+    Example:
+        >>> import chainrule as cr
+        >>> @cr.inference_mode()
+        ... def predict(x):
+        ...     return x * 2
+        >>> predict(cr.tensor([1.0], requires_grad=True)).requires_grad
+        False
+    """
+
+    def __init__(self, mode: bool = True) -> None:
+        self._mode = bool(mode)
+
+    def _clone(self) -> _GradMode:
+        return inference_mode(self._mode)
+
+    def __enter__(self) -> None:
+        self._previous = (_State.grad_enabled, _State.inference)
+        if self._mode:
+            _State.grad_enabled = False
+        _State.inference = self._mode
+
+    def __exit__(self, *exc: Any) -> None:
+        _State.grad_enabled, _State.inference = self._previous
 
 
 def is_grad_enabled() -> bool:
+    """Whether ops record the graph (False inside ``no_grad``/``inference_mode``)."""
     return _State.grad_enabled
+
+
+def is_inference_mode_enabled() -> bool:
+    """Whether an ``inference_mode()`` block is active."""
+    return _State.inference
 
 
 @contextmanager

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.backend import Generator, get_default_dtype, resolve_generator
+from chainrule.devices import CPU, device, no_gpu, parse_to
 
 
 def _as_array(data: Any, dtype: Any = None) -> np.ndarray:
@@ -47,10 +48,13 @@ class Tensor:
         >>> w = cr.tensor([1.0, 2.0], requires_grad=True)
         >>> (w * w).sum().backward()
         >>> w.grad
-        array([2., 4.], dtype=float32)
+        tensor([2., 4.])
+
+    ``.data`` is the NumPy array itself (shared, not copied); ``.grad`` is a Tensor.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_hooks", "name", "__weakref__")
+    # ``_grad`` holds ``.grad`` (a Tensor or None; see the ``grad`` property).
+    __slots__ = ("data", "_grad", "requires_grad", "_ctx", "_hooks", "name", "__weakref__")
     # Makes ``ndarray + Tensor`` call Tensor.__radd__ instead of broadcasting elementwise.
     __array_priority__ = 1000
 
@@ -61,7 +65,7 @@ class Tensor:
                 f"only floating tensors can require gradients, got dtype {arr.dtype}"
             )
         self.data = arr
-        self.grad: np.ndarray | None = None
+        self._grad: Tensor | None = None
         self.requires_grad = bool(requires_grad)
         self._ctx = None
         self._hooks: list[Callable] | None = None
@@ -72,7 +76,7 @@ class Tensor:
         """Wrap an op's output without any conversion (the hot path)."""
         t = object.__new__(Tensor)
         t.data = data
-        t.grad = None
+        t._grad = None
         t.requires_grad = requires_grad
         t._ctx = ctx
         t._hooks = None
@@ -92,9 +96,19 @@ class Tensor:
     def ndim(self) -> int:
         return self.data.ndim
 
-    @property
-    def size(self) -> int:
-        return self.data.size
+    def size(self, dim: int | None = None) -> Size | int:
+        """The shape as a ``Size`` (a tuple), or the length of dimension ``dim``.
+
+        Example:
+            >>> import chainrule as cr
+            >>> x = cr.zeros(2, 3)
+            >>> x.size(), x.size(0), x.size(-1)
+            (Size([2, 3]), 2, 3)
+        """
+        shape = self.data.shape
+        if dim is None:
+            return Size(shape)
+        return shape[_dim_index(dim, len(shape), "size")]
 
     def numel(self) -> int:
         return self.data.size
@@ -144,6 +158,17 @@ class Tensor:
     def __int__(self) -> int:
         return int(self.item())
 
+    def __format__(self, spec: str) -> str:
+        """``f"{loss:.4f}"``: a one-element tensor formats like its number; other tensors
+        take only an empty format spec (their repr), as in PyTorch."""
+        if self.data.size == 1:
+            return format(self.data.item(), spec)
+        if spec:
+            raise TypeError(f"unsupported format string {spec!r} for a tensor of shape "
+                            f"{self.shape}: only one-element tensors format like numbers "
+                            "(use .item() or .tolist())")
+        return repr(self)
+
     def __repr__(self) -> str:
         body = np.array2string(self.data, separator=", ", prefix="tensor(", precision=4)
         extra = ""
@@ -157,17 +182,51 @@ class Tensor:
 
     __hash__ = object.__hash__
 
-    # ---- autograd ----------------------------------------------------------------
-    def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
+    # ---- autograd: backward, .grad, hooks -------------------------------------------
+    def backward(self, gradient: Any = None, retain_graph: bool | None = None,
+                 create_graph: bool = False, inputs: Any = None) -> None:
         """Accumulate the gradient of this tensor into ``.grad`` of every leaf.
 
         Args:
-            grad: seed gradient of this tensor's shape; defaults to 1 for scalars.
+            gradient: seed gradient of this tensor's shape; defaults to 1 for scalars.
             retain_graph: keep saved arrays to allow another backward through the graph.
+            create_graph: must be False (double backward is not supported).
+            inputs: accumulate only into these tensors (see ``autograd.backward``).
         """
         from chainrule.autograd import backward
 
-        backward(self, grad, retain_graph)
+        backward(self, gradient, retain_graph, create_graph, inputs)
+
+    @property
+    def grad(self) -> Tensor | None:
+        """The accumulated gradient: a Tensor (``requires_grad=False``) of this tensor's
+        shape and dtype, or None. Backward passes keep the same Tensor object.
+
+        Assign None, a Tensor or an array of the same shape and dtype (arrays are wrapped,
+        not copied)."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Any) -> None:
+        if value is None:
+            self._grad = None
+            return
+        if isinstance(value, Tensor):
+            arr = value.data
+        elif isinstance(value, np.ndarray):
+            arr = value
+        else:
+            raise TypeError(f"assigned grad must be a Tensor, a NumPy array or None, got "
+                            f"{type(value).__name__}")
+        if arr.shape != self.data.shape:
+            raise ValueError(f"assigned grad has shape {arr.shape}, but the tensor"
+                             f"{f' {self.name!r}' if self.name else ''} has shape "
+                             f"{self.data.shape}")
+        if arr.dtype != self.data.dtype:
+            raise TypeError(f"assigned grad has dtype {arr.dtype}, but the tensor"
+                            f"{f' {self.name!r}' if self.name else ''} has dtype "
+                            f"{self.data.dtype}; convert it first (.astype)")
+        self._grad = value if isinstance(value, Tensor) else Tensor._make(value, False, None)
 
     def detach(self) -> Tensor:
         """A tensor sharing this one's array, cut from the graph."""
@@ -184,19 +243,20 @@ class Tensor:
 
     def zero_grad(self) -> None:
         """Forget the accumulated gradient (``grad = None``, as PyTorch does by default)."""
-        self.grad = None
+        self._grad = None
 
-    def register_hook(self, hook: Callable[[np.ndarray], Any]) -> Callable[[], None]:
-        """Call ``hook(grad)`` when this tensor's gradient is computed.
+    def register_hook(self, hook: Callable[[Tensor], Any]) -> Callable[[], None]:
+        """Call ``hook(grad)`` with this tensor's gradient (a Tensor) when it is computed.
 
-        The hook may return a replacement gradient. Returns a function that removes it.
+        The hook may return a replacement gradient (a Tensor or an array of the same
+        shape). Returns a function that removes the hook.
 
         Example:
             >>> import chainrule as cr
             >>> x = cr.tensor([1.0, 2.0], requires_grad=True)
             >>> _ = x.register_hook(lambda g: g * 10)
             >>> x.sum().backward(); x.grad
-            array([10., 10.], dtype=float32)
+            tensor([10., 10.])
         """
         if not self.requires_grad:
             raise RuntimeError("cannot register a hook on a tensor that doesn't require grad")
@@ -222,12 +282,42 @@ class Tensor:
         if self._ctx is not None:
             self._ctx.retained = self
 
-    # ---- dtype -------------------------------------------------------------------
+    # ---- dtype and device ---------------------------------------------------------
     def astype(self, dtype: Any) -> Tensor:
         return _ops.cast(self, dtype)
 
-    def to(self, dtype: Any) -> Tensor:
-        return _ops.cast(self, dtype)
+    def to(self, *args: Any, **kwargs: Any) -> Tensor:
+        """This tensor with another dtype and/or device: ``to(dtype)``, ``to("cpu")``,
+        ``to(device, dtype)``, ``to(other_tensor)``, ``to(dtype=..., device=...)``.
+
+        Returns ``self`` when nothing changes; a dtype change is differentiable. Only the
+        CPU exists: ``to("cuda")`` raises an error naming the available backends.
+
+        Example:
+            >>> import chainrule as cr
+            >>> x = cr.tensor([1.0, 2.0])
+            >>> x.to("cpu") is x, x.to(cr.float64).dtype
+            (True, dtype('float64'))
+        """
+        _, dtype = parse_to(args, kwargs, "Tensor.to")
+        return self if dtype is None else _ops.cast(self, dtype)
+
+    @property
+    def device(self) -> device:
+        """Where the array lives: always ``device(type='cpu')`` (NumPy)."""
+        return CPU
+
+    @property
+    def is_cuda(self) -> bool:
+        return False
+
+    def cpu(self) -> Tensor:
+        """This tensor (it is already on the CPU)."""
+        return self
+
+    def cuda(self, *args: Any, **kwargs: Any) -> Tensor:
+        """Raises: chainrule has no GPU backend yet."""
+        raise no_gpu("Tensor.cuda()")
 
     def float(self) -> Tensor:
         return _ops.cast(self, np.float32)
@@ -283,22 +373,22 @@ class Tensor:
 
     # comparisons give boolean tensors and never carry gradients
     def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return Tensor._make(self.data == raw(other), False, None)
+        return _compared(self.data == raw(other))
 
     def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return Tensor._make(self.data != raw(other), False, None)
+        return _compared(self.data != raw(other))
 
     def __lt__(self, other: Any) -> Tensor:
-        return Tensor._make(self.data < raw(other), False, None)
+        return _compared(self.data < raw(other))
 
     def __le__(self, other: Any) -> Tensor:
-        return Tensor._make(self.data <= raw(other), False, None)
+        return _compared(self.data <= raw(other))
 
     def __gt__(self, other: Any) -> Tensor:
-        return Tensor._make(self.data > raw(other), False, None)
+        return _compared(self.data > raw(other))
 
     def __ge__(self, other: Any) -> Tensor:
-        return Tensor._make(self.data >= raw(other), False, None)
+        return _compared(self.data >= raw(other))
 
     def __getitem__(self, index: Any) -> Tensor:
         return _ops.getitem(self, index)
@@ -682,6 +772,226 @@ class Tensor:
 
     new_empty = new_zeros
 
+    # ---- in-place updates of the array (not recorded) -------------------------------
+    # As in PyTorch, these are for tensors outside the graph: data that does not require
+    # grad, and leaves that do only under no_grad() (weight updates, initialisation).
+    def _inplace(self, op: str, other: Any = None) -> np.ndarray:
+        """The array to write into, after checking an in-place op is allowed."""
+        from chainrule.autograd import _State
+
+        if (isinstance(other, Tensor) and other.requires_grad and _State.grad_enabled
+                and not self.requires_grad):
+            raise RuntimeError(
+                f"{op}: the other operand requires grad, but in-place operations are not "
+                "recorded in the graph; use the out-of-place op (x = x + y) or x += y.")
+        if self.requires_grad:
+            if self._ctx is not None:
+                raise RuntimeError(
+                    f"{op}: in-place operations on a tensor computed by the graph "
+                    f"(grad_fn=<{self._ctx.name}>) are not supported: chainrule does not "
+                    "track in-place changes, so its backward would be silently wrong. Use "
+                    f"the out-of-place op (e.g. y = y + 1), or {op} on y.detach().")
+            if _State.grad_enabled:
+                raise RuntimeError(
+                    f"{op}: a leaf Variable that requires grad is being used in an in-place "
+                    "operation. Wrap the update in `with cr.no_grad():` (as optimizers "
+                    "do), or use an out-of-place op.")
+        arr = self.data
+        if not arr.flags.writeable:
+            raise RuntimeError(f"{op}: the tensor's array is read-only (a broadcast view?); "
+                               "copy it first (e.g. t.data = t.data.copy())")
+        return arr
+
+    def add_(self, other: Any, *, alpha: float = 1) -> Tensor:
+        """``self += alpha * other`` in place; returns self."""
+        arr = self._inplace("add_", other)
+        o = raw(other)
+        arr += o if alpha == 1 else np.multiply(o, alpha)
+        return self
+
+    def sub_(self, other: Any, *, alpha: float = 1) -> Tensor:
+        """``self -= alpha * other`` in place; returns self."""
+        arr = self._inplace("sub_", other)
+        o = raw(other)
+        arr -= o if alpha == 1 else np.multiply(o, alpha)
+        return self
+
+    def mul_(self, other: Any) -> Tensor:
+        """``self *= other`` in place; returns self."""
+        arr = self._inplace("mul_", other)
+        arr *= raw(other)
+        return self
+
+    def div_(self, other: Any) -> Tensor:
+        """``self /= other`` in place; returns self."""
+        arr = self._inplace("div_", other)
+        arr /= raw(other)
+        return self
+
+    def zero_(self) -> Tensor:
+        """Set every element to 0 in place; returns self.
+
+        Example:
+            >>> import chainrule as cr
+            >>> w = cr.tensor([1.0, 2.0], requires_grad=True)
+            >>> (w * w).sum().backward()
+            >>> w.grad.zero_()
+            tensor([0., 0.])
+        """
+        self._inplace("zero_").fill(0)
+        return self
+
+    def fill_(self, value: Any) -> Tensor:
+        """Set every element to ``value`` (a number or one-element tensor); returns self."""
+        arr = self._inplace("fill_")
+        arr.fill(raw(value).item() if isinstance(value, Tensor) else value)
+        return self
+
+    def copy_(self, src: Any) -> Tensor:
+        """Copy ``src`` (broadcast to this shape, cast to this dtype) in place."""
+        np.copyto(self._inplace("copy_", src), raw(src), casting="unsafe")
+        return self
+
+    def clamp_(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
+        """Clamp every element into ``[min, max]`` in place; returns self."""
+        if min is None and max is None:
+            raise ValueError("clamp_: give at least one of min and max")
+        arr = self._inplace("clamp_")
+        np.clip(arr, raw(min), raw(max), out=arr)
+        return self
+
+    clip_ = clamp_
+
+    def normal_(self, mean: float = 0.0, std: float = 1.0, *,
+                generator: Generator | None = None) -> Tensor:
+        """Fill with samples of N(mean, std²) from ``generator`` (default: the one
+        ``manual_seed`` sets); returns self."""
+        arr = self._inplace("normal_")
+        values = resolve_generator(generator).normal(arr.shape, arr.dtype)
+        if std != 1:
+            values *= std
+        if mean != 0:
+            values += mean
+        np.copyto(arr, values)
+        return self
+
+    def uniform_(self, from_: float = 0.0, to: float = 1.0, *,
+                 generator: Generator | None = None) -> Tensor:
+        """Fill with samples of U[from_, to) from ``generator``; returns self."""
+        arr = self._inplace("uniform_")
+        np.copyto(arr, resolve_generator(generator).uniform(arr.shape, from_, to, arr.dtype))
+        return self
+
+    # ---- augmented assignment: x += y -------------------------------------------------
+    # In place when nothing is recorded (PyTorch's manual SGD: ``with no_grad(): w -= lr *
+    # w.grad``); out of place, and so differentiable, when the op joins the graph
+    # (``h += b`` with h computed from parameters): same values and gradients as
+    # PyTorch's recorded in-place op, only other references to the old h do not change.
+    def _augmented(self, other: Any, op: str) -> bool:
+        """True when ``self <op>= other`` may write into self's array."""
+        from chainrule.autograd import _State
+
+        if not _State.grad_enabled:
+            return self._ctx is None  # a graph's tensor keeps the values backward saved
+        if self.requires_grad and self._ctx is None:
+            raise RuntimeError(
+                f"a leaf Variable that requires grad is being used in an in-place operation "
+                f"({op}=). Wrap the update in `with cr.no_grad():`.")
+        return not (self.requires_grad or (isinstance(other, Tensor) and other.requires_grad))
+
+    def __iadd__(self, other: Any) -> Tensor:
+        if self._augmented(other, "+") and self.data.flags.writeable:
+            self.data += raw(other)
+            return self
+        return _ops.add(self, other)
+
+    def __isub__(self, other: Any) -> Tensor:
+        if self._augmented(other, "-") and self.data.flags.writeable:
+            self.data -= raw(other)
+            return self
+        return _ops.sub(self, other)
+
+    def __imul__(self, other: Any) -> Tensor:
+        if self._augmented(other, "*") and self.data.flags.writeable:
+            self.data *= raw(other)
+            return self
+        return _ops.mul(self, other)
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        if self._augmented(other, "/") and self.data.flags.writeable:
+            self.data /= raw(other)
+            return self
+        return _ops.div(self, other)
+
+    # ---- NumPy interop ------------------------------------------------------------------
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any
+                        ) -> Any:
+        """NumPy ufuncs meeting a Tensor.
+
+        ``array -= tensor`` (e.g. ``p.data -= lr * p.grad``) writes into the array, as
+        the user meant; without this hook NumPy would rebind the name to a new Tensor and
+        leave the array unchanged. ``array + tensor`` and comparisons give Tensors (the
+        op is recorded, as ``tensor + array`` is); any other ufunc computes on the arrays
+        and returns arrays, as NumPy does for any array-like.
+        """
+        out = kwargs.get("out")
+        if out is not None:
+            targets = []
+            for o in out:
+                if isinstance(o, Tensor):
+                    o._inplace(f"numpy.{ufunc.__name__}(out=tensor)", None)
+                    targets.append(o.data)
+                else:
+                    targets.append(o)
+            kwargs["out"] = tuple(targets)
+            getattr(ufunc, method)(*[raw(x) for x in inputs], **kwargs)
+            return out[0] if len(out) == 1 else out
+        if method == "__call__" and len(inputs) == 2 and not kwargs:
+            binary = _NUMPY_BINARY.get(ufunc)
+            if binary is not None:
+                return binary(*inputs)
+            if ufunc in _NUMPY_COMPARE:
+                return Tensor._make(ufunc(raw(inputs[0]), raw(inputs[1])), False, None)
+        return getattr(ufunc, method)(*[raw(x) for x in inputs], **kwargs)
+
+
+class Size(tuple):
+    """A shape, as ``Tensor.size()`` returns it: a tuple of ints (like ``torch.Size``)."""
+
+    __slots__ = ()
+
+    def numel(self) -> int:
+        """The number of elements of a tensor of this shape."""
+        n = 1
+        for d in self:
+            n *= d
+        return n
+
+    def __repr__(self) -> str:
+        return f"Size({list(self)})"
+
+
+def _dim_index(dim: int, ndim: int, who: str) -> int:
+    """``dim`` as a non-negative axis, with PyTorch's IndexError when out of range."""
+    if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+        raise TypeError(f"{who}(): dim must be an int, got {type(dim).__name__}")
+    if ndim == 0:
+        raise IndexError(f"{who}(): dimension specified as {dim} but the tensor has no "
+                         "dimensions")
+    low, high = -ndim, ndim - 1
+    if not low <= dim <= high:
+        raise IndexError(f"{who}(): dimension out of range (expected to be in range of "
+                         f"[{low}, {high}], but got {dim})")
+    return int(dim) % ndim
+
+
+def _compared(result: Any) -> Any:
+    """A comparison's boolean tensor; NotImplemented when the other operand decided the
+    result itself (``tensor == pytest.approx(...)``), so Python asks it instead."""
+    if isinstance(result, (np.ndarray, np.bool_)):
+        return Tensor._make(result, False, None)
+    return NotImplemented
+
 
 def raw(value: Any) -> Any:
     """The array behind a tensor, or the value itself (``ndarray.data`` is a memoryview,
@@ -789,3 +1099,11 @@ def rand(*shape: Any, generator: Generator | None = None, dtype: Any = None,
 from chainrule import functions as _fn  # noqa: E402
 from chainrule import ops as _ops  # noqa: E402
 from chainrule.ops import reductions as _reductions  # noqa: E402
+
+# ``array <op> tensor`` arrives in Tensor.__array_ufunc__ as these ufuncs: recorded ops.
+_NUMPY_BINARY: dict[np.ufunc, Callable[[Any, Any], Tensor]] = {
+    np.add: _ops.add, np.subtract: _ops.sub, np.multiply: _ops.mul,
+    np.true_divide: _ops.div, np.power: _ops.pow, np.matmul: _ops.matmul,
+}
+_NUMPY_COMPARE = (np.equal, np.not_equal, np.less, np.less_equal, np.greater,
+                  np.greater_equal)

@@ -71,12 +71,15 @@ def find_nan_origin(fn: Callable[..., Any], *args: Any, backward: bool = True,
                 and out.data.size == 1):
             return None
         leaves = _leaves(out)
-        saved = [t.grad for t in leaves]
+        # Backward keeps each .grad Tensor and swaps its array: save both to restore them.
+        saved = [(t.grad, None if t.grad is None else t.grad.data) for t in leaves]
         try:
             out.backward()
         except AnomalyError as err:
             return err
         finally:
-            for t, g in zip(leaves, saved):
-                t.grad = g
+            for t, (holder, arr) in zip(leaves, saved):
+                if holder is not None:
+                    holder.data = arr
+                t.grad = holder
     return None

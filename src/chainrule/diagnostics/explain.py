@@ -409,14 +409,14 @@ def _rows(layers: list[_Layer], neurons: list[list[NeuronStep]], names: list[lis
                 grad = d_up.value * d_act.value * a_in
                 fd = _finite_difference(net, lin.weight, (j, i), x, y, eps)
                 rows.append(_row(wname, f"{layer.module_name}.weight[{j}, {i}]", li + 1, w,
-                                 factors, grad, float(lin.weight.grad[j, i]), fd, lr))
+                                 factors, grad, float(lin.weight.grad.data[j, i]), fd, lr))
             if nr.bias_name is not None:
                 factors = [d_up, d_act, Factor(f"∂z_{nr.name}/∂{nr.bias_name}", 1.0,
                                                "a bias adds 1·b")]
                 grad = d_up.value * d_act.value
                 fd = _finite_difference(net, lin.bias, j, x, y, eps)
                 rows.append(_row(nr.bias_name, f"{layer.module_name}.bias[{j}]", li + 1,
-                                 nr.bias, factors, grad, float(lin.bias.grad[j]), fd, lr))
+                                 nr.bias, factors, grad, float(lin.bias.grad.data[j]), fd, lr))
     return rows
 
 

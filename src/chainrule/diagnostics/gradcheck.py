@@ -27,7 +27,7 @@ import numpy as np
 from chainrule.autograd import no_grad
 from chainrule.backend import Generator, default_generator
 from chainrule.nn.module import Module
-from chainrule.tensor import Tensor
+from chainrule.tensor import Tensor, raw
 
 __all__ = [
     "GradcheckError", "GradcheckResult", "InputCheck", "ParamCheck", "check_gradients",
@@ -249,7 +249,7 @@ def gradcheck(fn: Callable[..., Tensor], inputs: Sequence[Any], eps: float = 1e-
     result = GradcheckResult(passed=True, atol=atol, rtol=rtol)
     for i in checked:
         t = args[i]
-        analytic = np.zeros(t.shape) if t.grad is None else np.asarray(t.grad, np.float64)
+        analytic = np.zeros(t.shape) if t.grad is None else np.asarray(raw(t.grad), np.float64)
         numeric = numerical_gradient(weighted, t, eps)
         if analytic.shape != t.shape:
             raise ValueError(f"gradcheck: the gradient of input {i} has shape "
@@ -361,7 +361,8 @@ def check_gradients(model: Module, loss_fn: Callable[[Tensor, Any], Tensor],
             else:
                 flat = np.arange(size)
             indices = [tuple(int(i) for i in np.unravel_index(k, p.shape)) for k in flat]
-            grad = np.zeros(p.shape) if p.grad is None else np.asarray(p.grad, np.float64)
+            grad = (np.zeros(p.shape) if p.grad is None
+                    else np.asarray(raw(p.grad), np.float64))
             analytic = np.array([grad[idx] for idx in indices], dtype=np.float64)
             numeric = np.asarray(_central_differences(loss, p.data, indices, eps))
             cmp = _compare(analytic, numeric, p.shape, flat, atol, rtol)

@@ -40,9 +40,9 @@ def _param_names(params: Mapping[str, Tensor] | Iterable[tuple[str, Tensor]] | M
 
 
 def _grad_text(t: Tensor) -> str:
-    g = t.grad
-    if g is None:
+    if t.grad is None:
         return "grad: None"
+    g = t.grad.data
     if g.size <= 4:
         values = ", ".join(f"{v:.4g}" for v in np.asarray(g, dtype=np.float64).ravel())
         return f"grad: [{values}]"

@@ -178,7 +178,7 @@ class GradientMonitor:
         ...     loss = cr.losses.mse_loss(model(x), y)
         ...     loss.backward()
         ...     for p in model.parameters():
-        ...         p.data -= 0.1 * p.grad
+        ...         p.data -= 0.1 * p.grad.data
         ...     monitor.step(step)
         >>> monitor.history.grad_norm["0"].shape
         (3,)
@@ -371,11 +371,12 @@ class GradientMonitor:
                 if not math.isfinite(w_sq):
                     bad_w += _count_nonfinite(p.data)
                 w2 += w_sq
-                if p.grad is not None:
+                g = p.grad
+                if g is not None:
                     grads += 1
-                    g_sq = _squared_norm(p.grad)
+                    g_sq = _squared_norm(g.data)
                     if not math.isfinite(g_sq):
-                        bad_g += _count_nonfinite(p.grad)
+                        bad_g += _count_nonfinite(g.data)
                     g2 += g_sq
             sample.weight_norm[layer.name] = math.sqrt(w2)
             sample.grad_norm[layer.name] = math.sqrt(g2) if grads else math.nan

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from chainrule.autograd import _State
+from chainrule.devices import no_gpu, parse_to
 from chainrule.nn.init import is_placeholder, meta_array
 from chainrule.tensor import Tensor
 
@@ -300,29 +301,54 @@ class Module:
         return self.train(False)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clear every parameter's gradient: set ``.grad`` to None (the default), or keep
+        each ``.grad`` Tensor and give it zeros (see ``Optimizer.zero_grad``)."""
         for p in self.parameters():
             if set_to_none:
                 p.grad = None
-            elif p.grad is not None:
-                p.grad[...] = 0
+            else:
+                g = p.grad
+                if g is not None:
+                    g.data = np.zeros_like(g.data)
 
     def requires_grad_(self, requires_grad: bool = True) -> Module:
         for p in self.parameters():
             p.requires_grad = requires_grad
         return self
 
-    # ---- dtype ---------------------------------------------------------------------
-    def to(self, dtype: Any) -> Module:
-        """Convert floating parameters and buffers (and gradients) to ``dtype`` in place."""
-        dt = np.dtype(dtype)
+    # ---- dtype and device ------------------------------------------------------------
+    def to(self, *args: Any, **kwargs: Any) -> Module:
+        """Convert floating parameters and buffers (and their gradients) to a dtype, in
+        place; returns self. Takes PyTorch's forms: ``to(dtype)``, ``to("cpu")``,
+        ``to(device, dtype)``, ``to(tensor)``. Only the CPU exists: ``to("cuda")`` raises
+        an error naming the available backends.
+
+        Example:
+            >>> import chainrule as cr
+            >>> model = cr.nn.Linear(2, 1)
+            >>> model.to("cpu") is model, model.to(cr.float64).weight.dtype
+            (True, dtype('float64'))
+        """
+        _, dt = parse_to(args, kwargs, f"{type(self).__name__}.to")
+        if dt is None:
+            return self
         if dt.kind != "f":
             raise ValueError(f"Module.to() takes a floating dtype, got {dt}")
         for t in list(self.parameters()) + list(self.buffers()):
-            if t.data.dtype.kind == "f":
+            if t.data.dtype.kind == "f" and t.data.dtype != dt:
                 t.data = t.data.astype(dt)
-                if t.grad is not None:
-                    t.grad = t.grad.astype(dt)
+                g = t.grad
+                if g is not None:
+                    g.data = g.data.astype(dt)
         return self
+
+    def cpu(self) -> Module:
+        """This module (parameters already live on the CPU)."""
+        return self
+
+    def cuda(self, device: Any = None) -> Module:
+        """Raises: chainrule has no GPU backend yet."""
+        raise no_gpu(f"{type(self).__name__}.cuda()")
 
     def double(self) -> Module:
         return self.to(np.float64)

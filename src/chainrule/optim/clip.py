@@ -1,10 +1,11 @@
 """Gradient clipping: rescale by the global norm, or clamp each element.
 
-Both clipping functions *replace* ``p.grad`` with a new array instead of writing into the
-old one. A gradient array may be read-only (a broadcast view) or shared with another
-tensor's ``.grad`` (a retained intermediate, a hook's return value); writing into it would
-fail or silently change that other tensor. The new array costs one allocation per clipped
-gradient, once per step, which is small next to the backward pass that produced it.
+Both clipping functions keep each ``p.grad`` Tensor (as PyTorch's in-place clipping does)
+but give it a new array instead of writing into the old one. A gradient array may be
+read-only (a broadcast view) or shared with another tensor's ``.grad`` (a retained
+intermediate, a hook's return value); writing into it would fail or silently change that
+other tensor. The new array costs one allocation per clipped gradient, once per step,
+which is small next to the backward pass that produced it.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
 
     As PyTorch: with total norm ``N``, when ``max_norm / (N + 1e-6) < 1`` every gradient is
     multiplied by that factor (so the direction of the step is kept). Each clipped
-    ``p.grad`` is a new array (see the module docstring); unclipped ones are untouched.
+    ``p.grad`` gets a new array (see the module docstring); unclipped ones are untouched.
 
     Args:
         parameters: a Tensor or an iterable of Tensors; those with ``grad`` None are skipped.
@@ -60,17 +61,17 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
         >>> w.grad = w.data.copy()
         >>> cr.optim.clip_grad_norm_([w], max_norm=1.0)
         5.0
-        >>> w.grad.round(4)
+        >>> w.grad.data.round(4)
         array([0.6, 0.8], dtype=float32)
     """
     max_norm = float(max_norm)
     if not max_norm >= 0:
         raise ValueError(f"clip_grad_norm_: max_norm must be >= 0, got {max_norm}")
     params = _with_grads(parameters)
-    total = _total_norm([p.grad for p in params], _check_norm_type(norm_type))
+    total = _total_norm([p.grad.data for p in params], _check_norm_type(norm_type))
     if error_if_nonfinite and not math.isfinite(total):
         bad = [f"#{i} shape {p.shape}" + (f" '{p.name}'" if p.name else "")
-               for i, p in enumerate(params) if not np.all(np.isfinite(p.grad))]
+               for i, p in enumerate(params) if not np.all(np.isfinite(p.grad.data))]
         raise RuntimeError(f"clip_grad_norm_: the total {norm_type}-norm of the gradients is "
                            f"{total}; non-finite gradients in parameters {', '.join(bad)}. "
                            "Pass error_if_nonfinite=False to scale them anyway.")
@@ -78,14 +79,15 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
     if not coef < 1.0 and not math.isnan(coef):
         return total
     for p in params:
-        p.grad = np.multiply(p.grad, coef)
+        g = p.grad
+        g.data = np.multiply(g.data, coef)
     return total
 
 
 def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -> None:
     """Clamp every gradient element into ``[-clip_value, clip_value]``.
 
-    Each ``p.grad`` is replaced by a new array (see the module docstring).
+    Each ``p.grad`` gets a new array (see the module docstring).
 
     Args:
         parameters: a Tensor or an iterable of Tensors; those with ``grad`` None are skipped.
@@ -96,14 +98,15 @@ def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -
         >>> w = cr.nn.Parameter([-3.0, 0.5])
         >>> w.grad = w.data.copy()
         >>> cr.optim.clip_grad_value_([w], 1.0)
-        >>> w.grad
+        >>> w.grad.data
         array([-1. ,  0.5], dtype=float32)
     """
     clip_value = float(clip_value)
     if not clip_value >= 0:
         raise ValueError(f"clip_grad_value_: clip_value must be >= 0, got {clip_value}")
     for p in _with_grads(parameters):
-        p.grad = np.clip(p.grad, -clip_value, clip_value)
+        g = p.grad
+        g.data = np.clip(g.data, -clip_value, clip_value)
 
 
 def _with_grads(parameters: Tensor | Iterable[Tensor]) -> list[Tensor]:
@@ -120,7 +123,7 @@ def _with_grads(parameters: Tensor | Iterable[Tensor]) -> list[Tensor]:
 
 
 def _grads(parameters: Tensor | Iterable[Tensor]) -> list[np.ndarray]:
-    return [p.grad for p in _with_grads(parameters)]
+    return [p.grad.data for p in _with_grads(parameters)]
 
 
 def _check_norm_type(norm_type: float) -> float:

@@ -105,16 +105,19 @@ class Optimizer:
         """Clear every parameter's gradient.
 
         Args:
-            set_to_none: set ``.grad`` to None (the default, frees memory); otherwise give
-                each gradient a fresh zero array. The old array is never written to,
-                because it may be shared with another tensor or read-only.
+            set_to_none: set ``.grad`` to None (the default, frees memory); otherwise each
+                ``.grad`` stays the same Tensor and reads zero: it gets a fresh zero array.
+                The old array is never written to, because it may be shared with another
+                tensor or read-only.
         """
         for group in self.param_groups:
             for p in group["params"]:
                 if set_to_none:
                     p.grad = None
-                elif p.grad is not None:
-                    p.grad = np.zeros_like(p.grad)
+                else:
+                    g = p.grad
+                    if g is not None:
+                        g.data = np.zeros_like(g.data)
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient (those with ``grad is None`` are
@@ -148,6 +151,7 @@ class Optimizer:
             g = p.grad
             if g is None:
                 continue
+            g = g.data  # the array the engine accumulated: no copy
             w = p.data
             if g.shape != w.shape:
                 raise self._shape_error(p, g)

@@ -77,6 +77,7 @@ class SGD(Optimizer):
         for p in group["params"]:
             g = p.grad
             if g is not None:
+                g = g.data
                 w = p.data
                 if g.shape != w.shape:
                     raise self._shape_error(p, g)
