@@ -284,7 +284,7 @@ def test_parameters_to_vector_and_back_match_torch() -> None:
 def test_dropout_p_one_zeroes_everything_in_training(layer: type, shape: tuple) -> None:
     drop = layer(p=1.0)
     assert repr(drop) == f"{layer.__name__}(p=1.0, inplace=False)"
-    x = cr.tensor(rnd(*shape), requires_grad=True)
+    x = cr.tensor(rnd(*shape), dtype=cr.float32, requires_grad=True)
     out = drop(x)
     (out * 3).sum().backward()
     np.testing.assert_array_equal(out.data, 0)

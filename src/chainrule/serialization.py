@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.io._file import FORMAT_SAVED as FORMAT
 from chainrule.tensor import Tensor
 
-FORMAT = "chainrule.saved"
 _SCALARS = (bool, int, float, str, type(None))
 
 _SUPPORTED = (
@@ -193,8 +193,9 @@ def load(f: str | os.PathLike | io.IOBase, map_location: Any = None, *,
     else:
         from chainrule.io._file import read_header, read_tensors
 
-        _, metadata = read_header(f)
-        arrays = read_tensors(f)
+        header = read_header(f)
+        metadata = header.metadata
+        arrays = read_tensors(header)
         source = os.fspath(f)
     if metadata.get("format") != FORMAT:
         return {name: Tensor._make(arr, False, None) for name, arr in arrays.items()}

@@ -955,6 +955,26 @@ class Tensor:
         return getattr(ufunc, method)(*[raw(x) for x in inputs], **kwargs)
 
 
+    def __array_function__(self, func: Any, types: Any, args: tuple, kwargs: dict) -> Any:
+        """NumPy functions given a Tensor (``np.all(t)``, ``np.sum(t, axis=0)``,
+        ``np.stack([t, u])``) compute on the arrays and return arrays, as NumPy does for
+        any array-like; without this hook NumPy would call the Tensor methods of the same
+        names, whose PyTorch signatures differ."""
+        return func(*_arrays_in(args), **_arrays_in(kwargs))
+
+
+def _arrays_in(value: Any) -> Any:
+    """``value`` with every Tensor inside lists, tuples and dicts replaced by its array."""
+    if isinstance(value, Tensor):
+        return value.data
+    if isinstance(value, (list, tuple)):
+        return type(value)(_arrays_in(v) for v in value) if type(value) in (list, tuple) \
+            else value
+    if isinstance(value, dict):
+        return {k: _arrays_in(v) for k, v in value.items()}
+    return value
+
+
 class Size(tuple):
     """A shape, as ``Tensor.size()`` returns it: a tuple of ints (like ``torch.Size``)."""
 

@@ -29,11 +29,15 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.nn.activation import GELU, LeakyReLU, ReLU, Sigmoid, Softplus, Tanh
+from chainrule.nn import activation as _act
 from chainrule.nn.module import Module
 from chainrule.tensor import Tensor
 
-_ACTIVATIONS = (ReLU, LeakyReLU, Sigmoid, Tanh, GELU, Softplus)
+_ACTIVATIONS = (_act.ReLU, _act.LeakyReLU, _act.Sigmoid, _act.Tanh, _act.GELU, _act.Softplus,
+                _act.SiLU, _act.Mish, _act.ReLU6, _act.SELU, _act.ELU, _act.Hardtanh,
+                _act.Hardsigmoid, _act.Hardswish, _act.PReLU, _act.Softsign, _act.LogSigmoid)
+# units whose output is exactly 0 over a whole batch are dead (no gradient flows back)
+_CAN_DIE = (_act.ReLU, _act.ReLU6)
 
 REMEDIES = {
     "vanishing": "use ReLU instead of sigmoid/tanh, He/Xavier initialisation, batch "
@@ -251,7 +255,7 @@ class GradientMonitor:
                 last_layer = label
             if self.track_activations and isinstance(module, _ACTIVATIONS):
                 self._acts.append((label, type(module).__name__, last_layer))
-                hook = self._activation_hook(label, isinstance(module, ReLU))
+                hook = self._activation_hook(label, isinstance(module, _CAN_DIE))
                 self._removers.append(module.register_forward_hook(hook))
         self._armed = self._sampled(self._next_step)
         return self

@@ -53,8 +53,9 @@ _CHUNK = 8 * 1024 * 1024
 FORMAT_MODEL = "chainrule"
 FORMAT_STATE_DICT = "chainrule.state_dict"
 FORMAT_CHECKPOINT = "chainrule.checkpoint"
+FORMAT_SAVED = "chainrule.saved"  # chainrule.save(obj, path): tensors in a JSON tree
 KINDS = {FORMAT_MODEL: "model", FORMAT_STATE_DICT: "state_dict",
-         FORMAT_CHECKPOINT: "checkpoint"}
+         FORMAT_CHECKPOINT: "checkpoint", FORMAT_SAVED: "saved"}
 
 DATA_SHA256 = "data_sha256"
 HEADER_SHA256 = "header_sha256"
@@ -293,7 +294,8 @@ def _classify(path: str | os.PathLike, metadata: dict[str, str]) -> str:
 
 
 def kind_of(metadata: dict[str, str]) -> str:
-    """``"model"``, ``"state_dict"``, ``"checkpoint"`` or ``"foreign"`` by the tag alone."""
+    """``"model"``, ``"state_dict"``, ``"checkpoint"``, ``"saved"`` or ``"foreign"`` by the
+    tag alone."""
     return KINDS.get(metadata.get("format", ""), "foreign")
 
 

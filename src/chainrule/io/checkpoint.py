@@ -302,6 +302,7 @@ def load_checkpoint(path: PathLike, *, verify: bool = True) -> Checkpoint:
     if header.kind != "checkpoint":
         hint = {"model": "it is a model file; use chainrule.io.load(path)",
                 "state_dict": "it holds only weights; use chainrule.io.load_state_dict_file",
+                "saved": "it was written by chainrule.save; read it with chainrule.load(path)",
                 "foreign": "it is a safetensors file not written by chainrule"}[header.kind]
         raise ModelFileError(path, f"not a chainrule checkpoint: {hint}")
     keys, parsed = _check_parts(header)

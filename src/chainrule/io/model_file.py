@@ -121,6 +121,7 @@ def _wrong_kind(path: PathLike, kind: str, wanted: str) -> ModelFileError:
                       "and use model.load_state_dict(chainrule.io.load_state_dict_file(path))",
         "checkpoint": "it is a training checkpoint; use chainrule.io.load_checkpoint(path)",
         "model": "it is a model file; use chainrule.io.load(path)",
+        "saved": "it was written by chainrule.save; read it with chainrule.load(path)",
         "foreign": "it is a safetensors file not written by chainrule (it has no "
                    "architecture); load its tensors with chainrule.io.load_state_dict_file"
                    "(path) and pass them to model.load_state_dict",
