@@ -226,6 +226,12 @@ def backward(tensors: Tensor | Sequence[Tensor], grad_tensors: Any = None,
         tensor([2., 4.])
     """
     _no_double_backward(create_graph, "backward")
+    if (grad_tensors is None and inputs is None and type(tensors) is Tensor
+            and tensors.requires_grad and tensors.data.size == 1):
+        # loss.backward(), once per training step: skip the argument forms below
+        data = tensors.data
+        _run([(tensors, np.ones(data.shape, data.dtype))], bool(retain_graph), None)
+        return
     seeds = _seeds(*_pair_gradients(tensors, grad_tensors))
     keep = bool(retain_graph)
     if inputs is None:
@@ -451,7 +457,11 @@ def _run(seeds: list[tuple[Tensor, np.ndarray]], retain_graph: bool,
                 ctx = t._ctx
                 if ctx is None:
                     if targets is None or id(t) in want_leaf:
-                        _add_leaf(leaf_grads, t, ig)
+                        entry = leaf_grads.get(id(t))  # inline _add_leaf: the hot path
+                        if entry is None:
+                            leaf_grads[id(t)] = [t, ig]
+                        else:
+                            entry[1] = entry[1] + ig
                 else:
                     key = id(ctx)
                     prev = pending.get(key)
@@ -560,10 +570,18 @@ def _store_leaf_grad(leaf: Tensor, g: np.ndarray, given: set[int]) -> None:
     """Accumulate ``g`` into ``leaf.grad``. The first gradient is wrapped in a Tensor that
     later passes keep (``p.grad`` stays the same object); they replace its array with the
     sum rather than adding in place, because the old array may be shared with the caller."""
-    g = _checked(leaf, g)
+    data = leaf.data
+    if type(g) is not np.ndarray or g.shape != data.shape or g.dtype != data.dtype:
+        g = _checked(leaf, g)
     holder = leaf._grad
     if holder is None:
-        leaf._grad = Tensor._make(_owned(g, given), False, None)
+        # _owned, inlined: once per parameter per step
+        base = g if g.base is None else g.base
+        if id(base) in given or not g.flags.writeable:
+            g = g.copy()
+            base = g
+        given.add(id(base))
+        leaf._grad = Tensor._make(g, False, None)
     else:
         holder.data = holder.data + g
 

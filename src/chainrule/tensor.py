@@ -193,9 +193,7 @@ class Tensor:
             create_graph: must be False (double backward is not supported).
             inputs: accumulate only into these tensors (see ``autograd.backward``).
         """
-        from chainrule.autograd import backward
-
-        backward(self, gradient, retain_graph, create_graph, inputs)
+        _autograd.backward(self, gradient, retain_graph, create_graph, inputs)
 
     @property
     def grad(self) -> Tensor | None:
@@ -1116,6 +1114,7 @@ def rand(*shape: Any, generator: Generator | None = None, dtype: Any = None,
 
 
 # Imported last: the ops modules import Tensor from here.
+from chainrule import autograd as _autograd  # noqa: E402
 from chainrule import functions as _fn  # noqa: E402
 from chainrule import ops as _ops  # noqa: E402
 from chainrule.ops import reductions as _reductions  # noqa: E402

@@ -113,7 +113,7 @@ class Optimizer:
         for group in self.param_groups:
             for p in group["params"]:
                 if set_to_none:
-                    p.grad = None
+                    p._grad = None  # the property setter checks a value; None needs none
                 else:
                     g = p.grad
                     if g is not None:
@@ -148,7 +148,7 @@ class Optimizer:
         init = self.init_single
         apply = self.apply_single
         for p in group["params"]:
-            g = p.grad
+            g = p._grad  # the .grad property's storage, read without a call per parameter
             if g is None:
                 continue
             g = g.data  # the array the engine accumulated: no copy

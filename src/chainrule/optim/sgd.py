@@ -75,7 +75,7 @@ class SGD(Optimizer):
         lr = group["lr"]
         dtype = lr_array = None
         for p in group["params"]:
-            g = p.grad
+            g = p._grad  # the .grad property's storage, read without a call per parameter
             if g is not None:
                 g = g.data
                 w = p.data
