@@ -11,15 +11,19 @@ import chainrule as cr
 from chainrule import nn
 from chainrule.utils.data import (
     BatchSampler,
+    ChainDataset,
     ConcatDataset,
     DataLoader,
     Dataset,
+    IterableDataset,
     RandomSampler,
     SequentialSampler,
+    StackDataset,
     SubsetRandomSampler,
     TensorDataset,
     WeightedRandomSampler,
     default_collate,
+    get_worker_info,
     random_split,
 )
 
@@ -299,3 +303,80 @@ def test_layers_accept_numpy_arrays():
     assert layer.weight.grad is not None
     with pytest.raises(TypeError, match="Linear: input 0 must be a Tensor or a numeric"):
         cr.ops.linear("not data", layer.weight, layer.bias)
+
+
+# ---- iterable datasets -------------------------------------------------------------------
+
+class _Stream(IterableDataset):
+    """0..n-1 with features, yielded in order; len() only when asked."""
+
+    def __init__(self, n, sized=True):
+        self.n, self.sized = n, sized
+
+    def __iter__(self):
+        for i in range(self.n):
+            yield np.full(2, i, np.float32), i
+
+    def __len__(self):
+        if not self.sized:
+            raise TypeError("unsized")
+        return self.n
+
+
+def test_iterable_dataset_batches_in_stream_order():
+    batches = list(DataLoader(_Stream(10), batch_size=4))
+    assert [np.asarray(y).tolist() for _, y in batches] == [[0, 1, 2, 3], [4, 5, 6, 7],
+                                                            [8, 9]]
+    assert batches[0][0].shape == (4, 2)
+    assert len(DataLoader(_Stream(10), batch_size=4, drop_last=True)) == 2
+    assert [len(y) for _, y in DataLoader(_Stream(10), batch_size=4, drop_last=True)] == [4, 4]
+
+
+def test_iterable_dataset_refuses_shuffle_and_samplers_and_unknown_len():
+    with pytest.raises(ValueError, match="expected unspecified shuffle"):
+        DataLoader(_Stream(5), shuffle=True)
+    with pytest.raises(ValueError, match="expected unspecified sampler"):
+        DataLoader(_Stream(5), sampler=[0, 1])
+
+    class _Endless(IterableDataset):
+        def __iter__(self):
+            i = 0
+            while True:
+                yield np.float32(i)
+                i += 1
+
+    loader = DataLoader(_Endless(), batch_size=3)
+    with pytest.raises(TypeError, match="without __len__"):
+        len(loader)
+    first = next(iter(loader))
+    assert np.asarray(first[0]).tolist() == [0, 1, 2]
+
+
+def test_iterable_dataset_with_workers_and_resume():
+    ref = [np.asarray(y).tolist() for _, y in DataLoader(_Stream(11), batch_size=3)]
+    assert [np.asarray(y).tolist() for _, y in
+            DataLoader(_Stream(11), batch_size=3, num_workers=2)] == ref
+    loader = DataLoader(_Stream(11), batch_size=3)
+    it = iter(loader)
+    head = [np.asarray(next(it)[1]).tolist() for _ in range(2)]
+    resumed = DataLoader(_Stream(11), batch_size=3)
+    resumed.load_state_dict(loader.state_dict())
+    assert head + [np.asarray(y).tolist() for _, y in resumed] == ref
+
+
+def test_chain_stack_and_worker_info():
+    chained = _Stream(2) + _Stream(3)
+    assert isinstance(chained, ChainDataset) and len(chained) == 5
+    assert [int(y) for _, y in chained] == [0, 1, 0, 1, 2]
+    with pytest.raises(TypeError, match="only supports IterableDataset"):
+        ChainDataset([TensorDataset(np.arange(3))])
+    stacked = StackDataset(TensorDataset(np.arange(4)), TensorDataset(np.arange(4) * 10))
+    (a,), (b,) = stacked[3]
+    assert int(a) == 3 and int(b) == 30
+    xb, yb = next(iter(DataLoader(StackDataset(TensorDataset(np.arange(4)),
+                                               TensorDataset(np.arange(4) * 10)),
+                                  batch_size=4)))
+    assert np.asarray(yb[0]).tolist() == [0, 10, 20, 30]
+    with pytest.raises(ValueError, match="different lengths"):
+        StackDataset(TensorDataset(np.arange(3)), TensorDataset(np.arange(4)))
+    assert get_worker_info() is None

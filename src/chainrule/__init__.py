@@ -1,4 +1,42 @@
-"""chainrule: neural networks trained by backpropagation it implements itself, on NumPy."""
+"""chainrule: neural networks trained by backpropagation it implements itself, on NumPy.
+
+A forward pass layer by layer, an error such as ``E = 1/n Σ (y − ŷ)²``, a backward pass
+that applies the chain rule to get ``∂E/∂w`` for every weight, and the update
+``Δw = −α ∂E/∂w`` — with PyTorch's names, so a PyTorch script runs after changing its
+imports (``import chainrule as torch``; see ``python -m chainrule.compat`` for which names
+exist and where chainrule differs).
+
+Training from Python::
+
+    import chainrule as cr
+    from chainrule import nn, optim
+    from chainrule.utils.data import DataLoader, TensorDataset
+
+    model = nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 1))
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    for xb, yb in DataLoader(TensorDataset(X, y), batch_size=32, shuffle=True):
+        opt.zero_grad()
+        loss = nn.functional.mse_loss(model(xb), yb)
+        loss.backward()                       # the chain rule, layer by layer
+        opt.step()                            # Δw = −α ∂E/∂w
+
+Main entry points:
+
+    cr.tensor, cr.zeros, cr.randn, ...       tensors (``.grad``, ``.backward()``, ``.to()``)
+    cr.nn                                    layers: Linear, Conv2d, LSTM, Transformer..., init
+    cr.nn.functional (cr.functional)         stateless ops and losses (``F.relu``, ...)
+    cr.optim, cr.optim.lr_scheduler          SGD, Adam, AdamW, ...; schedules; clipping
+    cr.utils.data (cr.data)                  DataLoader, datasets, samplers; bundled data
+    cr.train                                 Trainer, callbacks, metrics, ``run_training``
+    cr.io, cr.save / cr.load                 model files and checkpoints (safetensors)
+    cr.diagnostics                           gradient checks, gradient-flow monitor,
+                                             the chain-rule explainer, profiler
+    cr.no_grad, cr.autograd.grad             grad modes and functional gradients
+    cr.set_num_threads, cr.manual_seed       threads and reproducibility
+
+From the shell: ``chainrule train`` (an MLP on the bundled digits), ``chainrule explain``
+(one training step by the chain rule, in numbers), ``chainrule --help`` for the rest.
+"""
 
 from chainrule import functional, losses, nn, optim
 from chainrule.autograd import (

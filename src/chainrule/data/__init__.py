@@ -2,7 +2,8 @@
 
 Public surface::
 
-    Dataset, TensorDataset, Subset, ConcatDataset, random_split,
+    Dataset, TensorDataset, Subset, ConcatDataset, IterableDataset, ChainDataset,
+    StackDataset, random_split,
     train_val_test_split                                                (dataset)
     DataLoader, default_collate                                         (loader)
     Sampler, SequentialSampler, RandomSampler, SubsetRandomSampler,
@@ -26,8 +27,11 @@ Example:
 from chainrule.data.bundle import DataBundle
 from chainrule.data.csv import load_csv, load_csv_features
 from chainrule.data.dataset import (
+    ChainDataset,
     ConcatDataset,
     Dataset,
+    IterableDataset,
+    StackDataset,
     Subset,
     TensorDataset,
     random_split,
@@ -55,7 +59,8 @@ from chainrule.data.synthetic import (
 from chainrule.data.transforms import MinMaxScaler, Standardizer, one_hot
 
 __all__ = [
-    "BatchSampler", "ConcatDataset", "RandomSampler", "Sampler", "SequentialSampler",
+    "BatchSampler", "ChainDataset", "ConcatDataset", "IterableDataset", "StackDataset",
+    "RandomSampler", "Sampler", "SequentialSampler",
     "SubsetRandomSampler", "WeightedRandomSampler", "default_collate",
     "DataBundle", "DataLoader", "Dataset", "MinMaxScaler", "Standardizer", "Subset",
     "TensorDataset", "load_csv", "load_csv_features", "load_dataset", "load_digits",

@@ -32,6 +32,98 @@ class Dataset:
         raise NotImplementedError(f"{type(self).__name__} must implement __getitem__")
 
 
+class IterableDataset(Dataset):
+    """A stream of samples: subclasses implement ``__iter__`` (and ``__len__`` if known).
+
+    ``DataLoader`` batches it in the order it yields, ``batch_size`` at a time; shuffling
+    and samplers do not apply (shuffle the stream yourself).
+
+    Example:
+        >>> class Squares(IterableDataset):
+        ...     def __iter__(self):
+        ...         return ((np.float32(i), i * i) for i in range(5))
+        >>> [s[1] for s in Squares()]
+        [0, 1, 4, 9, 16]
+    """
+
+    def __iter__(self) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} must implement __iter__")
+
+    def __getitem__(self, index: int) -> Any:
+        raise TypeError(f"{type(self).__name__} is an IterableDataset: iterate it, do not "
+                        "index it")
+
+    def __add__(self, other: Any) -> ChainDataset:
+        return ChainDataset([self, other])
+
+
+class ChainDataset(IterableDataset):
+    """Several iterable datasets one after another (PyTorch's ``ChainDataset``).
+
+    Example:
+        >>> class Count(IterableDataset):
+        ...     def __init__(self, n): self.n = n
+        ...     def __iter__(self): return iter(range(self.n))
+        ...     def __len__(self): return self.n
+        >>> list(ChainDataset([Count(2), Count(3)])), len(Count(2) + Count(3))
+        ([0, 1, 0, 1, 2], 5)
+    """
+
+    def __init__(self, datasets: Sequence[Any]) -> None:
+        self.datasets = list(datasets)
+        for d in self.datasets:
+            if not isinstance(d, IterableDataset):
+                raise TypeError(f"ChainDataset only supports IterableDataset, got "
+                                f"{type(d).__name__}")
+
+    def __iter__(self) -> Any:
+        for d in self.datasets:
+            yield from d
+
+    def __len__(self) -> int:
+        return sum(len(d) for d in self.datasets)
+
+
+class StackDataset(Dataset):
+    """Datasets of equal length side by side: sample ``i`` is the tuple (positional
+    arguments) or dict (keyword arguments) of each dataset's sample ``i``.
+
+    Example:
+        >>> images, labels = TensorDataset(np.zeros((3, 2))), TensorDataset(np.arange(3))
+        >>> sample = StackDataset(image=images, label=labels)[2]
+        >>> sorted(sample), int(sample["label"][0])
+        (['image', 'label'], 2)
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if args and kwargs:
+            raise ValueError("StackDataset takes either positional or keyword datasets, "
+                             "not both")
+        if not args and not kwargs:
+            raise ValueError("StackDataset needs at least one dataset")
+        self.datasets: Any = args if args else kwargs
+        parts = list(args) if args else list(kwargs.values())
+        lengths = {len(d) for d in parts}
+        if len(lengths) != 1:
+            raise ValueError(f"StackDataset: the datasets have different lengths "
+                             f"{sorted(lengths)}")
+        self._length = lengths.pop()
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __getitem__(self, index: int) -> Any:
+        if isinstance(self.datasets, dict):
+            return {k: d[index] for k, d in self.datasets.items()}
+        return tuple(d[index] for d in self.datasets)
+
+
+def get_worker_info() -> None:
+    """``None``: chainrule's loader has no worker processes, so a dataset always sees the
+    whole stream (PyTorch returns None in the main process too)."""
+    return None
+
+
 def as_array(a: Any) -> np.ndarray:
     """``a`` as an ndarray; objects with a ``.data`` ndarray (chainrule Tensors) give it."""
     if isinstance(a, np.ndarray):  # ndarray.data is a memoryview: never take it

@@ -27,7 +27,9 @@ later iterations start new epochs as usual. A run that saves ``state_dict()`` af
 batch and resumes from it therefore sees exactly the batches, bit for bit, that an
 uninterrupted run sees. With a ``sampler`` or ``batch_sampler`` of your own this holds
 when it has ``state_dict``/``load_state_dict`` (chainrule's samplers do) or draws the
-same order every epoch.
+same order every epoch. An ``IterableDataset`` gives its samples in its own order (no
+shuffle or sampler); a resumed epoch iterates past the batches already handed out, which
+is exact when the dataset yields the same sequence every time it is iterated.
 
 Workers
 -------
@@ -50,7 +52,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.data._rng import RandomSource, as_rng
-from chainrule.data.dataset import Subset, as_array
+from chainrule.data.dataset import IterableDataset, Subset, as_array
 from chainrule.data.sampler import default_rng_source
 from chainrule.tensor import Tensor
 
@@ -239,6 +241,12 @@ class DataLoader:
                  prefetch_factor: int | None = None, persistent_workers: bool = False,
                  pin_memory_device: str = "", seed: int | None = None) -> None:
         shuffle = bool(shuffle)
+        if isinstance(dataset, IterableDataset):
+            for name, value in (("shuffle", shuffle), ("sampler", sampler),
+                                ("batch_sampler", batch_sampler)):
+                if value:
+                    raise ValueError(f"DataLoader with IterableDataset: expected unspecified "
+                                     f"{name} option, but got {name}={value!r}")
         if batch_sampler is not None:
             if batch_size != 1 or shuffle or sampler is not None or drop_last:
                 raise ValueError("batch_sampler option is mutually exclusive with "
@@ -280,6 +288,7 @@ class DataLoader:
                 # one draw from chainrule's default generator: manual_seed makes it reproducible
                 seed = int(as_rng(default_rng_source(None)).integers(0, 2**63 - 1))
             self._rng = as_rng(generator if generator is not None else seed)
+        self._iterable = isinstance(dataset, IterableDataset)
         self._batched = collate_fn is None and callable(getattr(dataset, "get_batch", None)) \
             and (not isinstance(dataset, Subset) or dataset.has_batching)
         self._epoch = 0
@@ -292,13 +301,22 @@ class DataLoader:
 
     # ---- sizes --------------------------------------------------------------------
     @property
-    def num_samples(self) -> int:
+    def num_samples(self) -> int | None:
+        """Samples per epoch (None for an iterable dataset without ``len``)."""
+        if self._iterable:
+            try:
+                return len(self.dataset)
+            except (TypeError, NotImplementedError):  # a stream of unknown length
+                return None
         return len(self.dataset)
 
     def __len__(self) -> int:
         """Number of batches per epoch."""
         if self.batch_sampler is not None:
             return len(self.batch_sampler)
+        if self.num_samples is None:
+            raise TypeError(f"{type(self.dataset).__name__} is an IterableDataset without "
+                            "__len__, so the number of batches is not known in advance")
         n = len(self.sampler) if self.sampler is not None else self.num_samples
         b = self.batch_size
         return n // b if self.drop_last else -(-n // b)
@@ -318,6 +336,8 @@ class DataLoader:
     # ---- iteration ----------------------------------------------------------------
     def _draw_batches(self) -> list[np.ndarray]:
         """This epoch's batches of indices; records what redraws them on resume."""
+        if self._iterable:
+            return []  # an iterable dataset decides its own order
         if self.batch_sampler is not None:
             self._epoch_rng_state = _state_of(self.batch_sampler)
             return [np.asarray(b, dtype=np.int64).reshape(-1) for b in self.batch_sampler]
@@ -352,14 +372,17 @@ class DataLoader:
 
     def _batches(self, token: int) -> Iterator[Any]:
         start = self._next_batch
-        todo = (self._batches_of_epoch or [])[start:]
+        todo: Any = (self._batches_of_epoch or [])[start:]
+        fetch = self._fetch
+        if self._iterable:
+            todo, fetch = self._sample_chunks(start), self._collate
         prefetcher = None
-        if self.num_workers > 0 and todo:
-            prefetcher = _Prefetcher(self._fetch, todo, self.prefetch_factor * self.num_workers,
+        if self.num_workers > 0 and (self._iterable or todo):
+            prefetcher = _Prefetcher(fetch, todo, self.prefetch_factor * self.num_workers,
                                      self.timeout, self.worker_init_fn)
             made: Any = iter(prefetcher)
         else:
-            made = (self._fetch(idx) for idx in todo)
+            made = (fetch(item) for item in todo)
         try:
             for i, batch in enumerate(made, start):
                 if token != self._token:
@@ -374,10 +397,28 @@ class DataLoader:
             self._next_batch = 0
             self._epoch += 1
 
+    def _sample_chunks(self, skip_batches: int) -> Iterator[list[Any]]:
+        """An iterable dataset's samples in lists of ``batch_size``, after skipping the
+        batches a resumed epoch already handed out (by iterating past them)."""
+        size, chunk = self.batch_size, []
+        skip = skip_batches * size
+        for sample in self.dataset:
+            if skip:
+                skip -= 1
+                continue
+            chunk.append(sample)
+            if len(chunk) == size:
+                yield chunk
+                chunk = []
+        if chunk and not self.drop_last:
+            yield chunk
+
     def _fetch(self, idx: np.ndarray) -> Any:
         if self._batched:
             return tuple(_wrap(as_array(a)) for a in self.dataset.get_batch(idx))
-        samples = [self.dataset[int(i)] for i in idx]
+        return self._collate([self.dataset[int(i)] for i in idx])
+
+    def _collate(self, samples: list[Any]) -> Any:
         if self.collate_fn is not None:
             return self.collate_fn(samples)
         batch = default_collate(samples)

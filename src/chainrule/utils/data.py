@@ -11,7 +11,17 @@ Example:
     (2, 2)
 """
 
-from chainrule.data.dataset import ConcatDataset, Dataset, Subset, TensorDataset, random_split
+from chainrule.data.dataset import (
+    ChainDataset,
+    ConcatDataset,
+    Dataset,
+    IterableDataset,
+    StackDataset,
+    Subset,
+    TensorDataset,
+    get_worker_info,
+    random_split,
+)
 from chainrule.data.loader import DataLoader, default_collate
 from chainrule.data.sampler import (
     BatchSampler,
@@ -22,6 +32,7 @@ from chainrule.data.sampler import (
     WeightedRandomSampler,
 )
 
-__all__ = ["BatchSampler", "ConcatDataset", "DataLoader", "Dataset", "RandomSampler",
+__all__ = ["BatchSampler", "ChainDataset", "IterableDataset", "StackDataset",
+           "get_worker_info", "ConcatDataset", "DataLoader", "Dataset", "RandomSampler",
            "Sampler", "SequentialSampler", "Subset", "SubsetRandomSampler", "TensorDataset",
            "WeightedRandomSampler", "default_collate", "random_split"]
