@@ -391,6 +391,22 @@ class Tensor:
     def __getitem__(self, index: Any) -> Tensor:
         return _ops.getitem(self, index)
 
+    def __setitem__(self, index: Any, value: Any) -> None:
+        """``t[index] = value`` in place (``mask[i] = True``, ``x[x < 0] = 0``), under the
+        rules of the in-place ops (see ``add_``): on tensors outside the graph, and on
+        leaves that require grad only under ``no_grad()``.
+
+        Example:
+            >>> import chainrule as cr
+            >>> t = cr.ones(2, 3)
+            >>> t[:, 1] = 0
+            >>> t
+            tensor([[1., 0., 1.],
+                    [1., 0., 1.]])
+        """
+        arr = self._inplace("index assignment (t[...] = value)", value)
+        arr[_raw_index(index)] = raw(value)
+
     # ---- elementwise -------------------------------------------------------------
     def exp(self) -> Tensor:
         return _ops.exp(self)
@@ -959,6 +975,15 @@ class Tensor:
         any array-like; without this hook NumPy would call the Tensor methods of the same
         names, whose PyTorch signatures differ."""
         return func(*_arrays_in(args), **_arrays_in(kwargs))
+
+
+def _raw_index(index: Any) -> Any:
+    """An index with Tensors (masks, index tensors) replaced by their arrays."""
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, tuple):
+        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    return index
 
 
 def _arrays_in(value: Any) -> Any:
