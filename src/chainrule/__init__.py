@@ -250,3 +250,29 @@ __all__ += [
     "autograd", "cuda", "device", "inference_mode", "is_inference_mode_enabled",
     "set_grad_enabled", "Size",
 ]
+
+
+# ---- NumPy arrays as the first argument of the top-level functions ----------------------
+# ``t.data`` is the NumPy array behind a tensor, where PyTorch's ``.data`` is a detached
+# tensor, so PyTorch code such as ``torch.max(outputs.data, 1)`` hands these functions an
+# array. They take it as a constant tensor (no copy) instead of failing deep inside.
+def _taking_arrays(fn):
+    import functools as _functools
+
+    import numpy as _np
+
+    @_functools.wraps(fn)
+    def call(*args, **kwargs):
+        if args and type(args[0]) is _np.ndarray:
+            args = (Tensor._make(args[0], False, None), *args[1:])
+        return fn(*args, **kwargs)
+
+    return call
+
+
+for _name in __all__:
+    _fn = globals().get(_name)
+    if type(_fn).__name__ == "function" and _fn.__module__.startswith(
+            ("chainrule.ops", "chainrule.functions")):
+        globals()[_name] = _taking_arrays(_fn)
+del _name, _fn
