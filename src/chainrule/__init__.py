@@ -251,6 +251,78 @@ __all__ += [
     "set_grad_enabled", "Size",
 ]
 
+# ---- gapstensor: more of PyTorch's functions: comparisons, shape, indexing, linear algebra,
+# sampling, random state, printing, the dtype type ----
+from chainrule import random  # noqa: E402
+from chainrule.dtypes import dtype  # noqa: E402
+from chainrule.functions import (  # noqa: E402
+    eq,
+    ge,
+    gt,
+    isfinite,
+    isinf,
+    isnan,
+    le,
+    logical_and,
+    logical_not,
+    logical_or,
+    logical_xor,
+    lt,
+    ne,
+)
+from chainrule.ops import (  # noqa: E402
+    bernoulli,
+    concat,
+    cumprod,
+    diag,
+    dot,
+    fix,
+    flip,
+    hstack,
+    log2,
+    log10,
+    masked_select,
+    moveaxis,
+    movedim,
+    narrow,
+    nonzero,
+    normal,
+    outer,
+    repeat_interleave,
+    roll,
+    row_stack,
+    scatter,
+    scatter_add,
+    tan,
+    tensordot,
+    tile,
+    tril,
+    triu,
+    trunc,
+    unflatten,
+    unique,
+    vstack,
+)
+from chainrule.printing import set_printoptions  # noqa: E402
+from chainrule.random import (  # noqa: E402
+    get_rng_state,
+    initial_seed,
+    randint_like,
+    seed,
+    set_rng_state,
+)
+
+__all__ += [
+    "random", "dtype",
+    "eq", "ge", "gt", "isfinite", "isinf", "isnan", "le", "logical_and", "logical_not",
+    "logical_or", "logical_xor", "lt", "ne",
+    "bernoulli", "concat", "cumprod", "diag", "dot", "fix", "flip", "hstack", "log10",
+    "log2", "masked_select", "moveaxis", "movedim", "narrow", "nonzero", "normal", "outer",
+    "repeat_interleave", "roll", "row_stack", "scatter", "scatter_add", "tan", "tensordot",
+    "tile", "tril", "triu", "trunc", "unflatten", "unique", "vstack",
+    "set_printoptions", "get_rng_state", "initial_seed", "randint_like", "seed",
+    "set_rng_state",
+]
 
 # ---- NumPy arrays as the first argument of the top-level functions ----------------------
 # ``t.data`` is the NumPy array behind a tensor, where PyTorch's ``.data`` is a detached

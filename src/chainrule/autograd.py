@@ -758,6 +758,47 @@ def detect_anomaly() -> Iterator[None]:
         _State.anomaly = previous
 
 
+class set_detect_anomaly(_GradMode):  # noqa: N801 (PyTorch's name)
+    """Switch anomaly detection (see ``detect_anomaly``) on or off: at once when called,
+    until the end of the block when used in ``with``, like
+    ``torch.autograd.set_detect_anomaly``. ``check_nan`` is accepted; NaN and Inf are
+    always checked when on.
+
+    Example:
+        >>> import chainrule as cr
+        >>> with cr.autograd.set_detect_anomaly(True):
+        ...     cr.autograd.is_anomaly_enabled()
+        True
+        >>> cr.autograd.is_anomaly_enabled()
+        False
+    """
+
+    _bare_decorator = False
+
+    def __init__(self, mode: bool, check_nan: bool = True) -> None:
+        self._mode = bool(mode)
+        self._previous = _State.anomaly
+        _State.anomaly = self._mode
+
+    def _clone(self) -> _GradMode:
+        return set_detect_anomaly(self._mode)
+
+    def __call__(self, fn: Callable) -> Callable:
+        _State.anomaly = self._previous  # as a decorator it applies per call only
+        return super().__call__(fn)
+
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, *exc: Any) -> None:
+        _State.anomaly = self._previous
+
+
+def is_anomaly_enabled() -> bool:
+    """Whether anomaly detection is on (``detect_anomaly`` / ``set_detect_anomaly``)."""
+    return _State.anomaly
+
+
 def add_node_hook(fn: Function, hook: Callable) -> None:
     if fn.hooks is None:
         fn.hooks = []
@@ -766,3 +807,125 @@ def add_node_hook(fn: Function, hook: Callable) -> None:
 
 # Imported last: tensor.py pulls in the ops, which need Function from this module.
 from chainrule.tensor import Tensor, raw  # noqa: E402
+
+# ---- gapstensor: torch.autograd's gradcheck, gradgradcheck and Variable ------------------
+
+def gradcheck(func: Callable[..., Any], inputs: Any, *, eps: float = 1e-6,
+              atol: float = 1e-5, rtol: float = 1e-3, raise_exception: bool = True,
+              nondet_tol: float = 0.0, check_undefined_grad: bool = True,
+              check_grad_dtypes: bool = False, check_batched_grad: bool = False,
+              check_batched_forward_grad: bool = False, check_forward_ad: bool = False,
+              check_backward_ad: bool = True, fast_mode: bool = False,
+              masked: bool | None = None) -> bool:
+    """Check ``func``'s gradients against central finite differences, with
+    ``torch.autograd.gradcheck``'s signature; True, or raises ``GradcheckError``.
+
+    The check is ``chainrule.diagnostics.gradcheck``: every floating input that requires
+    grad is copied to float64 (the caller's tensors are untouched), the outputs are
+    weighted by a fixed random tensor and summed, and the gradient of that sum is
+    compared element by element with central differences: ``|analytic − numeric| <=
+    atol + rtol·|numeric|``. (PyTorch compares every Jacobian entry, in the inputs'
+    dtype; a random weighting catches the same errors.)
+
+    Args:
+        func: maps the inputs to a Tensor or a tuple of Tensors.
+        inputs: a Tensor or a sequence of arguments; those with ``requires_grad`` are
+            checked.
+        eps, atol, rtol: the finite-difference step and the tolerances.
+        raise_exception: raise on failure (else return False).
+        check_forward_ad, check_batched_grad, check_batched_forward_grad: must be False
+            (chainrule has no forward mode nor vmap). The other options are accepted
+            and have no effect.
+
+    Example:
+        >>> import chainrule as cr
+        >>> x = cr.randn(3, dtype=cr.float64, requires_grad=True)
+        >>> cr.autograd.gradcheck(lambda t: (t * t).sin(), (x,))
+        True
+    """
+    from chainrule.diagnostics.gradcheck import gradcheck as check
+
+    for name, flag in (("check_forward_ad", check_forward_ad),
+                       ("check_batched_grad", check_batched_grad),
+                       ("check_batched_forward_grad", check_batched_forward_grad)):
+        if flag:
+            raise NotImplementedError(f"gradcheck: {name}=True needs forward-mode AD or "
+                                      "vmap, which chainrule does not have")
+    args = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if not any(isinstance(a, Tensor) and a.requires_grad for a in args):
+        raise ValueError("gradcheck expects at least one input tensor to require gradient, "
+                         "but none of them have requires_grad=True")
+    if not check_backward_ad:
+        return True
+
+    def flat(*xs: Any) -> Tensor:
+        out = func(*xs)
+        if isinstance(out, Tensor):
+            return out
+        from chainrule.ops.shape import concatenate, reshape
+
+        parts = [reshape(o, (-1,)) for o in out
+                 if isinstance(o, Tensor) and o.data.dtype.kind == "f"]
+        if not parts:
+            raise TypeError("gradcheck: func must return a Tensor or a tuple of Tensors")
+        return concatenate(parts, 0) if len(parts) > 1 else parts[0]
+
+    result = check(flat, args, eps=eps, atol=atol, rtol=rtol, raise_exception=False)
+    if not result.passed and raise_exception:
+        raise __getattr__("GradcheckError")(result.report(), result)
+    return bool(result.passed)
+
+
+def gradgradcheck(func: Callable[..., Any], inputs: Any, grad_outputs: Any = None,
+                  **kwargs: Any) -> bool:
+    """Always raises ``NotImplementedError``: second derivatives need double backward
+    (``create_graph=True``), which chainrule does not have."""
+    raise NotImplementedError("gradgradcheck: chainrule has no double backward "
+                              "(create_graph=True), so second derivatives cannot be "
+                              "checked; gradcheck checks first derivatives")
+
+
+class _VariableMeta(type):
+    def __instancecheck__(cls, obj: Any) -> bool:
+        return isinstance(obj, Tensor)
+
+
+class Variable(metaclass=_VariableMeta):
+    """PyTorch's deprecated ``Variable``: ``Variable(t)`` returns the Tensor ``t`` itself
+    (with ``requires_grad=True`` set when asked), and every Tensor is an instance.
+
+    Example:
+        >>> import chainrule as cr
+        >>> x = cr.tensor([1.0])
+        >>> cr.autograd.Variable(x) is x, isinstance(x, cr.autograd.Variable)
+        (True, True)
+    """
+
+    def __new__(cls, data: Any = None, requires_grad: bool = False,  # type: ignore[misc]
+                volatile: bool = False) -> Tensor:
+        t = data if isinstance(data, Tensor) else Tensor([] if data is None else data)
+        if requires_grad:
+            t.requires_grad_(True)
+        return t
+
+
+def _gradcheck_error() -> type:
+    from chainrule.diagnostics.gradcheck import GradcheckError as Base
+
+    class GradcheckError(Base, RuntimeError):  # type: ignore[misc]
+        """A gradient disagrees with finite differences (``autograd.gradcheck``); both
+        chainrule's ``diagnostics.GradcheckError`` (an AssertionError) and a
+        RuntimeError, as PyTorch's is."""
+
+    GradcheckError.__qualname__ = "GradcheckError"
+    GradcheckError.__module__ = __name__
+    return GradcheckError
+
+
+def __getattr__(name: str) -> Any:
+    # GradcheckError builds on diagnostics, which imports nn: created on first use.
+    if name == "GradcheckError":
+        cls = globals().get("_GradcheckError") or _gradcheck_error()
+        globals()["_GradcheckError"] = globals()[name] = cls
+        return cls
+    raise AttributeError(f"module 'chainrule.autograd' has no attribute {name!r}")

@@ -203,6 +203,37 @@ NOTES: dict[tuple[str, str], str] = {
     ("torch.Tensor", "__format__"): "one-element tensors of any rank format as numbers",
     ("torch.autograd", "grad"): "create_graph=True raises: no double backward",
     ("torch.autograd", "backward"): "create_graph=True raises: no double backward",
+    # gapstensor: everyday torch / Tensor / autograd / nn.init names
+    ("torch", "get_rng_state"): "a uint8 Tensor in chainrule's own format (the PCG64 state as "
+                                "JSON), not interchangeable with torch's ByteTensor",
+    ("torch", "set_rng_state"): "accepts only what chainrule's get_rng_state() returned",
+    ("torch", "seed"): "a 63-bit seed from the OS (torch's may use all 64 bits)",
+    ("torch", "bernoulli"): "draws from chainrule's generator: the same seed gives other "
+                            "numbers than torch's",
+    ("torch", "normal"): "draws from chainrule's generator: the same seed gives other numbers "
+                         "than torch's",
+    ("torch", "dtype"): "numpy.dtype itself: isinstance(cr.float32, cr.dtype) holds, but it "
+                        "lacks torch.dtype's is_floating_point/is_complex attributes",
+    ("torch", "set_printoptions"): "NumPy's layout inside tensor(...); linewidth defaults to "
+                                   "NumPy's 75",
+    ("torch", "unique"): "sorted=False still sorts",
+    ("torch", "cumprod"): "without dim the tensor is flattened first (torch requires dim)",
+    ("torch", "scatter"): "reduce= takes None or 'add' ('add' is differentiable here); a src "
+                          "larger than index gets zero gradient where unread (torch raises)",
+    ("torch.Tensor", "scatter_"): "reduce= takes None or 'add'",
+    ("torch.Tensor", "pin_memory"): "returns the tensor itself: there is no GPU to pin for",
+    ("torch.Tensor", "share_memory_"): "returns the tensor itself: arrays are not shared "
+                                       "between processes",
+    ("torch.autograd", "gradcheck"): "checks a random weighting of the outputs on float64 "
+                                     "copies (torch: every Jacobian entry, inputs' dtype); "
+                                     "no forward-mode or batched checks",
+    ("torch.autograd", "gradgradcheck"): "raises NotImplementedError: no double backward",
+    ("torch.autograd", "Variable"): "Variable(t) returns t itself; every Tensor is an "
+                                    "instance",
+    ("torch.autograd", "set_detect_anomaly"): "check_nan is accepted; NaN and Inf are always "
+                                              "checked when on",
+    ("torch.nn.init", "trunc_normal_"): "rejection sampling: an [a, b] holding under 1e-4 of "
+                                        "the normal is refused",
     # layers and functions
     ("torch.nn", "MultiheadAttention"): "a fully masked query row gives zeros instead of NaN",
     ("torch.nn", "ReLU"): "inplace=True is accepted but the result is always a new tensor "

@@ -84,7 +84,12 @@ def is_floating_point(dtype: Any) -> builtins.bool:
     return to_dtype(dtype).kind == "f"
 
 
+# ``torch.dtype``, the type of every dtype name, for type hints and isinstance checks:
+# here every dtype is a ``numpy.dtype`` (``isinstance(cr.float32, cr.dtype)`` is True).
+dtype = np.dtype
+
 __all__ = [
+    "dtype",
     "bool", "double", "float", "float16", "float32", "float64", "half", "int", "int8",
     "int16", "int32", "int64", "long", "short", "to_dtype", "type_name", "uint8",
 ]

@@ -176,3 +176,100 @@ __all__ = [
     "add", "allclose", "div", "equal", "is_floating_point", "is_tensor", "isclose",
     "log_softmax", "mul", "numel", "softmax", "sub", "t", "transpose",
 ]
+
+
+# ---- gapstensor: comparisons, logical functions and finiteness tests ----------------------
+# The function forms of the Tensor methods: bool tensors, no gradient (as in PyTorch).
+
+def _bool_result(values: Any) -> Tensor:
+    return Tensor._make(np.asarray(values), False, None)
+
+
+def eq(input: Any, other: Any) -> Tensor:  # noqa: A002
+    """Elementwise ``input == other`` (broadcasting) as a bool tensor, like ``torch.eq``.
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.eq(cr.tensor([1, 2, 3]), 2)
+        tensor([False,  True, False])
+    """
+    return _bool_result(np.equal(raw(input), raw(other)))
+
+
+def ne(input: Any, other: Any) -> Tensor:  # noqa: A002
+    """Elementwise ``input != other`` as a bool tensor, like ``torch.ne``."""
+    return _bool_result(np.not_equal(raw(input), raw(other)))
+
+
+def lt(input: Any, other: Any) -> Tensor:  # noqa: A002
+    """Elementwise ``input < other`` as a bool tensor, like ``torch.lt``."""
+    return _bool_result(np.less(raw(input), raw(other)))
+
+
+def le(input: Any, other: Any) -> Tensor:  # noqa: A002
+    """Elementwise ``input <= other`` as a bool tensor, like ``torch.le``."""
+    return _bool_result(np.less_equal(raw(input), raw(other)))
+
+
+def gt(input: Any, other: Any) -> Tensor:  # noqa: A002
+    """Elementwise ``input > other`` as a bool tensor, like ``torch.gt``."""
+    return _bool_result(np.greater(raw(input), raw(other)))
+
+
+def ge(input: Any, other: Any) -> Tensor:  # noqa: A002
+    """Elementwise ``input >= other`` as a bool tensor, like ``torch.ge``."""
+    return _bool_result(np.greater_equal(raw(input), raw(other)))
+
+
+def logical_and(input: Any, other: Any) -> Tensor:  # noqa: A002
+    """Elementwise AND of the truth values (nonzero is True), like
+    ``torch.logical_and``.
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.logical_and(cr.tensor([1.0, 0.0, 2.0]), cr.tensor([True, True, False]))
+        tensor([ True, False, False])
+    """
+    return _bool_result(np.logical_and(raw(input), raw(other)))
+
+
+def logical_or(input: Any, other: Any) -> Tensor:  # noqa: A002
+    """Elementwise OR of the truth values, like ``torch.logical_or``."""
+    return _bool_result(np.logical_or(raw(input), raw(other)))
+
+
+def logical_xor(input: Any, other: Any) -> Tensor:  # noqa: A002
+    """Elementwise XOR of the truth values, like ``torch.logical_xor``."""
+    return _bool_result(np.logical_xor(raw(input), raw(other)))
+
+
+def logical_not(input: Any) -> Tensor:  # noqa: A002
+    """Elementwise NOT of the truth values, like ``torch.logical_not``."""
+    return _bool_result(np.logical_not(raw(input)))
+
+
+def isnan(input: Any) -> Tensor:  # noqa: A002
+    """Where ``input`` is NaN, as a bool tensor, like ``torch.isnan``.
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.isnan(cr.tensor([1.0, float("nan"), float("inf")]))
+        tensor([False,  True, False])
+    """
+    return _bool_result(np.isnan(raw(input)))
+
+
+def isinf(input: Any) -> Tensor:  # noqa: A002
+    """Where ``input`` is +inf or -inf, as a bool tensor, like ``torch.isinf``."""
+    return _bool_result(np.isinf(raw(input)))
+
+
+def isfinite(input: Any) -> Tensor:  # noqa: A002
+    """Where ``input`` is neither NaN nor infinite, like ``torch.isfinite``."""
+    return _bool_result(np.isfinite(raw(input)))
+
+
+__all__ += [
+    "eq", "ge", "gt", "isfinite", "isinf", "isnan", "le", "logical_and", "logical_not",
+    "logical_or", "logical_xor", "lt", "ne",
+]

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import printing as _printing
 from chainrule.backend import Generator, get_default_dtype, resolve_generator
 from chainrule.devices import CPU, device, no_gpu, parse_to
 
@@ -170,7 +171,7 @@ class Tensor:
         return repr(self)
 
     def __repr__(self) -> str:
-        body = np.array2string(self.data, separator=", ", prefix="tensor(", precision=4)
+        body = _printing.array_to_string(self.data, prefix="tensor(")
         extra = ""
         if self.data.dtype != get_default_dtype() and self.data.dtype.kind == "f":
             extra += f", dtype={self.data.dtype}"
@@ -715,9 +716,10 @@ class Tensor:
     def index_select(self, dim: int, index: Any) -> Tensor:
         return _ops.index_select(self, dim, index)
 
-    def contiguous(self) -> Tensor:
-        """This tensor (chainrule has no strided storage to make contiguous)."""
-        return self
+    def contiguous(self, memory_format: Any = None) -> Tensor:
+        """This tensor when its array is C-contiguous (row-major, no gaps), else a
+        contiguous copy still connected to the graph, as in PyTorch."""
+        return self if self.data.flags.c_contiguous else _ops.clone(self)
 
     def clone(self) -> Tensor:
         """A copy with its own memory; gradients flow through it to this tensor."""
@@ -936,6 +938,205 @@ class Tensor:
             self.data /= raw(other)
             return self
         return _ops.div(self, other)
+
+    # ---- gapstensor: more of PyTorch's Tensor methods ------------------------------------
+    def detach_(self) -> Tensor:
+        """Cut this tensor from the graph in place: it becomes a leaf that does not
+        require grad (its array is unchanged); returns self."""
+        self._ctx = None
+        self.requires_grad = False
+        return self
+
+    def unflatten(self, dim: int, sizes: Sequence[int]) -> Tensor:
+        return _ops.unflatten(self, dim, sizes)
+
+    @property
+    def mT(self) -> Tensor:  # noqa: N802
+        """The last two axes swapped (a batch of matrices transposed)."""
+        if self.data.ndim < 2:
+            raise ValueError(f"mT needs a tensor with at least 2 dimensions, got shape "
+                             f"{self.shape}")
+        return _ops.swapaxes(self, -2, -1)
+
+    def narrow(self, dim: int, start: Any, length: int) -> Tensor:
+        return _ops.narrow(self, dim, start, length)
+
+    def scatter(self, dim: int, index: Any, src: Any = None, *, value: Any = None,
+                reduce: str | None = None) -> Tensor:
+        return _ops.scatter(self, dim, index, src, value=value, reduce=reduce)
+
+    def scatter_(self, dim: int, index: Any, src: Any = None, *, value: Any = None,
+                 reduce: str | None = None) -> Tensor:
+        """``scatter`` written into this tensor's array (not recorded); returns self."""
+        from chainrule.ops.indexing import scatter_inplace
+
+        if (src is None) == (value is None):
+            raise TypeError("scatter_: give src (a tensor or a number) or value=, not both")
+        if reduce not in (None, "add"):
+            raise ValueError(f"scatter_: reduce={reduce!r} is not supported (None or 'add')")
+        return scatter_inplace(self, dim, index, value if src is None else src,
+                               reduce == "add", "scatter_")
+
+    def scatter_add(self, dim: int, index: Any, src: Any) -> Tensor:
+        return _ops.scatter_add(self, dim, index, src)
+
+    def scatter_add_(self, dim: int, index: Any, src: Any) -> Tensor:
+        """``scatter_add`` written into this tensor's array (not recorded); returns self."""
+        from chainrule.ops.indexing import scatter_inplace
+
+        return scatter_inplace(self, dim, index, src, True, "scatter_add_")
+
+    def masked_fill_(self, mask: Any, value: Any) -> Tensor:
+        """Set the positions where ``mask`` (bool, broadcastable) is True to ``value``
+        in place (not recorded); returns self."""
+        m = np.asarray(raw(mask))
+        if m.dtype != np.bool_:
+            raise TypeError(f"masked_fill_: mask must be a bool tensor, got dtype {m.dtype}")
+        v = raw(value)
+        if np.ndim(v) != 0:
+            raise ValueError(f"masked_fill_: value must be a number or a 0-d tensor, got "
+                             f"shape {np.shape(v)}")
+        arr = self._inplace("masked_fill_", value)
+        try:
+            where = np.broadcast_to(m, arr.shape)
+        except ValueError:
+            raise ValueError(f"masked_fill_: the mask of shape {m.shape} does not broadcast "
+                             f"to the tensor's shape {arr.shape}") from None
+        np.copyto(arr, np.asarray(v).astype(arr.dtype), where=where)
+        return self
+
+    def masked_select(self, mask: Any) -> Tensor:
+        return _ops.masked_select(self, mask)
+
+    def dot(self, other: Any) -> Tensor:
+        return _ops.dot(self, other)
+
+    def outer(self, other: Any) -> Tensor:
+        return _ops.outer(self, other)
+
+    def flip(self, *dims: Any) -> Tensor:
+        return _ops.flip(self, _shape_args(dims))
+
+    def roll(self, shifts: Any, dims: Any = None) -> Tensor:
+        return _ops.roll(self, shifts, dims)
+
+    def tril(self, diagonal: int = 0) -> Tensor:
+        return _ops.tril(self, diagonal)
+
+    def triu(self, diagonal: int = 0) -> Tensor:
+        return _ops.triu(self, diagonal)
+
+    def diag(self, diagonal: int = 0) -> Tensor:
+        return _ops.diag(self, diagonal)
+
+    def cumprod(self, dim: int | None = None, *, dtype: Any = None,
+                axis: int | None = None) -> Tensor:
+        return _ops.cumprod(self, dim, dtype=dtype, axis=axis)
+
+    def unique(self, sorted: bool = True, return_inverse: bool = False,  # noqa: A002
+               return_counts: bool = False, dim: int | None = None) -> Any:
+        return _ops.unique(self, sorted, return_inverse, return_counts, dim)
+
+    def log2(self) -> Tensor:
+        return _ops.log2(self)
+
+    def log10(self) -> Tensor:
+        return _ops.log10(self)
+
+    def tan(self) -> Tensor:
+        return _ops.tan(self)
+
+    def trunc(self) -> Tensor:
+        return _ops.trunc(self)
+
+    fix = trunc
+
+    def movedim(self, source: Any, destination: Any) -> Tensor:
+        return _ops.movedim(self, source, destination)
+
+    moveaxis = movedim
+
+    def tile(self, *dims: Any) -> Tensor:
+        return _ops.tile(self, _shape_args(dims))
+
+    def repeat_interleave(self, repeats: Any, dim: int | None = None, *,
+                          output_size: int | None = None) -> Tensor:
+        return _ops.repeat_interleave(self, repeats, dim, output_size=output_size)
+
+    def nonzero(self, *, as_tuple: bool = False) -> Any:
+        return _ops.nonzero(self, as_tuple=as_tuple)
+
+    def bernoulli(self, *, generator: Generator | None = None) -> Tensor:
+        """0/1 samples with this tensor's values as probabilities (``cr.bernoulli``)."""
+        return _ops.bernoulli(self, generator=generator)
+
+    def logical_xor(self, other: Any) -> Tensor:
+        return Tensor._make(np.logical_xor(self.data, raw(other)), False, None)
+
+    # memory facts: chainrule's storage is the NumPy array itself
+    def element_size(self) -> int:
+        """Bytes per element (4 for float32)."""
+        return self.data.itemsize
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the elements take (``numel() * element_size()``)."""
+        return self.data.nbytes
+
+    def stride(self, dim: int | None = None) -> Any:
+        """Steps between neighbouring elements along each axis, in elements (PyTorch's
+        unit; NumPy's ``strides`` are in bytes); the one for ``dim`` when given.
+
+        Example:
+            >>> import chainrule as cr
+            >>> x = cr.zeros(2, 3)
+            >>> x.stride(), x.t().stride(), x.stride(0)
+            ((3, 1), (1, 3), 3)
+        """
+        steps = tuple(s // self.data.itemsize for s in self.data.strides)
+        if dim is None:
+            return steps
+        return steps[_dim_index(dim, self.data.ndim, "stride")]
+
+    def is_contiguous(self, memory_format: Any = None) -> bool:
+        """Whether the array is C-contiguous (row-major with no gaps)."""
+        return bool(self.data.flags.c_contiguous)
+
+    def data_ptr(self) -> int:
+        """The address of the first element (the NumPy array's data pointer)."""
+        return int(self.data.ctypes.data)
+
+    def pin_memory(self, device: Any = None) -> Tensor:
+        """This tensor: there is no GPU to pin host memory for."""
+        return self
+
+    def is_pinned(self, device: Any = None) -> bool:
+        return False
+
+    def share_memory_(self) -> Tensor:
+        """This tensor: chainrule does not share arrays across processes."""
+        return self
+
+    def is_shared(self) -> bool:
+        return False
+
+    def apply_(self, callable: Callable[[Any], Any]) -> Tensor:  # noqa: A002
+        """Replace every element ``v`` by ``callable(v)`` (a Python number in, a number
+        out) in place; slow, and only for tensors that do not require grad, as in
+        PyTorch. Returns self.
+
+        Example:
+            >>> import chainrule as cr
+            >>> cr.tensor([1.0, 2.0]).apply_(lambda v: v * 10)
+            tensor([10., 20.])
+        """
+        if self.requires_grad:
+            raise RuntimeError("apply_ can only be used on tensors that do not require grad "
+                               "(it is not recorded in the graph)")
+        arr = self._inplace("apply_")
+        values = [callable(v) for v in arr.ravel().tolist()]
+        arr[...] = np.asarray(values).astype(arr.dtype, copy=False).reshape(arr.shape)
+        return self
 
     # ---- NumPy interop ------------------------------------------------------------------
     def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any

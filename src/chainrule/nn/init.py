@@ -121,7 +121,8 @@ def _skipped() -> bool:
     return _META.get() is not None
 
 
-_GAINS = {"linear": 1.0, "conv1d": 1.0, "conv2d": 1.0, "sigmoid": 1.0, "identity": 1.0,
+_GAINS = {"linear": 1.0, "conv1d": 1.0, "conv2d": 1.0, "conv3d": 1.0, "conv_transpose1d": 1.0,
+          "conv_transpose2d": 1.0, "conv_transpose3d": 1.0, "sigmoid": 1.0, "identity": 1.0,
           "tanh": 5.0 / 3, "relu": math.sqrt(2.0), "selu": 0.75, "gelu": math.sqrt(2.0)}
 
 
@@ -222,3 +223,123 @@ def default_uniform_(weight: Tensor, bias: Tensor | None,
     if bias is not None:
         uniform_(bias, -bound, bound, generator)
 
+
+
+# ---- gapstensor: orthogonal_, trunc_normal_, eye_, dirac_ -----------------------------------
+
+def orthogonal_(t: Tensor, gain: float = 1.0, generator: Generator | None = None) -> Tensor:
+    """A (semi-)orthogonal matrix times ``gain``, like ``torch.nn.init.orthogonal_``
+    (Saxe et al. 2013): the weight viewed as ``(shape[0], rest)`` has orthonormal rows
+    (or columns, whichever are fewer), from the QR decomposition of a Gaussian matrix
+    with the signs fixed so the distribution is uniform (Haar).
+
+    Example:
+        >>> import numpy as np, chainrule as cr
+        >>> w = orthogonal_(cr.zeros(3, 5, dtype=cr.float64))
+        >>> np.allclose(w.data @ w.data.T, np.eye(3))
+        True
+    """
+    if _skipped():
+        return t
+    shape = t.data.shape
+    if len(shape) < 2:
+        raise ValueError(f"orthogonal_: needs a tensor with at least 2 dimensions, got "
+                         f"shape {shape}")
+    if t.data.size == 0:
+        return t
+    rows = shape[0]
+    cols = t.data.size // rows
+    flat = resolve_generator(generator).normal((rows, cols), np.float64)
+    if rows < cols:
+        flat = flat.T
+    q, r = np.linalg.qr(flat)
+    signs = np.sign(np.diag(r))
+    q = q * np.where(signs == 0, 1.0, signs)
+    if rows < cols:
+        q = q.T
+    return _fill(t, gain * q.reshape(shape))
+
+
+def trunc_normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0,
+                  b: float = 2.0, generator: Generator | None = None) -> Tensor:
+    """Samples of N(mean, std²) restricted to ``[a, b]`` (``a`` and ``b`` in the values'
+    own units, as in PyTorch, not in standard deviations), like
+    ``torch.nn.init.trunc_normal_``.
+
+    Drawn by rejection (out-of-range draws are drawn again), so the values follow the
+    truncated normal exactly; an interval holding less than 1e-4 of the distribution is
+    refused (it would take too many draws).
+
+    Example:
+        >>> import chainrule as cr
+        >>> w = trunc_normal_(cr.zeros(1000), std=0.02, a=-0.04, b=0.04)
+        >>> bool((w.abs() <= 0.04).all())
+        True
+    """
+    if _skipped():
+        return t
+    if not std >= 0 or not a < b:
+        raise ValueError(f"trunc_normal_: need std >= 0 and a < b, got std={std}, a={a}, "
+                         f"b={b}")
+    n = t.data.size
+    if std == 0:
+        if not a <= mean <= b:
+            raise ValueError(f"trunc_normal_: std=0 puts every value at mean={mean}, "
+                             f"outside [a, b] = [{a}, {b}]")
+        return constant_(t, mean)
+    lo, hi = (a - mean) / std, (b - mean) / std
+    mass = 0.5 * (math.erf(hi / math.sqrt(2)) - math.erf(lo / math.sqrt(2)))
+    if mass < 1e-4:
+        raise ValueError(f"trunc_normal_: [a, b] = [{a}, {b}] holds only {mass:.2g} of "
+                         f"N({mean}, {std}²); move the interval nearer the mean or widen it")
+    g = resolve_generator(generator)
+    out = np.empty(n, np.float64)
+    filled = 0
+    while filled < n:
+        want = n - filled
+        draws = mean + std * g.normal((int(want / mass * 1.1) + 16,), np.float64)
+        keep = draws[(draws >= a) & (draws <= b)][:want]
+        out[filled:filled + keep.size] = keep
+        filled += keep.size
+    return _fill(t, out.reshape(t.data.shape))
+
+
+def eye_(t: Tensor) -> Tensor:
+    """The identity matrix (ones on the main diagonal of a 2-d, possibly rectangular,
+    weight), like ``torch.nn.init.eye_``: a Linear layer that passes inputs through."""
+    if _skipped():
+        return t
+    if t.data.ndim != 2:
+        raise ValueError(f"eye_: needs a 2-d tensor, got shape {t.data.shape}")
+    return _fill(t, np.eye(*t.data.shape))
+
+
+def dirac_(t: Tensor, groups: int = 1) -> Tensor:
+    """The Dirac delta for a 3-, 4- or 5-d convolution weight ``(out, in, *kernel)``: a
+    1 at the kernel centre linking output channel ``k`` to input channel ``k`` of each
+    group, so the convolution copies its input channels (as many as fit), like
+    ``torch.nn.init.dirac_``.
+
+    Example:
+        >>> import chainrule as cr
+        >>> w = dirac_(cr.zeros(2, 2, 3))
+        >>> w.data[:, :, 1]
+        array([[1., 0.],
+               [0., 1.]], dtype=float32)
+    """
+    if _skipped():
+        return t
+    shape = t.data.shape
+    if len(shape) not in (3, 4, 5):
+        raise ValueError(f"dirac_: needs a 3-, 4- or 5-d convolution weight, got shape "
+                         f"{shape}")
+    if groups < 1 or shape[0] % groups:
+        raise ValueError(f"dirac_: {shape[0]} output channels do not split into "
+                         f"groups={groups}")
+    per_group = shape[0] // groups
+    centre = tuple(k // 2 for k in shape[2:])
+    values = np.zeros(shape)
+    for g in range(groups):
+        for d in range(min(per_group, shape[1])):
+            values[(g * per_group + d, d) + centre] = 1.0
+    return _fill(t, values)

@@ -156,3 +156,32 @@ __all__ += [
     "adaptive_avg_pool1d", "adaptive_max_pool1d", "adaptive_max_pool2d", "conv_transpose1d",
     "conv_transpose2d", "fold", "interpolate", "max_unpool1d", "max_unpool2d", "unfold",
 ]
+
+# ---- gapstensor: more of PyTorch's tensor functions ----
+from chainrule.ops.elementwise import fix, log2, log10, tan, trunc  # noqa: E402
+from chainrule.ops.indexing import masked_select, nonzero, scatter, scatter_add  # noqa: E402
+from chainrule.ops.linalg import diag, dot, outer, tensordot, tril, triu  # noqa: E402
+from chainrule.ops.reductions import cumprod  # noqa: E402
+from chainrule.ops.sampling import bernoulli, normal  # noqa: E402
+from chainrule.ops.shape import (  # noqa: E402
+    concat,
+    flip,
+    hstack,
+    moveaxis,
+    movedim,
+    narrow,
+    repeat_interleave,
+    roll,
+    row_stack,
+    tile,
+    unflatten,
+    vstack,
+)
+from chainrule.ops.sorting import unique  # noqa: E402
+
+__all__ += [
+    "bernoulli", "concat", "cumprod", "diag", "dot", "fix", "flip", "hstack", "log10",
+    "log2", "masked_select", "moveaxis", "movedim", "narrow", "nonzero", "normal", "outer",
+    "repeat_interleave", "roll", "row_stack", "scatter", "scatter_add", "tan", "tensordot",
+    "tile", "tril", "triu", "trunc", "unflatten", "unique", "vstack",
+]

@@ -271,3 +271,100 @@ __all__ = [
     "ceil", "clone", "cos", "expm1", "floor", "log1p", "masked_fill", "reciprocal", "round",
     "rsqrt", "sign", "sin", "square",
 ]
+
+
+# ---- gapstensor: tan, log2, log10, trunc ------------------------------------------------
+
+def _floating(x: Tensor) -> Tensor:
+    """Integer and bool tensors become the default float dtype first (PyTorch's rule for
+    functions such as log2 whose results are not integers)."""
+    if x.data.dtype.kind == "f":
+        return x
+    from chainrule.backend import get_default_dtype
+
+    return Tensor._make(x.data.astype(get_default_dtype()), False, None)
+
+
+class Tan(Function):
+    """``tan x``; d/dx = 1 + tan² x = 1 + out²."""
+
+    __slots__ = ()
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        out = np.tan(x)
+        self.saved = out
+        return out
+
+    def backward(self, g: np.ndarray) -> np.ndarray:
+        out = self.saved
+        return g * (1 + out * out)
+
+
+def tan(x: Tensor) -> Tensor:
+    """Elementwise tangent, like ``torch.tan``."""
+    return Tan.apply(_floating(x))
+
+
+class Log2(Function):
+    """``log₂ x``; d/dx = 1 / (x ln 2)."""
+
+    __slots__ = ()
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.saved = x
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log2(x)
+
+    def backward(self, g: np.ndarray) -> np.ndarray:
+        return g / (self.saved * np.log(2.0)).astype(g.dtype, copy=False)
+
+
+def log2(x: Tensor) -> Tensor:
+    """Base-2 logarithm, like ``torch.log2`` (integers give the default float dtype).
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.log2(cr.tensor([1.0, 8.0]))
+        tensor([0., 3.])
+    """
+    return Log2.apply(_floating(x))
+
+
+class Log10(Function):
+    """``log₁₀ x``; d/dx = 1 / (x ln 10)."""
+
+    __slots__ = ()
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.saved = x
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log10(x)
+
+    def backward(self, g: np.ndarray) -> np.ndarray:
+        return g / (self.saved * np.log(10.0)).astype(g.dtype, copy=False)
+
+
+def log10(x: Tensor) -> Tensor:
+    """Base-10 logarithm, like ``torch.log10`` (integers give the default float dtype)."""
+    return Log10.apply(_floating(x))
+
+
+class Trunc(_Piecewise):
+    __slots__ = ()
+    compute = staticmethod(lambda x, decimals: np.trunc(x))
+
+
+def trunc(x: Tensor) -> Tensor:
+    """Round towards zero, in x's dtype (zero gradient), like ``torch.trunc``/``fix``.
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.trunc(cr.tensor([-1.7, 1.7]))
+        tensor([-1.,  1.])
+    """
+    return x if x.data.dtype.kind in "iub" else Trunc.apply(x)
+
+
+fix = trunc
+
+__all__ += ["fix", "log10", "log2", "tan", "trunc"]

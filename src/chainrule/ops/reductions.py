@@ -523,3 +523,59 @@ __all__ = [
     "all", "amax", "amin", "any", "argmax", "argmin", "cumsum", "logsumexp", "max", "mean",
     "min", "norm", "prod", "std", "sum", "var",
 ]
+
+
+# ---- gapstensor: cumprod --------------------------------------------------------------------
+
+class CumProd(Function):
+    """Running product along one axis.
+
+    ``∂out_i/∂x_k = Π_{j≤i, j≠k} x_j`` for ``k ≤ i``. Before the first zero of a row this
+    is ``out_i / x_k``, so the gradient is the reversed running sum of ``g·out`` divided
+    by ``x_k``; at the first zero it is the running product with that zero replaced by 1;
+    after it, every product holds the zero, so the gradient is 0. No division by zero.
+    """
+
+    __slots__ = ()
+
+    def forward(self, x: np.ndarray, axis: int) -> np.ndarray:
+        out = np.cumprod(x, axis=axis)
+        self.saved = (x, out, axis)
+        return out
+
+    def backward(self, g: np.ndarray) -> np.ndarray:
+        x, out, axis = self.saved
+        zeros_so_far = np.cumsum(x == 0, axis=axis)
+        before = zeros_so_far == 0
+        tail = np.flip(np.cumsum(np.flip(g * out, axis), axis=axis), axis)
+        grad = np.where(before, tail / np.where(before, x, 1), 0).astype(g.dtype, copy=False)
+        if not before.all():
+            first = (x == 0) & (zeros_so_far == 1)
+            from_first = np.cumprod(np.where(first, 1, x), axis=axis)
+            at_first = np.sum(g * from_first * (zeros_so_far >= 1), axis=axis, keepdims=True)
+            grad = np.where(first, at_first, grad)
+        return grad
+
+
+def cumprod(x: Tensor, dim: int | None = None, *, dtype: Any = None,
+            axis: int | None = None) -> Tensor:
+    """Cumulative product along ``dim`` (shape unchanged), like ``torch.cumprod``; with
+    neither ``dim`` nor ``axis`` the tensor is flattened first, as in NumPy. Zeros are
+    handled exactly in the gradient.
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.tensor([1.0, 2.0, 3.0]).cumprod(0)
+        tensor([1., 2., 6.])
+    """
+    dim, _ = dim_args("cumprod", dim, None, axis, None)
+    x = _cast_first(x, dtype)
+    if x.data.dtype.kind == "b":  # PyTorch multiplies booleans in int64
+        x = Tensor._make(x.data.astype(np.int64), False, None)
+    if dim is None or x.data.ndim == 0:
+        x = reshape(x, (-1,)) if x.data.ndim != 1 else x
+        dim = 0
+    return CumProd.apply(x, axis=single_dim("cumprod", dim, x.data.ndim))
+
+
+__all__ += ["cumprod"]

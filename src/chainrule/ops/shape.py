@@ -349,3 +349,261 @@ __all__ = [
     "getitem", "concatenate", "cat", "stack", "broadcast_to", "pad", "repeat", "split",
     "chunk",
 ]
+
+
+# ---- gapstensor: flip, roll, movedim, narrow, unflatten, tile, repeat_interleave, stacks ---
+
+def _dims_tuple(op: str, dims: Any, ndim: int) -> tuple[int, ...]:
+    """``dims`` (an int or a sequence of ints) as non-negative axes, each at most once."""
+    items = (dims,) if isinstance(dims, (int, np.integer)) else tuple(dims)
+    axes = tuple(single_dim(op, d, ndim) for d in items)
+    if len(set(axes)) != len(axes):
+        raise ValueError(f"{op}: dims {tuple(items)} name an axis more than once")
+    return axes
+
+
+class Flip(Function):
+    """Reverse the order of elements along some axes; backward reverses them back."""
+
+    __slots__ = ()
+
+    def forward(self, x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+        self.saved = axes
+        return np.flip(x, axes).copy() if axes else x.copy()
+
+    def backward(self, g: np.ndarray) -> np.ndarray:
+        return np.flip(g, self.saved) if self.saved else g
+
+
+def flip(x: Tensor, dims: Any) -> Tensor:
+    """``x`` with the order of elements reversed along each axis in ``dims``, like
+    ``torch.flip``.
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.flip(cr.tensor([[1.0, 2.0], [3.0, 4.0]]), [1])
+        tensor([[2., 1.],
+                [4., 3.]])
+    """
+    return Flip.apply(x, axes=_dims_tuple("flip", dims, x.data.ndim) if x.data.ndim else ())
+
+
+class Roll(Function):
+    """Shift elements cyclically along axes (``numpy.roll``); backward shifts back."""
+
+    __slots__ = ()
+
+    def forward(self, x: np.ndarray, shifts: tuple[int, ...],
+                axes: tuple[int, ...] | None) -> np.ndarray:
+        self.saved = (shifts, axes)
+        if axes is None:
+            return np.roll(x, shifts[0])
+        return np.roll(x, shifts, axes)
+
+    def backward(self, g: np.ndarray) -> np.ndarray:
+        shifts, axes = self.saved
+        back = tuple(-s for s in shifts)
+        return np.roll(g, back[0]) if axes is None else np.roll(g, back, axes)
+
+
+def roll(x: Tensor, shifts: Any, dims: Any = None) -> Tensor:
+    """Shift the elements of ``x`` by ``shifts`` along ``dims``, wrapping around, like
+    ``torch.roll``; without ``dims`` the tensor is rolled as if flattened.
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.roll(cr.tensor([1.0, 2.0, 3.0]), 1)
+        tensor([3., 1., 2.])
+    """
+    shift_t = (int(shifts),) if isinstance(shifts, (int, np.integer)) else tuple(
+        int(s) for s in shifts)
+    if dims is None:
+        if len(shift_t) != 1:
+            raise ValueError(f"roll: without dims give one shift, got {shift_t}")
+        return Roll.apply(x, shifts=shift_t, axes=None)
+    items = (dims,) if isinstance(dims, (int, np.integer)) else tuple(dims)
+    axes = tuple(single_dim("roll", d, x.data.ndim) for d in items)
+    if len(axes) != len(shift_t):
+        raise ValueError(f"roll: {len(shift_t)} shift(s) {shift_t} for {len(axes)} dim(s) "
+                         f"{tuple(items)}: give one shift per dim")
+    return Roll.apply(x, shifts=shift_t, axes=axes)
+
+
+def movedim(x: Tensor, source: Any, destination: Any) -> Tensor:
+    """Move the axes ``source`` to the positions ``destination`` (ints or sequences of the
+    same length), keeping the other axes in order, like ``torch.movedim``.
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.movedim(cr.zeros(2, 3, 4), 0, -1).shape
+        (3, 4, 2)
+    """
+    nd = x.data.ndim
+    src = _dims_tuple("movedim", source, nd)
+    dst = _dims_tuple("movedim", destination, nd)
+    if len(src) != len(dst):
+        raise ValueError(f"movedim: source {source} and destination {destination} must "
+                         "name the same number of dims")
+    rest = iter(a for a in range(nd) if a not in src)
+    placed = dict(zip(dst, src))
+    order = tuple(placed[i] if i in placed else next(rest) for i in range(nd))
+    return x if order == tuple(range(nd)) else transpose(x, order)
+
+
+moveaxis = movedim
+
+
+def narrow(x: Tensor, dim: int, start: Any, length: int) -> Tensor:
+    """The ``length`` elements of ``x`` from ``start`` along ``dim`` (a view in PyTorch,
+    a differentiable slice here), like ``torch.narrow``.
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.narrow(cr.arange(6).reshape(2, 3), 1, 1, 2)
+        tensor([[1, 2],
+                [4, 5]])
+    """
+    d = single_dim("narrow", dim, x.data.ndim)
+    n = x.data.shape[d]
+    s = int(start.item() if isinstance(start, Tensor) else start)
+    if not -n <= s <= n:
+        raise IndexError(f"narrow: start {s} is out of range for dim {dim} of size {n}")
+    if s < 0:
+        s += n
+    if length < 0 or s + length > n:
+        raise ValueError(f"narrow: start ({s}) + length ({length}) exceeds dim {dim} of "
+                         f"size {n} (shape {x.shape})")
+    return getitem(x, (slice(None),) * d + (slice(s, s + int(length)),))
+
+
+def unflatten(x: Tensor, dim: int, sizes: Any) -> Tensor:
+    """Split axis ``dim`` into the axes ``sizes`` (one may be -1), like
+    ``torch.unflatten``.
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.zeros(2, 12).unflatten(1, (3, -1)).shape
+        (2, 3, 4)
+    """
+    d = single_dim("unflatten", dim, x.data.ndim)
+    shape = x.data.shape
+    sizes = tuple(int(s) for s in sizes)
+    if not sizes:
+        raise ValueError("unflatten: sizes must name at least one size")
+    if sizes.count(-1) > 1:
+        raise ValueError(f"unflatten: at most one size may be -1, got {sizes}")
+    known = int(np.prod([s for s in sizes if s != -1]))
+    if -1 in sizes:
+        if known == 0 or shape[d] % known:
+            raise ValueError(f"unflatten: sizes {sizes} do not divide dim {dim} of size "
+                             f"{shape[d]}")
+        sizes = tuple(shape[d] // known if s == -1 else s for s in sizes)
+    elif known != shape[d]:
+        raise ValueError(f"unflatten: sizes {sizes} multiply to {known}, but dim {dim} of "
+                         f"shape {shape} has size {shape[d]}")
+    return reshape(x, shape[:d] + sizes + shape[d + 1:])
+
+
+def tile(x: Tensor, dims: Any) -> Tensor:
+    """``x`` repeated ``dims[i]`` times along each axis, like ``torch.tile``: fewer
+    ``dims`` than axes are padded with 1s in front (``Tensor.repeat`` would refuse).
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.tile(cr.tensor([[1.0, 2.0]]), (2,))
+        tensor([[1., 2., 1., 2.]])
+    """
+    reps = (int(dims),) if isinstance(dims, (int, np.integer)) else tuple(int(n) for n in dims)
+    reps = (1,) * (x.data.ndim - len(reps)) + reps
+    return repeat(x, *reps)
+
+
+def repeat_interleave(x: Any, repeats: Any = None, dim: int | None = None, *,
+                      output_size: int | None = None) -> Tensor:
+    """Repeat each element (or each slice along ``dim``) ``repeats`` times, like
+    ``torch.repeat_interleave``; without ``dim`` the tensor is flattened first.
+    ``repeat_interleave(counts)`` alone gives ``0`` repeated ``counts[0]`` times, then
+    ``1``, and so on. Gradients of the copies add up.
+
+    Args:
+        x: any shape (or, alone, 1-d integer counts).
+        repeats: an int, or a 1-d integer tensor with one count per element/slice.
+        dim: the axis to repeat along (None: flatten first).
+        output_size: the total length, if known (checked).
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.tensor([[1, 2], [3, 4]]).repeat_interleave(cr.tensor([1, 2]), dim=0)
+        tensor([[1, 2],
+                [3, 4],
+                [3, 4]])
+    """
+    if repeats is None:
+        counts = np.asarray(x.data if isinstance(x, Tensor) else x)
+        if counts.ndim != 1 or counts.dtype.kind not in "iu":
+            raise ValueError(f"repeat_interleave(repeats): repeats must be 1-d integers, got "
+                             f"shape {counts.shape} and dtype {counts.dtype}")
+        return Tensor._make(np.repeat(np.arange(len(counts), dtype=np.int64), counts),
+                            False, None)
+    if not isinstance(x, Tensor):
+        x = Tensor(x)
+    if dim is None:
+        x, d = reshape(x, (-1,)), 0
+    else:
+        d = single_dim("repeat_interleave", dim, x.data.ndim)
+    n = x.data.shape[d] if x.data.ndim else 1
+    reps = np.asarray(repeats.data if isinstance(repeats, Tensor) else repeats)
+    if reps.dtype.kind not in "iu" or reps.ndim > 1 or (reps.ndim == 1 and
+                                                         reps.size not in (1, n)):
+        raise ValueError(f"repeat_interleave: repeats must be an int or 1-d integers of "
+                         f"length 1 or {n} (the size of dim {dim}), got {reps!r}")
+    if reps.size and reps.min() < 0:
+        raise ValueError("repeat_interleave: repeats must be >= 0")
+    index = np.repeat(np.arange(n, dtype=np.int64), reps.reshape(-1) if reps.ndim else reps)
+    if output_size is not None and int(output_size) != index.size:
+        raise ValueError(f"repeat_interleave: output_size={output_size} but the repeats "
+                         f"give {index.size}")
+    if x.data.ndim == 0:
+        x = reshape(x, (1,))
+    return getitem(x, (slice(None),) * d + (index,))
+
+
+def hstack(tensors: Any) -> Tensor:
+    """Join tensors column-wise, like ``torch.hstack``: 1-d tensors end to end (dim 0),
+    others along dim 1.
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.hstack([cr.ones(2, 1), cr.zeros(2, 2)]).shape
+        (2, 3)
+    """
+    ts = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
+    ts = [reshape(t, (1,)) if t.data.ndim == 0 else t for t in ts]
+    if not ts:
+        raise ValueError("hstack needs at least one tensor")
+    return concatenate(ts, 0 if ts[0].data.ndim == 1 else 1)
+
+
+def vstack(tensors: Any) -> Tensor:
+    """Join tensors row-wise, like ``torch.vstack``: 0-d and 1-d tensors become rows
+    first, then everything is joined along dim 0.
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.vstack([cr.ones(3), cr.zeros(3)]).shape
+        (2, 3)
+    """
+    ts = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
+    ts = [reshape(t, (1, -1)) if t.data.ndim < 2 else t for t in ts]
+    if not ts:
+        raise ValueError("vstack needs at least one tensor")
+    return concatenate(ts, 0)
+
+
+row_stack = vstack
+concat = concatenate
+
+__all__ += [
+    "concat", "flip", "hstack", "moveaxis", "movedim", "narrow", "repeat_interleave", "roll",
+    "row_stack", "tile", "unflatten", "vstack",
+]

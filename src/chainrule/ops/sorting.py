@@ -98,3 +98,44 @@ def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = 
 
 
 __all__ = ["argsort", "sort", "topk"]
+
+
+# ---- gapstensor: unique ---------------------------------------------------------------------
+
+def unique(x: Any, sorted: bool = True, return_inverse: bool = False,  # noqa: A002
+           return_counts: bool = False, dim: int | None = None) -> Any:
+    """The distinct elements of ``x`` in ascending order (or, with ``dim``, the distinct
+    slices along ``dim`` in lexicographic order), like ``torch.unique``.
+
+    Not differentiable (neither is PyTorch's). ``sorted=False`` is accepted and still
+    sorts (PyTorch leaves the order unspecified).
+
+    Args:
+        x: any shape.
+        return_inverse: also return, for each element (slice), the position of its value
+            in the result: x's shape (``(x.shape[dim],)`` with ``dim``).
+        return_counts: also return how often each distinct value occurs.
+        dim: None to flatten, or the axis whose slices are compared.
+
+    Returns:
+        the values, or a tuple ``(values, inverse?, counts?)`` when asked for more.
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.unique(cr.tensor([3, 1, 3, 2]), return_counts=True)
+        (tensor([1, 2, 3]), tensor([1, 1, 2]))
+    """
+    a = np.asarray(x.data if isinstance(x, Tensor) else x)
+    axis = None if dim is None else single_dim("unique", dim, a.ndim)
+    values, inverse, counts = np.unique(a, return_inverse=True, return_counts=True,
+                                        axis=axis)
+    inverse = inverse.reshape(a.shape if axis is None else (-1,)).astype(np.int64)
+    out = [Tensor._make(values, False, None)]
+    if return_inverse:
+        out.append(Tensor._make(inverse, False, None))
+    if return_counts:
+        out.append(Tensor._make(counts.astype(np.int64, copy=False), False, None))
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+__all__ += ["unique"]
