@@ -342,9 +342,10 @@ def _taking_arrays(fn):
     return call
 
 
+_wrapped: dict = {}  # one wrapper per function, so aliases (vstack, row_stack) stay one
 for _name in __all__:
     _fn = globals().get(_name)
     if type(_fn).__name__ == "function" and _fn.__module__.startswith(
             ("chainrule.ops", "chainrule.functions")):
-        globals()[_name] = _taking_arrays(_fn)
-del _name, _fn
+        globals()[_name] = _wrapped.setdefault(id(_fn), _taking_arrays(_fn))
+del _name, _fn, _wrapped
