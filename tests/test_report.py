@@ -129,6 +129,7 @@ def test_train_writes_a_report_with_every_section(cnn_run: Path) -> None:
     wrong, total = int(cm.sum() - np.trace(cm)), int(cm.sum())
     assert f"Misclassified test examples: {wrong} of {total}" in html
     assert html.count('src="data:image/png;base64,') == min(wrong, 32)
+    assert html.count("&rarr; <span class=\"p\">") == min(wrong, 32)  # true -> predicted
     # the model's output shapes (Standardize, Conv2d(1, 4), pool, flatten, Linear)
     for shape in ("(1, 1, 8, 8)", "(1, 4, 8, 8)", "(1, 4, 4, 4)", "(1, 64)", "(1, 10)"):
         assert shape in html, shape
@@ -316,3 +317,26 @@ def test_screenshot_script_renders_the_report(tmp_path: Path) -> None:
                              capture_output=True, text=True, timeout=60)
     assert missing.returncode == 1 and "chainrule report" in missing.stderr
     assert re.search(r"no report at", missing.stderr)
+
+
+def test_idx_images_appear_in_the_misclassified_grid(tmp_path: Path) -> None:
+    from chainrule.data import load_dataset, write_idx
+
+    # MNIST-style files: the bundled digits, twice the size, 0-255 pixels
+    b = load_dataset("digits", seed=0)
+    for name, X, y in (("train", b.X_train, b.y_train), ("t10k", b.X_test, b.y_test)):
+        images = np.kron(np.rint(X.reshape(-1, 8, 8) * 255), np.ones((1, 2, 2)))
+        write_idx(tmp_path / f"{name}-images-idx3-ubyte", images[:300].astype(np.uint8))
+        write_idx(tmp_path / f"{name}-labels-idx1-ubyte", y[:300].astype(np.uint8))
+    result = run_training(TrainConfig(data=f"idx:{tmp_path}", model="mlp:8", epochs=1,
+                                      lr=1e-3, plots=False, quiet=True,
+                                      out=str(tmp_path / "run")), stream=None)
+    html = (result.out_dir / "report.html").read_text(encoding="utf-8")
+    check_page(html)
+    cm = np.array(result.summary["test"]["confusion_matrix"])
+    wrong = int(cm.sum() - np.trace(cm))
+    assert wrong > 0 and f"Misclassified test examples: {wrong} of " in html
+    uri = re.search(r'src="(data:image/png;base64,[^"]+)"', html).group(1)
+    png = base64.b64decode(uri.split(",", 1)[1])
+    assert struct.unpack(">II", png[16:24]) == (16, 16)  # the image's own size
+    assert "(1, 16, 16)" in html  # the images' shape in the data section

@@ -617,20 +617,28 @@ def _test_results(rec: RunRecord) -> str:
     if rec.examples is not None:
         ex = rec.examples
         figs = "".join(
-            f'<figure><img alt="test example {it["index"]}" src="{it["png"]}">'
-            f'<figcaption>true <b>{esc(it["true"])}</b> &middot; predicted '
-            f'<span class="p">{esc(it["pred"])}</span><br><span class="muted">'
-            f'{it["prob"]:.0%} sure, #{it["index"]}</span></figcaption></figure>'
+            f'<figure><img alt="test example {it["index"]}: true {esc(it["true"])}, '
+            f'predicted {esc(it["pred"])}" src="{it["png"]}">'
+            f'<figcaption><b>{esc(it["true"])}</b> &rarr; <span class="p">'
+            f'{esc(it["pred"])}</span><br><span class="muted">{_percent(it["prob"])} '
+            f'&middot; #{it["index"]}</span></figcaption></figure>'
             for it in ex["items"])
         shown = len(ex["items"])
         head = (f"Misclassified test examples: {ex['count']} of {ex['total']}"
                 + (f", the {shown} the model was surest of" if ex["count"] > shown else ""))
-        body += f"<h3>{esc(head)}</h3>" + (f'<div class="mis">{figs}</div>' if figs else
-                                          '<p class="muted">None: every test example is '
-                                          "classified correctly.</p>")
+        body += f"<h3>{esc(head)}</h3>" + (
+            '<p class="muted">Under each image: its true label &rarr; the predicted label, '
+            "the probability the model gave the predicted label, and the example's index "
+            f'in the test split, surest first.</p><div class="mis">{figs}</div>' if figs
+            else '<p class="muted">None: every test example is classified correctly.</p>')
     if not body:
         return ""
     return _section("test", "Test results", body)
+
+
+def _percent(p: float) -> str:
+    """``87%``; ``99.7%`` near certainty, where a rounded 100% would be untrue."""
+    return f"{p:.0%}" if p < 0.995 else f"{min(p, 0.999):.1%}"
 
 
 def _per_class(cm: list[list[int]], labels: list[str]) -> str:
