@@ -6,6 +6,7 @@
     chainrule info MODEL                    architecture, parameters, metadata
     chainrule explain [MODEL]               one training step, the chain rule in numbers
     chainrule experiment [NAME]             the bundled experiments (when installed)
+    chainrule report RUN_DIR                (re)write a run folder's report.html
 
 Every failure ends with a non-zero exit status and one line on stderr that names the
 problem; ``--help`` works on every subcommand.
@@ -61,7 +62,8 @@ class _Parser(argparse.ArgumentParser):
 def _add_train(sub: Any) -> None:
     p = sub.add_parser("train", help="train a model and write a run folder",
                        description="Train a model and write a run folder (model, history, "
-                       "config, summary, plots).\nWith no options: an MLP on the bundled "
+                       "config, summary, report.html, plots).\nWith no options: an MLP on "
+                       "the bundled "
                        "digits, >= 97% test accuracy in seconds.",
                        epilog=TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
                        argument_default=argparse.SUPPRESS)
@@ -191,6 +193,19 @@ def _add_experiment(sub: Any) -> None:
     p.set_defaults(handler=_cmd_experiment)
 
 
+def _add_report(sub: Any) -> None:
+    p = sub.add_parser("report", help="write a run folder's report.html (for older runs)",
+                       description="Write report.html of a run folder from its files "
+                       "(config.json, summary.json, history.json, model.safetensors): one "
+                       "self-contained page with the curves, test results, model, data, "
+                       "settings and timing. chainrule train writes it already; this "
+                       "rebuilds it, e.g. for a run made by an older chainrule.")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder of chainrule train")
+    p.add_argument("-o", "--output", metavar="FILE",
+                   help="write the page here instead of RUN_DIR/report.html")
+    p.set_defaults(handler=_cmd_report)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``chainrule`` argument parser (all subcommands)."""
     from chainrule import __version__
@@ -200,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"chainrule {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for add in (_add_train, _add_evaluate, _add_predict, _add_info, _add_explain,
-                _add_experiment):
+                _add_experiment, _add_report):
         add(sub)
     parser.subparsers = sub.choices  # type: ignore[attr-defined]  (for one-line errors)
     return parser
@@ -347,6 +362,17 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from chainrule.train.report import write_report
+
+    if args.output:
+        from chainrule.train.inference import check_writable
+
+        check_writable(args.output)
+    print(f"wrote {write_report(args.run_dir, args.output)}")
+    return 0
+
+
 def _write_text(text: str, path: str | None) -> None:
     if path is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
@@ -391,7 +417,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     if getattr(args, "handler", None) is None:
-        parser.error("give a command: train, evaluate, predict, info, explain or experiment")
+        parser.error("give a command: train, evaluate, predict, info, explain, experiment "
+                     "or report")
     prog = f"{PROG} {args.command}"
     if unknown and args.command != "experiment":
         parser.subparsers[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")

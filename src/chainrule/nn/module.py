@@ -466,24 +466,48 @@ class Module:
         head = f"{type(self).__name__}({extra}" if extra else f"{type(self).__name__}("
         return head + "\n" + "\n".join(lines) + "\n)"
 
-    def summary(self) -> str:
-        """A table of every layer with its parameter count, and the totals."""
-        rows = [("layer", "type", "parameters")]
-        for name, m in self.named_modules():
-            own = sum(p.data.size for p in m._parameters.values() if p is not None)
-            if name and (own or not m._modules):
-                rows.append((name, m._one_line(), f"{own:,}"))
-        total = self.num_parameters()
-        trainable = self.num_parameters(trainable_only=True)
-        w0 = max(len(r[0]) for r in rows)
-        w1 = min(max(len(r[1]) for r in rows), 60)
-        w2 = max(max(len(r[2]) for r in rows), len(f"{total:,}"))
-        out = [f"{r[0]:<{w0}}  {r[1][:w1]:<{w1}}  {r[2]:>{w2}}" for r in rows]
-        rule = "-" * len(out[0])
-        out.insert(1, rule)
-        out.append(rule)
-        out.append(f"total parameters: {total:,} (trainable: {trainable:,})")
-        return "\n".join(out)
+    # ---- summary (chainrule.nn._summary builds the table) -------------------------------
+    def summary(self, input_size: Any = None, *, input_data: Any = None,
+                dtypes: Any = None) -> Any:
+        """A table of every layer (qualified names, as ``state_dict`` prefixes) with its
+        parameter count and, given an input, its output shape; then the totals.
+
+        With ``input_size`` (batch dimension included, as torchinfo takes it; a list of
+        shapes for several inputs) or ``input_data`` (the inputs themselves), one forward
+        pass runs in eval mode without a graph on zeros (no random numbers drawn) and each
+        layer's output shape is shown; the model's modes are put back afterwards.
+
+        Args:
+            input_size: e.g. ``(1, 64)``, or ``[(1, 5), (1, 5)]`` for two inputs.
+            input_data: a Tensor/array, or a list of them, passed to ``forward``.
+            dtypes: the dtype(s) of the zeros (default: the model's floating dtype; give
+                ``cr.int64`` for a model that starts with ``Embedding``).
+
+        Returns:
+            a ``ModelSummary``: a ``str`` (print it) whose ``rows`` hold the numbers and
+            which renders as an HTML table in a notebook.
+
+        Example:
+            >>> import chainrule as cr
+            >>> net = cr.nn.Sequential(cr.nn.Linear(4, 3), cr.nn.ReLU())
+            >>> print(net.summary(input_size=(1, 4)))
+            layer  type                                              output shape  parameters
+            ---------------------------------------------------------------------------------
+            0      Linear(in_features=4, out_features=3, bias=True)  (1, 3)                15
+            1      ReLU()                                            (1, 3)                 0
+            ---------------------------------------------------------------------------------
+            input (1, 4) -> output (1, 3)
+            total parameters: 15 (trainable: 15)
+        """
+        from chainrule.nn._summary import summarize
+
+        return summarize(self, input_size, input_data, dtypes)
+
+    def _repr_html_(self) -> str:
+        """The summary as an HTML table, for Jupyter."""
+        from chainrule.nn._summary import summary_html
+
+        return summary_html(self.summary())
 
 
 def _loadable(given: np.dtype, wanted: np.dtype) -> bool:

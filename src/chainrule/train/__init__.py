@@ -51,6 +51,10 @@ from chainrule.train.metrics import (
 from chainrule.train.run import RunResult, run_training
 from chainrule.train.trainer import Trainer
 
+# isort: split
+# report: the run report (report.html), chainrule report RUN_DIR
+from chainrule.train.report import write_report
+
 __all__ = [
     "Accuracy", "CSVLogger", "Callback", "ConfusionMatrix", "EarlyStopping", "History",
     "LRSchedulerCallback", "LambdaCallback", "MeanAbsoluteError", "Metric", "ModelCheckpoint",
@@ -59,3 +63,4 @@ __all__ = [
     "top_k_accuracy",
 ]
 __all__ += ["TerminateOnNaN", "predict"]
+__all__ += ["write_report"]

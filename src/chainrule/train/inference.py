@@ -397,7 +397,7 @@ def describe_file(path: str | os.PathLike, as_json: bool = False,
     lines = [f"file      {path}", f"kind      {info.kind} (chainrule "
                                    f"{info.chainrule_version})"]
     if model is not None:
-        lines += ["", model.summary()]
+        lines += ["", _summary_with_shapes(model, metadata)]
     else:
         lines.append(f"tensors   {len(info.tensors)} ({info.num_parameters:,} values); no "
                      "architecture recorded")
@@ -407,6 +407,23 @@ def describe_file(path: str | os.PathLike, as_json: bool = False,
             text = json.dumps(_jsonable(v))
             lines.append(f"  {k}: {text if len(text) <= 200 else text[:197] + '...'}")
     return "\n".join(lines)
+
+
+# a forward pass on a placeholder model copies each weight once: only for small models
+SHAPES_MAX_PARAMETERS = 20_000_000
+
+
+def _summary_with_shapes(model: Any, metadata: dict[str, Any]) -> str:
+    """``model.summary()`` with output shapes when the file records its input shape (a run
+    of ``chainrule train``) and the model is small; without them otherwise."""
+    shape = metadata.get("input_shape")
+    if (isinstance(shape, list) and all(isinstance(d, int) and d > 0 for d in shape)
+            and model.num_parameters() <= SHAPES_MAX_PARAMETERS):
+        try:
+            return model.summary(input_size=(1, *shape))
+        except (ValueError, TypeError, IndexError):
+            pass  # an input shape the architecture does not take: the table without shapes
+    return model.summary()
 
 
 def _jsonable(v: Any) -> Any:

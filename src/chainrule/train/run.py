@@ -9,6 +9,7 @@ run exactly), evaluates on the test split and writes a run folder::
     config.json            the settings used (chainrule train --config config.json reruns)
     history.json, history.csv     one record per epoch
     summary.json           the outcome: parameters, epochs, best/final val, test metrics
+    report.html            the run as a page to open in a browser (chainrule.train.report)
     loss.png, accuracy.png, confusion_matrix.png   when matplotlib is installed
 
 The model carries its preprocessing: its first layer (``input``, an ``nn.Standardize``)
@@ -52,7 +53,8 @@ CONFIG_FILE = "config.json"
 METADATA_FORMAT = "chainrule.run/2"
 LEGACY_METADATA_FORMAT = "chainrule.run/1"
 RUN_FILES = (MODEL_FILE, CHECKPOINT_FILE, CONFIG_FILE, "history.json", "history.csv",
-             "summary.json", "loss.png", "accuracy.png", "confusion_matrix.png")
+             "summary.json", "loss.png", "accuracy.png", "confusion_matrix.png",
+             "report.html")
 
 
 @dataclass
@@ -669,23 +671,28 @@ def _train_in_folder(config: TrainConfig, out: Path, data: PreparedData, model: 
                               checkpoint_min_interval=1.0, resume=config.resume)
     train_seconds = time.perf_counter() - train_started
     if trainer.diverged is not None:
-        raise TrainingDivergedError(_nonfinite_message(trainer.diverged, out, ckpt, config,
-                                                       resumed_at or 0))
+        message = _nonfinite_message(trainer.diverged, out, ckpt, config, resumed_at or 0)
+        _write_report(out, model=model, data=data, history=history, monitor=monitor,
+                      diverged=message)
+        raise TrainingDivergedError(message)
     if not config.allow_nonfinite:
         from chainrule.train.callbacks import _nonfinite_tensor
 
         bad = _nonfinite_tensor(model)
         if bad is not None:  # a callback of the user's own put NaN back, say
-            raise TrainingDivergedError(f"the trained model's {bad} holds NaN/Inf; wrote no "
-                                        "model file (--allow-nonfinite saves it anyway)")
+            message = (f"the trained model's {bad} holds NaN/Inf; wrote no model file "
+                       "(--allow-nonfinite saves it anyway)")
+            _write_report(out, model=model, data=data, history=history, monitor=monitor,
+                          diverged=message)
+            raise TrainingDivergedError(message)
 
     test = trainer.evaluate(data.test)
-    confusion = None
+    confusion = test_logits = None
     if task == "classification":
         from chainrule.train.metrics import confusion_matrix
 
-        confusion = confusion_matrix(trainer.predict(data.test[0]), data.test[1],
-                                     data.bundle.num_classes)
+        test_logits = trainer.predict(data.test[0])
+        confusion = confusion_matrix(test_logits, data.test[1], data.bundle.num_classes)
     test_report = {k: float(v) for k, v in test.items()}
     meta = {**meta, "test": test_report, "epochs_trained": len(history),
             "config": config.experiment()}
@@ -694,7 +701,7 @@ def _train_in_folder(config: TrainConfig, out: Path, data: PreparedData, model: 
     history.to_json(out / "history.json")
     history.to_csv(out / "history.csv")
     files = [MODEL_FILE, CHECKPOINT_FILE, CONFIG_FILE, "history.json", "history.csv",
-             "summary.json"]
+             "summary.json", "report.html"]
     plot_note = None
     if config.plots:
         from chainrule.train.plots import have_matplotlib, plot_run
@@ -726,10 +733,28 @@ def _train_in_folder(config: TrainConfig, out: Path, data: PreparedData, model: 
         summary["gradient_monitor"] = {"findings": [str(f) for f in monitor.findings],
                                        "summary": monitor.summary()}
     from chainrule.train.history import _atomic_write
+    from chainrule.train.report import summary_extras
 
+    summary.update(summary_extras(data, monitor))  # what report.html is rebuilt from
     _atomic_write(out / "summary.json", json.dumps(summary, indent=1) + "\n")
+    _write_report(out, model=model, data=data, test_logits=test_logits, history=history,
+                  monitor=monitor)
     _print_summary(stream, summary, task, history, plot_note)
     return RunResult(out, summary, history, model, trainer)
+
+
+def _write_report(out: Path, **live: Any) -> None:
+    """report.html of the run (chainrule.train.report); a failure there is a warning, never
+    the loss of a run whose model and summary are already written."""
+    from chainrule.train.report import write_report
+
+    try:
+        write_report(out, **live)
+    except Exception as err:  # noqa: BLE001  (the run's files are written; say what failed)
+        import warnings
+
+        warnings.warn(f"{out / 'report.html'} was not written: {type(err).__name__}: "
+                      f"{err}", RuntimeWarning, stacklevel=2)
 
 
 def _describe_preprocessing(data: PreparedData) -> str:
