@@ -33,7 +33,7 @@ from chainrule.autograd import no_grad
 from chainrule.nn.module import Module
 from chainrule.tensor import Tensor
 
-__all__ = ["DEFAULT_OPSET", "OnnxExportError", "Value", "export_onnx",
+__all__ = ["DEFAULT_OPSET", "OnnxExportError", "Value", "export_onnx", "export_onnx_file",
            "register_onnx_converter"]
 
 DEFAULT_OPSET = 17
@@ -777,7 +777,11 @@ def export_onnx(model: Module, example_input: Any, path: str | os.PathLike,
                                [f"input_{i}" for i in range(len(inputs))])
     if len(in_names) != len(inputs):
         raise ValueError(f"export_onnx: {len(in_names)} input names for {len(inputs)} inputs")
-    graph = OnnxGraph(model, opset, _model_dtype(model, inputs), dynamic_batch)
+    dtype = _model_dtype(model, inputs)
+    # floating inputs take the model's dtype (a float64 example for a float32 model would
+    # make a graph whose input and weights disagree)
+    inputs = [a.astype(dtype) if a.dtype.kind == "f" else a for a in inputs]
+    graph = OnnxGraph(model, opset, dtype, dynamic_batch)
     for name in in_names:
         graph._taken.add(name)
     values = [Value(graph, name, arr) for name, arr in zip(in_names, inputs)]
@@ -834,6 +838,72 @@ def export_onnx(model: Module, example_input: Any, path: str | os.PathLike,
     from chainrule.io.atomic import atomic_write_bytes
 
     atomic_write_bytes(path, proto.SerializeToString())
+
+
+def _takes_ids(model: Module) -> bool:
+    """Whether the model's first layer reads token ids (an Embedding at the front)."""
+    from chainrule import nn
+
+    m = model
+    while True:
+        if isinstance(m, (nn.Embedding, nn.DecoderOnlyTransformer)):
+            return True
+        children = list(m.children())
+        if not children:
+            return False
+        m = children[0]
+
+
+def export_onnx_file(model_path: str | os.PathLike, path: str | os.PathLike,
+                     input_shape: Any = None, opset: int | None = None,
+                     dynamic_batch: bool = True, input_dtype: Any = None) -> str:
+    """Export a model file (``chainrule.io.save``, ``chainrule train``'s model) to ONNX;
+    what ``chainrule export MODEL --onnx OUT`` runs. Returns a one-line description.
+
+    Args:
+        model_path: the ``.safetensors`` model file.
+        path: the ``.onnx`` file to write.
+        input_shape: one sample's shape (without the batch), e.g. ``(64,)``; default:
+            the ``input_shape`` recorded in the file's metadata (``chainrule train``
+            records it).
+        opset, dynamic_batch: as :func:`export_onnx`.
+        input_dtype: the input's dtype; default int64 for models that start with an
+            Embedding (token ids), else the model's floating dtype.
+
+    The file's metadata (class names, feature names, task ...) is kept in the ONNX
+    model's ``metadata_props``, as JSON.
+
+    Example:
+        >>> export_onnx_file("runs/digits/model.safetensors", "digits.onnx")  # doctest: +SKIP
+        'wrote digits.onnx: opset 17, input (batch, 64) float32, output (batch, 10)'
+    """
+    from chainrule.io.model_file import load_with_metadata
+
+    model, meta = load_with_metadata(model_path)
+    shape = input_shape if input_shape is not None else meta.get("input_shape")
+    if shape is None:
+        raise ValueError(f"{os.fspath(model_path)}: the file records no input_shape; give "
+                         "one sample's shape (e.g. --input-shape 64, or 1,8,8)")
+    shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(n) for n in
+                                                                             shape)
+    if any(n < 1 for n in shape):
+        raise ValueError(f"input shape must have sizes >= 1, got {shape}")
+    if input_dtype is None:
+        input_dtype = np.int64 if _takes_ids(model) else _model_dtype(model, [])
+    example = np.zeros((1, *shape), np.dtype(input_dtype))
+    stored = {k: v for k, v in meta.items() if v is not None}
+    export_onnx(model, example, path, opset, dynamic_batch, metadata=stored)
+    onnx = _onnx()
+    proto = onnx.load(os.fspath(path), load_external_data=False)
+
+    def describe(info: Any) -> str:
+        dims = [d.dim_param or str(d.dim_value) for d in info.type.tensor_type.shape.dim]
+        elem = onnx.helper.tensor_dtype_to_np_dtype(info.type.tensor_type.elem_type)
+        return f"({', '.join(dims)}) {elem}"
+
+    outs = ", ".join(describe(o) for o in proto.graph.output)
+    return (f"wrote {os.fspath(path)}: opset {proto.opset_import[0].version}, input "
+            f"{describe(proto.graph.input[0])}, output {outs}")
 
 
 def _version() -> str:
