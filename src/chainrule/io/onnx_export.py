@@ -101,9 +101,22 @@ def register_onnx_converter(cls: type, fn: Converter | None = None) -> Any:
     return fn
 
 
+def register_builtin(cls: type, fn: Converter) -> None:
+    """Register chainrule's own converter for ``cls``, unless one is registered already
+    (yours win, whenever they were registered)."""
+    _CONVERTERS.setdefault(cls, fn)
+
+
+def _load_builtins() -> None:
+    # Imported on first use, not with chainrule.io: chainrule.nn may import chainrule.io
+    # while it is still being imported itself, and the converters need the whole of nn.
+    from chainrule.io import onnx_layers  # noqa: F401
+
+
 def converter_for(module: Module) -> Converter | None:
     """The converter of ``module``'s class, or of the nearest registered base class whose
     ``forward`` it still uses; None when there is none."""
+    _load_builtins()
     cls = type(module)
     for klass in cls.__mro__:
         fn = _CONVERTERS.get(klass)
@@ -911,6 +924,3 @@ def _version() -> str:
 
     return __version__
 
-
-# The per-layer converters register themselves (they import only this module).
-from chainrule.io import onnx_layers as _onnx_layers  # noqa: E402, F401

@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from chainrule import nn
-from chainrule.io.onnx_export import OnnxExportError, OnnxGraph, Value, register_onnx_converter
+from chainrule.io.onnx_export import OnnxExportError, OnnxGraph, Value
+from chainrule.io.onnx_export import register_builtin as register_onnx_converter
 from chainrule.ops.activations import gelu as _gelu_fn
 from chainrule.ops.activations import relu as _relu_fn
 from chainrule.ops.windows import spatial_tuple
