@@ -365,6 +365,19 @@ def test_export_restores_training_mode_and_casts_the_example(tmp_path: Path) -> 
     assert info.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
 
 
+def test_a_float64_model_exports_float64_with_a_warning(tmp_path: Path) -> None:
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)).double()
+    with pytest.warns(UserWarning, match="float64 graph"):
+        export_onnx(model, np.zeros((1, 3)), tmp_path / "m.onnx")
+    x = np.random.default_rng(0).standard_normal((5, 3))
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"),
+                                   providers=["CPUExecutionProvider"])
+    got = session.run(None, {"input": x})[0]
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got, model(cr.tensor(x, dtype="float64")).data, rtol=1e-12,
+                               atol=1e-12)
+
+
 def test_static_batch_and_sequence_first_batch_axis(tmp_path: Path) -> None:
     export_onnx(nn.Linear(3, 2), np.zeros((4, 3), np.float32), tmp_path / "s.onnx",
                 dynamic_batch=False)
@@ -401,6 +414,15 @@ class Head(nn.Module):
 def test_a_layer_of_your_own_is_followed_through_its_forward(tmp_path: Path) -> None:
     model = nn.Sequential(nn.Linear(5, 4), Head())
     assert export_and_compare(model, floats(6, 5), tmp_path) <= TOL
+
+
+class Indexing(nn.Module):
+    def forward(self, x: Any) -> Any:
+        return x[..., ::-2][:, None, 1:3], x[-2], x[:, 0, -1:], x[1:, ..., None].squeeze(-1)
+
+
+def test_indexing_a_value_follows_numpy(tmp_path: Path) -> None:
+    assert export_and_compare(Indexing(), floats(4, 5), tmp_path) <= TOL
 
 
 def test_register_onnx_converter_for_your_own_layer(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -37,8 +38,8 @@ __all__ = ["DEFAULT_OPSET", "OnnxExportError", "Value", "export_onnx", "export_o
            "register_onnx_converter"]
 
 DEFAULT_OPSET = 17
-"""The opset written by default: LayerNormalization is standard from 17, and onnxruntime
-has run opset 17 since 1.14 (2023)."""
+"""The opset written by default: LayerNormalization is standard from 17, and every
+onnxruntime the ``[onnx]`` extra allows (1.17+) runs it."""
 MIN_OPSET, MAX_OPSET = 17, 21
 INSTALL_HINT = "pip install 'chainrule[onnx]'"
 _INT64_MAX = np.iinfo(np.int64).max
@@ -529,12 +530,11 @@ class OnnxGraph:
                 drop.append(axis)
             elif isinstance(item, slice):
                 step = 1 if item.step is None else int(item.step)
-                if item != slice(None):
-                    lo = _INT64_MIN if step < 0 else 0
-                    hi = _INT64_MAX if step > 0 else _INT64_MIN
-                    starts.append(-1 if item.start is None and step < 0 else
-                                  lo if item.start is None else int(item.start))
-                    ends.append(hi if item.stop is None else int(item.stop))
+                if item != slice(None):  # open ends run to the far end either way
+                    first = 0 if step > 0 else -1
+                    last = _INT64_MAX if step > 0 else _INT64_MIN
+                    starts.append(first if item.start is None else int(item.start))
+                    ends.append(last if item.stop is None else int(item.stop))
                     axes.append(axis)
                     steps.append(step)
                 out_axis += 1
@@ -791,6 +791,10 @@ def export_onnx(model: Module, example_input: Any, path: str | os.PathLike,
     if len(in_names) != len(inputs):
         raise ValueError(f"export_onnx: {len(in_names)} input names for {len(inputs)} inputs")
     dtype = _model_dtype(model, inputs)
+    if dtype == np.float64:
+        warnings.warn("export_onnx: a float64 model makes a float64 graph, for which "
+                      "onnxruntime's CPU kernels are missing (Conv, Erf, LSTM ...); export "
+                      "model.float() to run it there", UserWarning, stacklevel=2)
     # floating inputs take the model's dtype (a float64 example for a float32 model would
     # make a graph whose input and weights disagree)
     inputs = [a.astype(dtype) if a.dtype.kind == "f" else a for a in inputs]
