@@ -7,6 +7,7 @@
     chainrule explain [MODEL]               one training step, the chain rule in numbers
     chainrule experiment [NAME]             the bundled experiments (when installed)
     chainrule report RUN_DIR                (re)write a run folder's report.html
+    chainrule export MODEL --onnx OUT.onnx  the model as ONNX (needs chainrule[onnx])
 
 Every failure ends with a non-zero exit status and one line on stderr that names the
 problem; ``--help`` works on every subcommand.
@@ -206,6 +207,23 @@ def _add_report(sub: Any) -> None:
     p.set_defaults(handler=_cmd_report)
 
 
+def _add_export(sub: Any) -> None:
+    p = sub.add_parser("export", help="write a model file as ONNX (chainrule[onnx])",
+                       description="Write a saved model as an ONNX graph that onnxruntime "
+                       "and other runtimes run, with a dynamic batch dimension. Needs the "
+                       "onnx package: pip install 'chainrule[onnx]'.")
+    p.add_argument("model", metavar="MODEL", help="a model file (model.safetensors)")
+    p.add_argument("--onnx", required=True, metavar="OUT.onnx", help="the ONNX file to write")
+    p.add_argument("--input-shape", metavar="D1,D2,...", help="one sample's shape, without "
+                   "the batch (default: the input_shape recorded in the file)")
+    p.add_argument("--input-dtype", choices=("float32", "float64", "int64"),
+                   help="the input's dtype (default: int64 for token ids, else the model's)")
+    p.add_argument("--opset", type=int, metavar="N", help="ONNX opset, 17 to 21 (default 17)")
+    p.add_argument("--static-batch", action="store_true",
+                   help="fix the batch size at 1 instead of a symbolic dimension")
+    p.set_defaults(handler=_cmd_export)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``chainrule`` argument parser (all subcommands)."""
     from chainrule import __version__
@@ -215,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"chainrule {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for add in (_add_train, _add_evaluate, _add_predict, _add_info, _add_explain,
-                _add_experiment, _add_report):
+                _add_experiment, _add_report, _add_export):
         add(sub)
     parser.subparsers = sub.choices  # type: ignore[attr-defined]  (for one-line errors)
     return parser
@@ -306,6 +324,21 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     result = explain(model, x=_numbers(args.x, "x"), y=_numbers(args.y, "y"), lr=args.lr,
                      format=args.format)
     _write_text(str(result), args.output)
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from chainrule.io.onnx_export import export_onnx_file
+
+    shape = None
+    if args.input_shape is not None:
+        try:
+            shape = [int(v) for v in args.input_shape.split(",") if v.strip()]
+        except ValueError:
+            raise CLIError(f"--input-shape takes comma-separated sizes, got "
+                           f"{args.input_shape!r}") from None
+    print(export_onnx_file(args.model, args.onnx, shape, args.opset, not args.static_batch,
+                           args.input_dtype))
     return 0
 
 
@@ -417,8 +450,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     if getattr(args, "handler", None) is None:
-        parser.error("give a command: train, evaluate, predict, info, explain, experiment "
-                     "or report")
+        parser.error("give a command: train, evaluate, predict, info, explain, experiment, "
+                     "report or export")
     prog = f"{PROG} {args.command}"
     if unknown and args.command != "experiment":
         parser.subparsers[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")

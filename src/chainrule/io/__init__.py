@@ -9,6 +9,8 @@
 - ``register_architecture``: make your own layers describable.
 - ``atomic_write`` / ``atomic_write_bytes`` / ``atomic_path``: crash-safe file writes;
   ``remove_stale_temporaries(folder)`` removes what killed writers left behind.
+- ``export_onnx(model, example_input, path)``: the model as an ONNX graph (the ``[onnx]``
+  extra); ``register_onnx_converter`` teaches it a layer of your own.
 - ``verify_file(path)``: check a file completely (checksums, architecture against
   tensors) without loading it. Every loader checks the SHA-256 checksums chainrule
   writes into its files; ``verify=False`` skips that.
@@ -49,6 +51,11 @@ from chainrule.io.model_file import (
     save_state_dict,
     verify_file,
 )
+from chainrule.io.onnx_export import (
+    OnnxExportError,
+    export_onnx,
+    register_onnx_converter,
+)
 
 __all__ = [
     "Checkpoint", "FileInfo", "ModelFileError", "atomic_path", "atomic_write",
@@ -57,4 +64,6 @@ __all__ = [
     "registered_architectures", "save", "save_checkpoint", "save_state_dict", "to_spec",
     # file trust (issue 11)
     "UnverifiedFileWarning", "remove_stale_temporaries", "verify_file",
+    # ecosystem (issue 13): ONNX export
+    "OnnxExportError", "export_onnx", "register_onnx_converter",
 ]

@@ -395,7 +395,9 @@ class Module:
         with a ``RuntimeWarning`` naming them.
 
         Args:
-            state: ``state_dict`` key → array or Tensor.
+            state: ``state_dict`` key → array, Tensor or PyTorch CPU tensor (so
+                ``model.load_state_dict(torch_model.state_dict())`` works; see
+                docs/pytorch_weights.md).
             strict: require exactly this module's keys.
             assign: make each tensor hold the given array itself (its dtype included)
                 instead of copying into the existing one, as PyTorch's ``assign=True``;
@@ -416,8 +418,10 @@ class Module:
             if k not in state:
                 continue
             value = state[k]
-            if isinstance(value, (Tensor, np.ndarray, np.generic)):
-                arr = value.data if isinstance(value, Tensor) else np.asarray(value)
+            if isinstance(value, Tensor):
+                arr = value.data
+            elif isinstance(value, (np.ndarray, np.generic)) or hasattr(value, "__array__"):
+                arr = np.asarray(value)  # NumPy arrays and PyTorch's CPU tensors, as they are
             else:  # Python numbers typed by hand: [[1, 2]] means floats for a weight
                 arr = np.asarray(value, dtype=t.data.dtype)
             if arr.shape != t.data.shape:
