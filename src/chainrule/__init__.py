@@ -346,6 +346,6 @@ _wrapped: dict = {}  # one wrapper per function, so aliases (vstack, row_stack) 
 for _name in __all__:
     _fn = globals().get(_name)
     if type(_fn).__name__ == "function" and _fn.__module__.startswith(
-            ("chainrule.ops", "chainrule.functions")):
+            ("chainrule.ops", "chainrule.functions")) and _name != "is_tensor":
         globals()[_name] = _wrapped.setdefault(id(_fn), _taking_arrays(_fn))
 del _name, _fn, _wrapped
