@@ -212,3 +212,20 @@ __all__ += [
     "autograd", "cuda", "device", "inference_mode", "is_inference_mode_enabled",
     "set_grad_enabled", "Size",
 ]
+
+# ---- sigparity: PyTorch's factory keywords (layout=, memory_format=) and randint_like ----
+from chainrule.creation import randint_like  # noqa: E402
+from chainrule.devices import (  # noqa: E402
+    channels_last,
+    channels_last_3d,
+    contiguous_format,
+    layout,
+    memory_format,
+    preserve_format,
+    strided,
+)
+
+__all__ += [
+    "randint_like", "channels_last", "channels_last_3d", "contiguous_format", "layout",
+    "memory_format", "preserve_format", "strided",
+]

@@ -61,7 +61,8 @@ TORCH_NAMES: dict[str, tuple[str, ...]] = {
         "float64", "double", "float16", "half", "bfloat16", "int64", "long", "int32", "int",
         "int16", "int8", "uint8", "bool", "get_default_dtype", "set_default_dtype",
         "set_num_threads", "get_num_threads", "set_printoptions", "compile", "jit",
-        "autograd", "nn", "optim", "utils",
+        "autograd", "nn", "optim", "utils", "layout", "strided", "memory_format",
+        "contiguous_format", "preserve_format", "channels_last",
     ),
     "torch.Tensor": (
         "size", "shape", "dim", "ndim", "numel", "dtype", "device", "item", "tolist",
@@ -186,10 +187,31 @@ NOTES: dict[tuple[str, str], str] = {
     ("torch.utils.data", "DataLoader"): "num_workers > 0 prepares batches ahead in one "
                                         "background thread (same batches as 0), not in "
                                         "worker processes; Python floats collate to the "
-                                        "default dtype",
+                                        "default dtype; batch_size=None is refused",
+    ("torch", "empty"): "filled with zeros (PyTorch leaves it uninitialised); out= is "
+                        "refused",
+    ("torch", "strided"): "the only layout: a layout= other than strided is refused",
+    ("torch", "memory_format"): "memory_format= is accepted and ignored (arrays stay "
+                                "C-contiguous; values are the same)",
+    ("torch.nn", "LSTM"): "proj_size > 0 (projected hidden state) is refused",
+    ("torch.nn", "Embedding"): "sparse=True (sparse gradients) is refused",
+    ("torch.nn.functional", "embedding"): "sparse=True (sparse gradients) is refused",
+    ("torch.nn.functional", "normalize"): "out= is refused",
+    ("torch.nn.functional", "interpolate"): "antialias=True is refused",
     ("torch.utils.data", "default_collate"): "Python floats collate to the default dtype "
                                              "(float32), not float64",
 }
+
+# PyTorch's factories write into ``out=`` when given one; chainrule's return a new tensor.
+for _name in ("zeros", "ones", "full", "rand", "randn", "randint", "randperm", "arange",
+              "linspace", "logspace", "eye"):
+    NOTES[("torch", _name)] = "out= is refused (a new tensor is returned)"
+# How PyTorch runs an optimizer step; the update is the same math.
+for _name in ("SGD", "Adam", "AdamW", "Adamax", "NAdam", "RAdam", "RMSprop", "Adagrad",
+              "Adadelta"):
+    NOTES[("torch.optim", _name)] = ("foreach/fused/capturable are accepted and ignored; "
+                                     "differentiable=True is refused")
+del _name
 
 
 @dataclass(frozen=True)
