@@ -478,6 +478,10 @@ def test_published_device_calls() -> None:
         assert made.shape == (3,) and made.dtype == cr.float64
     with pytest.raises(RuntimeError, match="'cuda' is not available"):
         x.new_zeros(2, device="cuda")
+    g = cr.Generator(device=dev).manual_seed(0)  # torch.Generator(device=...).manual_seed(0)
+    assert g.device == cr.device("cpu") and cr.Generator("cpu").initial_seed() is None
+    np.testing.assert_array_equal(cr.randn(3, generator=g).data,
+                                  cr.randn(3, generator=cr.Generator(0)).data)
 
 
 # ---- optimizers: PyTorch's implementation switches -----------------------------------------
