@@ -307,7 +307,6 @@ from chainrule.printing import set_printoptions  # noqa: E402
 from chainrule.random import (  # noqa: E402
     get_rng_state,
     initial_seed,
-    randint_like,
     seed,
     set_rng_state,
 )
@@ -320,8 +319,24 @@ __all__ += [
     "log2", "masked_select", "moveaxis", "movedim", "narrow", "nonzero", "normal", "outer",
     "repeat_interleave", "roll", "row_stack", "scatter", "scatter_add", "tan", "tensordot",
     "tile", "tril", "triu", "trunc", "unflatten", "unique", "vstack",
-    "set_printoptions", "get_rng_state", "initial_seed", "randint_like", "seed",
-    "set_rng_state",
+    "set_printoptions", "get_rng_state", "initial_seed", "seed", "set_rng_state",
+]
+
+# ---- sigparity: PyTorch's factory keywords (layout=, memory_format=) and randint_like ----
+from chainrule.creation import randint_like  # noqa: E402
+from chainrule.devices import (  # noqa: E402
+    channels_last,
+    channels_last_3d,
+    contiguous_format,
+    layout,
+    memory_format,
+    preserve_format,
+    strided,
+)
+
+__all__ += [
+    "randint_like", "channels_last", "channels_last_3d", "contiguous_format", "layout",
+    "memory_format", "preserve_format", "strided",
 ]
 
 # ---- NumPy arrays as the first argument of the top-level functions ----------------------

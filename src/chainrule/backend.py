@@ -63,17 +63,27 @@ class Generator:
     """A seedable source of random numbers, passed explicitly to whatever needs one.
 
     Wraps ``numpy.random.Generator`` (PCG64). Its state is JSON-serialisable through
-    ``get_state``/``set_state`` so checkpoints can restore it exactly.
+    ``get_state``/``set_state`` so checkpoints can restore it exactly. PyTorch's
+    ``Generator(device="cpu")`` (or ``Generator("cpu")``) works too: ``device`` must name
+    the CPU, as everywhere in chainrule.
 
     Example:
         >>> g = Generator(0)
         >>> g.normal((2, 3)).shape
         (2, 3)
+        >>> Generator(device="cpu").manual_seed(0).initial_seed()
+        0
     """
 
     __slots__ = ("_rng", "_seed")
 
-    def __init__(self, seed: int | None = None) -> None:
+    def __init__(self, seed: int | None = None, device: Any = None) -> None:
+        from chainrule.devices import check_device
+        from chainrule.devices import device as device_type
+
+        if isinstance(seed, (str, device_type)):  # torch.Generator("cpu"): a device first
+            seed, device = None, seed
+        check_device(device, "Generator")
         self._seed = seed
         self._rng = np.random.Generator(np.random.PCG64(seed))
 
@@ -82,6 +92,13 @@ class Generator:
         self._seed = seed
         self._rng = np.random.Generator(np.random.PCG64(seed))
         return self
+
+    @property
+    def device(self) -> Any:
+        """Where its numbers are made: always the CPU."""
+        from chainrule.devices import CPU
+
+        return CPU
 
     @property
     def rng(self) -> np.random.Generator:

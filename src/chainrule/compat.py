@@ -61,7 +61,8 @@ TORCH_NAMES: dict[str, tuple[str, ...]] = {
         "float64", "double", "float16", "half", "bfloat16", "int64", "long", "int32", "int",
         "int16", "int8", "uint8", "bool", "get_default_dtype", "set_default_dtype",
         "set_num_threads", "get_num_threads", "set_printoptions", "compile", "jit",
-        "autograd", "nn", "optim", "utils",
+        "autograd", "nn", "optim", "utils", "layout", "strided", "memory_format",
+        "contiguous_format", "preserve_format", "channels_last",
     ),
     "torch.Tensor": (
         "size", "shape", "dim", "ndim", "numel", "dtype", "device", "item", "tolist",
@@ -183,6 +184,9 @@ NOTES: dict[tuple[str, str], str] = {
     ("torch", "device"): "only 'cpu' exists; cr.device('cuda') raises when built",
     ("torch", "inference_mode"): "the same as no_grad: there are no inference tensors",
     ("torch", "empty"): "filled with zeros rather than left uninitialised",
+    ("torch", "strided"): "the only layout: a layout= other than strided is refused",
+    ("torch", "memory_format"): "memory_format= is accepted and ignored (arrays stay "
+                                "C-contiguous; values are the same)",
     ("torch", "sum"): "dim=() reduces nothing (NumPy's rule); torch reduces everything",
     ("torch", "logsumexp"): "dim defaults to the last axis (torch requires it)",
     ("torch", "cumsum"): "without dim the tensor is flattened first (torch requires dim)",
@@ -239,6 +243,8 @@ NOTES: dict[tuple[str, str], str] = {
     ("torch.nn", "ReLU"): "inplace=True is accepted but the result is always a new tensor "
                           "(the same for every activation and F.* with inplace=)",
     ("torch.nn", "Embedding"): "sparse=True is refused (gradients are dense)",
+    ("torch.nn.functional", "embedding"): "sparse=True is refused (gradients are dense)",
+    ("torch.nn", "LSTM"): "proj_size > 0 (projected hidden state) is refused",
     ("torch.nn", "Unflatten"): "named (string) dims are refused",
     ("torch.nn", "TransformerEncoder"): "no fused fast path: in eval with a padding mask "
                                         "padded positions are computed, not zeroed",
@@ -251,6 +257,7 @@ NOTES: dict[tuple[str, str], str] = {
     ("torch.nn", "MSELoss"): "input and target of different shapes raise instead of "
                              "broadcasting with a warning (all losses)",
     ("torch.nn.functional", "interpolate"): "bicubic, trilinear and antialias are refused",
+    ("torch.nn.functional", "normalize"): "out= is refused",
     ("torch.nn.utils", "clip_grad_norm_"): "each clipped .grad gets a new array (torch "
                                            "scales in place)",
     ("torch.nn.utils", "vector_to_parameters"): "writes into the parameters' arrays, "
@@ -263,10 +270,22 @@ NOTES: dict[tuple[str, str], str] = {
     # data
     ("torch.utils.data", "DataLoader"): "num_workers > 0 prepares batches ahead in one "
                                         "background thread (the same batches as 0), not in "
-                                        "worker processes",
+                                        "worker processes; batch_size=None is refused",
     ("torch.utils.data", "default_collate"): "Python floats collate to the default dtype "
                                              "(float32), not float64",
 }
+
+# PyTorch's factories write into ``out=`` when given one; chainrule's return a new tensor.
+for _name in ("zeros", "ones", "full", "rand", "randn", "randint", "randperm", "arange",
+              "linspace", "logspace", "eye", "empty"):
+    NOTES[("torch", _name)] = "; ".join(filter(None, (
+        NOTES.get(("torch", _name)), "out= is refused (a new tensor is returned)")))
+# How PyTorch runs an optimizer step; the update is the same math.
+for _name in ("SGD", "Adam", "AdamW", "Adamax", "NAdam", "RAdam", "RMSprop", "Adagrad",
+              "Adadelta"):
+    NOTES[("torch.optim", _name)] = ("foreach/fused/capturable are accepted and ignored; "
+                                     "differentiable=True is refused")
+del _name
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """PyTorch's tensor factories beyond ``zeros``/``ones``/``randn``: ``as_tensor``,
 ``from_numpy``, ``eye``, ``linspace``, ``logspace``, ``empty``, the ``*_like`` family,
-``randint``, ``randperm`` and ``multinomial``.
+``randint``, ``randperm`` and ``multinomial``, each with PyTorch's keywords (``dtype=``,
+``device=``, ``requires_grad=``, ``layout=``, ...; see ``chainrule.devices``).
 
 Random ones draw from a chainrule ``Generator`` (``generator=``, default the one that
 ``manual_seed`` seeds), so a seeded script gives the same numbers every run.
@@ -13,9 +14,10 @@ from typing import Any
 import numpy as np
 
 from chainrule.backend import Generator, get_default_dtype, resolve_generator
+from chainrule.devices import check_placement
 from chainrule.dtypes import to_dtype
 from chainrule.ops.arithmetic import cast
-from chainrule.tensor import Tensor, _shape_args, raw, tensor
+from chainrule.tensor import Tensor, _size, raw, tensor
 
 
 def _dtype_or_default(dtype: Any) -> np.dtype:
@@ -24,12 +26,12 @@ def _dtype_or_default(dtype: Any) -> np.dtype:
 
 # ---- from existing data -----------------------------------------------------------
 
-def as_tensor(data: Any, dtype: Any = None) -> Tensor:
+def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
     """``data`` as a tensor, sharing memory when it can, like ``torch.as_tensor``.
 
     A Tensor of the right dtype is returned as is; a NumPy array of the right dtype is
     wrapped without a copy (its float dtype kept, as ``tensor`` does); anything else is
-    converted (a copy).
+    converted (a copy). ``device`` must name the CPU.
 
     Example:
         >>> import numpy as np, chainrule as cr
@@ -38,6 +40,7 @@ def as_tensor(data: Any, dtype: Any = None) -> Tensor:
         >>> t.dtype, float(t[0])
         (dtype('float64'), 5.0)
     """
+    check_placement("as_tensor", device)
     dt = None if dtype is None else to_dtype(dtype)
     if isinstance(data, Tensor):
         return data if dt is None or data.data.dtype == dt else cast(data, dt)
@@ -68,15 +71,18 @@ def from_numpy(array: np.ndarray) -> Tensor:
 
 # ---- filled -----------------------------------------------------------------------
 
-def eye(n: int, m: int | None = None, *, dtype: Any = None,
-        requires_grad: bool = False) -> Tensor:
+def eye(n: int, m: int | None = None, *, out: Any = None, dtype: Any = None,
+        layout: Any = None, device: Any = None, requires_grad: bool = False,
+        pin_memory: bool = False) -> Tensor:
     """The ``n × m`` (default square) identity matrix, like ``torch.eye``."""
+    check_placement("eye", device, layout, pin_memory, out=out)
     dt = _dtype_or_default(dtype)
     return Tensor(np.eye(n, n if m is None else m, dtype=dt), requires_grad, dt)
 
 
-def linspace(start: float, end: float, steps: int, *, dtype: Any = None,
-             requires_grad: bool = False) -> Tensor:
+def linspace(start: float, end: float, steps: int, *, out: Any = None, dtype: Any = None,
+             layout: Any = None, device: Any = None, requires_grad: bool = False,
+             pin_memory: bool = False) -> Tensor:
     """``steps`` evenly spaced values from ``start`` to ``end`` inclusive.
 
     Example:
@@ -84,6 +90,7 @@ def linspace(start: float, end: float, steps: int, *, dtype: Any = None,
         >>> cr.linspace(0, 1, 5)
         tensor([0.  , 0.25, 0.5 , 0.75, 1.  ])
     """
+    check_placement("linspace", device, layout, pin_memory, out=out)
     if steps < 0:
         raise ValueError(f"linspace: steps must be >= 0, got {steps}")
     dt = _dtype_or_default(dtype)
@@ -92,8 +99,10 @@ def linspace(start: float, end: float, steps: int, *, dtype: Any = None,
 
 
 def logspace(start: float, end: float, steps: int, base: float = 10.0, *,
-             dtype: Any = None, requires_grad: bool = False) -> Tensor:
+             out: Any = None, dtype: Any = None, layout: Any = None, device: Any = None,
+             requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
     """``base ** linspace(start, end, steps)``, like ``torch.logspace``."""
+    check_placement("logspace", device, layout, pin_memory, out=out)
     if steps < 0:
         raise ValueError(f"logspace: steps must be >= 0, got {steps}")
     dt = _dtype_or_default(dtype)
@@ -101,11 +110,14 @@ def logspace(start: float, end: float, steps: int, base: float = 10.0, *,
     return Tensor(values.astype(dt), requires_grad, dt)
 
 
-def empty(*size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def empty(*shape: Any, size: Any = None, out: Any = None, dtype: Any = None,
+          layout: Any = None, device: Any = None, requires_grad: bool = False,
+          pin_memory: bool = False, memory_format: Any = None) -> Tensor:
     """A tensor of ``size`` to be overwritten. Filled with zeros here (PyTorch leaves it
     uninitialised), so a program that reads it by mistake stays deterministic."""
+    check_placement("empty", device, layout, pin_memory, memory_format, out)
     dt = _dtype_or_default(dtype)
-    return Tensor(np.zeros(_shape_args(size), dt), requires_grad, dt)
+    return Tensor(np.zeros(_size("empty", shape, size), dt), requires_grad, dt)
 
 
 def _like_dtype(name: str, t: Any, dtype: Any, floating: bool = False) -> np.dtype:
@@ -116,40 +128,50 @@ def _like_dtype(name: str, t: Any, dtype: Any, floating: bool = False) -> np.dty
     return dt
 
 
-def empty_like(t: Any, *, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    """Zeros shaped like ``t`` (see ``empty``)."""
-    dt = _like_dtype("empty_like", t, dtype)
-    return Tensor(np.zeros(np.shape(raw(t)), dt), requires_grad, dt)
+def empty_like(input: Any, *, dtype: Any = None, layout: Any = None,  # noqa: A002
+               device: Any = None, requires_grad: bool = False,
+               memory_format: Any = None) -> Tensor:
+    """Zeros shaped like ``input`` (see ``empty``)."""
+    check_placement("empty_like", device, layout, memory_format=memory_format)
+    dt = _like_dtype("empty_like", input, dtype)
+    return Tensor(np.zeros(np.shape(raw(input)), dt), requires_grad, dt)
 
 
-def full_like(t: Any, fill_value: Any, *, dtype: Any = None,
-              requires_grad: bool = False) -> Tensor:
-    """``fill_value`` in ``t``'s shape and dtype (or ``dtype``)."""
-    dt = _like_dtype("full_like", t, dtype)
-    return Tensor(np.full(np.shape(raw(t)), raw(fill_value), dt), requires_grad, dt)
+def full_like(input: Any, fill_value: Any, *, dtype: Any = None,  # noqa: A002
+              layout: Any = None, device: Any = None, requires_grad: bool = False,
+              memory_format: Any = None) -> Tensor:
+    """``fill_value`` in ``input``'s shape and dtype (or ``dtype``)."""
+    check_placement("full_like", device, layout, memory_format=memory_format)
+    dt = _like_dtype("full_like", input, dtype)
+    return Tensor(np.full(np.shape(raw(input)), raw(fill_value), dt), requires_grad, dt)
 
 
-def rand_like(t: Any, *, dtype: Any = None, generator: Generator | None = None,
-              requires_grad: bool = False) -> Tensor:
-    """Uniform [0, 1) samples in ``t``'s shape and (floating) dtype."""
-    dt = _like_dtype("rand_like", t, dtype, floating=True)
-    data = resolve_generator(generator).random(np.shape(raw(t)), dt)
+def rand_like(input: Any, *, generator: Generator | None = None,  # noqa: A002
+              dtype: Any = None, layout: Any = None, device: Any = None,
+              requires_grad: bool = False, memory_format: Any = None) -> Tensor:
+    """Uniform [0, 1) samples in ``input``'s shape and (floating) dtype."""
+    check_placement("rand_like", device, layout, memory_format=memory_format)
+    dt = _like_dtype("rand_like", input, dtype, floating=True)
+    data = resolve_generator(generator).random(np.shape(raw(input)), dt)
     return Tensor(data, requires_grad, dt)
 
 
-def randn_like(t: Any, *, dtype: Any = None, generator: Generator | None = None,
-               requires_grad: bool = False) -> Tensor:
-    """Standard normal samples in ``t``'s shape and (floating) dtype."""
-    dt = _like_dtype("randn_like", t, dtype, floating=True)
-    data = resolve_generator(generator).normal(np.shape(raw(t)), dt)
+def randn_like(input: Any, *, generator: Generator | None = None,  # noqa: A002
+               dtype: Any = None, layout: Any = None, device: Any = None,
+               requires_grad: bool = False, memory_format: Any = None) -> Tensor:
+    """Standard normal samples in ``input``'s shape and (floating) dtype."""
+    check_placement("randn_like", device, layout, memory_format=memory_format)
+    dt = _like_dtype("randn_like", input, dtype, floating=True)
+    data = resolve_generator(generator).normal(np.shape(raw(input)), dt)
     return Tensor(data, requires_grad, dt)
 
 
 # ---- random integers and sampling ---------------------------------------------------
 
 def randint(*args: Any, size: Any = None, low: int | None = None, high: int | None = None,
-            generator: Generator | None = None, dtype: Any = None,
-            requires_grad: bool = False) -> Tensor:
+            generator: Generator | None = None, out: Any = None, dtype: Any = None,
+            layout: Any = None, device: Any = None, requires_grad: bool = False,
+            pin_memory: bool = False) -> Tensor:
     """Uniform integers in ``[low, high)``: ``randint(high, size)`` or
     ``randint(low, high, size)``, like ``torch.randint`` (int64 by default).
 
@@ -160,6 +182,7 @@ def randint(*args: Any, size: Any = None, low: int | None = None, high: int | No
         >>> x.shape, x.dtype, bool(((x >= 3) & (x < 7)).all())
         ((2, 4), dtype('int64'), True)
     """
+    check_placement("randint", device, layout, pin_memory, out=out)
     args = list(args)
     if size is None:
         if not args or not isinstance(args[-1], (tuple, list)):
@@ -187,9 +210,35 @@ def randint(*args: Any, size: Any = None, low: int | None = None, high: int | No
     return Tensor(data.astype(dt, copy=False), requires_grad, dt)
 
 
-def randperm(n: int, *, generator: Generator | None = None, dtype: Any = None,
-             requires_grad: bool = False) -> Tensor:
+def randint_like(input: Any, low: int = 0, high: int | None = None, *,  # noqa: A002
+                 generator: Generator | None = None, dtype: Any = None, layout: Any = None,
+                 device: Any = None, requires_grad: bool = False,
+                 memory_format: Any = None) -> Tensor:
+    """Uniform integers in ``[low, high)`` in ``input``'s shape and dtype (or ``dtype``),
+    like ``torch.randint_like``: ``randint_like(x, high)`` or ``randint_like(x, low, high)``.
+
+    Example:
+        >>> import chainrule as cr
+        >>> x = cr.randint_like(cr.zeros(2, 3), 5, generator=cr.Generator(0))
+        >>> x.shape, x.dtype, bool(((x >= 0) & (x < 5)).all())
+        ((2, 3), dtype('float32'), True)
+    """
+    check_placement("randint_like", device, layout, memory_format=memory_format)
+    if high is None:
+        low, high = 0, low
+    low, high = int(low), int(high)
+    if high <= low:
+        raise ValueError(f"randint_like: need low < high, got low={low}, high={high}")
+    dt = _like_dtype("randint_like", input, dtype)
+    data = resolve_generator(generator).integers(low, high, np.shape(raw(input)))
+    return Tensor(data.astype(dt, copy=False), requires_grad, dt)
+
+
+def randperm(n: int, *, generator: Generator | None = None, out: Any = None,
+             dtype: Any = None, layout: Any = None, device: Any = None,
+             requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
     """A random permutation of ``0 .. n-1`` (int64 by default), like ``torch.randperm``."""
+    check_placement("randperm", device, layout, pin_memory, out=out)
     dt = np.dtype(np.int64) if dtype is None else to_dtype(dtype)
     data = resolve_generator(generator).permutation(int(n))
     return Tensor(data.astype(dt, copy=False), requires_grad, dt)
@@ -240,5 +289,6 @@ def multinomial(input: Any, num_samples: int, replacement: bool = False, *,  # n
 
 __all__ = [
     "as_tensor", "empty", "empty_like", "eye", "from_numpy", "full_like", "linspace",
-    "logspace", "multinomial", "rand_like", "randint", "randn_like", "randperm",
+    "logspace", "multinomial", "rand_like", "randint", "randint_like", "randn_like",
+    "randperm",
 ]

@@ -4,9 +4,16 @@
 unchanged on the CPU: ``x.to("cpu")``, ``model.to(device)`` and ``x.device`` work, and
 asking for a backend chainrule does not have ("cuda", "mps") fails at once with an error
 that says which backends exist, instead of somewhere deep inside an op.
+
+The same goes for the placement keywords PyTorch's factories and layers take
+(``device=``, ``layout=``, ``pin_memory=``, ``memory_format=``): ``check_device`` and
+``check_placement`` accept what means "a dense array on the CPU" and refuse the rest with
+the error ``Tensor.to`` gives.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
@@ -147,3 +154,90 @@ def parse_to(args: tuple, kwargs: dict, who: str) -> tuple[device | None, np.dty
             raise TypeError(f"{who}(): {dtype!r} is neither a device (one of "
                             f"{', '.join(AVAILABLE)}) nor a dtype") from None
     return dev, dtype
+
+
+def check_device(dev: Any, who: str) -> device:
+    """The device a ``device=`` argument names: None, ``"cpu"``, ``"cpu:0"`` or
+    ``chainrule.device("cpu")`` mean the CPU; anything else raises the error of
+    ``Tensor.to`` (a ``RuntimeError`` naming the available backends).
+
+    Example:
+        >>> check_device("cpu", "zeros")
+        device(type='cpu')
+        >>> try:
+        ...     check_device("cuda", "zeros")
+        ... except RuntimeError as e:
+        ...     print(str(e).split(":")[0])
+        device 'cuda' is not available
+    """
+    if dev is None:
+        return CPU
+    if isinstance(dev, device):
+        return dev
+    if isinstance(dev, bool) or not isinstance(dev, (str, int, np.integer)):
+        raise TypeError(f"{who}(): device= takes 'cpu', a chainrule.device or None, got "
+                        f"{dev!r}")
+    if isinstance(dev, (int, np.integer)):
+        raise no_gpu(f"{who}(device={dev})")  # an integer is a CUDA device index in PyTorch
+    return device(dev)
+
+
+class layout:  # noqa: N801 (PyTorch's name)
+    """How a tensor's elements are stored, PyTorch's ``torch.layout``. chainrule tensors
+    are dense NumPy arrays: ``chainrule.strided`` is the only layout."""
+
+    __slots__ = ("_name",)
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __repr__(self) -> str:
+        return f"chainrule.{self._name}"
+
+
+class memory_format:  # noqa: N801 (PyTorch's name)
+    """The order of a tensor's elements in memory, PyTorch's ``torch.memory_format``.
+    It never changes a tensor's values or shape, only its strides: chainrule accepts every
+    format and its arrays stay C-contiguous."""
+
+    __slots__ = ("_name",)
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __repr__(self) -> str:
+        return f"chainrule.{self._name}"
+
+
+_MemoryFormat = memory_format  # the class, for check_placement (whose argument shadows it)
+strided = layout("strided")
+contiguous_format = memory_format("contiguous_format")
+preserve_format = memory_format("preserve_format")
+channels_last = memory_format("channels_last")
+channels_last_3d = memory_format("channels_last_3d")
+
+
+def check_placement(who: str, device: Any = None, layout: Any = None,  # noqa: A002
+                    pin_memory: Any = False, memory_format: Any = None,
+                    out: Any = None) -> None:
+    """Check the placement keywords of a PyTorch factory (``zeros``, ``randn``...).
+
+    ``device``: see ``check_device``. ``layout``: None or ``chainrule.strided`` (other
+    layouts, such as sparse ones, do not exist here). ``pin_memory``: accepted and ignored;
+    pinning only speeds up copies to a GPU and never changes values. ``memory_format``:
+    accepted and ignored (see ``memory_format``). ``out``: refused; chainrule factories
+    return a new tensor.
+    """
+    check_device(device, who)
+    if layout is not None and layout is not strided:
+        raise ValueError(f"{who}(): layout={layout!r} is not supported; chainrule tensors "
+                         "are dense (layout chainrule.strided)")
+    if not isinstance(pin_memory, (bool, np.bool_)):
+        raise TypeError(f"{who}(): pin_memory= must be True or False, got {pin_memory!r}")
+    if memory_format is not None and not isinstance(memory_format, _MemoryFormat):
+        raise TypeError(f"{who}(): memory_format= takes chainrule.contiguous_format, "
+                        f"preserve_format or channels_last, got {memory_format!r}")
+    if out is not None:
+        raise TypeError(f"{who}(): out= is not supported; chainrule factories return a new "
+                        f"tensor (write x = {who}(...), or x.copy_({who}(...)) to fill an "
+                        "existing one)")

@@ -1,5 +1,5 @@
 """The default generator's seed and state, PyTorch's ``torch.random`` functions:
-``seed``, ``initial_seed``, ``get_rng_state``, ``set_rng_state``; and ``randint_like``.
+``seed``, ``initial_seed``, ``get_rng_state``, ``set_rng_state``.
 
 Every random number chainrule draws (initialisers, dropout, ``randn``, samplers) comes
 from ``chainrule.default_generator`` unless a ``generator=`` is passed, so saving and
@@ -27,8 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.backend import Generator, default_generator, resolve_generator
-from chainrule.dtypes import to_dtype
+from chainrule.backend import default_generator
 from chainrule.tensor import Tensor, raw
 
 # Written into every state, checked when one is read back: a foreign byte tensor (e.g.
@@ -92,32 +91,4 @@ def set_rng_state(new_state: Any) -> None:
         raise ValueError(f"set_rng_state: the state is damaged ({err})") from None
 
 
-def randint_like(input: Any, low: int = 0, high: int | None = None, *,  # noqa: A002
-                 generator: Generator | None = None, dtype: Any = None,
-                 requires_grad: bool = False, device: Any = None) -> Tensor:
-    """Uniform integers in ``[low, high)`` in ``input``'s shape and dtype (or ``dtype``):
-    ``randint_like(x, high)`` or ``randint_like(x, low, high)``, like
-    ``torch.randint_like``.
-
-    Example:
-        >>> import chainrule as cr
-        >>> x = cr.randint_like(cr.zeros(2, 3), 5)
-        >>> x.shape, x.dtype, bool(((x >= 0) & (x < 5)).all())
-        ((2, 3), dtype('float32'), True)
-    """
-    if device is not None:
-        from chainrule.devices import device as as_device
-
-        as_device(device)
-    if high is None:
-        low, high = 0, low
-    low, high = int(low), int(high)
-    if high <= low:
-        raise ValueError(f"randint_like: need low < high, got low={low}, high={high}")
-    shape = np.shape(raw(input))
-    dt = np.asarray(raw(input)).dtype if dtype is None else to_dtype(dtype)
-    data = resolve_generator(generator).integers(low, high, shape).astype(dt)
-    return Tensor(data, requires_grad, dt)
-
-
-__all__ = ["get_rng_state", "initial_seed", "randint_like", "seed", "set_rng_state"]
+__all__ = ["get_rng_state", "initial_seed", "seed", "set_rng_state"]

@@ -13,7 +13,7 @@ import numpy as np
 
 from chainrule import printing as _printing
 from chainrule.backend import Generator, get_default_dtype, resolve_generator
-from chainrule.devices import CPU, device, no_gpu, parse_to
+from chainrule.devices import CPU, check_placement, device, no_gpu, parse_to
 
 
 def _as_array(data: Any, dtype: Any = None) -> np.ndarray:
@@ -765,26 +765,38 @@ class Tensor:
     def nelement(self) -> int:
         return self.data.size
 
-    def new_tensor(self, data: Any, dtype: Any = None, requires_grad: bool = False
+    # The new_* factories take PyTorch's keywords: device= must name the CPU, layout= and
+    # pin_memory= as in chainrule.zeros (see devices.check_placement).
+    def new_tensor(self, data: Any, dtype: Any = None, requires_grad: bool = False, *,
+                   device: Any = None, layout: Any = None, pin_memory: bool = False
                    ) -> Tensor:
         """A new tensor from ``data``, with this tensor's dtype unless ``dtype`` is given."""
+        check_placement("new_tensor", device, layout, pin_memory)
         return tensor(data, dtype=self.data.dtype if dtype is None else dtype,
                       requires_grad=requires_grad)
 
-    def new_zeros(self, *size: Any, dtype: Any = None, requires_grad: bool = False
+    def new_zeros(self, *size: Any, dtype: Any = None, requires_grad: bool = False,
+                  device: Any = None, layout: Any = None, pin_memory: bool = False
                   ) -> Tensor:
+        """Zeros of ``size`` with this tensor's dtype (or ``dtype``), like PyTorch's."""
         return zeros(*size, dtype=self.data.dtype if dtype is None else dtype,
-                     requires_grad=requires_grad)
+                     requires_grad=requires_grad, device=device, layout=layout,
+                     pin_memory=pin_memory)
 
-    def new_ones(self, *size: Any, dtype: Any = None, requires_grad: bool = False
-                 ) -> Tensor:
+    def new_ones(self, *size: Any, dtype: Any = None, requires_grad: bool = False,
+                 device: Any = None, layout: Any = None, pin_memory: bool = False) -> Tensor:
+        """Ones of ``size`` with this tensor's dtype (or ``dtype``), like PyTorch's."""
         return ones(*size, dtype=self.data.dtype if dtype is None else dtype,
-                    requires_grad=requires_grad)
+                    requires_grad=requires_grad, device=device, layout=layout,
+                    pin_memory=pin_memory)
 
     def new_full(self, size: Sequence[int], fill_value: Any, dtype: Any = None,
-                 requires_grad: bool = False) -> Tensor:
+                 requires_grad: bool = False, *, device: Any = None, layout: Any = None,
+                 pin_memory: bool = False) -> Tensor:
+        """``fill_value`` in ``size`` with this tensor's dtype (or ``dtype``)."""
         return full(size, fill_value, dtype=self.data.dtype if dtype is None else dtype,
-                    requires_grad=requires_grad)
+                    requires_grad=requires_grad, device=device, layout=layout,
+                    pin_memory=pin_memory)
 
     new_empty = new_zeros
 
@@ -1250,20 +1262,35 @@ def _shape_args(args: tuple) -> tuple[int, ...]:
     return tuple(args)
 
 
-# ---- constructors ------------------------------------------------------------------
+def _size(who: str, shape: tuple, size: Any) -> tuple[int, ...]:
+    """The shape given as ``zeros(2, 3)``, ``zeros((2, 3))`` or ``zeros(size=(2, 3))``."""
+    if size is None:
+        return _shape_args(shape)
+    if shape:
+        raise TypeError(f"{who}(): the size is given twice (positionally and as size=)")
+    return (int(size),) if isinstance(size, (int, np.integer)) else tuple(size)
 
-def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
+
+# ---- constructors ------------------------------------------------------------------
+# Every factory takes PyTorch's keywords. device=, layout=, pin_memory=, memory_format=
+# and out= are checked by devices.check_placement: the CPU and dense arrays are accepted,
+# pinning and memory formats change nothing here and are ignored, out= is refused.
+
+def tensor(data: Any, requires_grad: bool = False, dtype: Any = None, *, device: Any = None,
+           pin_memory: bool = False) -> Tensor:
     """A new tensor holding a copy of ``data``, like ``torch.tensor``.
 
     A NumPy array (or a Tensor) keeps its dtype, so float64 data stays float64; Python
     numbers and lists take the default dtype for floats (float32) and int64 for integers.
-    ``dtype`` overrides both.
+    ``dtype`` overrides both. ``device`` must name the CPU (see ``chainrule.device``);
+    ``pin_memory`` is accepted and ignored (there is no GPU to copy to).
 
     Example:
         >>> import numpy as np, chainrule as cr
-        >>> cr.tensor(np.zeros(2)).dtype, cr.tensor([0.5, 1.0]).dtype
+        >>> cr.tensor(np.zeros(2)).dtype, cr.tensor([0.5, 1.0], device="cpu").dtype
         (dtype('float64'), dtype('float32'))
     """
+    check_placement("tensor", device, pin_memory=pin_memory)
     src = data.data if isinstance(data, Tensor) else data
     if dtype is None and isinstance(src, (np.ndarray, np.generic)) and src.dtype.kind in "fiub":
         arr = np.array(src, copy=True)
@@ -1280,20 +1307,37 @@ def _float_dtype(dtype: Any) -> np.dtype:
     return to_dtype(dtype) if dtype is not None else get_default_dtype()
 
 
-def zeros(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def zeros(*shape: Any, size: Any = None, out: Any = None, dtype: Any = None,
+          layout: Any = None, device: Any = None, requires_grad: bool = False,
+          pin_memory: bool = False) -> Tensor:
+    """Zeros of the given size: ``zeros(2, 3)``, ``zeros((2, 3))``, ``zeros(size=(2, 3))``,
+    with ``torch.zeros``'s keywords (``device`` must name the CPU).
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.zeros(2, 3, dtype=cr.float64, device="cpu").dtype
+        dtype('float64')
+    """
+    check_placement("zeros", device, layout, pin_memory, out=out)
     dt = _float_dtype(dtype)
-    return Tensor(np.zeros(_shape_args(shape), dt), requires_grad, dt)
+    return Tensor(np.zeros(_size("zeros", shape, size), dt), requires_grad, dt)
 
 
-def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def ones(*shape: Any, size: Any = None, out: Any = None, dtype: Any = None,
+         layout: Any = None, device: Any = None, requires_grad: bool = False,
+         pin_memory: bool = False) -> Tensor:
+    """Ones of the given size, like ``torch.ones`` (see ``zeros``)."""
+    check_placement("ones", device, layout, pin_memory, out=out)
     dt = _float_dtype(dtype)
-    return Tensor(np.ones(_shape_args(shape), dt), requires_grad, dt)
+    return Tensor(np.ones(_size("ones", shape, size), dt), requires_grad, dt)
 
 
-def full(shape: Sequence[int], fill_value: Any, dtype: Any = None,
-         requires_grad: bool = False) -> Tensor:
-    """A tensor of ``shape`` filled with ``fill_value``. As in PyTorch, the dtype follows
+def full(size: Sequence[int], fill_value: Any, dtype: Any = None,
+         requires_grad: bool = False, *, out: Any = None, layout: Any = None,
+         device: Any = None, pin_memory: bool = False) -> Tensor:
+    """A tensor of ``size`` filled with ``fill_value``. As in PyTorch, the dtype follows
     the value when not given: bool → bool, int → int64, float → the default dtype."""
+    check_placement("full", device, layout, pin_memory, out=out)
     if dtype is None:
         value = raw(fill_value)
         kind = np.asarray(value).dtype.kind
@@ -1301,41 +1345,67 @@ def full(shape: Sequence[int], fill_value: Any, dtype: Any = None,
             np.dtype(np.int64) if kind in "iu" else get_default_dtype())
     else:
         dt = _float_dtype(dtype)
-    if isinstance(shape, (int, np.integer)):
-        shape = (int(shape),)
-    return Tensor(np.full(tuple(shape), raw(fill_value), dt), requires_grad, dt)
+    if isinstance(size, (int, np.integer)):
+        size = (int(size),)
+    return Tensor(np.full(tuple(size), raw(fill_value), dt), requires_grad, dt)
 
 
-def zeros_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    arr = np.zeros_like(t.data, dtype=dtype)
+def zeros_like(input: Tensor, dtype: Any = None, requires_grad: bool = False, *,  # noqa: A002
+               layout: Any = None, device: Any = None, memory_format: Any = None) -> Tensor:
+    """Zeros in ``input``'s shape and dtype (or ``dtype``), like ``torch.zeros_like``."""
+    check_placement("zeros_like", device, layout, memory_format=memory_format)
+    arr = np.zeros_like(raw(input), dtype=dtype)
     return Tensor(arr, requires_grad, arr.dtype)
 
 
-def ones_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    arr = np.ones_like(t.data, dtype=dtype)
+def ones_like(input: Tensor, dtype: Any = None, requires_grad: bool = False, *,  # noqa: A002
+              layout: Any = None, device: Any = None, memory_format: Any = None) -> Tensor:
+    """Ones in ``input``'s shape and dtype (or ``dtype``), like ``torch.ones_like``."""
+    check_placement("ones_like", device, layout, memory_format=memory_format)
+    arr = np.ones_like(raw(input), dtype=dtype)
     return Tensor(arr, requires_grad, arr.dtype)
 
 
-def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any = None,
-           requires_grad: bool = False) -> Tensor:
-    """Like ``numpy.arange``; integer arguments give int64, float ones the default dtype."""
-    if stop is None:
-        start, stop = 0, start
-    values = np.arange(start, stop, step)
+def arange(start: float | None = None, end: float | None = None, step: float = 1,
+           dtype: Any = None, requires_grad: bool = False, *, out: Any = None,
+           layout: Any = None, device: Any = None, pin_memory: bool = False) -> Tensor:
+    """``start, start + step, ...`` up to ``end`` (excluded), like ``torch.arange``:
+    ``arange(end)``, ``arange(start, end)``, ``arange(start, end, step)`` or keywords.
+    Integer arguments give int64, float ones the default dtype.
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.arange(1, 7, 2, device="cpu")
+        tensor([1, 3, 5])
+    """
+    check_placement("arange", device, layout, pin_memory, out=out)
+    if end is None:
+        if start is None:
+            raise TypeError("arange() needs end: arange(end) or arange(start, end, step)")
+        start, end = 0, start
+    elif start is None:
+        start = 0
+    values = np.arange(raw(start), raw(end), raw(step))
     return Tensor(values, requires_grad, dtype)
 
 
-def randn(*shape: Any, generator: Generator | None = None, dtype: Any = None,
-          requires_grad: bool = False) -> Tensor:
-    """Standard normal samples from ``generator`` (default: the one ``manual_seed`` sets)."""
-    data = resolve_generator(generator).normal(_shape_args(shape), _float_dtype(dtype))
+def randn(*shape: Any, size: Any = None, generator: Generator | None = None, out: Any = None,
+          dtype: Any = None, layout: Any = None, device: Any = None,
+          requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
+    """Standard normal samples from ``generator`` (default: the one ``manual_seed`` sets),
+    with ``torch.randn``'s keywords (see ``zeros``)."""
+    check_placement("randn", device, layout, pin_memory, out=out)
+    data = resolve_generator(generator).normal(_size("randn", shape, size),
+                                               _float_dtype(dtype))
     return Tensor(data, requires_grad, data.dtype)
 
 
-def rand(*shape: Any, generator: Generator | None = None, dtype: Any = None,
-         requires_grad: bool = False) -> Tensor:
-    """Uniform samples in [0, 1) from ``generator``."""
-    data = resolve_generator(generator).random(_shape_args(shape), _float_dtype(dtype))
+def rand(*shape: Any, size: Any = None, generator: Generator | None = None, out: Any = None,
+         dtype: Any = None, layout: Any = None, device: Any = None,
+         requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
+    """Uniform samples in [0, 1) from ``generator``, with ``torch.rand``'s keywords."""
+    check_placement("rand", device, layout, pin_memory, out=out)
+    data = resolve_generator(generator).random(_size("rand", shape, size), _float_dtype(dtype))
     return Tensor(data, requires_grad, data.dtype)
 
 

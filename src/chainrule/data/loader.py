@@ -65,7 +65,7 @@ def _wrap(arr: np.ndarray) -> Tensor:
     return Tensor._make(arr, False, None)
 
 
-def default_collate(samples: list[Any]) -> Any:
+def default_collate(batch: list[Any]) -> Any:
     """Stack a list of samples into a batch, position by position (PyTorch's rules).
 
     Tensors and arrays are stacked into a Tensor (dtype kept); Python ints give int64,
@@ -78,6 +78,7 @@ def default_collate(samples: list[Any]) -> Any:
         >>> xb.shape, yb.tolist()
         ((2, 2), [1, 0])
     """
+    samples = batch
     if not samples:
         raise ValueError("default_collate: no samples to collate")
     first = samples[0]
@@ -218,6 +219,8 @@ class DataLoader:
         prefetch_factor: batches prepared ahead per worker (default 2 when workers run).
         persistent_workers, multiprocessing_context, pin_memory_device: accepted for
             compatibility; the background thread is started per epoch.
+        in_order: accepted; batches always come in order (PyTorch's ``in_order=False``
+            only allows, never requires, out-of-order batches from worker processes).
         seed: instead of ``generator``: the seed of a fresh ``PCG64``.
 
     Yields:
@@ -239,7 +242,8 @@ class DataLoader:
                  worker_init_fn: Callable[[int], Any] | None = None,
                  multiprocessing_context: Any = None, generator: RandomSource = None, *,
                  prefetch_factor: int | None = None, persistent_workers: bool = False,
-                 pin_memory_device: str = "", seed: int | None = None) -> None:
+                 pin_memory_device: str = "", in_order: bool = True,
+                 seed: int | None = None) -> None:
         shuffle = bool(shuffle)
         if isinstance(dataset, IterableDataset):
             for name, value in (("shuffle", shuffle), ("sampler", sampler),
@@ -281,6 +285,7 @@ class DataLoader:
         self.worker_init_fn = worker_init_fn
         self.prefetch_factor = prefetch_factor if prefetch_factor is not None else 2
         self.persistent_workers = bool(persistent_workers)
+        self.in_order = bool(in_order)
         self._source: RandomSource = generator
         self._rng = None
         if shuffle:

@@ -415,8 +415,11 @@ def _build_residual(children: list[tuple[str, Module | None]]) -> Module:
 
 
 def _batch_norm_kwargs(m: Any) -> dict:
-    return {"num_features": m.num_features, "eps": m.eps, "momentum": m.momentum,
-            "affine": m.affine, "track_running_stats": m.track_running_stats}
+    kwargs = {"num_features": m.num_features, "eps": m.eps, "momentum": m.momentum,
+              "affine": m.affine, "track_running_stats": m.track_running_stats}
+    if not _affine_bias(m):  # only when set, so specs of the usual layer stay as they were
+        kwargs["bias"] = False
+    return kwargs
 
 
 def _layer_norm_kwargs(m: Any) -> dict:
@@ -463,9 +466,12 @@ def _decoder_kwargs(m: Any) -> dict:
 
 
 def _conv_kwargs(m: Any) -> dict:
-    return {"in_channels": m.in_channels, "out_channels": m.out_channels,
-            "kernel_size": m.kernel_size, "stride": m.stride, "padding": m.padding,
-            "dilation": m.dilation, "groups": m.groups, "bias": m.bias is not None}
+    kwargs = {"in_channels": m.in_channels, "out_channels": m.out_channels,
+              "kernel_size": m.kernel_size, "stride": m.stride, "padding": m.padding,
+              "dilation": m.dilation, "groups": m.groups, "bias": m.bias is not None}
+    if m.padding_mode != "zeros":  # only when set, so specs of the usual layer stay as they were
+        kwargs["padding_mode"] = m.padding_mode
+    return kwargs
 
 
 def _max_pool_kwargs(m: Any) -> dict:

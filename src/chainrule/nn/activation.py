@@ -7,11 +7,13 @@ saved architectures) and ignored: every layer returns a new tensor (see
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 
 from chainrule.backend import get_default_dtype
+from chainrule.devices import check_device
 from chainrule.nn.module import Module, Parameter
 from chainrule.ops import activations as A
 from chainrule.tensor import Tensor
@@ -214,15 +216,26 @@ class CELU(ELU):
 class Hardtanh(Module):
     """``clip(x, min_val, max_val)``; the gradient is 1 strictly between the bounds.
 
+    ``min_value``/``max_value`` are PyTorch's deprecated spellings of ``min_val``/
+    ``max_val``: they still work, with a ``DeprecationWarning`` as in PyTorch.
+
     Example:
         >>> import chainrule as cr
         >>> cr.nn.Hardtanh(-2.0, 2.0)(cr.tensor([-3.0, 1.0, 3.0])).tolist()
         [-2.0, 1.0, 2.0]
     """
 
-    def __init__(self, min_val: float = -1.0, max_val: float = 1.0,
-                 inplace: bool = False) -> None:
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False,
+                 min_value: float | None = None, max_value: float | None = None) -> None:
         super().__init__()
+        if min_value is not None:
+            warnings.warn("Hardtanh: min_value is deprecated, use min_val",
+                          DeprecationWarning, stacklevel=2)
+            min_val = min_value
+        if max_value is not None:
+            warnings.warn("Hardtanh: max_value is deprecated, use max_val",
+                          DeprecationWarning, stacklevel=2)
+            max_val = max_value
         if min_val > max_val:
             raise ValueError(f"Hardtanh: min_val ({min_val}) cannot be greater than "
                              f"max_val ({max_val})")
@@ -245,6 +258,7 @@ class PReLU(Module):
         num_parameters: 1 (one slope shared by all channels) or the number of channels
             C of the input's axis 1 (one slope each).
         init: the initial slope.
+        device: must name the CPU (``"cpu"``, ``chainrule.device("cpu")`` or None).
         dtype: the weight's dtype (default: the default dtype).
 
     Shapes: input (N, C, *) (any shape when num_parameters is 1) → same shape. The
@@ -262,6 +276,7 @@ class PReLU(Module):
     def __init__(self, num_parameters: int = 1, init: float = 0.25, device: Any = None,
                  dtype: Any = None) -> None:
         super().__init__()
+        check_device(device, "PReLU")
         if num_parameters <= 0:
             raise ValueError(f"PReLU needs num_parameters >= 1, got {num_parameters}")
         dt = np.dtype(dtype) if dtype is not None else get_default_dtype()

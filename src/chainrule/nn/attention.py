@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.backend import Generator, get_default_dtype
+from chainrule.devices import check_device
 from chainrule.nn import init
 from chainrule.nn.linear import Linear
 from chainrule.nn.module import Module, Parameter
@@ -43,8 +44,9 @@ class MultiheadAttention(Module):
         add_zero_attn: append a zero key and value (after ``bias_k``/``bias_v``).
         kdim, vdim: feature sizes of key and value (default E).
         batch_first: inputs/outputs are (N, L, E) instead of (L, N, E).
-        generator: random source for the initial weights and the dropout masks.
+        device: must name the CPU (``"cpu"``, ``chainrule.device("cpu")`` or None).
         dtype: parameter dtype (default: the global default, float32).
+        generator: random source for the initial weights and the dropout masks.
 
     Call: ``attn(query, key, value, key_padding_mask=None, need_weights=True,
     attn_mask=None, average_attn_weights=True, is_causal=False)`` with query (L, N, E),
@@ -71,8 +73,10 @@ class MultiheadAttention(Module):
     def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
                  add_bias_kv: bool = False, add_zero_attn: bool = False,
                  kdim: int | None = None, vdim: int | None = None, batch_first: bool = False,
-                 generator: Generator | None = None, dtype: Any = None) -> None:
+                 device: Any = None, dtype: Any = None, *,
+                 generator: Generator | None = None) -> None:
         super().__init__()
+        check_device(device, "MultiheadAttention")
         if embed_dim <= 0 or num_heads <= 0 or embed_dim % num_heads:
             raise ValueError(f"MultiheadAttention: embed_dim ({embed_dim}) must be a positive "
                              f"multiple of num_heads ({num_heads})")

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.backend import Generator, get_default_dtype
+from chainrule.devices import check_device
 from chainrule.nn import init
 from chainrule.nn.module import Module, Parameter
 from chainrule.ops.convolution import (
@@ -17,8 +18,12 @@ from chainrule.ops.convolution import (
     conv_transpose2d,
     transposed_output_size,
 )
+from chainrule.ops.shape import pad
 from chainrule.ops.windows import spatial_tuple
 from chainrule.tensor import Tensor
+
+# PyTorch's padding modes: zeros, or F.pad's reflect/replicate/circular before the conv.
+_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
 class _ConvNd(Module):
@@ -30,10 +35,11 @@ class _ConvNd(Module):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Any,
                  stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1,
-                 bias: bool = True, padding_mode: str = "zeros",
-                 generator: Generator | None = None, dtype: Any = None) -> None:
+                 bias: bool = True, padding_mode: str = "zeros", device: Any = None,
+                 dtype: Any = None, *, generator: Generator | None = None) -> None:
         super().__init__()
         name = type(self).__name__
+        check_device(device, name)
         for label, value in (("in_channels", in_channels), ("out_channels", out_channels),
                              ("groups", groups)):
             if not isinstance(value, (int, np.integer)) or value <= 0:
@@ -41,9 +47,12 @@ class _ConvNd(Module):
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"{name}: in_channels ({in_channels}) and out_channels "
                              f"({out_channels}) must both be divisible by groups ({groups})")
-        if padding_mode != "zeros":
-            raise ValueError(f"{name}: only padding_mode='zeros' is supported, got "
+        if padding_mode not in _PADDING_MODES:
+            raise ValueError(f"{name}: padding_mode must be one of {_PADDING_MODES}, got "
                              f"{padding_mode!r}")
+        if padding_mode != "zeros" and self.transposed:
+            raise ValueError(f"{name}: only padding_mode='zeros' is supported for "
+                             f"transposed convolutions (as in PyTorch), got {padding_mode!r}")
         self.in_channels = int(in_channels)
         self.out_channels = int(out_channels)
         self.kernel_size = spatial_tuple(kernel_size, self.nd, "kernel_size", name)
@@ -67,6 +76,17 @@ class _ConvNd(Module):
             self.padding = spatial_tuple(padding, self.nd, "padding", name)
         self.groups = int(groups)
         self.padding_mode = padding_mode
+        # F.pad's widths for the other padding modes (last axis first), as PyTorch's
+        # _reversed_padding_repeated_twice: 'same' puts the odd extra row at the end.
+        self._mode_pad: tuple[int, ...] = ()
+        for axis in reversed(range(self.nd)):
+            if self.padding == "same":
+                total = self.dilation[axis] * (self.kernel_size[axis] - 1)
+                self._mode_pad += (total // 2, total - total // 2)
+            elif self.padding == "valid":
+                self._mode_pad += (0, 0)
+            else:
+                self._mode_pad += (self.padding[axis],) * 2
         dt = np.dtype(dtype) if dtype is not None else get_default_dtype()
         if self.transposed:
             shape = (self.in_channels, self.out_channels // self.groups) + self.kernel_size
@@ -91,6 +111,9 @@ class _ConvNd(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         self._check_input(x)
+        if self.padding_mode != "zeros":
+            return self._conv(pad(x, self._mode_pad, mode=self.padding_mode), self.weight,
+                              self.bias, self.stride, 0, self.dilation, self.groups)
         return self._conv(x, self.weight, self.bias, self.stride, self.padding,
                           self.dilation, self.groups)
 
@@ -103,6 +126,8 @@ class _ConvNd(Module):
             text += f", dilation={self.dilation}"
         if self.groups != 1:
             text += f", groups={self.groups}"
+        if self.padding_mode != "zeros":
+            text += f", padding_mode={self.padding_mode!r}"
         if self.bias is None:
             text += ", bias=False"
         return text
@@ -123,9 +148,11 @@ class Conv2d(_ConvNd):
         dilation: int or (dH, dW).
         groups: independent channel groups (``groups=in_channels``: depthwise).
         bias: learn a per-filter bias.
-        padding_mode: only ``'zeros'``.
-        generator: random source for the initial weights (default: the global one).
+        padding_mode: ``'zeros'``, ``'reflect'``, ``'replicate'`` or ``'circular'`` (the
+            padding is then made by ``F.pad`` with that mode).
+        device: must name the CPU (``"cpu"``, ``chainrule.device("cpu")`` or None).
         dtype: parameter dtype (default: the global default, float32).
+        generator: random source for the initial weights (default: the global one).
 
     Shapes: (N, C, H, W) → (N, O, Ho, Wo), ``Ho = ⌊(H + 2pH − dH(kH − 1) − 1)/sH⌋ + 1``;
     an unbatched (C, H, W) input gives (O, Ho, Wo).
@@ -168,9 +195,10 @@ class _ConvTransposeNd(_ConvNd):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Any,
                  stride: Any = 1, padding: Any = 0, output_padding: Any = 0, groups: int = 1,
                  bias: bool = True, dilation: Any = 1, padding_mode: str = "zeros",
-                 generator: Generator | None = None, dtype: Any = None) -> None:
+                 device: Any = None, dtype: Any = None, *,
+                 generator: Generator | None = None) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
-                         groups, bias, padding_mode, generator, dtype)
+                         groups, bias, padding_mode, device, dtype, generator=generator)
         name = type(self).__name__
         self.output_padding = spatial_tuple(output_padding, self.nd, "output_padding", name)
         # checked now rather than at the first forward (PyTorch checks it there)
@@ -228,8 +256,8 @@ class ConvTranspose2d(_ConvTransposeNd):
         padding: trims this many rows/columns from each side of the full output.
         output_padding: extra rows/columns on the bottom/right (smaller than the stride
             or the dilation).
-        padding_mode: only ``'zeros'``.
-        generator, dtype: as in ``Conv2d``.
+        padding_mode: only ``'zeros'`` (as in PyTorch).
+        device, dtype, generator: as in ``Conv2d``.
 
     Call: ``layer(x, output_size=None)``; ``output_size`` (Ho, Wo) picks the
     output_padding that gives that size.

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.backend import Generator, get_default_dtype
+from chainrule.devices import check_device
 from chainrule.nn import init
 from chainrule.nn.module import Module, Parameter
 from chainrule.ops.embedding import embedding
@@ -33,6 +34,7 @@ class Embedding(Module):
             floating dtype; no random numbers are drawn (PyTorch's private argument,
             used by :meth:`from_pretrained`).
         _freeze: with ``_weight``, keep the table fixed.
+        device: must name the CPU (``"cpu"``, ``chainrule.device("cpu")`` or None).
         dtype: the table's dtype (default: the default dtype).
         generator: random source for the initial weights (default: the global one).
 
@@ -51,6 +53,7 @@ class Embedding(Module):
                  _weight: Any = None, _freeze: bool = False, device: Any = None,
                  dtype: Any = None, generator: Generator | None = None) -> None:
         super().__init__()
+        check_device(device, "Embedding")
         if num_embeddings <= 0 or embedding_dim <= 0:
             raise ValueError(f"Embedding needs positive sizes, got num_embeddings="
                              f"{num_embeddings}, embedding_dim={embedding_dim}")

@@ -150,68 +150,71 @@ def _fill(t: Tensor, values: np.ndarray) -> Tensor:
     return t
 
 
-def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0,
+def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0,
              generator: Generator | None = None) -> Tensor:
     if _skipped():
-        return t
-    return _fill(t, resolve_generator(generator).uniform(t.data.shape, a, b, np.float64))
+        return tensor
+    g = resolve_generator(generator)
+    return _fill(tensor, g.uniform(tensor.data.shape, a, b, np.float64))
 
 
-def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0,
+def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0,
             generator: Generator | None = None) -> Tensor:
     if _skipped():
-        return t
+        return tensor
     g = resolve_generator(generator)
-    return _fill(t, mean + std * g.normal(t.data.shape, np.float64))
+    return _fill(tensor, mean + std * g.normal(tensor.data.shape, np.float64))
 
 
-def constant_(t: Tensor, value: float) -> Tensor:
+def constant_(tensor: Tensor, val: float) -> Tensor:
     if _skipped():
-        return t
-    t.data[...] = value
-    return t
+        return tensor
+    tensor.data[...] = val
+    return tensor
 
 
-def zeros_(t: Tensor) -> Tensor:
-    return constant_(t, 0.0)
+def zeros_(tensor: Tensor) -> Tensor:
+    return constant_(tensor, 0.0)
 
 
-def ones_(t: Tensor) -> Tensor:
-    return constant_(t, 1.0)
+def ones_(tensor: Tensor) -> Tensor:
+    return constant_(tensor, 1.0)
 
 
-def xavier_uniform_(t: Tensor, gain: float = 1.0, generator: Generator | None = None) -> Tensor:
+def xavier_uniform_(tensor: Tensor, gain: float = 1.0,
+                    generator: Generator | None = None) -> Tensor:
     """Glorot uniform: U(±a), a = gain·√(6 / (fan_in + fan_out))."""
-    fan_in, fan_out = fan_in_and_fan_out(t.data.shape)
+    fan_in, fan_out = fan_in_and_fan_out(tensor.data.shape)
     a = gain * math.sqrt(6.0 / (fan_in + fan_out))
-    return uniform_(t, -a, a, generator)
+    return uniform_(tensor, -a, a, generator)
 
 
-def xavier_normal_(t: Tensor, gain: float = 1.0, generator: Generator | None = None) -> Tensor:
+def xavier_normal_(tensor: Tensor, gain: float = 1.0,
+                   generator: Generator | None = None) -> Tensor:
     """Glorot normal: N(0, σ²), σ = gain·√(2 / (fan_in + fan_out))."""
-    fan_in, fan_out = fan_in_and_fan_out(t.data.shape)
-    return normal_(t, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), generator)
+    fan_in, fan_out = fan_in_and_fan_out(tensor.data.shape)
+    return normal_(tensor, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), generator)
 
 
-def _kaiming_std(t: Tensor, a: float, mode: str, nonlinearity: str) -> float:
-    fan_in, fan_out = fan_in_and_fan_out(t.data.shape)
+def _kaiming_std(tensor: Tensor, a: float, mode: str, nonlinearity: str) -> float:
+    fan_in, fan_out = fan_in_and_fan_out(tensor.data.shape)
     if mode not in ("fan_in", "fan_out"):
         raise ValueError(f"mode must be 'fan_in' or 'fan_out', got {mode!r}")
     fan = fan_in if mode == "fan_in" else fan_out
     return calculate_gain(nonlinearity, a) / math.sqrt(fan)
 
 
-def kaiming_uniform_(t: Tensor, a: float = 0.0, mode: str = "fan_in",
+def kaiming_uniform_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in",
                      nonlinearity: str = "relu", generator: Generator | None = None) -> Tensor:
     """He uniform: U(±√3·σ), σ = gain/√fan (gain √2 for ReLU)."""
-    bound = math.sqrt(3.0) * _kaiming_std(t, a, mode, nonlinearity)
-    return uniform_(t, -bound, bound, generator)
+    bound = math.sqrt(3.0) * _kaiming_std(tensor, a, mode, nonlinearity)
+    return uniform_(tensor, -bound, bound, generator)
 
 
-def kaiming_normal_(t: Tensor, a: float = 0.0, mode: str = "fan_in",
+def kaiming_normal_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in",
                     nonlinearity: str = "relu", generator: Generator | None = None) -> Tensor:
     """He normal: N(0, σ²), σ = gain/√fan (gain √2 for ReLU)."""
-    return normal_(t, 0.0, _kaiming_std(t, a, mode, nonlinearity), generator)
+    return normal_(tensor, 0.0, _kaiming_std(tensor, a, mode, nonlinearity), generator)
 
 
 def default_uniform_(weight: Tensor, bias: Tensor | None,

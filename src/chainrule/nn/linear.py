@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.backend import Generator, get_default_dtype
+from chainrule.devices import check_device
 from chainrule.nn import init
 from chainrule.nn.module import Module, Parameter
 from chainrule.ops.linalg import Linear as _LinearOp
@@ -22,6 +23,8 @@ class Linear(Module):
         in_features: size of each input sample's last axis.
         out_features: size of each output sample's last axis.
         bias: learn an additive bias.
+        device: must name the CPU (``"cpu"``, ``chainrule.device("cpu")`` or None).
+        dtype: parameter dtype (default: the global default, float32).
         generator: random source for the initial weights (default: the global one).
 
     Shapes: input (..., in_features) → output (..., out_features).
@@ -33,8 +36,10 @@ class Linear(Module):
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
-                 generator: Generator | None = None, dtype: Any = None) -> None:
+                 device: Any = None, dtype: Any = None, *,
+                 generator: Generator | None = None) -> None:
         super().__init__()
+        check_device(device, "Linear")
         if in_features <= 0 or out_features <= 0:
             raise ValueError(f"Linear needs positive sizes, got in_features={in_features}, "
                              f"out_features={out_features}")

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.backend import get_default_dtype
+from chainrule.devices import check_device
 from chainrule.nn.module import Module, Parameter
 from chainrule.ops.normalization import (
     batch_norm,
@@ -25,9 +26,10 @@ class _BatchNorm(Module):
     expected_ndim: tuple[int, ...] = ()
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
-                 affine: bool = True, track_running_stats: bool = True,
-                 dtype: Any = None) -> None:
+                 affine: bool = True, track_running_stats: bool = True, device: Any = None,
+                 dtype: Any = None, *, bias: bool = True) -> None:
         super().__init__()
+        check_device(device, type(self).__name__)
         if num_features <= 0:
             raise ValueError(f"{type(self).__name__} needs num_features > 0, got {num_features}")
         if momentum is not None and not 0 <= momentum <= 1:
@@ -41,7 +43,10 @@ class _BatchNorm(Module):
         self.track_running_stats = track_running_stats
         if affine:
             self.weight = Parameter(np.ones(num_features, dt), dtype=dt)
-            self.bias = Parameter(np.zeros(num_features, dt), dtype=dt)
+            if bias:
+                self.bias = Parameter(np.zeros(num_features, dt), dtype=dt)
+            else:
+                self.register_parameter("bias", None)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
@@ -84,6 +89,10 @@ class BatchNorm1d(_BatchNorm):
     semantics, and are what eval mode normalises with. ``momentum=None`` makes them the
     plain average of every batch seen so far (factor ``1 / num_batches_tracked``). A cure
     for vanishing gradients: each layer's input keeps unit scale however deep the network.
+
+    Args (PyTorch's): ``num_features`` (C), ``eps``, ``momentum``, ``affine`` (learn
+    ``weight`` and, unless ``bias=False``, ``bias``), ``track_running_stats``, ``device``
+    (must name the CPU), ``dtype`` (of the parameters and buffers).
     """
 
     expected_ndim = (2, 3)
@@ -106,8 +115,10 @@ class LayerNorm(Module):
     shift (``weight``, ``bias`` of that shape). Same in training and eval."""
 
     def __init__(self, normalized_shape: int | tuple[int, ...], eps: float = 1e-5,
-                 elementwise_affine: bool = True, bias: bool = True, dtype: Any = None) -> None:
+                 elementwise_affine: bool = True, bias: bool = True, device: Any = None,
+                 dtype: Any = None) -> None:
         super().__init__()
+        check_device(device, "LayerNorm")
         shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(
             normalized_shape)
         dt = np.dtype(dtype) if dtype is not None else get_default_dtype()
@@ -148,8 +159,9 @@ class GroupNorm(Module):
         num_channels: C of the input (N, C, *).
         eps: added to the variance.
         affine: learn ``weight`` (ones) and ``bias`` (zeros), each (C,).
-        bias: with ``affine``, learn the bias too.
+        device: must name the CPU (``"cpu"``, ``chainrule.device("cpu")`` or None).
         dtype: the parameters' dtype (default: the default dtype).
+        bias: with ``affine``, learn the bias too.
 
     Example:
         >>> import chainrule as cr
@@ -161,9 +173,10 @@ class GroupNorm(Module):
     """
 
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5,
-                 affine: bool = True, bias: bool = True, device: Any = None,
-                 dtype: Any = None) -> None:
+                 affine: bool = True, device: Any = None, dtype: Any = None, *,
+                 bias: bool = True) -> None:
         super().__init__()
+        check_device(device, "GroupNorm")
         if num_groups <= 0 or num_channels <= 0 or num_channels % num_groups:
             raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be divisible by "
                              f"num_groups ({num_groups}), both positive")
@@ -210,6 +223,7 @@ class RMSNorm(Module):
                  eps: float | None = None, elementwise_affine: bool = True,
                  device: Any = None, dtype: Any = None) -> None:
         super().__init__()
+        check_device(device, "RMSNorm")
         shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(
             normalized_shape)
         self.normalized_shape = shape
@@ -236,6 +250,7 @@ class _InstanceNorm(Module):
                  affine: bool = False, track_running_stats: bool = False,
                  device: Any = None, dtype: Any = None, *, bias: bool = True) -> None:
         super().__init__()
+        check_device(device, type(self).__name__)
         if num_features <= 0:
             raise ValueError(f"{type(self).__name__} needs num_features > 0, got {num_features}")
         if momentum is not None and not 0 <= momentum <= 1:

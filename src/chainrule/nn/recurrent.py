@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.backend import Generator, get_default_dtype
+from chainrule.devices import check_device
 from chainrule.nn import init
 from chainrule.nn.module import Module, Parameter
 from chainrule.ops.activations import dropout as _dropout
@@ -42,11 +43,12 @@ class _RNNBase(Module):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
-                 bidirectional: bool = False, generator: Generator | None = None,
-                 dtype: Any = None, *, mode: str | None = None) -> None:
+                 bidirectional: bool = False, device: Any = None, dtype: Any = None, *,
+                 generator: Generator | None = None, mode: str | None = None) -> None:
         super().__init__()
         self.mode = mode or type(self).mode
         name = type(self).__name__
+        check_device(device, name)
         if input_size <= 0 or hidden_size <= 0:
             raise ValueError(f"{name} needs positive sizes, got input_size={input_size}, "
                              f"hidden_size={hidden_size}")
@@ -146,7 +148,7 @@ class _RNNBase(Module):
         finals: list[list[Tensor]] = []
         for layer in range(self.num_layers):
             if layer > 0 and self.dropout > 0 and self.training:
-                x = _dropout(x, self.dropout, True, self.generator)
+                x = _dropout(x, self.dropout, True, generator=self.generator)
             outs = []
             for d in range(directions):
                 k = layer * directions + d
@@ -194,6 +196,9 @@ class RNN(_RNNBase):
         bias: learn biases; batch_first: input/output are (B, T, ·) instead of (T, B, ·).
         dropout: dropout on the outputs of every layer but the last (training only).
         bidirectional: also run each layer backwards in time and concatenate.
+        device: must name the CPU (``"cpu"``, ``chainrule.device("cpu")`` or None).
+        dtype: parameter dtype (default: the global default, float32).
+        generator: random source for the initial weights and the dropout masks.
 
     Shapes: input (T, B, in) → ``(output (T, B, D·H), h_n (D·num_layers, B, H))``.
 
@@ -207,13 +212,13 @@ class RNN(_RNNBase):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
-                 dropout: float = 0.0, bidirectional: bool = False,
-                 generator: Generator | None = None, dtype: Any = None) -> None:
+                 dropout: float = 0.0, bidirectional: bool = False, device: Any = None,
+                 dtype: Any = None, *, generator: Generator | None = None) -> None:
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got "
                              f"{nonlinearity!r}")
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, generator, dtype,
+                         bidirectional, device, dtype, generator=generator,
                          mode="RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU")
         self.nonlinearity = nonlinearity
 
@@ -232,7 +237,8 @@ class LSTM(_RNNBase):
     Parameters per layer k: ``weight_ih_lk`` (4H, in), ``weight_hh_lk`` (4H, H),
     ``bias_ih_lk``, ``bias_hh_lk`` (4H,), all from U(±1/√H) as in PyTorch.
 
-    Args: as ``RNN`` (without ``nonlinearity``).
+    Args: as ``RNN`` (without ``nonlinearity``), plus ``proj_size``: only 0 (PyTorch's
+    projected hidden state, ``proj_size > 0``, is not implemented and raises).
 
     Shapes: input (T, B, in), optional ``(h0, c0)`` each (D·num_layers, B, H) →
     ``(output (T, B, D·H), (h_n, c_n))``.
@@ -246,6 +252,18 @@ class LSTM(_RNNBase):
     """
 
     mode = "LSTM"
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
+                 bidirectional: bool = False, proj_size: int = 0, device: Any = None,
+                 dtype: Any = None, *, generator: Generator | None = None) -> None:
+        if proj_size != 0:
+            raise NotImplementedError(
+                f"LSTM: proj_size={proj_size} (a projected hidden state) is not supported "
+                "yet; use proj_size=0 and, if needed, a Linear layer on the outputs")
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, device, dtype, generator=generator)
+        self.proj_size = 0
 
     def forward(self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None
                 ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
@@ -292,9 +310,11 @@ class _RNNCellBase(Module):
     gates = 1
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
-                 generator: Generator | None = None, dtype: Any = None) -> None:
+                 device: Any = None, dtype: Any = None, *,
+                 generator: Generator | None = None) -> None:
         super().__init__()
         name = type(self).__name__
+        check_device(device, name)
         if input_size <= 0 or hidden_size <= 0:
             raise ValueError(f"{name} needs positive sizes, got input_size={input_size}, "
                              f"hidden_size={hidden_size}")
@@ -375,12 +395,12 @@ class RNNCell(_RNNCellBase):
     gates = 1
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
-                 nonlinearity: str = "tanh", generator: Generator | None = None,
-                 dtype: Any = None) -> None:
+                 nonlinearity: str = "tanh", device: Any = None, dtype: Any = None, *,
+                 generator: Generator | None = None) -> None:
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"RNNCell: nonlinearity must be 'tanh' or 'relu', got "
                              f"{nonlinearity!r}")
-        super().__init__(input_size, hidden_size, bias, generator, dtype)
+        super().__init__(input_size, hidden_size, bias, device, dtype, generator=generator)
         self.nonlinearity = nonlinearity
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:

@@ -15,6 +15,7 @@ import numpy as np
 
 from chainrule.autograd import no_grad
 from chainrule.backend import Generator, get_default_dtype, resolve_generator
+from chainrule.devices import check_device
 from chainrule.nn import init
 from chainrule.nn.activation import GELU, ReLU
 from chainrule.nn.attention import MultiheadAttention
@@ -300,8 +301,9 @@ class TransformerEncoderLayer(Module):
         batch_first: (N, S, E) instead of (S, N, E).
         norm_first: pre-LN instead of post-LN.
         bias: biases in the linear layers, attention and LayerNorms.
-        generator: random source for the initial weights and the dropout masks.
+        device: must name the CPU (``"cpu"``, ``chainrule.device("cpu")`` or None).
         dtype: parameter dtype (default: the global default, float32).
+        generator: random source for the initial weights and the dropout masks.
 
     Call: ``layer(src, src_mask=None, src_key_padding_mask=None, is_causal=False)``, masks
     as in ``MultiheadAttention`` (True / −inf = do not attend); ``is_causal=True``
@@ -318,9 +320,10 @@ class TransformerEncoderLayer(Module):
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048,
                  dropout: float = 0.1, activation: str | Callable = "relu",
                  layer_norm_eps: float = 1e-5, batch_first: bool = False,
-                 norm_first: bool = False, bias: bool = True,
-                 generator: Generator | None = None, dtype: Any = None) -> None:
+                 norm_first: bool = False, bias: bool = True, device: Any = None,
+                 dtype: Any = None, *, generator: Generator | None = None) -> None:
         super().__init__()
+        check_device(device, type(self).__name__)
         _check_widths(type(self).__name__, d_model, nhead, dim_feedforward, dropout)
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
                                             batch_first=batch_first, generator=generator,
@@ -381,9 +384,10 @@ class TransformerDecoderLayer(Module):
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048,
                  dropout: float = 0.1, activation: str | Callable = "relu",
                  layer_norm_eps: float = 1e-5, batch_first: bool = False,
-                 norm_first: bool = False, bias: bool = True,
-                 generator: Generator | None = None, dtype: Any = None) -> None:
+                 norm_first: bool = False, bias: bool = True, device: Any = None,
+                 dtype: Any = None, *, generator: Generator | None = None) -> None:
         super().__init__()
+        check_device(device, type(self).__name__)
         _check_widths(type(self).__name__, d_model, nhead, dim_feedforward, dropout)
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
                                             batch_first=batch_first, generator=generator,
@@ -577,7 +581,7 @@ class Transformer(Module):
         dim_feedforward, dropout, activation, layer_norm_eps, batch_first, norm_first,
             bias: as ``TransformerEncoderLayer``.
         custom_encoder, custom_decoder: modules used instead of the default stacks.
-        generator, dtype: random source and parameter dtype.
+        device, dtype, generator: as ``TransformerEncoderLayer``.
 
     Call: ``model(src, tgt, src_mask=None, tgt_mask=None, memory_mask=None,
     src_key_padding_mask=None, tgt_key_padding_mask=None, memory_key_padding_mask=None,
@@ -596,15 +600,17 @@ class Transformer(Module):
                  dropout: float = 0.1, activation: str | Callable = "relu",
                  custom_encoder: Module | None = None, custom_decoder: Module | None = None,
                  layer_norm_eps: float = 1e-5, batch_first: bool = False,
-                 norm_first: bool = False, bias: bool = True,
-                 generator: Generator | None = None, dtype: Any = None) -> None:
+                 norm_first: bool = False, bias: bool = True, device: Any = None,
+                 dtype: Any = None, *, generator: Generator | None = None) -> None:
         super().__init__()
+        check_device(device, type(self).__name__)
         if custom_encoder is not None:
             self.encoder = custom_encoder
         else:
             layer = TransformerEncoderLayer(d_model, nhead, dim_feedforward, dropout,
                                             activation, layer_norm_eps, batch_first,
-                                            norm_first, bias, generator, dtype)
+                                            norm_first, bias, device, dtype,
+                                            generator=generator)
             norm = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
             self.encoder = TransformerEncoder(layer, num_encoder_layers, norm)
         if custom_decoder is not None:
@@ -612,7 +618,8 @@ class Transformer(Module):
         else:
             layer = TransformerDecoderLayer(d_model, nhead, dim_feedforward, dropout,
                                             activation, layer_norm_eps, batch_first,
-                                            norm_first, bias, generator, dtype)
+                                            norm_first, bias, device, dtype,
+                                            generator=generator)
             norm = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
             self.decoder = TransformerDecoder(layer, num_decoder_layers, norm)
         self.d_model = d_model
@@ -638,6 +645,7 @@ class Transformer(Module):
     def generate_square_subsequent_mask(sz: int, device: Any = None,
                                         dtype: Any = None) -> Tensor:
         """The (sz, sz) causal float mask: −inf above the diagonal, 0 elsewhere."""
+        check_device(device, "generate_square_subsequent_mask")
         dt = np.dtype(dtype) if dtype is not None else get_default_dtype()
         mask = np.where(np.triu(np.ones((sz, sz), bool), 1), -np.inf, 0.0).astype(dt)
         return Tensor(mask, dtype=dt)

@@ -33,10 +33,10 @@ class ReLU(Function):
         return g * (self.saved > 0)
 
 
-def relu(x: Tensor, inplace: bool = False) -> Tensor:
+def relu(input: Tensor, inplace: bool = False) -> Tensor:
     """``max(0, x)``. ``inplace`` is accepted for PyTorch compatibility and ignored (the
     result is a new tensor)."""
-    return ReLU.apply(x)
+    return ReLU.apply(input)
 
 
 class LeakyReLU(Function):
@@ -54,9 +54,9 @@ class LeakyReLU(Function):
         return g * self.saved
 
 
-def leaky_relu(x: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     """``x`` for x > 0, ``negative_slope * x`` otherwise (``inplace`` is ignored)."""
-    return LeakyReLU.apply(x, slope=float(negative_slope))  # float: never upcast float32
+    return LeakyReLU.apply(input, slope=float(negative_slope))  # float: never upcast float32
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -81,9 +81,9 @@ class Sigmoid(Function):
         return g * s * (1 - s)  # σ'(x) = σ(x)(1 − σ(x))
 
 
-def sigmoid(x: Tensor) -> Tensor:
+def sigmoid(input: Tensor) -> Tensor:
     """``1 / (1 + e^-x)``, stable for any finite x."""
-    return Sigmoid.apply(x)
+    return Sigmoid.apply(input)
 
 
 class Tanh(Function):
@@ -99,8 +99,8 @@ class Tanh(Function):
         return g * (1 - t * t)  # tanh'(x) = 1 − tanh²(x)
 
 
-def tanh(x: Tensor) -> Tensor:
-    return Tanh.apply(x)
+def tanh(input: Tensor) -> Tensor:
+    return Tanh.apply(input)
 
 
 _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
@@ -189,11 +189,11 @@ class GELU(Function):
         return g * aux
 
 
-def gelu(x: Tensor, approximate: str = "none") -> Tensor:
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     """Gaussian error linear unit (exact by default, like PyTorch)."""
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    return GELU.apply(x, approximate=approximate)
+    return GELU.apply(input, approximate=approximate)
 
 
 class Softplus(Function):
@@ -216,9 +216,9 @@ class Softplus(Function):
         return g * slope
 
 
-def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """Smooth ReLU ``log(1 + e^{βx}) / β``."""
-    return Softplus.apply(x, beta=float(beta), threshold=float(threshold))
+    return Softplus.apply(input, beta=float(beta), threshold=float(threshold))
 
 
 # ---- more elementwise activations (PyTorch's torch.nn.functional names) ----------------
@@ -248,7 +248,7 @@ class SiLU(Function):
         return g * self.saved
 
 
-def silu(x: Tensor, inplace: bool = False) -> Tensor:
+def silu(input: Tensor, inplace: bool = False) -> Tensor:
     """Sigmoid-weighted linear unit ``x σ(x)`` (also called swish).
 
     Example:
@@ -256,7 +256,7 @@ def silu(x: Tensor, inplace: bool = False) -> Tensor:
         >>> round(silu(cr.tensor([1.0])).item(), 4)
         0.7311
     """
-    return SiLU.apply(x)
+    return SiLU.apply(input)
 
 
 class Mish(Function):
@@ -280,7 +280,7 @@ class Mish(Function):
         return g * self.saved
 
 
-def mish(x: Tensor, inplace: bool = False) -> Tensor:
+def mish(input: Tensor, inplace: bool = False) -> Tensor:
     """Mish, ``x tanh(softplus(x))`` (Misra 2019).
 
     Example:
@@ -288,7 +288,7 @@ def mish(x: Tensor, inplace: bool = False) -> Tensor:
         >>> round(mish(cr.tensor([1.0])).item(), 4)
         0.8651
     """
-    return Mish.apply(x)
+    return Mish.apply(input)
 
 
 class ELU(Function):
@@ -323,7 +323,7 @@ class ELU(Function):
         return g * self.saved
 
 
-def elu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """Exponential linear unit: ``x`` for x > 0, ``α(eˣ − 1)`` otherwise.
 
     Example:
@@ -331,14 +331,14 @@ def elu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
         >>> [round(v, 4) for v in elu(cr.tensor([-1.0, 2.0])).tolist()]
         [-0.6321, 2.0]
     """
-    return ELU.apply(x, alpha=float(alpha), scale=1.0, input_scale=1.0)
+    return ELU.apply(input, alpha=float(alpha), scale=1.0, input_scale=1.0)
 
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
 
 
-def selu(x: Tensor, inplace: bool = False) -> Tensor:
+def selu(input: Tensor, inplace: bool = False) -> Tensor:
     """Scaled ELU ``λ·elu(x, α)`` with the self-normalising constants λ ≈ 1.0507,
     α ≈ 1.6733 (Klambauer et al. 2017).
 
@@ -347,10 +347,10 @@ def selu(x: Tensor, inplace: bool = False) -> Tensor:
         >>> round(selu(cr.tensor([1.0])).item(), 4)
         1.0507
     """
-    return ELU.apply(x, alpha=_SELU_ALPHA, scale=_SELU_SCALE, input_scale=1.0)
+    return ELU.apply(input, alpha=_SELU_ALPHA, scale=_SELU_SCALE, input_scale=1.0)
 
 
-def celu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """Continuously differentiable ELU: ``max(0, x) + min(0, α(e^{x/α} − 1))``.
 
     Example:
@@ -361,7 +361,7 @@ def celu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     alpha = float(alpha)
     if alpha == 0:
         raise ValueError("celu: alpha must not be 0 (the input is divided by it)")
-    return ELU.apply(x, alpha=alpha, scale=1.0, input_scale=1 / alpha)
+    return ELU.apply(input, alpha=alpha, scale=1.0, input_scale=1 / alpha)
 
 
 class Hardtanh(Function):
@@ -381,7 +381,7 @@ class Hardtanh(Function):
         return g * self.saved
 
 
-def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0,
+def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0,
              inplace: bool = False) -> Tensor:
     """``min_val`` below ``min_val``, ``max_val`` above ``max_val``, ``x`` between.
 
@@ -393,10 +393,10 @@ def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0,
     if min_val > max_val:
         raise ValueError(f"hardtanh: min_val ({min_val}) cannot be greater than max_val "
                          f"({max_val})")
-    return Hardtanh.apply(x, low=float(min_val), high=float(max_val))
+    return Hardtanh.apply(input, low=float(min_val), high=float(max_val))
 
 
-def relu6(x: Tensor, inplace: bool = False) -> Tensor:
+def relu6(input: Tensor, inplace: bool = False) -> Tensor:
     """``min(max(0, x), 6)`` (``hardtanh(x, 0, 6)``).
 
     Example:
@@ -404,7 +404,7 @@ def relu6(x: Tensor, inplace: bool = False) -> Tensor:
         >>> relu6(cr.tensor([-1.0, 3.0, 9.0])).tolist()
         [0.0, 3.0, 6.0]
     """
-    return Hardtanh.apply(x, low=0.0, high=6.0)
+    return Hardtanh.apply(input, low=0.0, high=6.0)
 
 
 class Hardsigmoid(Function):
@@ -425,7 +425,7 @@ class Hardsigmoid(Function):
         return g * self.saved * np.asarray(1 / 6, g.dtype)
 
 
-def hardsigmoid(x: Tensor, inplace: bool = False) -> Tensor:
+def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
     """Piecewise-linear sigmoid ``relu6(x + 3) / 6``.
 
     Example:
@@ -433,7 +433,7 @@ def hardsigmoid(x: Tensor, inplace: bool = False) -> Tensor:
         >>> hardsigmoid(cr.tensor([-4.0, 0.0, 4.0])).tolist()
         [0.0, 0.5, 1.0]
     """
-    return Hardsigmoid.apply(x)
+    return Hardsigmoid.apply(input)
 
 
 class Hardswish(Function):
@@ -461,7 +461,7 @@ class Hardswish(Function):
         return g * self.saved
 
 
-def hardswish(x: Tensor, inplace: bool = False) -> Tensor:
+def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
     """Hard swish ``x · relu6(x + 3) / 6`` (MobileNetV3).
 
     Example:
@@ -469,7 +469,7 @@ def hardswish(x: Tensor, inplace: bool = False) -> Tensor:
         >>> hardswish(cr.tensor([0.0, 4.0])).tolist()
         [0.0, 4.0]
     """
-    return Hardswish.apply(x)
+    return Hardswish.apply(input)
 
 
 class Softsign(Function):
@@ -489,7 +489,7 @@ class Softsign(Function):
         return g * inv * inv
 
 
-def softsign(x: Tensor) -> Tensor:
+def softsign(input: Tensor) -> Tensor:
     """``x / (1 + |x|)``.
 
     Example:
@@ -497,7 +497,7 @@ def softsign(x: Tensor) -> Tensor:
         >>> softsign(cr.tensor([-1.0, 3.0])).tolist()
         [-0.5, 0.75]
     """
-    return Softsign.apply(x)
+    return Softsign.apply(input)
 
 
 class Tanhshrink(Function):
@@ -515,7 +515,7 @@ class Tanhshrink(Function):
         return g * t * t
 
 
-def tanhshrink(x: Tensor) -> Tensor:
+def tanhshrink(input: Tensor) -> Tensor:
     """``x − tanh(x)``.
 
     Example:
@@ -523,7 +523,7 @@ def tanhshrink(x: Tensor) -> Tensor:
         >>> tanhshrink(cr.tensor([0.0])).tolist()
         [0.0]
     """
-    return Tanhshrink.apply(x)
+    return Tanhshrink.apply(input)
 
 
 class LogSigmoid(Function):
@@ -542,7 +542,7 @@ class LogSigmoid(Function):
         return g * self.saved
 
 
-def logsigmoid(x: Tensor) -> Tensor:
+def logsigmoid(input: Tensor) -> Tensor:
     """``log(1 / (1 + e^{−x}))``, computed without overflow.
 
     Example:
@@ -550,7 +550,7 @@ def logsigmoid(x: Tensor) -> Tensor:
         >>> round(logsigmoid(cr.tensor([0.0])).item(), 4)
         -0.6931
     """
-    return LogSigmoid.apply(x)
+    return LogSigmoid.apply(input)
 
 
 def _prelu_view(w: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -596,11 +596,11 @@ class PReLU(Function):
         return gx, gw
 
 
-def prelu(x: Tensor, weight: Tensor) -> Tensor:
+def prelu(input: Tensor, weight: Tensor) -> Tensor:
     """Parametric ReLU: ``max(0, x) + weight · min(0, x)``.
 
     Args:
-        x: input (N, C, *) or any shape when ``weight`` has one element.
+        input: (N, C, *) or any shape when ``weight`` has one element.
         weight: the slopes, one element or C (broadcast over axis 1).
 
     Example:
@@ -612,11 +612,11 @@ def prelu(x: Tensor, weight: Tensor) -> Tensor:
     if w.ndim > 1:
         raise ValueError(f"prelu: weight must be a scalar or 1-D, got shape {weight.shape}")
     if w.size != 1:
-        channels = x.data.shape[1] if x.data.ndim >= 2 else 1
+        channels = input.data.shape[1] if input.data.ndim >= 2 else 1
         if w.size != channels:
-            raise ValueError(f"prelu: weight has {w.size} elements but the input {x.shape} "
+            raise ValueError(f"prelu: weight has {w.size} elements but the input {input.shape} "
                              f"has {channels} channels (axis 1); use 1 or {channels}")
-    return PReLU.apply(x, weight)
+    return PReLU.apply(input, weight)
 
 
 def softmax_last_axis(s: np.ndarray, *, overwrite: bool = False,
@@ -668,18 +668,19 @@ def _softmax_axis(name: str, x: Tensor, dim: int | None, axis: int | None,
     return x, chosen
 
 
-def softmax(x: Tensor, dim: int | None = None, *, axis: int | None = None,
-            dtype: Any = None) -> Tensor:
+def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3,
+            dtype: Any = None, *, axis: int | None = None) -> Tensor:
     """``e^x / Σ e^x`` along ``dim`` (default: the last axis; ``axis=`` is accepted too),
     shifted by the max, so it never overflows. ``dtype`` casts the input first.
+    ``_stacklevel`` (PyTorch's, only where its warnings point) is accepted and ignored.
 
     Example:
         >>> import chainrule as cr
         >>> softmax(cr.tensor([[0.0, 0.0]]), dim=1).tolist()
         [[0.5, 0.5]]
     """
-    x, axis = _softmax_axis("softmax", x, dim, axis, dtype)
-    return Softmax.apply(x, axis=axis)
+    input, axis = _softmax_axis("softmax", input, dim, axis, dtype)
+    return Softmax.apply(input, axis=axis)
 
 
 class LogSoftmax(Function):
@@ -696,11 +697,12 @@ class LogSoftmax(Function):
         return g - np.exp(out) * g.sum(axis=axis, keepdims=True)
 
 
-def log_softmax(x: Tensor, dim: int | None = None, *, axis: int | None = None,
-                dtype: Any = None) -> Tensor:
-    """``x − log Σ e^x`` along ``dim`` (default: the last axis; ``axis=`` too), stably."""
-    x, axis = _softmax_axis("log_softmax", x, dim, axis, dtype)
-    return LogSoftmax.apply(x, axis=axis)
+def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3,
+                dtype: Any = None, *, axis: int | None = None) -> Tensor:
+    """``x − log Σ e^x`` along ``dim`` (default: the last axis; ``axis=`` too), stably.
+    ``_stacklevel`` is accepted and ignored, as in ``softmax``."""
+    input, axis = _softmax_axis("log_softmax", input, dim, axis, dtype)
+    return LogSoftmax.apply(input, axis=axis)
 
 
 class LogSumExp(Function):
@@ -757,22 +759,24 @@ def _dropout_generator(generator: Any, inplace: bool) -> Generator | None:
     return None if isinstance(generator, (bool, np.bool_)) else generator
 
 
-def dropout(x: Tensor, p: float = 0.5, training: bool = True,
-            generator: Generator | None = None, *, inplace: bool = False) -> Tensor:
+def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False,
+            generator: Generator | None = None) -> Tensor:
     """Inverted dropout; the identity when ``training`` is False or ``p == 0``; all zeros
     (and zero gradients) when training with ``p == 1``.
 
-    ``inplace`` is accepted for PyTorch compatibility and ignored (the result is a new
-    tensor); a bool passed fourth, PyTorch's ``F.dropout(x, p, training, inplace)``, is
-    read as ``inplace``.
+    PyTorch's signature, plus ``generator`` (the random source of the mask). ``inplace``
+    is accepted and ignored (the result is a new tensor). A generator passed fourth,
+    chainrule's older ``dropout(x, p, training, generator)``, is still read as one.
     """
+    if inplace is not None and not isinstance(inplace, (bool, np.bool_)):
+        generator, inplace = inplace, False
     p = check_dropout_p(p)
     if not training or p == 0:
-        return x
+        return input
     if p == 1:
-        return x * 0.0
-    return Dropout.apply(x, p=p, generator=resolve_generator(
-        _dropout_generator(generator, inplace)), mask_shape=x.data.shape)
+        return input * 0.0
+    return Dropout.apply(input, p=p, generator=resolve_generator(generator),
+                         mask_shape=input.data.shape)
 
 
 def dropout_channels(x: Tensor, p: float = 0.5, training: bool = True,
@@ -791,20 +795,20 @@ def dropout_channels(x: Tensor, p: float = 0.5, training: bool = True,
         _dropout_generator(generator, inplace)), mask_shape=shape)
 
 
-def dropout1d(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False,
+def dropout1d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False,
               generator: Generator | None = None) -> Tensor:
     """Channel dropout of (N, C, L) or unbatched (C, L) inputs (PyTorch's ``F.dropout1d``):
     each (n, c) row is kept (scaled by 1/(1−p)) or zeroed whole."""
-    ndim = x.data.ndim
+    ndim = input.data.ndim
     if ndim not in (2, 3):
         raise ValueError(f"dropout1d: expected a 2-D (C, L) or 3-D (N, C, L) input, got "
-                         f"shape {x.shape}")
+                         f"shape {input.shape}")
     if ndim == 3 or not training or p == 0:
-        return dropout_channels(x, p, training, generator)
-    return squeeze(dropout_channels(unsqueeze(x, 0), p, training, generator), 0)
+        return dropout_channels(input, p, training, generator)
+    return squeeze(dropout_channels(unsqueeze(input, 0), p, training, generator), 0)
 
 
-def dropout2d(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False,
+def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False,
               generator: Generator | None = None) -> Tensor:
     """Channel dropout of (N, C, H, W) inputs (PyTorch's ``F.dropout2d``): each (n, c) map
     is kept (scaled by 1/(1−p)) or zeroed whole.
@@ -812,7 +816,7 @@ def dropout2d(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = 
     As PyTorch today, other ranks work on axes 0 and 1 with a warning; in particular a
     3-D input is read as (N, C, L), not as an unbatched (C, H, W) image.
     """
-    ndim = x.data.ndim
+    ndim = input.data.ndim
     if ndim == 3:
         warnings.warn("dropout2d: a 3-D input is read as (N, C, L) and whole (n, c) rows are "
                       "dropped (PyTorch's behaviour); for an unbatched (C, H, W) image add a "
@@ -820,7 +824,7 @@ def dropout2d(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = 
     elif ndim != 4:
         warnings.warn(f"dropout2d: received a {ndim}-D input; channel dropout expects "
                       "(N, C, H, W) (use dropout for other shapes)", stacklevel=2)
-    return dropout_channels(x, p, training, generator)
+    return dropout_channels(input, p, training, generator)
 
 
 __all__ = [

@@ -100,9 +100,29 @@ def causal_mask(target_len: int, source_len: int) -> np.ndarray:
     return np.tril(np.ones((target_len, source_len), dtype=bool))
 
 
+def _share_heads(q: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+    """Grouped-query attention: key and value heads repeated (axis -3) to the query's, as
+    PyTorch's ``enable_gqa`` does with ``repeat_interleave``; their gradients add up."""
+    from chainrule.ops.shape import getitem
+
+    if min(q.data.ndim, k.data.ndim, v.data.ndim) < 3:
+        raise ValueError("scaled_dot_product_attention: enable_gqa needs (..., heads, L, E) "
+                         f"inputs, got query {q.shape}, key {k.shape}, value {v.shape}")
+    hq, hk, hv = q.data.shape[-3], k.data.shape[-3], v.data.shape[-3]
+    if hk != hv or hq % hk:
+        raise ValueError(f"scaled_dot_product_attention: enable_gqa needs key and value "
+                         f"with the same number of heads, dividing the query's; got "
+                         f"{hq} query, {hk} key and {hv} value heads")
+    if hk == hq:
+        return k, v
+    index = (Ellipsis, np.repeat(np.arange(hk), hq // hk), slice(None), slice(None))
+    return getitem(k, index), getitem(v, index)
+
+
 def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
                                  attn_mask: Any = None, dropout_p: float = 0.0,
                                  is_causal: bool = False, scale: float | None = None,
+                                 enable_gqa: bool = False, *,
                                  generator: Generator | None = None,
                                  _weights_out: list | None = None) -> Tensor:
     """Attention ``softmax(Q Kᵀ/√E + mask) V`` in one node (PyTorch's semantics).
@@ -116,6 +136,9 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
             PyTorch; pass 0 in evaluation).
         is_causal: let query i attend only to keys j ≤ i (needs ``attn_mask=None``).
         scale: factor on the scores; default 1/√E.
+        enable_gqa: grouped-query attention: query (..., Hq, L, E) with key and value of
+            fewer heads (..., Hkv, S, ·), Hq a multiple of Hkv; each key/value head serves
+            Hq / Hkv consecutive query heads.
         generator: random source for the dropout mask.
 
     Returns:
@@ -138,6 +161,8 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
     if q.data.shape[-1] != k.data.shape[-1]:
         raise ValueError(f"scaled_dot_product_attention: query {q.shape} and key {k.shape} "
                          "need the same last axis (embedding size)")
+    if enable_gqa:
+        k, v = _share_heads(q, k, v)
     if k.data.shape[-2] != v.data.shape[-2]:
         raise ValueError(f"scaled_dot_product_attention: key {k.shape} and value {v.shape} "
                          "need the same number of positions (second-to-last axis)")

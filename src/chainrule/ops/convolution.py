@@ -497,12 +497,12 @@ def _conv(op: type[Conv2d], nd: int, x: Tensor, weight: Tensor, bias: Tensor | N
     return out.squeeze(0) if unbatched else out
 
 
-def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,
+def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,
            padding: Any = 0, dilation: Any = 1, groups: int = 1) -> Tensor:
     """2-d convolution (cross-correlation, as in every deep-learning library).
 
     Args:
-        x: (N, C, H, W), or (C, H, W) unbatched.
+        input: (N, C, H, W), or (C, H, W) unbatched.
         weight: (O, C/groups, kH, kW).
         bias: (O,) or None.
         stride: int or (sH, sW).
@@ -521,15 +521,15 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 
         >>> conv2d(x, w, padding="same").shape
         (2, 4, 8, 8)
     """
-    return _conv(Conv2d, 2, x, weight, bias, stride, padding, dilation, groups)
+    return _conv(Conv2d, 2, input, weight, bias, stride, padding, dilation, groups)
 
 
-def conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,
+def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,
            padding: Any = 0, dilation: Any = 1, groups: int = 1) -> Tensor:
     """1-d convolution over sequences.
 
     Args:
-        x: (N, C, L), or (C, L) unbatched.
+        input: (N, C, L), or (C, L) unbatched.
         weight: (O, C/groups, k).
         bias: (O,) or None.
         stride, padding, dilation, groups: as in ``conv2d``, with one spatial axis.
@@ -542,7 +542,7 @@ def conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 
         >>> conv1d(cr.randn(2, 3, 10), cr.randn(5, 3, 3), stride=2).shape
         (2, 5, 4)
     """
-    return _conv(Conv1d, 1, x, weight, bias, stride, padding, dilation, groups)
+    return _conv(Conv1d, 1, input, weight, bias, stride, padding, dilation, groups)
 
 
 def transposed_output_size(name: str, sizes: tuple[int, ...], kernel: tuple[int, ...],
@@ -619,7 +619,7 @@ def _conv_transpose(op: type[ConvTranspose2d], nd: int, x: Tensor, weight: Tenso
     return out.squeeze(0) if unbatched else out
 
 
-def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,
+def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,
                      padding: Any = 0, output_padding: Any = 0, groups: int = 1,
                      dilation: Any = 1) -> Tensor:
     """2-d transposed convolution (PyTorch's ``F.conv_transpose2d``, argument order
@@ -627,7 +627,7 @@ def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stri
     output back to the size of its input, e.g. to upsample by the stride.
 
     Args:
-        x: (N, Cin, H, W), or (Cin, H, W) unbatched.
+        input: (N, Cin, H, W), or (Cin, H, W) unbatched.
         weight: (Cin, Cout/groups, kH, kW) (note: in-channels first, unlike conv2d).
         bias: (Cout,) or None.
         stride: int or (sH, sW): spacing of the input pixels in the output.
@@ -648,11 +648,11 @@ def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stri
         >>> conv_transpose2d(x, w, stride=2, padding=1, output_padding=1).shape
         (2, 3, 10, 10)
     """
-    return _conv_transpose(ConvTranspose2d, 2, x, weight, bias, stride, padding,
+    return _conv_transpose(ConvTranspose2d, 2, input, weight, bias, stride, padding,
                            output_padding, groups, dilation)
 
 
-def conv_transpose1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,
+def conv_transpose1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,
                      padding: Any = 0, output_padding: Any = 0, groups: int = 1,
                      dilation: Any = 1) -> Tensor:
     """1-d transposed convolution over (N, Cin, L) (or (Cin, L)); weight
@@ -666,7 +666,7 @@ def conv_transpose1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stri
         >>> conv_transpose1d(cr.randn(2, 4, 10), cr.randn(4, 6, 4), stride=2).shape
         (2, 6, 22)
     """
-    return _conv_transpose(ConvTranspose1d, 1, x, weight, bias, stride, padding,
+    return _conv_transpose(ConvTranspose1d, 1, input, weight, bias, stride, padding,
                            output_padding, groups, dilation)
 
 

@@ -80,7 +80,7 @@ def _renorm_rows(weight: np.ndarray, idx: np.ndarray, max_norm: float,
         weight[rows[over]] = vectors[over] * scale[:, None].astype(weight.dtype)
 
 
-def embedding(indices: Any, weight: Tensor, padding_idx: int | None = None,
+def embedding(input: Any, weight: Tensor, padding_idx: int | None = None,
               max_norm: float | None = None, norm_type: float = 2.0,
               scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
     """Look up rows of ``weight`` (PyTorch's ``F.embedding``).
@@ -118,7 +118,7 @@ def embedding(indices: Any, weight: Tensor, padding_idx: int | None = None,
             raise ValueError(f"embedding: padding_idx {padding_idx} is out of range for "
                              f"{num} rows")
         padding_idx %= num
-    idx = _indices(indices, num)
+    idx = _indices(input, num)
     if max_norm is not None:
         _renorm_rows(weight.data, idx, float(max_norm), float(norm_type))
     return Embedding.apply(weight, indices=idx, padding_idx=padding_idx,

@@ -98,12 +98,12 @@ def _blocks(name: str, size: tuple[int, int], kernel: tuple[int, int], dil: tupl
     return blocks[0], blocks[1]
 
 
-def unfold(x: Tensor, kernel_size: Any, dilation: Any = 1, padding: Any = 0,
+def unfold(input: Tensor, kernel_size: Any, dilation: Any = 1, padding: Any = 0,
            stride: Any = 1) -> Tensor:
     """Extract sliding windows as columns (PyTorch's ``F.unfold``, a.k.a. im2col).
 
     Args:
-        x: (N, C, H, W), or (C, H, W) unbatched.
+        input: (N, C, H, W), or (C, H, W) unbatched.
         kernel_size: int or (kH, kW).
         dilation, padding, stride: int or pairs, as in ``conv2d`` (zero padding).
 
@@ -118,28 +118,28 @@ def unfold(x: Tensor, kernel_size: Any, dilation: Any = 1, padding: Any = 0,
         (2, 27, 25)
     """
     name = "unfold"
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{name}: input must be a Tensor, got {type(x).__name__}")
-    if x.data.ndim not in (3, 4):
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{name}: input must be a Tensor, got {type(input).__name__}")
+    if input.data.ndim not in (3, 4):
         raise ValueError(f"{name}: expected input of shape (N, C, H, W) or (C, H, W), got "
-                         f"{x.shape}")
+                         f"{input.shape}")
     kernel, dil, pads, strides = _geometry(name, kernel_size, dilation, padding, stride)
-    blocks = _blocks(name, x.data.shape[-2:], kernel, dil, pads, strides)
-    unbatched = x.data.ndim == 3
+    blocks = _blocks(name, input.data.shape[-2:], kernel, dil, pads, strides)
+    unbatched = input.data.ndim == 3
     if unbatched:
-        x = x.unsqueeze(0)
-    out = Unfold.apply(x, kernel=kernel, stride=strides, padding=pads, dilation=dil,
+        input = input.unsqueeze(0)
+    out = Unfold.apply(input, kernel=kernel, stride=strides, padding=pads, dilation=dil,
                        blocks=blocks)
     return out.squeeze(0) if unbatched else out
 
 
-def fold(x: Tensor, output_size: Any, kernel_size: Any, dilation: Any = 1, padding: Any = 0,
+def fold(input: Tensor, output_size: Any, kernel_size: Any, dilation: Any = 1, padding: Any = 0,
          stride: Any = 1) -> Tensor:
     """Sum columns of windows back into an image (PyTorch's ``F.fold``, a.k.a. col2im),
     the adjoint of ``unfold``: overlapping windows add up.
 
     Args:
-        x: (N, C·kH·kW, L), or (C·kH·kW, L) unbatched; L must be the number of windows
+        input: (N, C·kH·kW, L), or (C·kH·kW, L) unbatched; L must be the number of windows
             that fit ``output_size`` with this geometry.
         output_size: int or (H, W) of the image.
         kernel_size, dilation, padding, stride: as in ``unfold``.
@@ -154,27 +154,27 @@ def fold(x: Tensor, output_size: Any, kernel_size: Any, dilation: Any = 1, paddi
         [[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]
     """
     name = "fold"
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{name}: input must be a Tensor, got {type(x).__name__}")
-    if x.data.ndim not in (2, 3):
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{name}: input must be a Tensor, got {type(input).__name__}")
+    if input.data.ndim not in (2, 3):
         raise ValueError(f"{name}: expected input of shape (N, C·kH·kW, L) or (C·kH·kW, L), "
-                         f"got {x.shape}")
+                         f"got {input.shape}")
     kernel, dil, pads, strides = _geometry(name, kernel_size, dilation, padding, stride)
     size = spatial_tuple(output_size, 2, "output_size", name)
-    rows, length = x.data.shape[-2:]
+    rows, length = input.data.shape[-2:]
     if rows % (kernel[0] * kernel[1]):
-        raise ValueError(f"{name}: the input's {rows} rows (shape {x.shape}) must be a "
+        raise ValueError(f"{name}: the input's {rows} rows (shape {input.shape}) must be a "
                          f"multiple of kH·kW = {kernel[0] * kernel[1]}")
     blocks = _blocks(name, size, kernel, dil, pads, strides)
     if blocks[0] * blocks[1] != length:
         raise ValueError(f"{name}: an output of size {size} holds {blocks[0]}×{blocks[1]} = "
                          f"{blocks[0] * blocks[1]} windows of kernel_size={kernel} with this "
-                         f"stride, padding and dilation, but the input (shape {x.shape}) "
+                         f"stride, padding and dilation, but the input (shape {input.shape}) "
                          f"has {length}")
-    unbatched = x.data.ndim == 2
+    unbatched = input.data.ndim == 2
     if unbatched:
-        x = x.unsqueeze(0)
-    out = Fold.apply(x, output_size=size, kernel=kernel, stride=strides, padding=pads,
+        input = input.unsqueeze(0)
+    out = Fold.apply(input, output_size=size, kernel=kernel, stride=strides, padding=pads,
                      dilation=dil, blocks=blocks)
     return out.squeeze(0) if unbatched else out
 

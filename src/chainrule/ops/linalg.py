@@ -104,11 +104,11 @@ class Linear(Function):
         return (gx, gw, gb) if len(needs) > 2 else (gx, gw)
 
 
-def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``x @ weight.T + bias`` (PyTorch's ``F.linear``); weight is (out, in)."""
     if bias is None:
-        return Linear.apply(x, weight)
-    return Linear.apply(x, weight, bias)
+        return Linear.apply(input, weight)
+    return Linear.apply(input, weight, bias)
 
 
 __all__ = ["matmul", "linear"]

@@ -89,7 +89,7 @@ class BatchNormEval(Function):
         return tuple(grads) if len(grads) > 1 else grads[0]  # one input: a bare array
 
 
-def batch_norm(x: Tensor, running_mean: np.ndarray | Tensor | None,
+def batch_norm(input: Tensor, running_mean: np.ndarray | Tensor | None,
                running_var: np.ndarray | Tensor | None, weight: Tensor | None = None,
                bias: Tensor | None = None, training: bool = False, momentum: float = 0.1,
                eps: float = 1e-5) -> Tensor:
@@ -99,13 +99,13 @@ def batch_norm(x: Tensor, running_mean: np.ndarray | Tensor | None,
     place, PyTorch's way: ``running = (1 − momentum) running + momentum batch`` with the
     unbiased batch variance. In evaluation the running estimates normalise.
     """
-    if x.data.ndim < 2:
-        raise ValueError(f"batch_norm expects (N, C) or (N, C, ...) input, got {x.shape}")
-    channels = x.data.shape[1]
+    if input.data.ndim < 2:
+        raise ValueError(f"batch_norm expects (N, C) or (N, C, ...) input, got {input.shape}")
+    channels = input.data.shape[1]
     for name, p in (("weight", weight), ("bias", bias)):
         if p is not None and p.data.shape != (channels,):
             raise ValueError(f"batch_norm: {name} has shape {p.shape} but the input has "
-                             f"{channels} channels (shape {x.shape})")
+                             f"{channels} channels (shape {input.shape})")
     params = [t for t in (weight, bias) if t is not None]
     if weight is None and bias is not None:
         raise ValueError("batch_norm: a bias without a weight is not supported")
@@ -115,13 +115,13 @@ def batch_norm(x: Tensor, running_mean: np.ndarray | Tensor | None,
         raise ValueError("batch_norm: momentum must be a number; the cumulative average of "
                          "BatchNorm(momentum=None) is the module's (it counts batches)")
     if training or rm is None:
-        m = x.data.size // channels
+        m = input.data.size // channels
         if m <= 1 and training:
             raise ValueError(
                 f"batch_norm: expected more than 1 value per channel when training, got "
-                f"input of shape {x.shape}")
+                f"input of shape {input.shape}")
         stats: list = []
-        out = BatchNormTrain.apply(x, *params, eps=eps, stats=stats)
+        out = BatchNormTrain.apply(input, *params, eps=eps, stats=stats)
         if training and rm is not None:
             mean, var = stats
             rm *= 1 - momentum
@@ -129,7 +129,7 @@ def batch_norm(x: Tensor, running_mean: np.ndarray | Tensor | None,
             rv *= 1 - momentum
             rv += (momentum * m / max(m - 1, 1)) * var.astype(rv.dtype, copy=False)
         return out
-    return BatchNormEval.apply(x, *params, mean=rm, var=rv, eps=eps)
+    return BatchNormEval.apply(input, *params, mean=rm, var=rv, eps=eps)
 
 
 class LayerNorm(Function):
@@ -203,18 +203,18 @@ class LayerNorm(Function):
         return tuple(grads) if len(grads) > 1 else grads[0]  # one input: a bare array
 
 
-def layer_norm(x: Tensor, normalized_shape: int | tuple[int, ...],
+def layer_norm(input: Tensor, normalized_shape: int | tuple[int, ...],
                weight: Tensor | None = None, bias: Tensor | None = None,
                eps: float = 1e-5) -> Tensor:
     """Layer normalisation over the trailing ``normalized_shape`` axes (PyTorch semantics)."""
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
-    if tuple(x.data.shape[x.data.ndim - len(shape):]) != shape:
-        raise ValueError(f"layer_norm: input shape {x.shape} does not end with "
+    if tuple(input.data.shape[input.data.ndim - len(shape):]) != shape:
+        raise ValueError(f"layer_norm: input shape {input.shape} does not end with "
                          f"normalized_shape {shape}")
     if weight is None and bias is not None:
         raise ValueError("layer_norm: a bias without a weight is not supported")
     params = [t for t in (weight, bias) if t is not None]
-    return LayerNorm.apply(x, *params, ndim=len(shape), eps=eps)
+    return LayerNorm.apply(input, *params, ndim=len(shape), eps=eps)
 
 
 # ---- nnbasic: group, instance and RMS normalisation --------------------------------------
@@ -334,7 +334,7 @@ def _check_affine(name: str, channels: int, shape: tuple, weight: Tensor | None,
     return [t for t in (weight, bias) if t is not None]
 
 
-def group_norm(x: Tensor, num_groups: int, weight: Tensor | None = None,
+def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
                bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
     """Group normalisation (Wu & He 2018) of x (N, C, *), PyTorch's ``F.group_norm``.
 
@@ -348,18 +348,18 @@ def group_norm(x: Tensor, num_groups: int, weight: Tensor | None = None,
         >>> [round(v, 3) for v in y.tolist()[0]]
         [-1.0, 1.0, -1.0, 1.0]
     """
-    if x.data.ndim < 2:
-        raise ValueError(f"group_norm expects input (N, C, *), got shape {x.shape}")
-    channels = x.data.shape[1]
+    if input.data.ndim < 2:
+        raise ValueError(f"group_norm expects input (N, C, *), got shape {input.shape}")
+    channels = input.data.shape[1]
     if num_groups <= 0 or channels % num_groups:
-        raise ValueError(f"group_norm: {channels} channels (input shape {x.shape}) cannot "
+        raise ValueError(f"group_norm: {channels} channels (input shape {input.shape}) cannot "
                          f"be split into {num_groups} groups")
-    params = _check_affine("group_norm", channels, x.shape, weight, bias)
-    return GroupNorm.apply(x, *params, has_weight=weight is not None,
+    params = _check_affine("group_norm", channels, input.shape, weight, bias)
+    return GroupNorm.apply(input, *params, has_weight=weight is not None,
                            has_bias=bias is not None, groups=num_groups, eps=eps)
 
 
-def instance_norm(x: Tensor, running_mean: np.ndarray | Tensor | None = None,
+def instance_norm(input: Tensor, running_mean: np.ndarray | Tensor | None = None,
                   running_var: np.ndarray | Tensor | None = None,
                   weight: Tensor | None = None, bias: Tensor | None = None,
                   use_input_stats: bool = True, momentum: float = 0.1,
@@ -378,16 +378,16 @@ def instance_norm(x: Tensor, running_mean: np.ndarray | Tensor | None = None,
         >>> [[round(v, 3) for v in row] for row in y.tolist()[0]]
         [[-1.0, 1.0], [-1.0, 1.0]]
     """
-    if x.data.ndim < 3:
-        raise ValueError(f"instance_norm expects input (N, C, *spatial), got shape {x.shape}")
-    n, channels = x.data.shape[:2]
-    params = _check_affine("instance_norm", channels, x.shape, weight, bias)
+    if input.data.ndim < 3:
+        raise ValueError(f"instance_norm expects input (N, C, *spatial), got shape {input.shape}")
+    n, channels = input.data.shape[:2]
+    params = _check_affine("instance_norm", channels, input.shape, weight, bias)
     rm = running_mean.data if isinstance(running_mean, Tensor) else running_mean
     rv = running_var.data if isinstance(running_var, Tensor) else running_var
     for name, r in (("running_mean", rm), ("running_var", rv)):
         if r is not None and r.shape != (channels,):
             raise ValueError(f"instance_norm: {name} has shape {r.shape} but the input "
-                             f"has {channels} channels (shape {x.shape})")
+                             f"has {channels} channels (shape {input.shape})")
     if not use_input_stats:
         if rm is None or rv is None:
             raise ValueError("instance_norm: use_input_stats=False needs running_mean and "
@@ -395,13 +395,13 @@ def instance_norm(x: Tensor, running_mean: np.ndarray | Tensor | None = None,
         if weight is None and bias is not None:
             raise ValueError("instance_norm: a bias without a weight is not supported with "
                              "running statistics")
-        return BatchNormEval.apply(x, *params, mean=rm, var=rv, eps=eps)
-    m = x.data.size // max(n * channels, 1)
+        return BatchNormEval.apply(input, *params, mean=rm, var=rv, eps=eps)
+    m = input.data.size // max(n * channels, 1)
     if m <= 1:
         raise ValueError(f"instance_norm: expected more than 1 spatial element per "
-                         f"channel, got input of shape {x.shape}")
+                         f"channel, got input of shape {input.shape}")
     stats: list | None = [] if rm is not None or rv is not None else None
-    out = GroupNorm.apply(x, *params, has_weight=weight is not None,
+    out = GroupNorm.apply(input, *params, has_weight=weight is not None,
                           has_bias=bias is not None, groups=channels, eps=eps, stats=stats)
     if stats:
         mean, var = stats
@@ -463,7 +463,7 @@ class RMSNorm(Function):
         return tuple(grads) if len(grads) > 1 else grads[0]  # one input: a bare array
 
 
-def rms_norm(x: Tensor, normalized_shape: int | tuple[int, ...] | list[int],
+def rms_norm(input: Tensor, normalized_shape: int | tuple[int, ...] | list[int],
              weight: Tensor | None = None, eps: float | None = None) -> Tensor:
     """Root-mean-square normalisation over the trailing ``normalized_shape`` axes
     (PyTorch's ``F.rms_norm``): ``x / √(mean(x²) + eps) · weight``.
@@ -479,16 +479,17 @@ def rms_norm(x: Tensor, normalized_shape: int | tuple[int, ...] | list[int],
     """
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(
         normalized_shape)
-    if tuple(x.data.shape[x.data.ndim - len(shape):]) != shape or x.data.ndim < len(shape):
-        raise ValueError(f"rms_norm: input shape {x.shape} does not end with "
+    ndim = input.data.ndim
+    if tuple(input.data.shape[ndim - len(shape):]) != shape or ndim < len(shape):
+        raise ValueError(f"rms_norm: input shape {input.shape} does not end with "
                          f"normalized_shape {shape}")
     if weight is not None and weight.data.shape != shape:
         raise ValueError(f"rms_norm: weight has shape {weight.shape}, expected {shape}")
     if eps is None:
-        dt = x.data.dtype if x.data.dtype.kind == "f" else np.dtype(np.float64)
+        dt = input.data.dtype if input.data.dtype.kind == "f" else np.dtype(np.float64)
         eps = float(np.finfo(dt).eps)
     params = [weight] if weight is not None else []
-    return RMSNorm.apply(x, *params, ndim=len(shape), eps=float(eps))
+    return RMSNorm.apply(input, *params, ndim=len(shape), eps=float(eps))
 
 
 __all__ = ["batch_norm", "layer_norm",

@@ -86,7 +86,7 @@ def vector_norm(x: Tensor, ord: float = 2.0, dim: Any = None,  # noqa: A002
 
 
 def normalize(input: Tensor, p: float = 2.0, dim: int = 1,  # noqa: A002
-              eps: float = 1e-12) -> Tensor:
+              eps: float = 1e-12, out: Any = None) -> Tensor:
     """``x / max(‖x‖_p, eps)`` along ``dim``: unit vectors, zero vectors left at zero.
 
     Args:
@@ -94,6 +94,7 @@ def normalize(input: Tensor, p: float = 2.0, dim: int = 1,  # noqa: A002
         p: the norm's exponent (default 2, Euclidean).
         dim: the dimension to normalise along (default 1, as PyTorch).
         eps: lower bound of the divisor.
+        out: refused (a new tensor is returned; PyTorch's ``out=`` writes into one).
 
     Example:
         >>> import chainrule as cr
@@ -102,6 +103,9 @@ def normalize(input: Tensor, p: float = 2.0, dim: int = 1,  # noqa: A002
     """
     from chainrule.ops.arithmetic import clip, div
 
+    if out is not None:
+        raise TypeError("normalize(): out= is not supported; use the returned tensor "
+                        "(or out.copy_(normalize(...)))")
     denom = clip(vector_norm(input, p, dim, keepdim=True), min=eps)
     return div(input, denom)
 

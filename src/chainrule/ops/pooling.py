@@ -462,13 +462,13 @@ def _index_tensor(indices: np.ndarray) -> Tensor:
     return Tensor._make(np.ascontiguousarray(indices, dtype=np.int64), False, None)
 
 
-def max_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0,
+def max_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0,
                dilation: Any = 1, ceil_mode: bool = False, return_indices: bool = False
                ) -> Tensor | tuple[Tensor, Tensor]:
     """2-d max pooling (PyTorch's ``F.max_pool2d``).
 
     Args:
-        x: (N, C, H, W), or (C, H, W) unbatched.
+        input: (N, C, H, W), or (C, H, W) unbatched.
         kernel_size: int or (kH, kW).
         stride: int or (sH, sW); defaults to ``kernel_size`` (non-overlapping windows).
         padding: int or (pH, pW), at most half the kernel; padded elements are −∞.
@@ -487,11 +487,11 @@ def max_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0
         >>> max_pool2d(cr.randn(1, 1, 4, 4), 2).shape
         (1, 1, 2, 2)
     """
-    return _max_pool(MaxPool2d, 2, x, kernel_size, stride, padding, dilation, ceil_mode,
+    return _max_pool(MaxPool2d, 2, input, kernel_size, stride, padding, dilation, ceil_mode,
                      return_indices)
 
 
-def max_pool1d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0,
+def max_pool1d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0,
                dilation: Any = 1, ceil_mode: bool = False, return_indices: bool = False
                ) -> Tensor | tuple[Tensor, Tensor]:
     """1-d max pooling over (N, C, L) (or (C, L)); arguments as in ``max_pool2d``
@@ -502,7 +502,7 @@ def max_pool1d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0
         >>> max_pool1d(cr.tensor([[[1.0, 3.0, 2.0, 0.0]]]), 2).tolist()
         [[[3.0, 2.0]]]
     """
-    return _max_pool(MaxPool1d, 1, x, kernel_size, stride, padding, dilation, ceil_mode,
+    return _max_pool(MaxPool1d, 1, input, kernel_size, stride, padding, dilation, ceil_mode,
                      return_indices)
 
 
@@ -527,13 +527,13 @@ def _avg_pool(op: type[AvgPool2d], nd: int, x: Tensor, kernel_size: Any, stride:
     return out.squeeze(0) if unbatched else out
 
 
-def avg_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0,
+def avg_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0,
                ceil_mode: bool = False, count_include_pad: bool = True,
                divisor_override: int | None = None) -> Tensor:
     """2-d average pooling (PyTorch's ``F.avg_pool2d``).
 
     Args:
-        x: (N, C, H, W), or (C, H, W) unbatched.
+        input: (N, C, H, W), or (C, H, W) unbatched.
         kernel_size, stride, padding, ceil_mode: as in ``max_pool2d`` (zero padding).
         count_include_pad: divide by the whole window, padding included (PyTorch's
             default); otherwise by the number of real input elements in the window.
@@ -547,11 +547,11 @@ def avg_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0
         >>> avg_pool2d(cr.ones(1, 1, 4, 4), 2).tolist()
         [[[[1.0, 1.0], [1.0, 1.0]]]]
     """
-    return _avg_pool(AvgPool2d, 2, x, kernel_size, stride, padding, ceil_mode,
+    return _avg_pool(AvgPool2d, 2, input, kernel_size, stride, padding, ceil_mode,
                      count_include_pad, divisor_override)
 
 
-def avg_pool1d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0,
+def avg_pool1d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0,
                ceil_mode: bool = False, count_include_pad: bool = True) -> Tensor:
     """1-d average pooling over (N, C, L) (or (C, L)); arguments as in ``avg_pool2d``.
 
@@ -560,7 +560,7 @@ def avg_pool1d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0
         >>> avg_pool1d(cr.tensor([[[1.0, 3.0, 2.0, 0.0]]]), 2).tolist()
         [[[2.0, 1.0]]]
     """
-    return _avg_pool(AvgPool1d, 1, x, kernel_size, stride, padding, ceil_mode,
+    return _avg_pool(AvgPool1d, 1, input, kernel_size, stride, padding, ceil_mode,
                      count_include_pad, None)
 
 
@@ -596,12 +596,12 @@ def _adaptive(op: type[Function], name: str, nd: int, x: Tensor, output_size: An
     return out, _index_tensor(sink[0].reshape(out.data.shape))
 
 
-def adaptive_avg_pool2d(x: Tensor, output_size: Any) -> Tensor:
+def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:
     """Average pooling to a fixed output size whatever the input size (PyTorch's
     ``F.adaptive_avg_pool2d``); window i along H covers rows ``⌊iH/Ho⌋ … ⌈(i+1)H/Ho⌉ − 1``.
 
     Args:
-        x: (N, C, H, W), or (C, H, W) unbatched.
+        input: (N, C, H, W), or (C, H, W) unbatched.
         output_size: int or (Ho, Wo); ``None`` in either place keeps that input size.
             ``1`` is global average pooling.
 
@@ -613,10 +613,10 @@ def adaptive_avg_pool2d(x: Tensor, output_size: Any) -> Tensor:
         >>> adaptive_avg_pool2d(cr.randn(2, 8, 7, 7), 1).shape
         (2, 8, 1, 1)
     """
-    return _adaptive(AdaptiveAvgPool2d, "adaptive_avg_pool2d", 2, x, output_size)
+    return _adaptive(AdaptiveAvgPool2d, "adaptive_avg_pool2d", 2, input, output_size)
 
 
-def adaptive_avg_pool1d(x: Tensor, output_size: Any) -> Tensor:
+def adaptive_avg_pool1d(input: Tensor, output_size: Any) -> Tensor:
     """Average pooling of (N, C, L) (or (C, L)) to a fixed length (PyTorch's
     ``F.adaptive_avg_pool1d``); windows as in ``adaptive_avg_pool2d``.
 
@@ -625,16 +625,16 @@ def adaptive_avg_pool1d(x: Tensor, output_size: Any) -> Tensor:
         >>> adaptive_avg_pool1d(cr.tensor([[[1.0, 3.0, 2.0, 0.0, 4.0]]]), 2).tolist()
         [[[2.0, 2.0]]]
     """
-    return _adaptive(AdaptiveAvgPool1d, "adaptive_avg_pool1d", 1, x, output_size)
+    return _adaptive(AdaptiveAvgPool1d, "adaptive_avg_pool1d", 1, input, output_size)
 
 
-def adaptive_max_pool2d(x: Tensor, output_size: Any, return_indices: bool = False
+def adaptive_max_pool2d(input: Tensor, output_size: Any, return_indices: bool = False
                         ) -> Tensor | tuple[Tensor, Tensor]:
     """Max pooling to a fixed output size whatever the input size (PyTorch's
     ``F.adaptive_max_pool2d``), over the windows of ``adaptive_avg_pool2d``.
 
     Args:
-        x: (N, C, H, W), or (C, H, W) unbatched.
+        input: (N, C, H, W), or (C, H, W) unbatched.
         output_size: int or (Ho, Wo); ``None`` keeps that input size.
         return_indices: also return the flat index ``row·W + col`` of each maximum in
             its input plane (int64).
@@ -649,11 +649,11 @@ def adaptive_max_pool2d(x: Tensor, output_size: Any, return_indices: bool = Fals
         >>> out.tolist(), idx.tolist()
         ([[[[5.0, 5.0]]]], [[[[1, 1]]]])
     """
-    return _adaptive(AdaptiveMaxPool2d, "adaptive_max_pool2d", 2, x, output_size,
+    return _adaptive(AdaptiveMaxPool2d, "adaptive_max_pool2d", 2, input, output_size,
                      return_indices)
 
 
-def adaptive_max_pool1d(x: Tensor, output_size: Any, return_indices: bool = False
+def adaptive_max_pool1d(input: Tensor, output_size: Any, return_indices: bool = False
                         ) -> Tensor | tuple[Tensor, Tensor]:
     """Max pooling of (N, C, L) (or (C, L)) to a fixed length (PyTorch's
     ``F.adaptive_max_pool1d``); arguments as in ``adaptive_max_pool2d`` (indices are
@@ -664,7 +664,7 @@ def adaptive_max_pool1d(x: Tensor, output_size: Any, return_indices: bool = Fals
         >>> adaptive_max_pool1d(cr.tensor([[[1.0, 3.0, 2.0, 0.0, 4.0]]]), 2).tolist()
         [[[3.0, 4.0]]]
     """
-    return _adaptive(AdaptiveMaxPool1d, "adaptive_max_pool1d", 1, x, output_size,
+    return _adaptive(AdaptiveMaxPool1d, "adaptive_max_pool1d", 1, input, output_size,
                      return_indices)
 
 
@@ -706,13 +706,13 @@ def _max_unpool(op: type[MaxUnpool2d], nd: int, x: Tensor, indices: Any, kernel_
     return result.squeeze(0) if unbatched else result
 
 
-def max_unpool2d(x: Tensor, indices: Any, kernel_size: Any, stride: Any = None,
+def max_unpool2d(input: Tensor, indices: Any, kernel_size: Any, stride: Any = None,
                  padding: Any = 0, output_size: Any = None) -> Tensor:
     """The partial inverse of ``max_pool2d`` (PyTorch's ``F.max_unpool2d``): every value
     goes back to where its maximum was, everything else is zero.
 
     Args:
-        x: (N, C, H, W) pooled maps, or (C, H, W).
+        input: (N, C, H, W) pooled maps, or (C, H, W).
         indices: ``max_pool2d(..., return_indices=True)``'s indices, x's shape.
         kernel_size, stride, padding: those of the pooling (stride defaults to the
             kernel).
@@ -730,10 +730,10 @@ def max_unpool2d(x: Tensor, indices: Any, kernel_size: Any, stride: Any = None,
         >>> max_unpool2d(out, idx, 2).tolist()
         [[[[0.0, 0.0], [4.0, 0.0]]]]
     """
-    return _max_unpool(MaxUnpool2d, 2, x, indices, kernel_size, stride, padding, output_size)
+    return _max_unpool(MaxUnpool2d, 2, input, indices, kernel_size, stride, padding, output_size)
 
 
-def max_unpool1d(x: Tensor, indices: Any, kernel_size: Any, stride: Any = None,
+def max_unpool1d(input: Tensor, indices: Any, kernel_size: Any, stride: Any = None,
                  padding: Any = 0, output_size: Any = None) -> Tensor:
     """The partial inverse of ``max_pool1d`` over (N, C, L) (or (C, L)); arguments as in
     ``max_unpool2d`` with one spatial axis.
@@ -745,7 +745,7 @@ def max_unpool1d(x: Tensor, indices: Any, kernel_size: Any, stride: Any = None,
         >>> max_unpool1d(out, idx, 2).tolist()
         [[[0.0, 3.0, 2.0, 0.0]]]
     """
-    return _max_unpool(MaxUnpool1d, 1, x, indices, kernel_size, stride, padding, output_size)
+    return _max_unpool(MaxUnpool1d, 1, input, indices, kernel_size, stride, padding, output_size)
 
 
 __all__ = ["adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool1d",

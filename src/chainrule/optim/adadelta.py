@@ -10,6 +10,7 @@ from chainrule.optim.optimizer import (
     Optimizer,
     ParamsT,
     check_flags,
+    check_implementation_options,
     check_nonnegative,
     check_unit_interval,
 )
@@ -39,6 +40,9 @@ class Adadelta(Optimizer):
         eps: ε ≥ 0 (default 1e-6).
         weight_decay: λ ≥ 0.
         maximize: ascend the objective instead.
+        foreach, fused, capturable, differentiable (those PyTorch's version takes):
+            how PyTorch computes the same update, so accepted and ignored; only
+            ``differentiable=True`` raises (see ``check_implementation_options``).
 
     Example:
         >>> import chainrule as cr
@@ -47,8 +51,10 @@ class Adadelta(Optimizer):
     """
 
     def __init__(self, params: ParamsT, lr: float = 1.0, rho: float = 0.9,
-                 eps: float = 1e-6, weight_decay: float = 0.0, *,
-                 maximize: bool = False) -> None:
+                 eps: float = 1e-6, weight_decay: float = 0.0, foreach: bool | None = None,
+                 *, capturable: bool = False, maximize: bool = False,
+                 differentiable: bool = False) -> None:
+        check_implementation_options("Adadelta", foreach, None, capturable, differentiable)
         super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay,
                                       maximize=maximize))
 

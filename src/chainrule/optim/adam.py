@@ -12,6 +12,7 @@ from chainrule.optim.optimizer import (
     ParamsT,
     check_betas,
     check_flags,
+    check_implementation_options,
     check_nonnegative,
 )
 
@@ -44,6 +45,9 @@ class Adam(Optimizer):
         weight_decay: λ ≥ 0 (L2 unless ``decoupled_weight_decay``).
         amsgrad: use the running maximum of v (Reddi et al., 2018).
         maximize: ascend the objective instead.
+        foreach, fused, capturable, differentiable (those PyTorch's version takes):
+            how PyTorch computes the same update, so accepted and ignored; only
+            ``differentiable=True`` raises (see ``check_implementation_options``).
         decoupled_weight_decay: shrink the weights directly, as ``AdamW``.
 
     Example:
@@ -55,7 +59,11 @@ class Adam(Optimizer):
     def __init__(self, params: ParamsT, lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, amsgrad: bool = False, *,
-                 maximize: bool = False, decoupled_weight_decay: bool = False) -> None:
+                 foreach: bool | None = None, maximize: bool = False, capturable: bool = False,
+                 differentiable: bool = False, fused: bool | None = None,
+                 decoupled_weight_decay: bool = False) -> None:
+        check_implementation_options(type(self).__name__, foreach, fused, capturable,
+                                     differentiable)
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       amsgrad=amsgrad, maximize=maximize,
                                       decoupled_weight_decay=decoupled_weight_decay))
@@ -121,6 +129,9 @@ class AdamW(Adam):
         weight_decay: λ ≥ 0 (default 1e-2).
         amsgrad: use the running maximum of v.
         maximize: ascend the objective instead.
+        foreach, fused, capturable, differentiable (those PyTorch's version takes):
+            how PyTorch computes the same update, so accepted and ignored; only
+            ``differentiable=True`` raises (see ``check_implementation_options``).
 
     Example:
         >>> import chainrule as cr
@@ -131,6 +142,10 @@ class AdamW(Adam):
     def __init__(self, params: ParamsT, lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 1e-2, amsgrad: bool = False, *,
-                 maximize: bool = False) -> None:
+                 maximize: bool = False, foreach: bool | None = None,
+                 capturable: bool = False, differentiable: bool = False,
+                 fused: bool | None = None) -> None:
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                         amsgrad=amsgrad, maximize=maximize, decoupled_weight_decay=True)
+                         amsgrad=amsgrad, foreach=foreach, maximize=maximize,
+                         capturable=capturable, differentiable=differentiable, fused=fused,
+                         decoupled_weight_decay=True)

@@ -11,6 +11,7 @@ from chainrule.optim.optimizer import (
     ParamsT,
     check_betas,
     check_flags,
+    check_implementation_options,
     check_nonnegative,
 )
 
@@ -36,6 +37,9 @@ class Adamax(Optimizer):
         eps: ε ≥ 0.
         weight_decay: λ ≥ 0.
         maximize: ascend the objective instead.
+        foreach, fused, capturable, differentiable (those PyTorch's version takes):
+            how PyTorch computes the same update, so accepted and ignored; only
+            ``differentiable=True`` raises (see ``check_implementation_options``).
 
     Example:
         >>> import chainrule as cr
@@ -45,7 +49,10 @@ class Adamax(Optimizer):
 
     def __init__(self, params: ParamsT, lr: float = 2e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, *, maximize: bool = False) -> None:
+                 weight_decay: float = 0.0, foreach: bool | None = None, *,
+                 maximize: bool = False, differentiable: bool = False,
+                 capturable: bool = False) -> None:
+        check_implementation_options("Adamax", foreach, None, capturable, differentiable)
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       maximize=maximize))
 

@@ -11,6 +11,7 @@ from chainrule.optim.optimizer import (
     ParamsT,
     check_betas,
     check_flags,
+    check_implementation_options,
     check_nonnegative,
 )
 
@@ -45,6 +46,9 @@ class NAdam(Optimizer):
         decoupled_weight_decay: shrink the weights directly (NAdamW) instead of adding
             the L2 term to the gradient.
         maximize: ascend the objective instead.
+        foreach, fused, capturable, differentiable (those PyTorch's version takes):
+            how PyTorch computes the same update, so accepted and ignored; only
+            ``differentiable=True`` raises (see ``check_implementation_options``).
 
     Example:
         >>> import chainrule as cr
@@ -55,7 +59,10 @@ class NAdam(Optimizer):
     def __init__(self, params: ParamsT, lr: float = 2e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, momentum_decay: float = 4e-3,
-                 decoupled_weight_decay: bool = False, *, maximize: bool = False) -> None:
+                 decoupled_weight_decay: bool = False, *, foreach: bool | None = None,
+                 maximize: bool = False, capturable: bool = False,
+                 differentiable: bool = False) -> None:
+        check_implementation_options("NAdam", foreach, None, capturable, differentiable)
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       momentum_decay=momentum_decay,
                                       decoupled_weight_decay=decoupled_weight_decay,

@@ -375,6 +375,29 @@ def check_flags(group: dict[str, Any], *names: str) -> None:
             raise ValueError(f"{n} must be True or False, got {group[n]!r}")
 
 
+def check_implementation_options(who: str, foreach: Any = None, fused: Any = None,
+                                 capturable: Any = False, differentiable: Any = False) -> None:
+    """PyTorch's optimizer implementation switches, accepted so its scripts run unchanged.
+
+    ``foreach`` (one multi-tensor kernel per group instead of a loop over parameters),
+    ``fused`` (one fused kernel) and ``capturable`` (state kept on the GPU for CUDA-graph
+    capture) choose *how* PyTorch computes the same update: chainrule's NumPy update is
+    that update, so they are accepted and ignored. ``differentiable=True`` would make the
+    step itself part of the autograd graph (to backpropagate through training, as in
+    meta-learning); chainrule updates parameters in place outside the graph, so it
+    raises ``NotImplementedError`` rather than silently training something else.
+    """
+    for name, value in (("foreach", foreach), ("fused", fused), ("capturable", capturable),
+                        ("differentiable", differentiable)):
+        if value is not None and not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{who}: {name} must be True, False or None, got {value!r}")
+    if differentiable:
+        raise NotImplementedError(
+            f"{who}: differentiable=True (backpropagating through the optimizer step) is "
+            "not supported; chainrule updates parameters in place, outside the autograd "
+            "graph. Pass differentiable=False.")
+
+
 # ---- construction helpers ----------------------------------------------------------------
 def _normalise(group: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
     """Hyperparameters as plain Python values: NumPy float64 scalars would upcast float32

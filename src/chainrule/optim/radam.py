@@ -12,6 +12,7 @@ from chainrule.optim.optimizer import (
     ParamsT,
     check_betas,
     check_flags,
+    check_implementation_options,
     check_nonnegative,
 )
 
@@ -46,6 +47,9 @@ class RAdam(Optimizer):
         decoupled_weight_decay: shrink the weights directly (as AdamW) instead of adding
             the L2 term to the gradient.
         maximize: ascend the objective instead.
+        foreach, fused, capturable, differentiable (those PyTorch's version takes):
+            how PyTorch computes the same update, so accepted and ignored; only
+            ``differentiable=True`` raises (see ``check_implementation_options``).
 
     Example:
         >>> import chainrule as cr
@@ -56,7 +60,9 @@ class RAdam(Optimizer):
     def __init__(self, params: ParamsT, lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, decoupled_weight_decay: bool = False, *,
-                 maximize: bool = False) -> None:
+                 foreach: bool | None = None, maximize: bool = False, capturable: bool = False,
+                 differentiable: bool = False) -> None:
+        check_implementation_options("RAdam", foreach, None, capturable, differentiable)
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       decoupled_weight_decay=decoupled_weight_decay,
                                       maximize=maximize))

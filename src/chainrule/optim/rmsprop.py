@@ -10,6 +10,7 @@ from chainrule.optim.optimizer import (
     Optimizer,
     ParamsT,
     check_flags,
+    check_implementation_options,
     check_nonnegative,
     check_unit_interval,
 )
@@ -42,6 +43,9 @@ class RMSprop(Optimizer):
         centered: normalise by an estimate of the gradient's variance instead of its
             second moment.
         maximize: ascend the objective instead.
+        foreach, fused, capturable, differentiable (those PyTorch's version takes):
+            how PyTorch computes the same update, so accepted and ignored; only
+            ``differentiable=True`` raises (see ``check_implementation_options``).
 
     Example:
         >>> import chainrule as cr
@@ -51,7 +55,9 @@ class RMSprop(Optimizer):
 
     def __init__(self, params: ParamsT, lr: float = 1e-2, alpha: float = 0.99,
                  eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0,
-                 centered: bool = False, *, maximize: bool = False) -> None:
+                 centered: bool = False, capturable: bool = False, foreach: bool | None = None,
+                 maximize: bool = False, differentiable: bool = False) -> None:
+        check_implementation_options("RMSprop", foreach, None, capturable, differentiable)
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
                                       momentum=momentum, centered=centered,
                                       maximize=maximize))

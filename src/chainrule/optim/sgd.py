@@ -10,6 +10,7 @@ from chainrule.optim.optimizer import (
     Optimizer,
     ParamsT,
     check_flags,
+    check_implementation_options,
     check_nonnegative,
     check_unit_interval,
     subtract_scaled,
@@ -40,6 +41,9 @@ class SGD(Optimizer):
         weight_decay: λ ≥ 0.
         nesterov: Nesterov momentum (needs μ > 0 and τ = 0).
         maximize: ascend the objective instead.
+        foreach, fused, capturable, differentiable (those PyTorch's version takes):
+            how PyTorch computes the same update, so accepted and ignored; only
+            ``differentiable=True`` raises (see ``check_implementation_options``).
 
     Example:
         >>> import chainrule as cr
@@ -49,7 +53,9 @@ class SGD(Optimizer):
 
     def __init__(self, params: ParamsT, lr: float = 1e-3, momentum: float = 0.0,
                  dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False,
-                 *, maximize: bool = False) -> None:
+                 *, maximize: bool = False, foreach: bool | None = None,
+                 differentiable: bool = False, fused: bool | None = None) -> None:
+        check_implementation_options("SGD", foreach, fused, differentiable=differentiable)
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=nesterov,
                                       maximize=maximize))
