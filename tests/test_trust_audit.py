@@ -265,7 +265,7 @@ def test_a_config_json_edited_after_the_run_began_is_refused_on_resume(
     config = out / "config.json"
     ckpt = (out / "checkpoint.ckpt.safetensors").read_bytes()
     good = config.read_text()
-    for key, value, old in (("lr", 0.5, "0.01"), ("epochs", 4, "2"), ("seed", 3, "0")):
+    for key, value, old in (("lr", 0.5, "0.01"), ("epochs", 4, "2")):
         config.write_text(json.dumps({**json.loads(good), key: value}))
         fails(chainrule("train", "--resume", out, "-q"), str(config), f"{key} {value}",
               f"trained with {key} {old}", "changed after the run began")
@@ -314,3 +314,83 @@ def test_output_never_overwrites_what_the_command_reads(run: Path, tmp_path: Pat
     written = tmp_path / "predictions.csv"
     ok(chainrule("predict", model, points, "-o", written))
     assert written.read_text().startswith("prediction,")
+
+
+# ---- interrupted and diverging runs in a run folder ---------------------------------------
+
+LONG = ["--data", "moons", "--model", "mlp:16", "--scheduler", "none", "--epochs", "120",
+        "--batch-size", "64", "--threads", "1", "--no-plots", "-q"]
+
+
+def _tensors(path: Path) -> dict[str, np.ndarray]:
+    return cr.io.load_state_dict_file(path)
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The uninterrupted run."""
+    out = tmp_path_factory.mktemp("straight") / "run"
+    ok(chainrule("train", *LONG, "--out", out))
+    return out
+
+
+@pytest.mark.parametrize("how", ["SIGINT", "SIGKILL"])
+def test_an_interrupted_cli_run_resumes_to_the_same_bits(straight: Path, tmp_path: Path,
+                                                         how: str) -> None:
+    import signal
+    import time
+
+    out = tmp_path / "cut"
+    env = {**os.environ, "PYTHONHASHSEED": "0",
+           "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])}
+    env.pop("CHAINRULE_DEBUG", None)
+    child = subprocess.Popen([sys.executable, "-m", "chainrule", "train", *LONG, "--out",
+                              str(out)], env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "checkpoint.ckpt.safetensors").exists() and child.poll() is None:
+            assert time.monotonic() < deadline  # a hang guard, not a speed check
+            time.sleep(0.01)
+        child.send_signal(getattr(signal, how))
+        _, err = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    # interrupted after its first checkpoint, long before its 120th epoch
+    assert not (out / "model.safetensors").exists()
+    if how == "SIGINT":
+        assert child.returncode == 130 and err.strip() == "chainrule train: interrupted"
+    else:
+        assert child.returncode == -signal.SIGKILL
+    assert cr.io.read_metadata(out / "checkpoint.ckpt.safetensors")["epoch"] < 120
+    assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
+    ok(chainrule("train", "--resume", out, "-q"))  # the lock died with the process
+    a, b = _tensors(straight / "model.safetensors"), _tensors(out / "model.safetensors")
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    records = [json.loads((d / "history.json").read_text())["records"] for d in (straight, out)]
+    assert [{k: v for k, v in r.items() if k != "time"} for r in records[0]] == \
+        [{k: v for k, v in r.items() if k != "time"} for r in records[1]]
+
+
+def test_a_diverging_run_cleans_stale_temporaries_and_releases_its_lock(
+        tmp_path: Path) -> None:
+    from chainrule.io.atomic import _host
+
+    out = tmp_path / "run"
+    ok(chainrule("train", *TINY, "--out", out))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    stale = out / f".model.safetensors.pid{dead}-{_host()}.abc123.tmp"
+    stale.write_bytes(b"half a model")
+    foreign = out / ".notes.txt.tmp"  # not named as chainrule names its temporaries
+    foreign.write_text("mine")
+    diverging = ["--data", "regression", "--model", "linear", "--optimizer", "sgd",
+                 "--momentum", "0", "--scheduler", "none", "--lr", "1e6", "--epochs", "5",
+                 "--no-plots", "-q"]
+    fails(chainrule("train", *diverging, "--out", out, "--overwrite"), "diverged",
+          "new run", "--lr")
+    assert not stale.exists() and foreign.read_text() == "mine"
+    assert not (out / "model.safetensors").exists()
+    ok(chainrule("train", *TINY, "--out", out, "--overwrite"))  # not locked, not refused
