@@ -394,3 +394,23 @@ def test_a_diverging_run_cleans_stale_temporaries_and_releases_its_lock(
     assert not stale.exists() and foreign.read_text() == "mine"
     assert not (out / "model.safetensors").exists()
     ok(chainrule("train", *TINY, "--out", out, "--overwrite"))  # not locked, not refused
+
+
+def test_a_model_too_large_to_run_fails_in_one_line(run: Path, tmp_path: Path,
+                                                    points: Path) -> None:
+    """Layers that grow their input (a crafted Upsample) end in one line, not a
+    ``numpy._core._exceptions._ArrayMemoryError`` traceback."""
+    def edit(meta: dict, tensors: dict) -> None:
+        arch = json.loads(meta["architecture"])
+        children = arch["model"]["children"]
+        at = [name for name, _ in children].index("0")
+        children[at:at] = [
+            ["u1", {"type": "Unflatten",
+                    "kwargs": {"dim": 1, "unflattened_size": {"__tuple__": [1, 2, 1]}}}],
+            ["u2", {"type": "Upsample", "kwargs": {"scale_factor": 1e6, "mode": "nearest"}}],
+            ["u3", {"type": "Flatten", "kwargs": {}}]]
+        meta["architecture"] = json.dumps(arch)
+
+    crafted = recraft(run / "model.safetensors", tmp_path / "grows.safetensors", edit)
+    fails(chainrule("predict", crafted, points), str(crafted), "out of memory",
+          "--batch-size")

@@ -377,6 +377,8 @@ def _write_text(text: str, path: str | None, *inputs: str) -> None:
 
 def _one_line(err: BaseException) -> str:
     text = str(err).strip() or type(err).__name__
+    if isinstance(err, MemoryError) and "memory" not in text.lower():
+        text = f"out of memory: {text}"
     if isinstance(err, KeyError) and text.startswith(("'", '"')):
         text = f"missing key {text}"
     if isinstance(err, FileNotFoundError) and err.filename and str(err.filename) not in text:
@@ -422,7 +424,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return 141
     except (CLIError, ValueError, TypeError, KeyError, OSError, ImportError,
-            RuntimeError) as err:
+            RuntimeError, MemoryError) as err:
         # ModelFileError is a ValueError. CHAINRULE_DEBUG=1 shows the traceback instead.
         if os.environ.get("CHAINRULE_DEBUG"):
             raise

@@ -115,8 +115,14 @@ def _predict_checked(model: Any, X: np.ndarray, path: str | os.PathLike,
                      batch_size: int = 1024) -> np.ndarray:
     """``predict``, with one warning naming the file when outputs are NaN/inf (weights or
     preprocessing that are not finite, a zero scale) in place of NumPy's anonymous ones."""
-    with np.errstate(all="ignore"):
-        out = predict(model, X, batch_size)
+    try:
+        with np.errstate(all="ignore"):
+            out = predict(model, X, batch_size)
+    except MemoryError as err:  # a layer that grows its input (Upsample), a large batch
+        raise MemoryError(f"{path}: out of memory computing the model's outputs ({err}); "
+                          "a smaller --batch-size may help") from None
+    except (ValueError, TypeError) as err:  # layers that do not fit each other
+        raise ValueError(f"{path}: the model cannot compute its outputs: {err}") from None
     bad = int(np.count_nonzero(~np.isfinite(out).reshape(len(out), -1).all(axis=1)))
     if bad:
         warnings.warn(f"{path}: the model gives NaN or inf for {bad} of {len(out)} samples "
