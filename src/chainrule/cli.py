@@ -117,6 +117,9 @@ def _add_train(sub: Any) -> None:
     g.add_argument("--resume", metavar="RUN", help="continue a run folder (or checkpoint)")
     g.add_argument("--overwrite", action="store_true",
                    help="replace the run in a non-empty --out folder")
+    g.add_argument("--no-verify", dest="verify", action="store_false",
+                   help="with --resume: skip the checkpoint's checksums (a file another "
+                   "tool changed on purpose)")
     g.add_argument("--monitor", action=argparse.BooleanOptionalAction,
                    help="watch gradient flow and report problems in the summary")
     g.add_argument("--plots", action=argparse.BooleanOptionalAction,
@@ -124,6 +127,12 @@ def _add_train(sub: Any) -> None:
     g.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     _add_threads(g)
     p.set_defaults(handler=_cmd_train)
+
+
+def _add_no_verify(p: Any) -> None:
+    p.add_argument("--no-verify", dest="verify", action="store_false",
+                   help="skip the file's checksums (a file another tool changed on purpose; "
+                   "its shapes and dtypes are still checked)")
 
 
 def _add_threads(group: Any) -> None:
@@ -143,6 +152,7 @@ def _add_evaluate(sub: Any) -> None:
     p.add_argument("--split", choices=("train", "val", "test"), default="test")
     p.add_argument("--batch-size", type=int, default=1024, metavar="N")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
+    _add_no_verify(p)
     _add_threads(p)
     p.set_defaults(handler=_cmd_evaluate)
 
@@ -156,6 +166,7 @@ def _add_predict(sub: Any) -> None:
     p.add_argument("model", metavar="MODEL", help="a model file (model.safetensors)")
     p.add_argument("input", metavar="INPUT.csv", help="CSV file of feature columns")
     p.add_argument("-o", "--output", metavar="OUT.csv", help="output file (default: stdout)")
+    _add_no_verify(p)
     _add_threads(p)
     p.set_defaults(handler=_cmd_predict)
 
@@ -166,6 +177,7 @@ def _add_info(sub: Any) -> None:
                        "parameter counts, and the metadata saved with it.")
     p.add_argument("model", metavar="MODEL", help="a model file or checkpoint")
     p.add_argument("--json", action="store_true", help="print the description as JSON")
+    _add_no_verify(p)
     p.set_defaults(handler=_cmd_info)
 
 
@@ -182,6 +194,7 @@ def _add_explain(sub: Any) -> None:
     p.add_argument("--lr", type=float, default=0.5, help="learning rate (default: 0.5)")
     p.add_argument("--format", choices=("text", "markdown", "html"), default="text")
     p.add_argument("-o", "--output", metavar="FILE", help="write to a file (default: stdout)")
+    _add_no_verify(p)
     p.set_defaults(handler=_cmd_explain)
 
 
@@ -246,6 +259,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from chainrule.train.run import resume_config, run_training
 
     flags = {k: v for k, v in vars(args).items() if k not in ("handler", "command", "config")}
+    if "verify" in flags and "resume" not in flags:
+        raise CLIError("--no-verify applies to --resume (a new run reads no checkpoint)")
     if "resume" in flags:
         # the run's own config.json is the base; flags may change only what does not alter
         # the run's course (resume_config refuses the others by name)
@@ -276,7 +291,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     _use_threads(args)
     results = evaluate_file(args.model, data=args.data, target=args.target, split=args.split,
-                            batch_size=args.batch_size)
+                            batch_size=args.batch_size, verify=args.verify)
     if args.json:
         print(json.dumps(results, indent=1))
     else:
@@ -288,7 +303,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from chainrule.train.inference import predict_file
 
     _use_threads(args)
-    n = predict_file(args.model, args.input, args.output)
+    n = predict_file(args.model, args.input, args.output, verify=args.verify)
     if args.output:
         print(f"wrote {n} predictions to {args.output}")
     return 0
@@ -297,7 +312,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 def _cmd_info(args: argparse.Namespace) -> int:
     from chainrule.train.inference import describe_file
 
-    print(describe_file(args.model, as_json=args.json))
+    print(describe_file(args.model, as_json=args.json, verify=args.verify))
     return 0
 
 
@@ -320,10 +335,10 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     if args.model:
         from chainrule import io
 
-        model = io.load(args.model)
+        model = io.load(args.model, verify=args.verify)
     result = explain(model, x=_numbers(args.x, "x"), y=_numbers(args.y, "y"), lr=args.lr,
                      format=args.format)
-    _write_text(str(result), args.output)
+    _write_text(str(result), args.output, *([args.model] if args.model else []))
     return 0
 
 
@@ -406,14 +421,14 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_text(text: str, path: str | None) -> None:
+def _write_text(text: str, path: str | None, *inputs: str) -> None:
     if path is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         return
     from chainrule.io import atomic_write
     from chainrule.train.inference import check_writable
 
-    check_writable(path)
+    check_writable(path, *inputs)
     with atomic_write(path, "w") as f:
         f.write(text if text.endswith("\n") else text + "\n")
     print(f"wrote {path}")
@@ -421,6 +436,8 @@ def _write_text(text: str, path: str | None) -> None:
 
 def _one_line(err: BaseException) -> str:
     text = str(err).strip() or type(err).__name__
+    if isinstance(err, MemoryError) and "memory" not in text.lower():
+        text = f"out of memory: {text}"
     if isinstance(err, KeyError) and text.startswith(("'", '"')):
         text = f"missing key {text}"
     if isinstance(err, FileNotFoundError) and err.filename and str(err.filename) not in text:
@@ -467,11 +484,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return 141
     except (CLIError, ValueError, TypeError, KeyError, OSError, ImportError,
-            RuntimeError) as err:
+            RuntimeError, MemoryError) as err:
         # ModelFileError is a ValueError. CHAINRULE_DEBUG=1 shows the traceback instead.
         if os.environ.get("CHAINRULE_DEBUG"):
             raise
-        sys.stderr.write(f"{prog}: error: {_one_line(err)}\n")
+        text = _one_line(err)
+        if args.command != "experiment":  # the library's hint, in this command's terms
+            text = text.replace("pass verify=False to read it anyway", "--no-verify reads it "
+                                "anyway")
+        sys.stderr.write(f"{prog}: error: {text}\n")
         return 1
     finally:
         warnings.showwarning = shown

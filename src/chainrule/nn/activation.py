@@ -14,6 +14,7 @@ import numpy as np
 
 from chainrule.backend import get_default_dtype
 from chainrule.devices import check_device
+from chainrule.nn.init import filled
 from chainrule.nn.module import Module, Parameter
 from chainrule.ops import activations as A
 from chainrule.tensor import Tensor
@@ -282,7 +283,7 @@ class PReLU(Module):
         dt = np.dtype(dtype) if dtype is not None else get_default_dtype()
         self.num_parameters = num_parameters
         self.init = init
-        self.weight = Parameter(np.full(num_parameters, init, dt), dtype=dt)
+        self.weight = Parameter(filled(num_parameters, init, dt), dtype=dt)
 
     def forward(self, x: Tensor) -> Tensor:
         return A.prelu(x, self.weight)

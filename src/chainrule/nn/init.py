@@ -37,6 +37,7 @@ class _Meta:
     max_tensors: int | None
     elements: int = 0
     tensors: int = 0
+    computed: int = 0   # values of arrays built for real (see reserve_computed)
 
 
 _META: ContextVar[_Meta | None] = ContextVar("chainrule_meta_init", default=None)
@@ -115,6 +116,56 @@ def meta_array(data: Any, dtype: Any, persistent: bool = True) -> np.ndarray | N
     if arr.size <= 1:
         return np.zeros(arr.shape, target)
     return placeholder(arr.shape, target)
+
+
+def filled(shape: int | tuple[int, ...], value: float, dtype: Any) -> np.ndarray:
+    """``np.full(shape, value, dtype)``, but a :func:`placeholder` inside :func:`meta_init`.
+
+    For weights and buffers that start at a constant (a norm's ones and zeros, a
+    ``Standardize``'s mean and std): building one under ``meta_init`` then commits no
+    memory, however large its declared size, before the file's arrays arrive.
+
+    Example:
+        >>> filled(3, 1.0, "float32")
+        array([1., 1., 1.], dtype=float32)
+        >>> with meta_init():
+        ...     is_placeholder(filled((4096, 4096), 1.0, "float32"))
+        True
+    """
+    if _META.get() is not None:
+        dims = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+        if all(isinstance(d, (int, np.integer)) and d >= 0 for d in dims) and \
+                math.prod(dims) > 1:
+            return placeholder(dims, dtype)
+    return np.full(shape, value, np.dtype(dtype))
+
+
+# Values a layer may compute for real inside a meta_init() with a budget (tables it does
+# not save, such as sinusoidal positions), whatever that budget: 4M values, 16 MB float32.
+COMPUTED_FLOOR = 1 << 22
+
+
+def reserve_computed(count: int, what: str) -> None:
+    """Called by a layer before it computes an array that is not in its state dict (so
+    :func:`meta_init` cannot make it a placeholder). Inside ``meta_init(max_elements=N)``
+    such arrays may total ``max(N, COMPUTED_FLOOR)`` values; beyond that
+    :class:`MetaBudgetError` is raised before anything is allocated — a file declaring a
+    table of billions of values is refused, not computed. A no-op elsewhere.
+
+    Example:
+        >>> with meta_init(max_elements=100):  # doctest: +IGNORE_EXCEPTION_DETAIL
+        ...     reserve_computed(10**9, "a sinusoidal table")
+        Traceback (most recent call last):
+        MetaBudgetError: a sinusoidal table of 1,000,000,000 values would be computed...
+    """
+    meta = _META.get()
+    if meta is None or meta.max_elements is None:
+        return
+    meta.computed += int(count)
+    allowed = max(meta.max_elements, COMPUTED_FLOOR)
+    if meta.computed > allowed:
+        raise MetaBudgetError(f"{what} of {int(count):,} values would be computed; the "
+                              f"modules may compute at most {allowed:,}")
 
 
 def _skipped() -> bool:

@@ -10,6 +10,7 @@ import numpy as np
 
 from chainrule.backend import get_default_dtype
 from chainrule.devices import check_device
+from chainrule.nn import init
 from chainrule.nn.module import Module, Parameter
 from chainrule.ops.normalization import (
     batch_norm,
@@ -42,17 +43,17 @@ class _BatchNorm(Module):
         self.affine = affine
         self.track_running_stats = track_running_stats
         if affine:
-            self.weight = Parameter(np.ones(num_features, dt), dtype=dt)
+            self.weight = Parameter(init.filled(num_features, 1, dt), dtype=dt)
             if bias:
-                self.bias = Parameter(np.zeros(num_features, dt), dtype=dt)
+                self.bias = Parameter(init.filled(num_features, 0, dt), dtype=dt)
             else:
                 self.register_parameter("bias", None)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
         if track_running_stats:
-            self.register_buffer("running_mean", np.zeros(num_features, dt))
-            self.register_buffer("running_var", np.ones(num_features, dt))
+            self.register_buffer("running_mean", init.filled(num_features, 0, dt))
+            self.register_buffer("running_var", init.filled(num_features, 1, dt))
             self.register_buffer("num_batches_tracked", np.zeros((), np.int64))
         else:
             self.register_buffer("running_mean", None)
@@ -126,9 +127,9 @@ class LayerNorm(Module):
         self.eps = eps
         self.elementwise_affine = elementwise_affine
         if elementwise_affine:
-            self.weight = Parameter(np.ones(shape, dt), dtype=dt)
+            self.weight = Parameter(init.filled(shape, 1, dt), dtype=dt)
             if bias:
-                self.bias = Parameter(np.zeros(shape, dt), dtype=dt)
+                self.bias = Parameter(init.filled(shape, 0, dt), dtype=dt)
             else:
                 self.register_parameter("bias", None)
         else:
@@ -186,9 +187,9 @@ class GroupNorm(Module):
         self.eps = eps
         self.affine = affine
         if affine:
-            self.weight = Parameter(np.ones(num_channels, dt), dtype=dt)
+            self.weight = Parameter(init.filled(num_channels, 1, dt), dtype=dt)
             if bias:
-                self.bias = Parameter(np.zeros(num_channels, dt), dtype=dt)
+                self.bias = Parameter(init.filled(num_channels, 0, dt), dtype=dt)
             else:
                 self.register_parameter("bias", None)
         else:
@@ -231,7 +232,7 @@ class RMSNorm(Module):
         self.elementwise_affine = elementwise_affine
         if elementwise_affine:
             dt = _float_dtype(dtype)
-            self.weight = Parameter(np.ones(shape, dt), dtype=dt)
+            self.weight = Parameter(init.filled(shape, 1, dt), dtype=dt)
         else:
             self.register_parameter("weight", None)
 
@@ -263,17 +264,17 @@ class _InstanceNorm(Module):
         self.affine = affine
         self.track_running_stats = track_running_stats
         if affine:
-            self.weight = Parameter(np.ones(num_features, dt), dtype=dt)
+            self.weight = Parameter(init.filled(num_features, 1, dt), dtype=dt)
             if bias:
-                self.bias = Parameter(np.zeros(num_features, dt), dtype=dt)
+                self.bias = Parameter(init.filled(num_features, 0, dt), dtype=dt)
             else:
                 self.register_parameter("bias", None)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
         if track_running_stats:
-            self.register_buffer("running_mean", np.zeros(num_features, dt))
-            self.register_buffer("running_var", np.ones(num_features, dt))
+            self.register_buffer("running_mean", init.filled(num_features, 0, dt))
+            self.register_buffer("running_var", init.filled(num_features, 1, dt))
             self.register_buffer("num_batches_tracked", np.zeros((), np.int64))
         else:
             self.register_buffer("running_mean", None)

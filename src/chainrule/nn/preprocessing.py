@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.backend import get_default_dtype
+from chainrule.nn import init
 from chainrule.nn.module import Module
 from chainrule.tensor import Tensor
 
@@ -67,19 +68,23 @@ class Standardize(Module):
         self.shape = _shape(shape, mean, std)
         self.invert = bool(invert)
         dt = np.dtype(dtype) if dtype is not None else get_default_dtype()
-        m = np.zeros(self.shape, dt) if mean is None else np.asarray(mean, dtype=np.float64)
-        s = np.ones(self.shape, dt) if std is None else np.asarray(std, dtype=np.float64)
-        for name, value in (("mean", m), ("std", s)):
+        given = {}
+        for name, value in (("mean", mean), ("std", std)):
+            if value is None:
+                continue
+            value = np.asarray(value, dtype=np.float64)
             if value.shape != self.shape:
                 raise ValueError(f"Standardize: {name} has shape {value.shape}, expected "
                                  f"{self.shape}")
             if not np.all(np.isfinite(value)):
                 raise ValueError(f"Standardize: {name} holds non-finite values")
-        if not np.all(s > 0):
+            given[name] = value.astype(dt)
+        if "std" in given and not np.all(given["std"] > 0):
             raise ValueError("Standardize: std must be > 0 everywhere (a constant feature "
                              "takes std 1)")
-        self.register_buffer("mean", m.astype(dt))
-        self.register_buffer("std", s.astype(dt))
+        # the defaults: placeholders under nn.init.meta_init (a file's values follow)
+        self.register_buffer("mean", given.get("mean", init.filled(self.shape, 0, dt)))
+        self.register_buffer("std", given.get("std", init.filled(self.shape, 1, dt)))
 
     def forward(self, x: Tensor) -> Tensor:
         if tuple(x.data.shape[1:]) != self.shape:

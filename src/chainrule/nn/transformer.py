@@ -76,6 +76,8 @@ class PositionalEmbedding(Module):
             self.weight = Parameter(np.empty((context, d_model), dt), dtype=dt)
             init.normal_(self.weight, 0.0, 1.0, generator)
         else:
+            # computed, not loaded: a file may not declare one of any size (nn.init.meta_init)
+            init.reserve_computed(context * d_model, f"a sinusoidal table ({context}, {d_model})")
             self.register_buffer("weight", sinusoidal_table(context, d_model, dt),
                                  persistent=False)
 

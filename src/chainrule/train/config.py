@@ -20,7 +20,7 @@ TASK_LOSSES = {"classification": "cross_entropy", "regression": "mse"}
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
 SCHEDULERS = ("none", "step", "exponential", "cosine", "onecycle", "plateau", "warmup")
 # settings of one invocation, not of the experiment: never written to config.json
-RUNTIME_KEYS = ("out", "quiet", "resume", "plots", "overwrite", "allow_nonfinite")
+RUNTIME_KEYS = ("out", "quiet", "resume", "plots", "overwrite", "allow_nonfinite", "verify")
 
 
 @dataclass
@@ -61,6 +61,7 @@ class TrainConfig:
     plots: bool = True
     overwrite: bool = False            # replace the run in a non-empty ``out`` folder
     allow_nonfinite: bool = False      # train on through NaN/Inf and save what results
+    verify: bool = True                # check the resumed checkpoint's checksums
 
     def validate(self) -> TrainConfig:
         """Check ranges and names; raises ``ValueError`` naming the setting."""

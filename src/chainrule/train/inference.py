@@ -10,11 +10,13 @@ conveniences.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io as _io
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -23,21 +25,30 @@ import numpy as np
 from chainrule.train.run import LEGACY_METADATA_FORMAT, METADATA_FORMAT
 
 
-def _load(path: str | os.PathLike) -> tuple[Any, dict[str, Any]]:
+def _load(path: str | os.PathLike, verify: bool = True) -> tuple[Any, dict[str, Any]]:
     from chainrule import io
 
     if not Path(path).exists():
         raise FileNotFoundError(f"model file {path} does not exist")
-    return io.load_with_metadata(path)
+    return io.load_with_metadata(path, verify=verify)
 
 
-def check_writable(path: str | os.PathLike) -> None:
-    """Fail early, naming the file, when ``path`` cannot be written (no such folder)."""
+def check_writable(path: str | os.PathLike, *inputs: str | os.PathLike) -> None:
+    """Fail early, naming the file, when ``path`` cannot be written (no such folder), or
+    must not be: text written there would destroy one of ``inputs``, or a model file or
+    checkpoint (``*.safetensors``: a slip of ``-o``)."""
     parent = Path(path).resolve().parent
     if not parent.is_dir():
         raise FileNotFoundError(f"cannot write {path}: folder {parent} does not exist")
     if Path(path).is_dir():
         raise IsADirectoryError(f"cannot write {path}: it is a folder")
+    for given in inputs:
+        if Path(given).exists() and Path(path).resolve() == Path(given).resolve():
+            raise ValueError(f"cannot write {path}: it is the input file {given}, which "
+                             "the output would destroy; choose another -o")
+    if Path(path).suffix.lower() == ".safetensors" and Path(path).exists():
+        raise ValueError(f"cannot write {path}: it is a model file or checkpoint, which the "
+                         "output would destroy; choose another -o")
 
 
 def _scaler(state: dict[str, Any] | None) -> Any:
@@ -100,6 +111,26 @@ def predict(model: Any, X: Any, batch_size: int = 1024) -> np.ndarray:
     return np.concatenate(outs)
 
 
+def _predict_checked(model: Any, X: np.ndarray, path: str | os.PathLike,
+                     batch_size: int = 1024) -> np.ndarray:
+    """``predict``, with one warning naming the file when outputs are NaN/inf (weights or
+    preprocessing that are not finite, a zero scale) in place of NumPy's anonymous ones."""
+    try:
+        with np.errstate(all="ignore"):
+            out = predict(model, X, batch_size)
+    except MemoryError as err:  # a layer that grows its input (Upsample), a large batch
+        raise MemoryError(f"{path}: out of memory computing the model's outputs ({err}); "
+                          "a smaller --batch-size may help") from None
+    except (ValueError, TypeError) as err:  # layers that do not fit each other
+        raise ValueError(f"{path}: the model cannot compute its outputs: {err}") from None
+    bad = int(np.count_nonzero(~np.isfinite(out).reshape(len(out), -1).all(axis=1)))
+    if bad:
+        warnings.warn(f"{path}: the model gives NaN or inf for {bad} of {len(out)} samples "
+                      "(its weights or preprocessing are not finite, or divide by zero)",
+                      RuntimeWarning, stacklevel=3)
+    return out
+
+
 def _shape_inputs(X: np.ndarray, meta: dict[str, Any], where: str) -> np.ndarray:
     shape = tuple(meta.get("input_shape") or X.shape[1:])
     if int(np.prod(shape)) != int(np.prod(X.shape[1:])):
@@ -108,6 +139,7 @@ def _shape_inputs(X: np.ndarray, meta: dict[str, Any], where: str) -> np.ndarray
     return np.ascontiguousarray(X.reshape((len(X), *shape)), dtype=np.float32)
 
 
+@np.errstate(invalid="ignore", over="ignore")  # NaN/inf outputs were warned about once
 def _probabilities(out: np.ndarray) -> np.ndarray:
     if out.ndim == 2 and out.shape[1] > 1:
         z = out - out.max(axis=1, keepdims=True)
@@ -139,6 +171,59 @@ def _legacy_outputs(out: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
 
 def _is_run_model(meta: dict[str, Any]) -> bool:
     return meta.get("format") in (METADATA_FORMAT, LEGACY_METADATA_FORMAT)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+# what each entry of a run model's metadata may hold (None: absent, always allowed)
+_RUN_METADATA = {
+    "task": ("'classification' or 'regression'",
+             lambda v: v in ("classification", "regression")),
+    "data": ("a data spec", lambda v: isinstance(v, str)),
+    "target": ("a column name", lambda v: isinstance(v, str)),
+    "seed": ("a whole number", _is_int),
+    "num_classes": ("a whole number", lambda v: _is_int(v) and v >= 0),
+    "num_outputs": ("a whole number", lambda v: _is_int(v) and v >= 1),
+    "classes": ("a list of labels", lambda v: isinstance(v, list) and all(
+        isinstance(c, str) or _is_number(c) for c in v)),
+    "feature_names": ("a list of column names", lambda v: isinstance(v, list) and all(
+        isinstance(c, str) for c in v)),
+    "input_shape": ("a list of sizes >= 1", lambda v: isinstance(v, list) and all(
+        _is_int(n) and n >= 1 for n in v)),
+    "input_scale": ("a number", _is_number),
+    "config": ("an object of settings", lambda v: isinstance(v, dict) and (
+        v.get("loss") is None or isinstance(v["loss"], str)) and (
+        v.get("label_smoothing") is None or _is_number(v["label_smoothing"]))),
+    "standardizer": ("an object", lambda v: isinstance(v, dict)),
+    "target_standardizer": ("an object", lambda v: isinstance(v, dict)),
+}
+
+
+def _check_run_metadata(meta: dict[str, Any], path: str | os.PathLike) -> None:
+    """A run model's metadata is used to read data for it: entries of the wrong type
+    (a damaged or hand-edited file) are an error naming the file and the entry, not a
+    TypeError from deep inside."""
+    from chainrule.io import ModelFileError
+
+    for key, (what, fits) in _RUN_METADATA.items():
+        value = meta.get(key)
+        if value is not None and not fits(value):
+            shown = json.dumps(value)
+            shown = shown if len(shown) <= 60 else shown[:57] + "..."
+            raise ModelFileError(path, f"damaged run metadata: {key!r} should be {what}, it "
+                                 f"holds {shown}")
+    for key in ("standardizer", "target_standardizer"):  # chainrule.run/1 files
+        try:
+            _scaler(meta.get(key))
+        except (TypeError, ValueError, KeyError, AttributeError) as err:
+            raise ModelFileError(path, f"damaged run metadata: {key!r} cannot be read "
+                                 f"({err})") from None
 
 
 # ---- evaluate ----------------------------------------------------------------------------
@@ -178,7 +263,7 @@ def _labels_as_model_classes(y: np.ndarray, bundle: Any, meta: dict[str, Any],
 
 def evaluate_file(model_path: str | os.PathLike, data: str | None = None,
                   target: str | None = None, split: str = "test",
-                  batch_size: int = 1024) -> dict[str, Any]:
+                  batch_size: int = 1024, verify: bool = True) -> dict[str, Any]:
     """Loss and metrics of a saved model on one split of a data set.
 
     Features are matched to the model's by column name (``csv:`` data; other columns are
@@ -191,6 +276,7 @@ def evaluate_file(model_path: str | os.PathLike, data: str | None = None,
             same test split).
         target: the target column of ``csv:`` data (default and only choice: the model's).
         split: ``'train'``, ``'val'`` or ``'test'``.
+        verify: check the model file's checksums (``False``: a file another tool changed).
 
     Returns:
         ``{"data", "split", "samples", "loss", "accuracy" | "mae", "r2", ...}``.
@@ -203,8 +289,10 @@ def evaluate_file(model_path: str | os.PathLike, data: str | None = None,
     from chainrule.train.metrics import accuracy, mean_absolute_error, r2_score
     from chainrule.train.run import StandardizedTargetLoss, build_loss, raw_features
 
-    model, meta = _load(model_path)
+    model, meta = _load(model_path, verify)
     ours = _is_run_model(meta)
+    if ours:
+        _check_run_metadata(meta, model_path)
     spec = data or (meta.get("data") if ours else None)
     if spec is None:
         raise ValueError(f"{model_path} has no record of its training data: give --data")
@@ -227,7 +315,7 @@ def evaluate_file(model_path: str | os.PathLike, data: str | None = None,
     if bundle.task == "classification" and ours:
         y = _labels_as_model_classes(y, bundle, meta, spec)
     X = _shape_inputs(_legacy_inputs(X, meta), meta if ours else {}, str(model_path))
-    out = predict(model, X, batch_size)
+    out = _predict_checked(model, X, model_path, batch_size)
     task = bundle.task
     config = meta.get("config") or {}
     smoothing = config.get("label_smoothing")
@@ -239,24 +327,27 @@ def evaluate_file(model_path: str | os.PathLike, data: str | None = None,
     if out.shape[1:] != (num_outputs,):
         raise ValueError(f"{model_path}: the model has outputs of shape {out.shape[1:]} but "
                          f"{spec} needs {num_outputs} ({task})")
-    legacy_scaler = (_scaler(meta.get("target_standardizer"))
-                     if meta.get("format") == LEGACY_METADATA_FORMAT else None)
-    output_layer = getattr(model, "output", None)
-    if legacy_scaler is not None:  # run/1: outputs were standardised predictions
-        loss = loss_fn(Tensor._make(out, False, None), legacy_scaler.transform(y))
-    elif output_layer is not None and getattr(output_layer, "invert", False):
-        loss = StandardizedTargetLoss(loss_fn, output_layer)(Tensor._make(out, False, None),
-                                                             y)
-    else:
-        loss = loss_fn(Tensor._make(out, False, None), y)
-    results: dict[str, Any] = {"data": spec, "split": split, "samples": int(len(y)),
-                               "loss": float(loss.item())}
-    if task == "classification":
-        results["accuracy"] = accuracy(out, y)
-    else:
-        pred = _legacy_outputs(out, meta)
-        results["mae"] = mean_absolute_error(pred, y)
-        results["r2"] = r2_score(pred, y)
+    # outputs already warned about as NaN/inf: no NumPy warnings for each step of the loss
+    quiet = np.errstate(all="ignore") if not np.isfinite(out).all() else contextlib.nullcontext()
+    with quiet:
+        legacy_scaler = (_scaler(meta.get("target_standardizer"))
+                         if meta.get("format") == LEGACY_METADATA_FORMAT else None)
+        output_layer = getattr(model, "output", None)
+        if legacy_scaler is not None:  # run/1: outputs were standardised predictions
+            loss = loss_fn(Tensor._make(out, False, None), legacy_scaler.transform(y))
+        elif output_layer is not None and getattr(output_layer, "invert", False):
+            loss = StandardizedTargetLoss(loss_fn, output_layer)(Tensor._make(out, False, None),
+                                                                 y)
+        else:
+            loss = loss_fn(Tensor._make(out, False, None), y)
+        results: dict[str, Any] = {"data": spec, "split": split, "samples": int(len(y)),
+                                   "loss": float(loss.item())}
+        if task == "classification":
+            results["accuracy"] = accuracy(out, y)
+        else:
+            pred = _legacy_outputs(out, meta)
+            results["mae"] = mean_absolute_error(pred, y)
+            results["r2"] = r2_score(pred, y)
     return results
 
 
@@ -298,7 +389,7 @@ def _read_features(path: str | os.PathLike, names: list[str] | None) -> np.ndarr
 
 
 def predict_file(model_path: str | os.PathLike, input_path: str | os.PathLike,
-                 output_path: str | os.PathLike | None = None) -> int:
+                 output_path: str | os.PathLike | None = None, verify: bool = True) -> int:
     """Predict for every row of a CSV of features; write CSV to ``output_path`` (stdout
     when None). Returns the number of rows.
 
@@ -315,12 +406,14 @@ def predict_file(model_path: str | os.PathLike, input_path: str | os.PathLike,
         >>> # predict_file("runs/x/model.safetensors", "new.csv", "predictions.csv")
     """
     if output_path is not None:
-        check_writable(output_path)
-    model, meta = _load(model_path)
+        check_writable(output_path, model_path, input_path)
+    model, meta = _load(model_path, verify)
     ours = _is_run_model(meta)
+    if ours:
+        _check_run_metadata(meta, model_path)
     X = _read_features(input_path, meta.get("feature_names") if ours else None)
     X = _shape_inputs(_legacy_inputs(X, meta), meta if ours else {}, str(input_path))
-    out = predict(model, X)
+    out = _predict_checked(model, X, model_path)
     header: list[str]
     rows: list[list[Any]]
     if ours and meta.get("task") == "classification":
@@ -394,8 +487,9 @@ def describe_file(path: str | os.PathLike, as_json: bool = False,
                            "parameters": model.num_parameters() if model is not None else None,
                            "layers": layers, "metadata": _jsonable(metadata),
                            "tensors": tensors}, indent=1)
-    lines = [f"file      {path}", f"kind      {info.kind} (chainrule "
-                                   f"{info.chainrule_version})"]
+    written = ("written by chainrule.save" if info.kind == "saved" else
+               f"chainrule {info.chainrule_version or '(version not recorded)'}")
+    lines = [f"file      {path}", f"kind      {info.kind} ({written})"]
     if model is not None:
         lines += ["", _summary_with_shapes(model, metadata)]
     else:

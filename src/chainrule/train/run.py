@@ -48,13 +48,15 @@ from chainrule.train.config import TrainConfig, default_loss, read_config_file
 MODEL_FILE = "model.safetensors"
 CHECKPOINT_FILE = "checkpoint.ckpt.safetensors"
 CONFIG_FILE = "config.json"
+# the checkpoint's record of the settings it was trained with (checked on resume)
+CHECKPOINT_RUN_CONFIG = "run_config"
 # run/2: the model carries its preprocessing (input/output layers); run/1 kept the
 # statistics in the metadata for the reader to apply
 METADATA_FORMAT = "chainrule.run/2"
 LEGACY_METADATA_FORMAT = "chainrule.run/1"
 RUN_FILES = (MODEL_FILE, CHECKPOINT_FILE, CONFIG_FILE, "history.json", "history.csv",
-             "summary.json", "loss.png", "accuracy.png", "confusion_matrix.png",
-             "report.html")
+             "summary.json", "loss.png", "accuracy.png", "confusion_matrix.png", "mae.png",
+             "r2.png", "report.html")
 
 
 @dataclass
@@ -390,14 +392,34 @@ def check_out_folder(folder: Path, overwrite: bool) -> None:
                               "choose another --out")
 
 
+def _previous_run_files(folder: Path) -> list[str]:
+    """The files the previous run's ``summary.json`` lists (plots named after its metrics),
+    plain names in ``folder`` only."""
+    try:
+        files = json.loads((folder / "summary.json").read_text(encoding="utf-8"))["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    if not isinstance(files, list):
+        return []
+    return [f for f in files if isinstance(f, str) and f == Path(f).name
+            and not f.startswith(".") and f.endswith((".png", ".json", ".csv"))]
+
+
 def _clear_run_files(folder: Path) -> None:
-    """``--overwrite``: remove the previous run's files (only those a run writes)."""
+    """``--overwrite``: remove the previous run's files (only those a run writes), so that
+    none of them (a plot of a metric the new run does not have) is left beside the new
+    run's."""
+    listed = _previous_run_files(folder)  # before summary.json goes
     for name in RUN_FILES:
         path = folder / name
         if path.is_file() or path.is_symlink():
             path.unlink()
         elif path.is_dir():
             shutil.rmtree(path)
+    for name in listed:
+        path = folder / name
+        if path.is_file() and not path.is_symlink():
+            path.unlink()
 
 
 def _remove_stale_temporaries(folder: Path) -> None:
@@ -414,7 +436,7 @@ def _remove_stale_temporaries(folder: Path) -> None:
 
 # settings a resumed run may change freely: how it reports and computes, not what it learns
 # (threads change the last bits of results: the Trainer warns when they differ)
-RESUME_FREE = ("quiet", "plots", "threads", "monitor", "allow_nonfinite")
+RESUME_FREE = ("quiet", "plots", "threads", "monitor", "allow_nonfinite", "verify")
 
 
 def resume_config(path: str | os.PathLike, changes: dict[str, Any] | None = None,
@@ -426,7 +448,9 @@ def resume_config(path: str | os.PathLike, changes: dict[str, Any] | None = None
     course — ``quiet``, ``plots``, ``threads``, ``monitor``, ``allow_nonfinite`` — and
     ``epochs`` under a schedule that does not depend on it (none, exponential, plateau).
     Any other setting that differs from the recorded one is refused by name: the
-    checkpoint was trained with the recorded values, and config.json must stay true.
+    checkpoint was trained with the recorded values, and config.json must stay true. So
+    is a ``config.json`` edited after the run began: the checkpoint records the settings
+    it was trained with, and they must match the file's.
 
     Example:
         >>> # config, folder, ckpt = resume_config("runs/moons", {"epochs": 60})
@@ -443,6 +467,8 @@ def resume_config(path: str | os.PathLike, changes: dict[str, Any] | None = None
         raise FileNotFoundError(f"cannot resume {path}: no {recorded_file} (the settings the "
                                 "checkpoint was trained with)")
     config = TrainConfig().updated(read_config_file(recorded_file), str(recorded_file))
+    verify = (changes or {}).get("verify", True) is not False
+    _check_recorded_config(config, recorded_file, ckpt, verify)
     for key, value in (changes or {}).items():
         name = key.replace("-", "_")
         if name in ("resume", "config"):
@@ -477,6 +503,35 @@ def resume_config(path: str | os.PathLike, changes: dict[str, Any] | None = None
                          f"({recorded_file}): a resumed run keeps the settings its "
                          "checkpoint was trained with; start a new run (--out) to change it")
     return dataclasses.replace(config, out=str(run_dir), resume=str(ckpt)), run_dir, ckpt
+
+
+def _check_recorded_config(config: TrainConfig, recorded_file: Path, ckpt: Path,
+                           verify: bool) -> None:
+    """Refuse a ``config.json`` whose settings differ from those the checkpoint records
+    it was trained with (the file was edited after the run began): resuming would train
+    on the checkpoint's settings (its optimizer's learning rate, say) while the file, the
+    banner and the model's metadata claimed the edited ones."""
+    from chainrule import io
+
+    trained = io.read_metadata(ckpt, verify=verify).get(CHECKPOINT_RUN_CONFIG)
+    if not isinstance(trained, dict):
+        return  # a checkpoint of an earlier chainrule, or of a plain Trainer
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    try:
+        trained_config = TrainConfig().updated(
+            {k: v for k, v in trained.items() if k in known}, str(ckpt))
+    except ValueError as err:
+        raise ValueError(f"{ckpt}: damaged run settings ({err})") from None
+    for name in sorted(set(trained) & known):
+        if name in RESUME_FREE or (name == "epochs" and config.scheduler.lower()
+                                   in OPEN_ENDED_SCHEDULERS):
+            continue
+        old, new = getattr(trained_config, name), getattr(config, name)
+        if old != new:
+            raise ValueError(f"{recorded_file} says {name} {new!r} but the checkpoint {ckpt} "
+                             f"was trained with {name} {old!r}: config.json was changed after "
+                             f"the run began; put {old!r} back to resume, or start a new run "
+                             "(--out) with the new settings")
 
 
 # ---- the run -------------------------------------------------------------------------------
@@ -523,8 +578,10 @@ def _nonfinite_message(div: Any, out: Path, ckpt: Path, config: TrainConfig,
     if not config.monitor:
         tries.append("--monitor to see which layer's gradients explode")
     where = "resumed " if first_epoch > 0 else ""
-    return (f"training diverged: {div} of the {where}run; {kept} and {saved}. Try "
-            f"{', '.join(tries)}; or --allow-nonfinite to keep training and save anyway")
+    # a resumed run keeps its settings: the remedies are for a new run
+    return (f"training diverged: {div} of the {where}run; {kept} and {saved}. Try a new "
+            f"run (another --out, or --overwrite) with {', '.join(tries)}; or "
+            "--allow-nonfinite to keep training and save anyway")
 
 
 def run_training(config: TrainConfig, stream: IO[str] | None = sys.stdout) -> RunResult:
@@ -617,7 +674,7 @@ def _train_in_folder(config: TrainConfig, out: Path, data: PreparedData, model: 
     task, meta = data.bundle.task, data.metadata
     resumed_at = None
     if config.resume:
-        resumed_at = int(io.read_metadata(config.resume).get("epoch", 0))
+        resumed_at = int(io.read_metadata(config.resume, verify=config.verify).get("epoch", 0))
         if config.epochs < resumed_at:
             raise ValueError(f"--epochs {config.epochs}: the run {out} has already trained "
                              f"{resumed_at} epochs")
@@ -645,6 +702,7 @@ def _train_in_folder(config: TrainConfig, out: Path, data: PreparedData, model: 
     trainer = Trainer(model, loss, optimizer, metrics=metric_names, callbacks=callbacks,
                       scheduler=scheduler, scheduler_interval=interval,
                       clip_norm=config.clip_norm, seed=config.seed)
+    trainer.checkpoint_extra[CHECKPOINT_RUN_CONFIG] = config.experiment()
 
     n_params = model.num_parameters()
     split = {k: len(v[0]) for k, v in (("train", data.train), ("val", data.val),
@@ -668,7 +726,8 @@ def _train_in_folder(config: TrainConfig, out: Path, data: PreparedData, model: 
     with quiet_fp:
         history = trainer.fit(data.train, validation=data.val, epochs=config.epochs,
                               batch_size=config.batch_size, checkpoint=ckpt,
-                              checkpoint_min_interval=1.0, resume=config.resume)
+                              checkpoint_min_interval=1.0, resume=config.resume,
+                              verify=config.verify)
     train_seconds = time.perf_counter() - train_started
     if trainer.diverged is not None:
         message = _nonfinite_message(trainer.diverged, out, ckpt, config, resumed_at or 0)

@@ -207,13 +207,16 @@ class Trainer:
         self._params: list[Any] = []
         self._running: dict[str, Any] = {}
         self._checkpoint: dict[str, Any] = {}
+        # JSON-able entries of your own saved in every checkpoint (chainrule train keeps
+        # the run's settings there, to check them on resume); read_metadata returns them
+        self.checkpoint_extra: dict[str, Any] = {}
 
     # ---- public API -----------------------------------------------------------------
     def fit(self, train: Any, validation: Any = None, epochs: int = 10, batch_size: int = 32,
             shuffle: bool = True, resume: str | os.PathLike | bool | None = None,
             checkpoint: str | os.PathLike | None = None,
             checkpoint_every: int | str | None = "epoch",
-            checkpoint_min_interval: float = 0.0) -> History:
+            checkpoint_min_interval: float = 0.0, *, verify: bool = True) -> History:
         """Train for ``epochs`` epochs (in total, counting those of a resumed run).
 
         Args:
@@ -232,6 +235,8 @@ class Trainer:
             checkpoint_min_interval: skip an epoch-end checkpoint when the last one is
                 younger than this many seconds (many tiny epochs would otherwise spend
                 their time writing files); the last epoch is always saved.
+            verify: check the resumed checkpoint's checksums (``False``: read a file that
+                another tool changed on purpose as it is).
 
         Returns:
             the ``History``, one record per epoch (also ``trainer.history``).
@@ -257,7 +262,7 @@ class Trainer:
 
         resume_path = self._resume_path(resume, checkpoint)
         if resume_path is not None:
-            self._restore(resume_path, loader)
+            self._restore(resume_path, loader, verify)
         else:
             self.epoch, self.global_step, self.batch_in_epoch = 0, 0, 0
             self.history = History()
@@ -502,6 +507,7 @@ class Trainer:
             if isinstance(cb, EarlyStopping) and cb.best_weights is not None:
                 arrays[key] = cb.best_weights
         extra = {
+            **self.checkpoint_extra,
             "format": CHECKPOINT_FORMAT,
             "epoch": self.epoch,
             "batch_in_epoch": self.batch_in_epoch,
@@ -526,10 +532,10 @@ class Trainer:
         if self._checkpoint:
             self._checkpoint["last"] = time.perf_counter()
 
-    def _restore(self, path: str, loader: Any) -> None:
+    def _restore(self, path: str, loader: Any, verify: bool = True) -> None:
         from chainrule import io
 
-        ckpt = io.load_checkpoint(path)
+        ckpt = io.load_checkpoint(path, verify=verify)
         extra = ckpt.extra or {}
         if extra.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"{path}: not a Trainer checkpoint (no {CHECKPOINT_FORMAT} "
