@@ -33,7 +33,8 @@ the model file takes raw features (its first layer standardises them, a regressi
 run folders: a non-empty --out needs --resume or --overwrite; a folder is locked while a
   run uses it; a run whose loss or weights turn NaN/Inf stops (exit 1), keeping the last
   finite checkpoint
---resume may change --quiet, --plots, --threads, --monitor, --allow-nonfinite, and
+--resume may change --quiet, --plots, --threads, --monitor, --allow-nonfinite,
+  --tensorboard, and
   --epochs under the none/exponential/plateau schedules; other changed flags are refused
 config files: --config run.toml (keys as the flags, with _ or -, top level or [train]),
   or a run folder's config.json; flags given on the command line override the file.
@@ -42,6 +43,7 @@ examples:
   chainrule train --data moons --model mlp:32,32 --epochs 30 --out runs/moons
   chainrule train --data csv:houses.csv --target price --loss huber
   chainrule train --resume runs/moons
+  chainrule train --tensorboard        (events in RUN/tensorboard; tensorboard --logdir runs)
   chainrule train --resume runs/moons --epochs 60   (with --scheduler none/plateau/exponential)
 """
 
@@ -120,7 +122,15 @@ def _add_train(sub: Any) -> None:
                    help="write loss/accuracy/confusion plots (default: on, needs matplotlib)")
     g.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     _add_threads(g)
+    _add_tensorboard(g)
     p.set_defaults(handler=_cmd_train)
+
+
+def _add_tensorboard(group: Any) -> None:
+    group.add_argument("--tensorboard", nargs="?", const="", metavar="DIR",
+                       help="write TensorBoard event files to DIR (default: the run "
+                       "folder's tensorboard/); needs pip install 'chainrule[tensorboard]'; "
+                       "a --resume continues the step numbers (give the flag again)")
 
 
 def _add_threads(group: Any) -> None:

@@ -583,7 +583,14 @@ class GradientMonitor:
     @property
     def history(self) -> MonitorHistory:
         """The sampled figures as arrays (rebuilt on access)."""
-        samples = self._samples
+        return self._history(self._samples)
+
+    def history_since(self, step: int) -> MonitorHistory:
+        """The samples taken at ``step`` or later, as ``history`` (a logger reads what it
+        has not written yet without rebuilding the whole past)."""
+        return self._history([s for s in self._samples if s.step >= step])
+
+    def _history(self, samples: list[_Sample]) -> MonitorHistory:
         steps = np.array([s.step for s in samples], dtype=np.int64)
 
         def column(get: Callable[[_Sample], float]) -> np.ndarray:

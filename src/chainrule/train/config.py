@@ -21,6 +21,7 @@ OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
 SCHEDULERS = ("none", "step", "exponential", "cosine", "onecycle", "plateau", "warmup")
 # settings of one invocation, not of the experiment: never written to config.json
 RUNTIME_KEYS = ("out", "quiet", "resume", "plots", "overwrite", "allow_nonfinite")
+RUNTIME_KEYS += ("tensorboard",)
 
 
 @dataclass
@@ -61,6 +62,7 @@ class TrainConfig:
     plots: bool = True
     overwrite: bool = False            # replace the run in a non-empty ``out`` folder
     allow_nonfinite: bool = False      # train on through NaN/Inf and save what results
+    tensorboard: str | None = None     # TensorBoard event folder ("": <out>/tensorboard)
 
     def validate(self) -> TrainConfig:
         """Check ranges and names; raises ``ValueError`` naming the setting."""
