@@ -322,3 +322,14 @@ def test_cli_tensorboard_and_resume(tmp_path: Path, capsys: pytest.CaptureFixtur
                                         4 * per_epoch - 1]  # epoch 3 was not logged
     assert seen.steps("step/loss")[-per_epoch:] == list(range(3 * per_epoch,
                                                                4 * per_epoch))
+
+
+def test_record_checksums_match_tensorboardx() -> None:
+    from tensorboardX.crc32c import crc32c as reference
+
+    from chainrule.train.tfrecord import crc32c
+
+    rng = np.random.default_rng(0)
+    for n in [*range(0, 70), 200, 1000, 4095, 4096, 9000]:  # both code paths, both ends
+        data = rng.integers(0, 256, n, dtype=np.uint8).tobytes()
+        assert crc32c(data) == reference(data), n

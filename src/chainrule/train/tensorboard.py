@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
     from chainrule.train.trainer import Trainer
 
 INSTALL_HINT = "pip install 'chainrule[tensorboard]'"
-HISTOGRAM_BINS = 64
+HISTOGRAM_BINS = 30
 
 
 def _require_tensorboardx() -> Any:
@@ -70,6 +71,51 @@ def _finite(a: np.ndarray) -> np.ndarray:
     return a
 
 
+class _EventFile:
+    """One event file, written in place (``chainrule.train.tfrecord``) from tensorboardX's
+    protocol buffers.
+
+    tensorboardX's ``SummaryWriter`` hands every event to a writer thread through a
+    bounded ``multiprocessing.Queue`` and checksums it byte by byte in Python: on a busy
+    CPU that cost ~1.6 ms per step of the digits run (each hand-over waits for the GIL).
+    Written here, an event costs tens of microseconds; the file is flushed to the disk at
+    most every ``flush_secs`` and at close.
+    """
+
+    def __init__(self, folder: Path, purge_step: int, flush_secs: float) -> None:
+        from tensorboardX.proto.event_pb2 import Event, SessionLog
+
+        from chainrule.train.tfrecord import RecordFile, event_file_name
+
+        self._Event = Event
+        # the nanosecond suffix keeps two files opened within one second apart and in order
+        self._file = RecordFile(event_file_name(folder, f".{time.time_ns()}.chainrule"))
+        self.flush_secs = flush_secs
+        self._next_flush = time.monotonic() + flush_secs
+        self.add(Event(file_version="brain.Event:2"))
+        # TensorBoard drops this folder's earlier events at steps >= purge_step (a killed
+        # run's steps after its checkpoint, or an older run's)
+        self.add(Event(session_log=SessionLog(status=SessionLog.START)), purge_step)
+
+    def add(self, event: Any, step: int | None = None) -> None:
+        event.wall_time = time.time()
+        if step is not None:
+            event.step = int(step)
+        self._file.write(event.SerializeToString())
+        if time.monotonic() >= self._next_flush:
+            self.flush()
+
+    def summary(self, summary: Any, step: int) -> None:
+        self.add(self._Event(summary=summary), step)
+
+    def flush(self) -> None:
+        self._file.flush()
+        self._next_flush = time.monotonic() + self.flush_secs
+
+    def close(self) -> None:
+        self._file.close()
+
+
 class TensorBoard(Callback):
     """Write losses, metrics, learning rate, histograms, the gradient monitor's figures
     and the model graph to ``log_dir`` for TensorBoard.
@@ -87,7 +133,8 @@ class TensorBoard(Callback):
         monitor: a ``GradientMonitor`` whose samples to write; by default the first one
             among the trainer's callbacks, if any.
         config: settings to show in TensorBoard's Text tab (e.g. ``TrainConfig``'s).
-        flush_secs: how often the background writer flushes (also at every epoch end).
+        flush_secs: the longest time events wait in memory before they reach the file
+            (TensorBoard shows them from then on; also flushed when training ends).
 
     Only the first ``fit`` into an empty ``log_dir`` writes the graph, summary, config and
     layout (a resumed run has them already).
@@ -104,7 +151,7 @@ class TensorBoard(Callback):
                  histogram_every: int | str | None = "epoch", graph: bool = True,
                  monitor: Any = None, config: dict[str, Any] | None = None,
                  flush_secs: float = 10.0) -> None:
-        self._tbx = _require_tensorboardx()  # fail when the callback is made, not mid-run
+        _require_tensorboardx()  # fail when the callback is made, not mid-run
         if isinstance(log_every, bool) or not isinstance(log_every, int) or log_every < 0:
             raise ValueError(f"TensorBoard: log_every must be a whole number >= 0, got "
                              f"{log_every!r}")
@@ -142,12 +189,7 @@ class TensorBoard(Callback):
         fresh_folder = not _has_events(self.log_dir)
         self.close()
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        # purge_step: TensorBoard drops this folder's events at steps >= start written
-        # before (a killed run's steps after its checkpoint, or an older run's); the
-        # nanosecond suffix keeps two writers opened within one second apart and in order
-        self.writer = self._tbx.SummaryWriter(
-            str(self.log_dir), purge_step=start, flush_secs=self.flush_secs,
-            filename_suffix=f".{time.time_ns()}.chainrule")
+        self.writer = _EventFile(self.log_dir, start, self.flush_secs)
         self._monitor = self.monitor if self.monitor is not None else _find_monitor(trainer)
         if self._restored_for != str(self.log_dir.resolve()):
             # no record of what this folder holds: a fresh folder gets the monitor's whole
@@ -174,14 +216,15 @@ class TensorBoard(Callback):
             self.writer = None
 
     def _write_once(self, trainer: Trainer) -> None:
-        model = trainer.model
-        summary = _model_summary(model)
-        self.writer.add_text("model/summary", summary, trainer.global_step)
+        from tensorboardX.summary import custom_scalars, text
+
+        model, step = trainer.model, trainer.global_step
+        self.writer.summary(text("model/summary", _model_summary(model)), step)
         if self.config:
             lines = ["| setting | value |", "|---|---|"]
             lines += [f"| {k} | {json.dumps(v)} |" for k, v in self.config.items()]
-            self.writer.add_text("config", "\n".join(lines), trainer.global_step)
-        self.writer.add_custom_scalars(self._layout(trainer))
+            self.writer.summary(text("config", "\n".join(lines)), step)
+        self.writer.summary(custom_scalars(self._layout(trainer)), step)
         if self.graph:
             from chainrule.train.tensorboard_graph import GraphRecorder
 
@@ -195,7 +238,7 @@ class TensorBoard(Callback):
         self._recorder = None
         if self.writer is not None:
             graph = to_graph_def(nodes)
-            self.writer.file_writer.add_event(Event(graph_def=graph.SerializeToString()))
+            self.writer.add(Event(graph_def=graph.SerializeToString()))
 
     def _graph_failed(self, err: BaseException) -> None:
         self._recorder = None
@@ -255,7 +298,6 @@ class TensorBoard(Callback):
         if self.histogram_every == "epoch":
             self._histograms(trainer, step)
         self._flush_monitor()
-        self.writer.flush()
 
     # ---- the gradient monitor ------------------------------------------------------------
     def _flush_monitor(self) -> None:
@@ -276,9 +318,11 @@ class TensorBoard(Callback):
             self._scalars(values, int(step))
         if len(h.steps):
             self._monitor_next = max(self._monitor_next, int(h.steps[-1]) + 1)
+        from tensorboardX.summary import text
+
         for f in mon.findings[self._findings_written:]:
-            self.writer.add_text("monitor/findings", f"**{f.kind}** (step {f.step}): "
-                                 f"{f.message}", f.step)
+            self.writer.summary(text("monitor/findings",
+                                     f"**{f.kind}** (step {f.step}): {f.message}"), f.step)
         self._findings_written = len(mon.findings)
 
     # ---- writing -----------------------------------------------------------------------
@@ -290,7 +334,7 @@ class TensorBoard(Callback):
 
         summary = Summary(value=[Summary.Value(tag=tag, simple_value=float(v))
                                  for tag, v in values.items()])
-        self.writer.file_writer.add_summary(summary, step)
+        self.writer.summary(summary, step)
 
     def _histograms(self, trainer: Trainer, step: int) -> None:
         if self.writer is None:
@@ -310,12 +354,16 @@ class TensorBoard(Callback):
         v = _finite(values).astype(np.float64, copy=False)
         if not v.size:
             return
+        from tensorboardX.summary import histogram_raw
+
         counts, edges = np.histogram(v, bins=HISTOGRAM_BINS)
+        # einsum, not BLAS: a threaded dot of a few thousand numbers waits on its threads
+        squares = float(np.einsum("i,i->", v, v))
         # TensorBoard reads upper bucket limits: an empty first bucket ends at the minimum
-        self.writer.add_histogram_raw(
-            tag, min=float(v.min()), max=float(v.max()), num=int(v.size),
-            sum=float(v.sum()), sum_squares=float(v @ v), bucket_limits=edges.tolist(),
-            bucket_counts=[0] + counts.tolist(), global_step=step)
+        self.writer.summary(histogram_raw(
+            tag, min=float(edges[0]), max=float(edges[-1]), num=int(v.size),
+            sum=float(v.sum()), sum_squares=squares, bucket_limits=edges.tolist(),
+            bucket_counts=[0] + counts.tolist()), step)
 
     # ---- resumable state -----------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -336,11 +384,12 @@ class TensorBoard(Callback):
 
 
 def _find_monitor(trainer: Trainer) -> Any:
-    try:
-        from chainrule.diagnostics import GradientMonitor
-    except ImportError:  # pragma: no cover - diagnostics ships with chainrule
+    # a GradientMonitor exists only if its module was imported: no import needed to look
+    module = sys.modules.get("chainrule.diagnostics.monitor")
+    if module is None:
         return None
-    return next((cb for cb in trainer.callbacks if isinstance(cb, GradientMonitor)), None)
+    return next((cb for cb in trainer.callbacks if isinstance(cb, module.GradientMonitor)),
+                None)
 
 
 def _model_summary(model: Any) -> str:
