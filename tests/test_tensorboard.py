@@ -333,3 +333,20 @@ def test_record_checksums_match_tensorboardx() -> None:
     for n in [*range(0, 70), 200, 1000, 4095, 4096, 9000]:  # both code paths, both ends
         data = rng.integers(0, 256, n, dtype=np.uint8).tobytes()
         assert crc32c(data) == reference(data), n
+
+
+def test_a_model_that_cannot_be_traced_still_trains_and_is_described(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from chainrule.train import tensorboard_graph
+
+    def broken(model: Any, calls: Any) -> Any:
+        raise RuntimeError("an op this tracer does not know")
+
+    monkeypatch.setattr(tensorboard_graph, "trace", broken)
+    train, _ = _data()
+    with pytest.warns(RuntimeWarning, match="could not trace the model graph"):
+        history = _trainer([TensorBoard(tmp_path)]).fit(train, epochs=2, batch_size=BATCH)
+    log = Logged(tmp_path)
+    assert len(history) == 2 and log.graphs == []
+    assert "Sequential" in log.texts["model/summary/text_summary"][0][1]
+    assert log.steps("epoch/loss") == [2, 5]
