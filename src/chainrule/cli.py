@@ -34,8 +34,8 @@ run folders: a non-empty --out needs --resume or --overwrite; a folder is locked
   run uses it; a run whose loss or weights turn NaN/Inf stops (exit 1), keeping the last
   finite checkpoint
 --resume may change --quiet, --plots, --threads, --monitor, --allow-nonfinite,
-  --tensorboard, and
-  --epochs under the none/exponential/plateau schedules; other changed flags are refused
+  --tensorboard, and --epochs under the none/exponential/plateau schedules; other
+  changed flags are refused
 config files: --config run.toml (keys as the flags, with _ or -, top level or [train]),
   or a run folder's config.json; flags given on the command line override the file.
 examples:
@@ -43,8 +43,8 @@ examples:
   chainrule train --data moons --model mlp:32,32 --epochs 30 --out runs/moons
   chainrule train --data csv:houses.csv --target price --loss huber
   chainrule train --resume runs/moons
-  chainrule train --tensorboard        (events in RUN/tensorboard; tensorboard --logdir runs)
   chainrule train --resume runs/moons --epochs 60   (with --scheduler none/plateau/exponential)
+  chainrule train --tensorboard      (events in RUN/tensorboard; tensorboard --logdir runs)
 """
 
 
