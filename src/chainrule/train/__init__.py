@@ -3,9 +3,9 @@
 - ``Trainer(model, loss, optimizer, metrics=..., callbacks=...)`` with ``fit``,
   ``evaluate``, ``predict``; checkpoints resume a killed run bit for bit.
 - Callbacks: ``ProgressBar``, ``EarlyStopping``, ``ModelCheckpoint``,
-  ``LRSchedulerCallback``, ``CSVLogger``, ``LambdaCallback``, ``TensorBoard`` (needs
-  ``tensorboardX``) (and any object with some of
-  the hook methods, such as ``chainrule.diagnostics.GradientMonitor``).
+  ``LRSchedulerCallback``, ``CSVLogger``, ``LambdaCallback``, ``TensorBoard`` (with
+  tensorboardX), and any object with some of the hook methods, such as
+  ``chainrule.diagnostics.GradientMonitor``.
 - Metrics: ``Accuracy``, ``TopKAccuracy``, ``ConfusionMatrix``, ``MeanAbsoluteError``,
   ``R2Score`` and the plain functions ``accuracy``, ``top_k_accuracy``,
   ``confusion_matrix``, ``mean_absolute_error``, ``r2_score``.
