@@ -136,7 +136,12 @@ def test_renderings() -> None:
     assert str(explain(format="markdown")) == md
     assert str(explain(format="html")) == html
     assert str(ex) == text
-    assert ex._repr_html_() == html
+    # a whole page for files and browsers; the fragment inside it for notebooks
+    assert html.startswith("<!DOCTYPE html>") and html.rstrip().endswith("</html>")
+    assert '<meta charset="utf-8">' in html and "<title>" in html
+    fragment = ex.html_fragment
+    assert fragment.startswith('<div class="chainrule-explain">') and fragment in html
+    assert "<html" not in fragment and ex._repr_html_() == fragment
 
 
 def test_explain_reports_overshoot_with_a_huge_learning_rate() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -68,6 +69,29 @@ def mean_loss(model: nn.Module, x: np.ndarray, y: np.ndarray,
 
 
 # ---- output -----------------------------------------------------------------------------
+
+
+def progress(total: int, name: str, enabled: bool) -> Any:
+    """One tqdm bar over all of an experiment's training steps, with the time left, on
+    stderr: only when ``enabled`` (the command line; ``--quiet`` turns it off) and stderr
+    is a terminal, so ``run()`` called from code or tests stays silent."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=name, unit="step", file=sys.stderr, leave=False,
+                disable=None if enabled else True, dynamic_ncols=True, mininterval=0.5)
+
+
+def each(configs: Iterable[Any], steps: Callable[[Any], int], bar: Any,
+         labels: dict | None = None) -> Iterable[Any]:
+    """The configurations in turn; after each, the bar stands at the steps planned so far
+    (a run that diverged or stopped early skips the rest of its share)."""
+    planned = 0
+    for config in configs:
+        bar.set_postfix_str(str((labels or {}).get(config, config)), refresh=False)
+        planned += steps(config)
+        yield config
+        bar.update(planned - bar.n)
+    bar.close()
 
 
 def table(headers: list[str], rows: list[list[Any]]) -> str:
@@ -130,6 +154,8 @@ def cli(description: str) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="a few seconds, fewer steps")
     parser.add_argument("--out", default="experiments_out",
                         help="directory for the plot (default: experiments_out)")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress bar (it goes to stderr, only on a terminal)")
     return parser.parse_args()
 
 
@@ -138,7 +164,7 @@ def main(doc: str, run: Callable[..., dict], monitor: tuple[str, str] | None = N
     monitor's findings on one configuration (``(label, key of out)``) and the plot path."""
     title = " ".join(line.strip() for line in doc.split("\n\n")[0].splitlines())
     args = cli(title)
-    out = run(quick=args.quick, out_dir=args.out)
+    out = run(quick=args.quick, out_dir=args.out, progress=not args.quiet)
     print(title)
     print()
     print(out["table"])

@@ -66,7 +66,8 @@ def build(gain: float) -> nn.Sequential:
     return model
 
 
-def train(name: str, x: np.ndarray, y: np.ndarray, steps: int, seed: int = 0) -> dict:
+def train(name: str, x: np.ndarray, y: np.ndarray, steps: int, seed: int = 0,
+          tick: Any = None) -> dict:
     gain, lr, clip = CONFIGS[name]
     cr.manual_seed(seed)
     model = build(gain)
@@ -95,6 +96,8 @@ def train(name: str, x: np.ndarray, y: np.ndarray, steps: int, seed: int = 0) ->
                     diverged_at = step
                     break
                 step += 1
+                if tick is not None:
+                    tick()
                 if step >= steps:
                     break
         with cr.no_grad():
@@ -109,11 +112,14 @@ def train(name: str, x: np.ndarray, y: np.ndarray, steps: int, seed: int = 0) ->
             "messages": [f.message for f in monitor.findings]}
 
 
-def run(quick: bool = False, out_dir: str | None = None) -> dict:
-    """Train every configuration; returns ``{config: figures}`` plus ``'table'``."""
+def run(quick: bool = False, out_dir: str | None = None, progress: bool = False) -> dict:
+    """Train every configuration; returns ``{config: figures}`` plus ``'table'``
+    (``progress``: a bar with the time left on stderr, when it is a terminal)."""
     steps = 60 if quick else 800
     x, y = task(1024, seed=0)
-    results = {name: train(name, x, y, steps) for name in CONFIGS}
+    bar = U.progress(len(CONFIGS) * steps, "exploding", progress)
+    results = {name: train(name, x, y, steps, tick=bar.update)
+               for name in U.each(CONFIGS, lambda name: steps, bar, LABELS)}
     rows = []
     for name in CONFIGS:
         r = results[name]

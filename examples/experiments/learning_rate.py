@@ -36,7 +36,8 @@ def build() -> nn.Sequential:
                          nn.Linear(32, 2))
 
 
-def train(lr: float, x: np.ndarray, y: np.ndarray, steps: int, seed: int = 0) -> dict:
+def train(lr: float, x: np.ndarray, y: np.ndarray, steps: int, seed: int = 0,
+          tick: Any = None) -> dict:
     cr.manual_seed(seed)
     model = build()
     opt = optim.SGD(model.parameters(), lr=lr)
@@ -52,6 +53,8 @@ def train(lr: float, x: np.ndarray, y: np.ndarray, steps: int, seed: int = 0) ->
                 loss.backward()
                 opt.step()
                 step += 1
+                if tick is not None:
+                    tick()
                 if step % 10 == 0 or step == steps:
                     curve.append(U.mean_loss(model, x, y))
                 if step >= steps or not math.isfinite(curve[-1]):
@@ -72,12 +75,15 @@ def train(lr: float, x: np.ndarray, y: np.ndarray, steps: int, seed: int = 0) ->
             "verdict": verdict, "curve": curve}
 
 
-def run(quick: bool = False, out_dir: str | None = None) -> dict:
-    """Sweep the learning rates; returns ``{lr: figures}`` plus ``'table'``."""
+def run(quick: bool = False, out_dir: str | None = None, progress: bool = False) -> dict:
+    """Sweep the learning rates; returns ``{lr: figures}`` plus ``'table'``
+    (``progress``: a bar with the time left on stderr, when it is a terminal)."""
     steps = 150 if quick else 1500
     x, y = U.moons(1000, seed=0)
     x = (x - x.mean(axis=0)) / x.std(axis=0)
-    results = {lr: train(lr, x, y, steps) for lr in RATES}
+    bar = U.progress(len(RATES) * steps, "learning_rate", progress)
+    results = {lr: train(lr, x, y, steps, tick=bar.update)
+               for lr in U.each(RATES, lambda lr: steps, bar, {r: f"lr {r:g}" for r in RATES})}
     rows = [[f"{lr:g}", r["initial_loss"], r["final_loss"],
              "-" if r["steps_to_halve"] is None else r["steps_to_halve"], r["accuracy"],
              r["verdict"]] for lr, r in results.items()]

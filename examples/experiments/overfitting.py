@@ -46,7 +46,8 @@ def build(dropout: float) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def train(config: str, data: dict, epochs: int, patience: int, seed: int = 0) -> dict:
+def train(config: str, data: dict, epochs: int, patience: int, seed: int = 0,
+          tick: Any = None) -> dict:
     cr.manual_seed(seed)
     model = build(DROPOUT if config == "dropout" else 0.0)
     decay = WEIGHT_DECAY if config == "weight_decay" else 0.0
@@ -61,6 +62,8 @@ def train(config: str, data: dict, epochs: int, patience: int, seed: int = 0) ->
         opt.step()
         train_curve.append(U.mean_loss(model, x, y))
         val_curve.append(U.mean_loss(model, xv, yv))
+        if tick is not None:
+            tick()
         if val_curve[-1] < best[0]:
             best = (val_curve[-1], epoch, {k: v.copy() for k, v in model.state_dict().items()})
         elif config == "early_stopping" and epoch - best[1] >= patience:
@@ -79,14 +82,17 @@ def train(config: str, data: dict, epochs: int, patience: int, seed: int = 0) ->
     return result
 
 
-def run(quick: bool = False, out_dir: str | None = None) -> dict:
-    """Train the four configurations; returns ``{config: figures}`` plus ``'table'``."""
+def run(quick: bool = False, out_dir: str | None = None, progress: bool = False) -> dict:
+    """Train the four configurations; returns ``{config: figures}`` plus ``'table'``
+    (``progress``: a bar with the time left on stderr, when it is a terminal)."""
     epochs, patience, n_val = (150, 30, 250) if quick else (400, 50, 500)
     x, y = U.moons(60, noise=0.3, seed=0)
     x_val, y_val = U.moons(n_val, noise=0.3, seed=1)
     mean, std = x.mean(axis=0), x.std(axis=0)
     data = {"x": (x - mean) / std, "y": y, "x_val": (x_val - mean) / std, "y_val": y_val}
-    results = {c: train(c, data, epochs, patience) for c in CONFIGS}
+    bar = U.progress(len(CONFIGS) * epochs, "overfitting", progress)
+    results = {c: train(c, data, epochs, patience, tick=bar.update)
+               for c in U.each(CONFIGS, lambda c: epochs, bar, LABELS)}
     rows = []
     for c in CONFIGS:
         r = results[c]

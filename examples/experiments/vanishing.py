@@ -67,7 +67,7 @@ def build(variant: str) -> nn.Sequential:
 
 
 def train(variant: str, x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
-          epochs: int, every: int, seed: int = 0) -> dict:
+          epochs: int, every: int, seed: int = 0, tick: Any = None) -> dict:
     cr.manual_seed(seed)
     model = build(variant)
     monitor = GradientMonitor(model, every=every, verbose=False)
@@ -82,6 +82,8 @@ def train(variant: str, x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_test
             opt.step()
             monitor.step(step)
             step += 1
+            if tick is not None:
+                tick()
     history = monitor.history
     linears = [name for name, m in model.named_modules() if isinstance(m, nn.Linear)]
     first, last = linears[0], linears[-1]
@@ -98,14 +100,18 @@ def train(variant: str, x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_test
     }
 
 
-def run(quick: bool = False, out_dir: str | None = None) -> dict:
-    """Train the four variants; returns ``{variant: figures}`` plus ``'table'``."""
+def run(quick: bool = False, out_dir: str | None = None, progress: bool = False) -> dict:
+    """Train the four variants; returns ``{variant: figures}`` plus ``'table'``
+    (``progress``: a bar with the time left on stderr, when it is a terminal)."""
     n, epochs, every = (512, 2, 2) if quick else (2000, 30, 10)
     x, y = U.circles(n, seed=0)
     x_test, y_test = U.circles(1000, seed=1)
     mean, std = x.mean(axis=0), x.std(axis=0)  # standardised inputs, as always
     x, x_test = (x - mean) / std, (x_test - mean) / std
-    results = {v: train(v, x, y, x_test, y_test, epochs, every) for v in VARIANTS}
+    steps = epochs * -(-n // 64)
+    bar = U.progress(len(VARIANTS) * steps, "vanishing", progress)
+    results = {v: train(v, x, y, x_test, y_test, epochs, every, tick=bar.update)
+               for v in U.each(VARIANTS, lambda v: steps, bar, LABELS)}
     base = results["sigmoid"]["first_grad_norm"]
     rows = []
     for v in VARIANTS:

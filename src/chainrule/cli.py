@@ -35,8 +35,9 @@ the model file takes raw features (its first layer standardises them, a regressi
 run folders: a non-empty --out needs --resume or --overwrite; a folder is locked while a
   run uses it; a run whose loss or weights turn NaN/Inf stops (exit 1), keeping the last
   finite checkpoint
---resume may change --quiet, --plots, --threads, --monitor, --allow-nonfinite, and
-  --epochs under the none/exponential/plateau schedules; other changed flags are refused
+--resume may change --quiet, --plots, --threads, --monitor, --allow-nonfinite,
+  --tensorboard, and --epochs under the none/exponential/plateau schedules; other
+  changed flags are refused
 config files: --config run.toml (keys as the flags, with _ or -, top level or [train]),
   or a run folder's config.json; flags given on the command line override the file.
 examples:
@@ -45,6 +46,7 @@ examples:
   chainrule train --data csv:houses.csv --target price --loss huber
   chainrule train --resume runs/moons
   chainrule train --resume runs/moons --epochs 60   (with --scheduler none/plateau/exponential)
+  chainrule train --tensorboard      (events in RUN/tensorboard; tensorboard --logdir runs)
 """
 
 
@@ -126,6 +128,7 @@ def _add_train(sub: Any) -> None:
                    help="write loss/accuracy/confusion plots (default: on, needs matplotlib)")
     g.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     _add_threads(g)
+    _add_tensorboard(g)
     p.set_defaults(handler=_cmd_train)
 
 
@@ -133,6 +136,13 @@ def _add_no_verify(p: Any) -> None:
     p.add_argument("--no-verify", dest="verify", action="store_false",
                    help="skip the file's checksums (a file another tool changed on purpose; "
                    "its shapes and dtypes are still checked)")
+
+
+def _add_tensorboard(group: Any) -> None:
+    group.add_argument("--tensorboard", nargs="?", const="", metavar="DIR",
+                       help="write TensorBoard event files to DIR (default: the run "
+                       "folder's tensorboard/); needs pip install 'chainrule[tensorboard]'; "
+                       "a --resume continues the step numbers (give the flag again)")
 
 
 def _add_threads(group: Any) -> None:

@@ -99,7 +99,12 @@ class Explanation:
     """The worked training step. ``str()`` gives the rendering chosen by ``format``.
 
     Attributes:
-        text, markdown, html: the same story in three renderings.
+        text, markdown, html: the same story in three renderings; ``html`` is a whole
+            page (doctype, charset, title, a little CSS), what ``chainrule explain
+            --format html -o step.html`` writes.
+        html_fragment: the same HTML without the page around it (one ``<div
+            class="chainrule-explain">``), for embedding in another page; Jupyter shows
+            this one.
         rows: one ``GradientRow`` per weight and bias, in model order.
         neurons: one ``NeuronStep`` per neuron, in forward order.
         x, y, prediction: the example and the network's output before the step.
@@ -119,6 +124,7 @@ class Explanation:
     text: str = ""
     markdown: str = ""
     html: str = ""
+    html_fragment: str = ""
 
     def __str__(self) -> str:
         return getattr(self, self.format)
@@ -127,7 +133,7 @@ class Explanation:
         return self.markdown
 
     def _repr_html_(self) -> str:
-        return self.html
+        return self.html_fragment  # a notebook cell takes a fragment, not a document
 
     def max_discrepancy(self) -> float:
         """Largest |chain rule − autograd| or |chain rule − finite difference| over all rows."""
@@ -260,7 +266,8 @@ def explain(model: Module | None = None, x: Any = None, y: Any = None, lr: float
         eps: the finite-difference step.
 
     Returns:
-        an ``Explanation`` with ``.text``, ``.markdown``, ``.html`` and structured ``.rows``.
+        an ``Explanation`` with ``.text``, ``.markdown``, ``.html`` (a whole page),
+        ``.html_fragment`` (the same, embeddable) and structured ``.rows``.
 
     Example:
         >>> from chainrule.diagnostics import explain
@@ -315,7 +322,8 @@ def explain(model: Module | None = None, x: Any = None, y: Any = None, lr: float
                          float(lr), format)
     result.text = _render_text(result, layers, names)
     result.markdown = _render_markdown(result, layers, names)
-    result.html = _render_html(result, layers, names)
+    result.html_fragment = _render_html(result, layers, names)
+    result.html = _html_page(result.html_fragment)
     return result
 
 
@@ -617,3 +625,23 @@ def _render_html(ex: Explanation, layers: list[_Layer], names: list[list[str]]) 
     out += ["</table>", "<h3>5. After the update</h3>", f"<p>{e(_after_line(ex))}</p>",
             "</div>"]
     return "\n".join(out)
+
+
+_PAGE_STYLE = """\
+body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto;
+       padding: 0 1rem; line-height: 1.5; color: #222; }
+code { font-family: ui-monospace, monospace; font-size: 0.95em; }
+table { border-collapse: collapse; margin: 1rem 0; }
+th, td { border: 1px solid #ccc; padding: 0.25rem 0.6rem; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+th { background: #f3f3f3; }
+"""
+
+
+def _html_page(fragment: str) -> str:
+    """A standalone HTML5 document around the explainer's fragment (opens offline)."""
+    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+            "<title>One training step, by the chain rule (chainrule explain)</title>\n"
+            f"<style>\n{_PAGE_STYLE}</style>\n</head>\n<body>\n{fragment}\n</body>\n"
+            "</html>\n")

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule._progress import progress_bar
 from chainrule.autograd import no_grad
 from chainrule.backend import Generator, default_generator
 from chainrule.nn.module import Module
@@ -54,7 +55,8 @@ def _scalar(value: Any) -> float:
 
 
 def _central_differences(fn: Callable[[], Any], array: np.ndarray,
-                         indices: Iterable[tuple[int, ...]], eps: float) -> list[float]:
+                         indices: Iterable[tuple[int, ...]], eps: float,
+                         tick: Callable[[], Any] | None = None) -> list[float]:
     """``∂fn/∂array[idx]`` for each idx, perturbing ``array`` in place.
 
     The step actually taken is measured in float64 after rounding to the array's dtype,
@@ -80,6 +82,8 @@ def _central_differences(fn: Callable[[], Any], array: np.ndarray,
                 raise ValueError(f"numerical_gradient: eps={eps} is too small to change an "
                                  f"element of dtype {array.dtype} (value {float(original)})")
             out.append((f_up - f_down) / step)
+            if tick is not None:
+                tick()
     return out
 
 
@@ -295,7 +299,7 @@ def _batch_to_float64(value: Any) -> Any:
 def check_gradients(model: Module, loss_fn: Callable[[Tensor, Any], Tensor],
                     batch: tuple[Any, Any], eps: float = 1e-6, atol: float = 1e-5,
                     rtol: float = 1e-3, max_elements_per_param: int = 200,
-                    seed: int = 0) -> list[ParamCheck]:
+                    seed: int = 0, progress: bool | None = None) -> list[ParamCheck]:
     """Check every parameter's gradient of ``loss_fn(model(x), y)`` on a float64 copy.
 
     The model is deep-copied and converted with ``.double()``, so the original (and its
@@ -310,6 +314,10 @@ def check_gradients(model: Module, loss_fn: Callable[[Tensor, Any], Tensor],
         eps, atol, rtol: as in ``gradcheck``.
         max_elements_per_param: parameters with more elements get this many, sampled
             without replacement (seeded by ``seed``).
+        progress: a progress bar with the time left, on stderr (two forward passes per
+            checked element add up on a deep model): True, False, or None (default) for
+            one only on a terminal or in a notebook, and only once the check has taken a
+            second.
 
     Returns:
         one ``ParamCheck`` per trainable parameter, in ``named_parameters()`` order.
@@ -328,6 +336,7 @@ def check_gradients(model: Module, loss_fn: Callable[[Tensor, Any], Tensor],
     x, y = _batch_to_float64(x), _batch_to_float64(y)
     gens = _generators(model)
     states = [copy.deepcopy(g.get_state()) for g in gens]
+    bar = None
     try:
         clone = copy.deepcopy(model).double()
         # the clone's layers hold copies of the model's generators: rewind those too
@@ -352,9 +361,14 @@ def check_gradients(model: Module, loss_fn: Callable[[Tensor, Any], Tensor],
         loss().backward()
         rng = np.random.default_rng(seed)
         checks = []
+        total = sum(min(p.data.size, max_elements_per_param)
+                    for p in clone.parameters() if p.requires_grad)
+        bar = progress_bar(total, "check_gradients", "element", enabled=progress,
+                           delay=1.0 if progress is None else 0.0)
         for name, p in clone.named_parameters():
             if not p.requires_grad:
                 continue
+            bar.set_postfix_str(name, refresh=False)
             size = p.data.size
             if size > max_elements_per_param:
                 flat = np.sort(rng.choice(size, max_elements_per_param, replace=False))
@@ -364,11 +378,13 @@ def check_gradients(model: Module, loss_fn: Callable[[Tensor, Any], Tensor],
             grad = (np.zeros(p.shape) if p.grad is None
                     else np.asarray(raw(p.grad), np.float64))
             analytic = np.array([grad[idx] for idx in indices], dtype=np.float64)
-            numeric = np.asarray(_central_differences(loss, p.data, indices, eps))
+            numeric = np.asarray(_central_differences(loss, p.data, indices, eps, bar.update))
             cmp = _compare(analytic, numeric, p.shape, flat, atol, rtol)
             checks.append(ParamCheck(**vars(cmp), name=name, shape=tuple(p.shape),
                                      checked=len(indices)))
     finally:
+        if bar is not None:
+            bar.close()
         for g, s in zip(gens, states):
             g.set_state(s)
     return checks

@@ -583,7 +583,14 @@ class GradientMonitor:
     @property
     def history(self) -> MonitorHistory:
         """The sampled figures as arrays (rebuilt on access)."""
-        samples = self._samples
+        return self._history(self._samples)
+
+    def history_since(self, step: int) -> MonitorHistory:
+        """The samples taken at ``step`` or later, as ``history`` (a logger reads what it
+        has not written yet without rebuilding the whole past)."""
+        return self._history([s for s in self._samples if s.step >= step])
+
+    def _history(self, samples: list[_Sample]) -> MonitorHistory:
         steps = np.array([s.step for s in samples], dtype=np.int64)
 
         def column(get: Callable[[_Sample], float]) -> np.ndarray:
@@ -606,29 +613,35 @@ class GradientMonitor:
                            for n, kind, _ in self._acts if kind == "ReLU"},
         )
 
-    def summary(self) -> str:
-        """A table of the last sample per layer, then the findings in words."""
-        if not self._samples:
-            return "GradientMonitor: nothing sampled yet."
+    def _summary_parts(self) -> tuple[str, list[tuple[str, ...]], list[tuple[str, ...]]]:
+        """The summary's title and its two tables (header row first) of the last sample."""
         s = self._samples[-1]
-        lines = [f"GradientMonitor: {len(self._samples)} samples (every {self.every} steps), "
-                 f"last at step {s.step}", ""]
+        title = (f"GradientMonitor: {len(self._samples)} samples (every {self.every} steps), "
+                 f"last at step {s.step}")
         rows = [("layer", "type", "grad norm", "weight norm", "update/weight", "non-finite")]
         for layer in self._layers:
             n = layer.name
             ratio = s.update_ratio.get(n, math.nan)
             rows.append((n, layer.kind, _fmt(s.grad_norm[n]), _fmt(s.weight_norm[n]),
                          _fmt(ratio), str(s.nonfinite_grad[n] + s.nonfinite_weight[n])))
-        lines += _table(rows)
+        acts: list[tuple[str, ...]] = []
         if s.act:
-            lines.append("")
-            rows = [("activation", "type", "mean", "std", "dead units")]
+            acts.append(("activation", "type", "mean", "std", "dead units"))
             for name, kind, _ in self._acts:
                 if name in s.act:
                     mean, std, dead = s.act[name]
                     dead_text = f"{100 * dead:.0f}%" if math.isfinite(dead) else "-"
-                    rows.append((name, kind, f"{mean:.3g}", f"{std:.3g}", dead_text))
-            lines += _table(rows)
+                    acts.append((name, kind, f"{mean:.3g}", f"{std:.3g}", dead_text))
+        return title, rows, acts
+
+    def summary(self) -> str:
+        """A table of the last sample per layer, then the findings in words."""
+        if not self._samples:
+            return "GradientMonitor: nothing sampled yet."
+        title, rows, acts = self._summary_parts()
+        lines = [title, ""] + _table(rows)
+        if acts:
+            lines += [""] + _table(acts)
         lines.append("")
         if self.findings:
             lines.append("Findings:")
@@ -636,6 +649,24 @@ class GradientMonitor:
         else:
             lines.append("No problems detected.")
         return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view of ``summary()``: the findings first, then the two tables."""
+        from chainrule import _html
+
+        if not self._samples:
+            return _html.paragraph("GradientMonitor: nothing sampled yet.")
+        title, rows, acts = self._summary_parts()
+        if self.findings:
+            found = _html.items([f.message for f in self.findings],
+                                [f"{f.kind} (step {f.step})" for f in self.findings])
+        else:
+            found = _html.paragraph("No problems detected.")
+        parts = ['<div class="chainrule-monitor">', _html.paragraph(title), found,
+                 _html.table(rows[0], rows[1:], left=2)]
+        if acts:
+            parts.append(_html.table(acts[0], acts[1:], left=2))
+        return "".join(parts) + "</div>"
 
     def __repr__(self) -> str:
         return (f"GradientMonitor(layers={len(self._layers)}, every={self.every}, "

@@ -3,8 +3,9 @@
 - ``Trainer(model, loss, optimizer, metrics=..., callbacks=...)`` with ``fit``,
   ``evaluate``, ``predict``; checkpoints resume a killed run bit for bit.
 - Callbacks: ``ProgressBar``, ``EarlyStopping``, ``ModelCheckpoint``,
-  ``LRSchedulerCallback``, ``CSVLogger``, ``LambdaCallback`` (and any object with some of
-  the hook methods, such as ``chainrule.diagnostics.GradientMonitor``).
+  ``LRSchedulerCallback``, ``CSVLogger``, ``LambdaCallback``, ``TensorBoard`` (with
+  tensorboardX), and any object with some of the hook methods, such as
+  ``chainrule.diagnostics.GradientMonitor``.
 - Metrics: ``Accuracy``, ``TopKAccuracy``, ``ConfusionMatrix``, ``MeanAbsoluteError``,
   ``R2Score`` and the plain functions ``accuracy``, ``top_k_accuracy``,
   ``confusion_matrix``, ``mean_absolute_error``, ``r2_score``.
@@ -49,6 +50,7 @@ from chainrule.train.metrics import (
     top_k_accuracy,
 )
 from chainrule.train.run import RunResult, run_training
+from chainrule.train.tensorboard import TensorBoard  # tensorboardX: only when one is made
 from chainrule.train.trainer import Trainer
 
 # isort: split
@@ -64,3 +66,4 @@ __all__ = [
 ]
 __all__ += ["TerminateOnNaN", "predict"]
 __all__ += ["write_report"]
+__all__ += ["TensorBoard"]

@@ -102,12 +102,17 @@ def _format_logs(logs: dict[str, Any]) -> str:
 # ---- progress ----------------------------------------------------------------------------
 
 class ProgressBar(Callback):
-    """A tqdm bar per epoch on a terminal; one line per epoch otherwise; nothing if quiet.
+    """A tqdm bar per epoch on a terminal or in Jupyter; one line per epoch otherwise;
+    nothing if quiet.
+
+    In a Jupyter notebook the bar is tqdm's widget (``tqdm.notebook``) when ipywidgets is
+    installed, and tqdm's text bar without it.
 
     Args:
         quiet: print nothing at all.
         stream: where to write (default ``sys.stderr``); the bar is used only when it is a
-            terminal, so logs redirected to a file get one plain line per epoch.
+            terminal (or in a notebook), so logs redirected to a file get one plain line
+            per epoch.
         force_bar: use the tqdm bar even when the stream is not a terminal.
 
     Example:
@@ -129,8 +134,9 @@ class ProgressBar(Callback):
     def on_train_begin(self, trainer: Trainer) -> None:
         self._epochs = trainer.epochs
         out = self._out()
-        is_tty = hasattr(out, "isatty") and out.isatty()
-        self._use_bar = not self.quiet and (is_tty or self.force_bar)
+        from chainrule._progress import wanted
+
+        self._use_bar = not self.quiet and (self.force_bar or wanted(None, out))
         if self._use_bar:
             try:
                 import tqdm  # noqa: F401
@@ -140,8 +146,9 @@ class ProgressBar(Callback):
     def on_epoch_begin(self, trainer: Trainer, epoch: int) -> None:
         if not self._use_bar:
             return
-        from tqdm.auto import tqdm
+        from chainrule._progress import tqdm_class
 
+        tqdm = tqdm_class()  # the notebook widget in Jupyter (with ipywidgets)
         total = trainer.steps_per_epoch
         self._bar = tqdm(total=total, initial=trainer.batch_in_epoch, file=self._out(),
                          desc=f"epoch {epoch + 1}/{self._epochs}", unit="batch",

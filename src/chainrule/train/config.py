@@ -20,7 +20,8 @@ TASK_LOSSES = {"classification": "cross_entropy", "regression": "mse"}
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
 SCHEDULERS = ("none", "step", "exponential", "cosine", "onecycle", "plateau", "warmup")
 # settings of one invocation, not of the experiment: never written to config.json
-RUNTIME_KEYS = ("out", "quiet", "resume", "plots", "overwrite", "allow_nonfinite", "verify")
+RUNTIME_KEYS = ("out", "quiet", "resume", "plots", "overwrite", "allow_nonfinite", "verify",
+                "tensorboard")
 
 
 @dataclass
@@ -62,6 +63,7 @@ class TrainConfig:
     overwrite: bool = False            # replace the run in a non-empty ``out`` folder
     allow_nonfinite: bool = False      # train on through NaN/Inf and save what results
     verify: bool = True                # check the resumed checkpoint's checksums
+    tensorboard: str | None = None     # TensorBoard event folder ("": <out>/tensorboard)
 
     def validate(self) -> TrainConfig:
         """Check ranges and names; raises ``ValueError`` naming the setting."""

@@ -164,6 +164,41 @@ class History:
     def __repr__(self) -> str:
         return f"History(epochs={len(self)}, columns={self.columns})"
 
+    def _repr_html_(self) -> str:
+        """Jupyter's view: one row per epoch (the first 5 and last 10 of a long run) and
+        the best epoch of the main validation figure."""
+        from chainrule import _html
+
+        if not self.records:
+            return _html.paragraph("History: no epochs yet.")
+        cols = self.columns
+        shown: list[dict[str, Any] | None] = list(self.records)
+        if len(shown) > 20:
+            shown = shown[:5] + [None] + shown[-10:]
+        rows = [[_html_cell(c, r.get(c)) for c in cols] if r is not None else ["…"] * len(cols)
+                for r in shown]
+        caption = f"History: {len(self)} epoch{'s' if len(self) != 1 else ''}"
+        watch = next((k for k in ("val_accuracy", "val_loss", "loss") if k in self), None)
+        if watch is not None:
+            try:
+                epoch, value = self.best(watch)
+                caption += f"; best {watch} {value:.4g} (epoch {epoch})"
+            except KeyError:
+                pass
+        return ('<div class="chainrule-history">'
+                + _html.table(cols, rows, caption=caption, left=0) + "</div>")
+
+
+def _html_cell(key: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if key == "epoch" or not isinstance(value, float):
+        return str(value)
+    if key == "time":
+        return f"{value:.2f} s"
+    return f"{value:.4g}" if key == "lr" else f"{value:.4f}" if abs(value) >= 1e-3 \
+        else f"{value:.3g}"
+
 
 def infer_mode(key: str) -> str:
     """``'max'`` for names where higher is better (accuracy, r2, …), else ``'min'``."""

@@ -57,6 +57,7 @@ LEGACY_METADATA_FORMAT = "chainrule.run/1"
 RUN_FILES = (MODEL_FILE, CHECKPOINT_FILE, CONFIG_FILE, "history.json", "history.csv",
              "summary.json", "loss.png", "accuracy.png", "confusion_matrix.png", "mae.png",
              "r2.png", "report.html")
+RUN_FILES += ("tensorboard",)  # the default folder of --tensorboard
 
 
 @dataclass
@@ -437,6 +438,7 @@ def _remove_stale_temporaries(folder: Path) -> None:
 # settings a resumed run may change freely: how it reports and computes, not what it learns
 # (threads change the last bits of results: the Trainer warns when they differ)
 RESUME_FREE = ("quiet", "plots", "threads", "monitor", "allow_nonfinite", "verify")
+RESUME_FREE += ("tensorboard",)  # where to log; the step numbers continue either way
 
 
 def resume_config(path: str | os.PathLike, changes: dict[str, Any] | None = None,
@@ -536,8 +538,8 @@ def _check_recorded_config(config: TrainConfig, recorded_file: Path, ckpt: Path,
 
 # ---- the run -------------------------------------------------------------------------------
 
-def _say(stream: IO[str] | None, text: str) -> None:
-    if stream is not None:
+def _say(stream: IO[str] | None, text: str | None) -> None:
+    if stream is not None and text is not None:
         stream.write(text + "\n")
         stream.flush()
 
@@ -698,6 +700,9 @@ def _train_in_folder(config: TrainConfig, out: Path, data: PreparedData, model: 
         callbacks.append(monitor)
     if not config.allow_nonfinite:
         callbacks.append(TerminateOnNaN())
+    tensorboard = _tensorboard_callback(config, out)
+    if tensorboard is not None:
+        callbacks.append(tensorboard)  # last: the others keep their checkpoint keys
     metric_names = ["accuracy"] if task == "classification" else ["mae", "r2"]
     trainer = Trainer(model, loss, optimizer, metrics=metric_names, callbacks=callbacks,
                       scheduler=scheduler, scheduler_interval=interval,
@@ -717,6 +722,7 @@ def _train_in_folder(config: TrainConfig, out: Path, data: PreparedData, model: 
     _say(stream, f"threads {config.threads} ({threads_why})")
     if config.resume:
         _say(stream, f"resume  {config.resume} (after epoch {resumed_at})")
+    _say(stream, _tensorboard_line(config, tensorboard))
 
     ckpt = out / CHECKPOINT_FILE
     train_started = time.perf_counter()
@@ -830,6 +836,39 @@ def _describe_preprocessing(data: PreparedData) -> str:
     if data.output_layer is not None:
         text += "; its 'output' layer gives the target's units"
     return text
+
+
+# ---- TensorBoard (--tensorboard [DIR]) -------------------------------------------------------
+
+def _tensorboard_callback(config: TrainConfig, out: Path) -> Any:
+    """The ``TensorBoard`` callback of ``--tensorboard`` (DIR, or ``<out>/tensorboard``)."""
+    if config.tensorboard is None:
+        return None
+    from chainrule.train.tensorboard import TensorBoard
+
+    folder = Path(config.tensorboard) if config.tensorboard else out / "tensorboard"
+    return TensorBoard(folder, config=config.experiment())
+
+
+def _tensorboard_line(config: TrainConfig, callback: Any) -> str | None:
+    """The banner line: where the events go, or, resuming a run that logged without
+    ``--tensorboard`` now, where it logged (the flag is not remembered: it is runtime)."""
+    if callback is not None:
+        return (f"events  {callback.log_dir} (view with: tensorboard --logdir "
+                f"{callback.log_dir})")
+    if not config.resume:
+        return None
+    from chainrule import io
+
+    try:
+        states = io.read_metadata(config.resume, verify=False).get("callbacks", {})
+    except (OSError, ValueError):
+        return None
+    for key, state in states.items():
+        if key.endswith(":TensorBoard") and isinstance(state, dict) and state.get("log_dir"):
+            return (f"note    this run logged to TensorBoard in {state['log_dir']}; add "
+                    f"--tensorboard {state['log_dir']} to go on logging there")
+    return None
 
 
 def _gradient_monitor(model: Any) -> Any:
