@@ -281,7 +281,7 @@ def default_uniform_(weight: Tensor, bias: Tensor | None,
 
 # ---- gapstensor: orthogonal_, trunc_normal_, eye_, dirac_ -----------------------------------
 
-def orthogonal_(t: Tensor, gain: float = 1.0, generator: Generator | None = None) -> Tensor:
+def orthogonal_(tensor: Tensor, gain: float = 1.0, generator: Generator | None = None) -> Tensor:
     """A (semi-)orthogonal matrix times ``gain``, like ``torch.nn.init.orthogonal_``
     (Saxe et al. 2013): the weight viewed as ``(shape[0], rest)`` has orthonormal rows
     (or columns, whichever are fewer), from the QR decomposition of a Gaussian matrix
@@ -294,15 +294,15 @@ def orthogonal_(t: Tensor, gain: float = 1.0, generator: Generator | None = None
         True
     """
     if _skipped():
-        return t
-    shape = t.data.shape
+        return tensor
+    shape = tensor.data.shape
     if len(shape) < 2:
         raise ValueError(f"orthogonal_: needs a tensor with at least 2 dimensions, got "
                          f"shape {shape}")
-    if t.data.size == 0:
-        return t
+    if tensor.data.size == 0:
+        return tensor
     rows = shape[0]
-    cols = t.data.size // rows
+    cols = tensor.data.size // rows
     flat = resolve_generator(generator).normal((rows, cols), np.float64)
     if rows < cols:
         flat = flat.T
@@ -311,10 +311,10 @@ def orthogonal_(t: Tensor, gain: float = 1.0, generator: Generator | None = None
     q = q * np.where(signs == 0, 1.0, signs)
     if rows < cols:
         q = q.T
-    return _fill(t, gain * q.reshape(shape))
+    return _fill(tensor, gain * q.reshape(shape))
 
 
-def trunc_normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0,
+def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0,
                   b: float = 2.0, generator: Generator | None = None) -> Tensor:
     """Samples of N(mean, std²) restricted to ``[a, b]`` (``a`` and ``b`` in the values'
     own units, as in PyTorch, not in standard deviations), like
@@ -331,16 +331,16 @@ def trunc_normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.
         True
     """
     if _skipped():
-        return t
+        return tensor
     if not std >= 0 or not a < b:
         raise ValueError(f"trunc_normal_: need std >= 0 and a < b, got std={std}, a={a}, "
                          f"b={b}")
-    n = t.data.size
+    n = tensor.data.size
     if std == 0:
         if not a <= mean <= b:
             raise ValueError(f"trunc_normal_: std=0 puts every value at mean={mean}, "
                              f"outside [a, b] = [{a}, {b}]")
-        return constant_(t, mean)
+        return constant_(tensor, mean)
     lo, hi = (a - mean) / std, (b - mean) / std
     mass = 0.5 * (math.erf(hi / math.sqrt(2)) - math.erf(lo / math.sqrt(2)))
     if mass < 1e-4:
@@ -355,20 +355,20 @@ def trunc_normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.
         keep = draws[(draws >= a) & (draws <= b)][:want]
         out[filled:filled + keep.size] = keep
         filled += keep.size
-    return _fill(t, out.reshape(t.data.shape))
+    return _fill(tensor, out.reshape(tensor.data.shape))
 
 
-def eye_(t: Tensor) -> Tensor:
+def eye_(tensor: Tensor) -> Tensor:
     """The identity matrix (ones on the main diagonal of a 2-d, possibly rectangular,
     weight), like ``torch.nn.init.eye_``: a Linear layer that passes inputs through."""
     if _skipped():
-        return t
-    if t.data.ndim != 2:
-        raise ValueError(f"eye_: needs a 2-d tensor, got shape {t.data.shape}")
-    return _fill(t, np.eye(*t.data.shape))
+        return tensor
+    if tensor.data.ndim != 2:
+        raise ValueError(f"eye_: needs a 2-d tensor, got shape {tensor.data.shape}")
+    return _fill(tensor, np.eye(*tensor.data.shape))
 
 
-def dirac_(t: Tensor, groups: int = 1) -> Tensor:
+def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
     """The Dirac delta for a 3-, 4- or 5-d convolution weight ``(out, in, *kernel)``: a
     1 at the kernel centre linking output channel ``k`` to input channel ``k`` of each
     group, so the convolution copies its input channels (as many as fit), like
@@ -382,8 +382,8 @@ def dirac_(t: Tensor, groups: int = 1) -> Tensor:
                [0., 1.]], dtype=float32)
     """
     if _skipped():
-        return t
-    shape = t.data.shape
+        return tensor
+    shape = tensor.data.shape
     if len(shape) not in (3, 4, 5):
         raise ValueError(f"dirac_: needs a 3-, 4- or 5-d convolution weight, got shape "
                          f"{shape}")
@@ -396,4 +396,4 @@ def dirac_(t: Tensor, groups: int = 1) -> Tensor:
     for g in range(groups):
         for d in range(min(per_group, shape[1])):
             values[(g * per_group + d, d) + centre] = 1.0
-    return _fill(t, values)
+    return _fill(tensor, values)
