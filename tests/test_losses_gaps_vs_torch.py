@@ -239,3 +239,67 @@ def test_weighted_loss_modules_keep_weight_in_state_dict_as_torch() -> None:
         theirs = getattr(torch.nn, name)(weight=torch.tensor(w))
         assert list(ours.state_dict()) == list(theirs.state_dict()) == ["weight"]
         np.testing.assert_array_equal(ours.state_dict()["weight"], w)
+
+
+# ---- CTC ----------------------------------------------------------------------------------------
+
+CTC_TARGETS = np.array([[1, 2, 2, 0], [3, 1, 0, 0], [2, 2, 2, 1], [4, 0, 0, 0]])
+CTC_TARGET_LENGTHS = np.array([3, 2, 4, 0])  # repeated labels, and an empty target
+CTC_INPUT_LENGTHS = np.array([9, 6, 9, 3])
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("concatenated", [False, True])
+def test_ctc_loss_through_log_softmax(reduction: str, concatenated: bool) -> None:
+    """Through log_softmax, as CTC is used: values and the gradient of the logits agree
+    (PyTorch's log_probs gradient carries an extra exp(log_probs) that log_softmax's
+    backward cancels; ours is the exact derivative)."""
+    logits = rng(20).standard_normal((9, 4, 6))
+    targets = np.where(CTC_TARGETS == 0, 5, CTC_TARGETS)  # labels 1..4, blank 5 (padding)
+    if concatenated:
+        targets = np.concatenate([row[:n] for row, n in zip(targets, CTC_TARGET_LENGTHS)])
+
+    def ours(z):
+        return CF.ctc_loss(z.log_softmax(2), targets, CTC_INPUT_LENGTHS, CTC_TARGET_LENGTHS,
+                           blank=5, reduction=reduction)
+
+    def theirs(z):
+        return F.ctc_loss(z.log_softmax(2), torch.tensor(targets),
+                          torch.tensor(CTC_INPUT_LENGTHS), torch.tensor(CTC_TARGET_LENGTHS),
+                          blank=5, reduction=reduction)
+
+    compare(ours, theirs, logits)
+
+
+def test_ctc_log_probs_gradient_is_torch_minus_exp_log_probs() -> None:
+    lp = torch.tensor(rng(21).standard_normal((7, 2, 4)), dtype=torch.float64).log_softmax(2)
+    lp.requires_grad_(True)
+    tg, il, tl = np.array([[1, 2], [3, 3]]), np.array([7, 5]), np.array([2, 2])
+    F.ctc_loss(lp, torch.tensor(tg), torch.tensor(il), torch.tensor(tl),
+               reduction="sum").backward()
+    ours = cr.tensor(lp.detach().numpy(), requires_grad=True)
+    loss = CF.ctc_loss(ours, tg, il, tl, reduction="sum")
+    loss.backward()
+    frames = (np.arange(7)[:, None] < il[None, :])[..., None]  # torch: 0 past each input
+    expected = lp.grad.numpy() - np.exp(lp.detach().numpy()) * frames
+    np.testing.assert_allclose(ours.grad, expected, rtol=TOL, atol=TOL)
+
+
+def test_ctc_module_unbatched_and_zero_infinity() -> None:
+    logits = rng(22).standard_normal((5, 4))
+    compare(lambda z: nn.CTCLoss()(z.log_softmax(1), np.array([1, 2]), 5, 2),
+            lambda z: torch.nn.CTCLoss()(z.log_softmax(1), torch.tensor([1, 2]),
+                                         torch.tensor(5), torch.tensor(2)), logits)
+    # a target longer than its input is impossible: inf, or 0 with zero_infinity
+    logits = rng(23).standard_normal((3, 2, 4))
+    tg, il, tl = np.array([[1, 2, 3, 1], [1, 2, 0, 0]]), np.array([3, 3]), np.array([4, 2])
+    for reduction in REDUCTIONS:
+        compare(lambda z, r=reduction: CF.ctc_loss(z.log_softmax(2), tg, il, tl,
+                                                   reduction=r, zero_infinity=True),
+                lambda z, r=reduction: F.ctc_loss(z.log_softmax(2), torch.tensor(tg),
+                                                  torch.tensor(il), torch.tensor(tl),
+                                                  reduction=r, zero_infinity=True), logits)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = CF.ctc_loss(cr.tensor(logits).log_softmax(2), tg, il, tl, reduction="none")
+    assert np.isinf(out.numpy()[0]) and np.isfinite(out.numpy()[1])

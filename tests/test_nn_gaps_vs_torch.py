@@ -215,7 +215,8 @@ def test_gumbel_softmax_with_the_same_noise(hard: bool) -> None:
 def test_alpha_dropout_keeps_torch_values(per_channel: bool) -> None:
     """Every output of torch's alpha dropout is a·x + αap (kept) or −αa(1 − p) (dropped);
     ours takes the same two values, with masks of the same granularity."""
-    p, x = 0.3, rng(15).standard_normal((4, 6, 5))
+    p, x = 0.3, rng(15).standard_normal((20, 10, 5))
+    torch.manual_seed(0)
     fn_t = F.feature_alpha_dropout if per_channel else F.alpha_dropout
     fn_c = CF.feature_alpha_dropout if per_channel else CF.alpha_dropout
     theirs = fn_t(torch.tensor(x), p, True).numpy()
@@ -226,7 +227,7 @@ def test_alpha_dropout_keeps_torch_values(per_channel: bool) -> None:
     for out in (theirs, ours):
         is_kept = np.isclose(out, kept, rtol=0, atol=1e-12)
         assert np.all(is_kept | np.isclose(out, dropped, rtol=0, atol=1e-12))
-        assert 0.1 < 1 - is_kept.mean() < 0.5
+        assert 0.2 < 1 - is_kept.mean() < 0.4
         if per_channel:
             assert np.all(is_kept.all(axis=2) | ~is_kept.any(axis=2))
     np.testing.assert_array_equal(fn_c(cr.tensor(x), p, False).numpy(), x)  # eval

@@ -237,6 +237,9 @@ NOTES: dict[tuple[str, str], str] = {
                            "other numbers than torch's for one seed",
     ("torch.nn.functional", "soft_margin_loss"): "the target may require grad (torch refuses "
                                                  "one)",
+    ("torch.nn.functional", "ctc_loss"): "log_probs.grad is the true derivative; torch's adds "
+                                         "exp(log_probs), which log_softmax's backward "
+                                         "cancels",
     ("torch.nn", "LazyLinear"): "only LazyLinear among the lazy layers; a file saved before "
                                 "the dry run holds a LazyLinear with empty weights",
     ("torch.nn.utils", "clip_grad_norm_"): "each clipped .grad gets a new array (torch "

@@ -102,6 +102,7 @@ __all__ += [  # lossoptim
 # ---- gapsnn: PyTorch's remaining nn.functional layers, functions and losses ----
 from chainrule.losses_more import (  # noqa: E402
     cosine_embedding_loss,
+    ctc_loss,
     gaussian_nll_loss,
     hinge_embedding_loss,
     margin_ranking_loss,
@@ -143,6 +144,7 @@ from chainrule.ops.shuffle import channel_shuffle, pixel_shuffle, pixel_unshuffl
 
 __all__ += [  # gapsnn
     "affine_grid", "alpha_dropout", "bilinear", "channel_shuffle", "cosine_embedding_loss",
+    "ctc_loss",
     "dropout3d", "embedding_bag", "feature_alpha_dropout", "gaussian_nll_loss", "glu",
     "grid_sample", "gumbel_softmax", "hardshrink", "hinge_embedding_loss",
     "local_response_norm", "lp_pool1d", "lp_pool2d", "margin_ranking_loss",

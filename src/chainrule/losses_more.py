@@ -455,6 +455,97 @@ def poisson_nll_loss(input: Tensor, target: Any, log_input: bool = True,  # noqa
     return _reduce(loss, reduction)
 
 
+# ---- sequence alignment ------------------------------------------------------------------------
+
+def _lengths(name: str, label: str, value: Any, n: int) -> np.ndarray:
+    arr = np.asarray(raw(value))
+    if arr.dtype.kind == "f" and np.all(arr == np.round(arr)):
+        arr = arr.astype(np.int64)
+    if arr.dtype.kind not in "iu" or arr.reshape(-1).shape != (n,):
+        raise ValueError(f"{name}: {label} must be {n} integer length(s), got shape "
+                         f"{arr.shape} of dtype {arr.dtype}")
+    return arr.reshape(-1).astype(np.int64)
+
+
+def ctc_loss(log_probs: Tensor, targets: Any, input_lengths: Any, target_lengths: Any,
+             blank: int = 0, reduction: str = "mean", zero_infinity: bool = False) -> Tensor:
+    """Connectionist temporal classification loss: ``−log`` of the probability of each
+    target sequence summed over all its alignments to the input frames (speech and
+    handwriting recognition without frame labels); see ``chainrule.ops.ctc``.
+
+    Args:
+        log_probs: (T, N, C) log-probabilities per frame (e.g. ``log_softmax(dim=2)``),
+            or (T, C) for one sequence.
+        targets: (N, S) class indices padded to S (each row's first
+            ``target_lengths[n]`` count), or all targets concatenated, 1-D; never
+            ``blank``.
+        input_lengths: (N,) frames of each sequence (≤ T).
+        target_lengths: (N,) labels of each target.
+        blank: the blank class.
+        reduction: ``'mean'`` (each loss divided by its target length, then the batch
+            mean, as PyTorch), ``'sum'`` or ``'none'`` (N,).
+        zero_infinity: give impossible alignments (a target too long for its input) loss
+            0 and gradient 0 instead of ``inf``.
+
+    Example:
+        >>> import chainrule as cr
+        >>> lp = cr.zeros(3, 1, 2).log_softmax(2)  # two classes, each 1/2 per frame
+        >>> round(ctc_loss(lp, [[1]], [3], [1], reduction="sum").item(), 4)  # 6 paths / 8
+        0.2877
+    """
+    from chainrule.ops.ctc import CTCLoss, extend_targets
+
+    name = "ctc_loss"
+    reduction = _reduction(name, None, None, reduction)
+    lp = log_probs
+    unbatched = lp.data.ndim == 2
+    if unbatched:
+        lp = unsqueeze(lp, 1)
+    if lp.data.ndim != 3 or lp.data.dtype.kind != "f":
+        raise ValueError(f"{name}: log_probs must be floating (T, N, C) or (T, C), got "
+                         f"{log_probs.shape} of dtype {log_probs.data.dtype}")
+    t_max, n, c = lp.data.shape
+    if not 0 <= blank < c:
+        raise ValueError(f"{name}: blank {blank} is out of range for {c} classes")
+    in_len = _lengths(name, "input_lengths", input_lengths, n)
+    tl = _lengths(name, "target_lengths", target_lengths, n)
+    if np.any(in_len < 1) or np.any(in_len > t_max):
+        raise ValueError(f"{name}: input_lengths must be in [1, {t_max}] (the frames of "
+                         f"log_probs), got {in_len.tolist()}")
+    if np.any(tl < 0):
+        raise ValueError(f"{name}: target_lengths must be >= 0, got {tl.tolist()}")
+    t = np.asarray(raw(targets))
+    if t.dtype.kind == "f" and np.all(t == np.round(t)):
+        t = t.astype(np.int64)
+    if t.dtype.kind not in "iu":
+        raise ValueError(f"{name}: targets must be integer class indices, got dtype {t.dtype}")
+    if unbatched or t.ndim == 1:
+        if unbatched and t.ndim == 2:
+            t = t.reshape(-1)
+        if t.ndim != 1 or t.size < tl.sum():
+            raise ValueError(f"{name}: concatenated targets must be 1-D with at least "
+                             f"sum(target_lengths) = {tl.sum()} entries, got {t.shape}")
+        bounds = np.concatenate([[0], np.cumsum(tl)])
+        seqs = [t[bounds[i]:bounds[i + 1]] for i in range(n)]
+    else:
+        if t.ndim != 2 or t.shape[0] != n or np.any(tl > t.shape[1]):
+            raise ValueError(f"{name}: padded targets must be (N, S) = ({n}, >= "
+                             f"{tl.max(initial=0)}), got {t.shape}")
+        seqs = [t[i, :tl[i]] for i in range(n)]
+    flat = np.concatenate(seqs) if seqs else np.zeros(0, np.int64)
+    if np.any((flat < 0) | (flat >= c) | (flat == blank)):
+        raise ValueError(f"{name}: target labels must be classes in [0, {c}) other than the "
+                         f"blank {blank}")
+    ext, s_len, skip = extend_targets(seqs, blank)
+    losses = CTCLoss.apply(lp, ext=ext, s_len=s_len, skip=skip, in_len=in_len,
+                           zero_infinity=bool(zero_infinity))
+    if reduction == "mean":
+        return (losses / np.maximum(tl, 1).astype(lp.data.dtype)).mean()
+    if reduction == "sum":
+        return losses.sum()
+    return reshape(losses, ()) if unbatched else losses
+
+
 # ---- module forms ------------------------------------------------------------------------------
 
 class MarginRankingLoss(_Loss):
@@ -618,12 +709,28 @@ class PoissonNLLLoss(_Loss):
                                 reduction=self.reduction)
 
 
+class CTCLoss(_Loss):
+    """Module form of ``ctc_loss``; call as ``loss(log_probs, targets, input_lengths,
+    target_lengths)``."""
+
+    def __init__(self, blank: int = 0, reduction: str = "mean",
+                 zero_infinity: bool = False) -> None:
+        super().__init__(reduction=reduction)
+        self.blank = blank
+        self.zero_infinity = zero_infinity
+
+    def forward(self, log_probs: Tensor, targets: Any, input_lengths: Any,
+                target_lengths: Any) -> Tensor:
+        return ctc_loss(log_probs, targets, input_lengths, target_lengths, self.blank,
+                        self.reduction, self.zero_infinity)
+
+
 __all__ = [
-    "cosine_embedding_loss", "gaussian_nll_loss", "hinge_embedding_loss",
+    "cosine_embedding_loss", "ctc_loss", "gaussian_nll_loss", "hinge_embedding_loss",
     "margin_ranking_loss", "multi_margin_loss", "multilabel_margin_loss",
     "multilabel_soft_margin_loss", "poisson_nll_loss", "soft_margin_loss",
     "triplet_margin_loss", "triplet_margin_with_distance_loss",
-    "CosineEmbeddingLoss", "GaussianNLLLoss", "HingeEmbeddingLoss", "MarginRankingLoss",
-    "MultiLabelMarginLoss", "MultiLabelSoftMarginLoss", "MultiMarginLoss", "PoissonNLLLoss",
-    "SoftMarginLoss", "TripletMarginLoss", "TripletMarginWithDistanceLoss",
+    "CTCLoss", "CosineEmbeddingLoss", "GaussianNLLLoss", "HingeEmbeddingLoss",
+    "MarginRankingLoss", "MultiLabelMarginLoss", "MultiLabelSoftMarginLoss", "MultiMarginLoss",
+    "PoissonNLLLoss", "SoftMarginLoss", "TripletMarginLoss", "TripletMarginWithDistanceLoss",
 ]
