@@ -258,6 +258,28 @@ NOTES: dict[tuple[str, str], str] = {
                              "broadcasting with a warning (all losses)",
     ("torch.nn.functional", "interpolate"): "bicubic, trilinear and antialias are refused",
     ("torch.nn.functional", "normalize"): "out= is refused",
+    # gapsnn: layers, functions and losses added for issue 12
+    ("torch.nn.functional", "pad"): "also takes NumPy's (before, after) pairs per axis, and "
+                                    "a number third as the fill (chainrule's older form)",
+    ("torch.nn.functional", "embedding_bag"): "scale_grad_by_freq divides by each index's "
+                                              "batch count, as F.embedding (torch's CPU "
+                                              "kernel reads the counts out of place)",
+    ("torch.nn", "EmbeddingBag"): "sparse=True is refused; scale_grad_by_freq as in "
+                                  "F.embedding_bag's note",
+    ("torch.nn.functional", "grid_sample"): "4-D input only; modes bilinear and nearest "
+                                            "(bicubic is refused)",
+    ("torch.nn.functional", "gumbel_softmax"): "noise from chainrule's generator "
+                                               "(generator= keyword): other samples than "
+                                               "torch's for one seed",
+    ("torch.nn", "RReLU"): "training slopes from chainrule's generator (generator= keyword): "
+                           "other numbers than torch's for one seed",
+    ("torch.nn.functional", "soft_margin_loss"): "the target may require grad (torch refuses "
+                                                 "one)",
+    ("torch.nn.functional", "ctc_loss"): "log_probs.grad is the true derivative; torch's adds "
+                                         "exp(log_probs), which log_softmax's backward "
+                                         "cancels",
+    ("torch.nn", "LazyLinear"): "only LazyLinear among the lazy layers; a file saved before "
+                                "the dry run holds a LazyLinear with empty weights",
     ("torch.nn.utils", "clip_grad_norm_"): "each clipped .grad gets a new array (torch "
                                            "scales in place)",
     ("torch.nn.utils", "vector_to_parameters"): "writes into the parameters' arrays, "

@@ -98,3 +98,58 @@ __all__ += [  # lossoptim
     "binary_cross_entropy", "cosine_similarity", "kl_div", "normalize", "one_hot",
     "pairwise_distance", "smooth_l1_loss",
 ]
+
+# ---- gapsnn: PyTorch's remaining nn.functional layers, functions and losses ----
+from chainrule.losses_more import (  # noqa: E402
+    cosine_embedding_loss,
+    ctc_loss,
+    gaussian_nll_loss,
+    hinge_embedding_loss,
+    margin_ranking_loss,
+    multi_margin_loss,
+    multilabel_margin_loss,
+    multilabel_soft_margin_loss,
+    poisson_nll_loss,
+    soft_margin_loss,
+    triplet_margin_loss,
+    triplet_margin_with_distance_loss,
+)
+from chainrule.ops.activations_more import (  # noqa: E402
+    glu,
+    gumbel_softmax,
+    hardshrink,
+    rrelu,
+    softmin,
+    softshrink,
+    threshold,
+)
+from chainrule.ops.bilinear import bilinear  # noqa: E402
+from chainrule.ops.dropout_more import (  # noqa: E402
+    alpha_dropout,
+    dropout3d,
+    feature_alpha_dropout,
+)
+from chainrule.ops.embedding_bag import embedding_bag  # noqa: E402
+from chainrule.ops.grid_sample import affine_grid, grid_sample  # noqa: E402
+from chainrule.ops.local_response_norm import local_response_norm  # noqa: E402
+from chainrule.ops.lp_pool import lp_pool1d, lp_pool2d  # noqa: E402
+from chainrule.ops.padding import pad  # noqa: E402,F811  (PyTorch's F.pad; NumPy pairs too)
+from chainrule.ops.pdist import pdist  # noqa: E402
+from chainrule.ops.resampling import (  # noqa: E402
+    upsample,
+    upsample_bilinear,
+    upsample_nearest,
+)
+from chainrule.ops.shuffle import channel_shuffle, pixel_shuffle, pixel_unshuffle  # noqa: E402
+
+__all__ += [  # gapsnn
+    "affine_grid", "alpha_dropout", "bilinear", "channel_shuffle", "cosine_embedding_loss",
+    "ctc_loss",
+    "dropout3d", "embedding_bag", "feature_alpha_dropout", "gaussian_nll_loss", "glu",
+    "grid_sample", "gumbel_softmax", "hardshrink", "hinge_embedding_loss",
+    "local_response_norm", "lp_pool1d", "lp_pool2d", "margin_ranking_loss",
+    "multi_margin_loss", "multilabel_margin_loss", "multilabel_soft_margin_loss", "pdist",
+    "pixel_shuffle", "pixel_unshuffle", "poisson_nll_loss", "rrelu", "soft_margin_loss",
+    "softmin", "softshrink", "threshold", "triplet_margin_loss",
+    "triplet_margin_with_distance_loss", "upsample", "upsample_bilinear", "upsample_nearest",
+]

@@ -346,7 +346,7 @@ def check_declared_sizes(spec: Any, max_elements: int) -> None:
     """
     _ensure_builtins()
     limit = max(int(max_elements), _SIZE_FLOOR)
-    builtin = {name for name, _, _ in _builtin_table()}
+    builtin = {name for name, _, _ in _builtin_table() + _gapsnn_table()}
     stack: list[tuple[Any, str]] = [(spec.get("model") if isinstance(spec, dict) else None,
                                      "model")]
     while stack:
@@ -726,7 +726,7 @@ def _reserved_names() -> dict[str, str]:
     """Type name → qualified class name of chainrule's own layers, known without importing
     them (a user class must not take ``"Linear"`` before the built-ins are loaded)."""
     out = {name: "chainrule.nn." + where.replace(":", ".")
-           for name, where, _ in _builtin_table() + _nnbasic_table()}
+           for name, where, _ in _builtin_table() + _nnbasic_table() + _gapsnn_table()}
     out.update({name: f"chainrule.nn.containers.{name}" for name in _CONTAINERS})
     out.update({name: "chainrule.nn." + where.replace(":", ".") for name, where in _STACKS})
     out.update({name: f"chainrule.nn.containers.{name}" for name, _, _ in _PARAMETER_CONTAINERS})
@@ -742,7 +742,7 @@ def _ensure_builtins() -> None:
     from chainrule import nn
 
     _builtins_done = True
-    for name, where, get_kwargs in _builtin_table() + _nnbasic_table():
+    for name, where, get_kwargs in _builtin_table() + _nnbasic_table() + _gapsnn_table():
         cls = _find_layer(where)
         if cls is not None:  # skip layers this version of chainrule.nn does not have
             _register_builtin(_Entry(name, cls, get_kwargs))
@@ -757,3 +757,43 @@ def _ensure_builtins() -> None:
             _register_builtin(_Entry(name, cls, None, _build_stack(name)))
     for name, get_kwargs, build in _PARAMETER_CONTAINERS:
         _register_builtin(_Entry(name, getattr(nn, name), get_kwargs, None, build))
+
+
+# ---- gapsnn: padding, shuffles, more activations and dropouts, Bilinear, EmbeddingBag,
+# LPPool, LocalResponseNorm, LazyLinear ---------------------------------------------------
+
+def _gapsnn_table() -> list[tuple[str, str, GetKwargs]]:
+    padding = _attrs("padding")
+    dropout = _attrs("p", "inplace")
+    lp_pool = _attrs("norm_type", "kernel_size", "stride", "ceil_mode")
+    table = [(f"{kind}Pad{d}d", f"padding:{kind}Pad{d}d", padding)
+             for kind in ("Zero", "Reflection", "Replication", "Circular") for d in (1, 2, 3)]
+    table += [(f"ConstantPad{d}d", f"padding:ConstantPad{d}d", _attrs("padding", "value"))
+              for d in (1, 2, 3)]
+    return table + [
+        ("PixelShuffle", "shuffle:PixelShuffle", _attrs("upscale_factor")),
+        ("PixelUnshuffle", "shuffle:PixelUnshuffle", _attrs("downscale_factor")),
+        ("ChannelShuffle", "shuffle:ChannelShuffle", _attrs("groups")),
+        ("GLU", "activation_more:GLU", _attrs("dim")),
+        ("Softmin", "activation_more:Softmin", _attrs("dim")),
+        ("Softmax2d", "activation_more:Softmax2d", _attrs()),
+        ("Threshold", "activation_more:Threshold", _attrs("threshold", "value", "inplace")),
+        ("Hardshrink", "activation_more:Hardshrink", _attrs("lambd")),
+        ("Softshrink", "activation_more:Softshrink", _attrs("lambd")),
+        ("RReLU", "activation_more:RReLU", _attrs("lower", "upper", "inplace")),
+        ("AlphaDropout", "dropout_more:AlphaDropout", dropout),
+        ("FeatureAlphaDropout", "dropout_more:FeatureAlphaDropout", dropout),
+        ("Dropout3d", "dropout_more:Dropout3d", dropout),
+        ("LPPool1d", "lp_pool:LPPool1d", lp_pool),
+        ("LPPool2d", "lp_pool:LPPool2d", lp_pool),
+        ("LocalResponseNorm", "lp_pool:LocalResponseNorm", _attrs("size", "alpha", "beta", "k")),
+        ("Bilinear", "bilinear:Bilinear",
+         lambda m: {"in1_features": m.in1_features, "in2_features": m.in2_features,
+                    "out_features": m.out_features, "bias": m.bias is not None}),
+        ("EmbeddingBag", "embedding_bag:EmbeddingBag",
+         _attrs("num_embeddings", "embedding_dim", "max_norm", "norm_type",
+                "scale_grad_by_freq", "mode", "include_last_offset", "padding_idx")),
+        # before its first forward; afterwards the layer is a Linear and saved as one
+        ("LazyLinear", "lazy:LazyLinear",
+         lambda m: {"out_features": m.out_features, "bias": m.bias is not None}),
+    ]

@@ -104,6 +104,52 @@ __all__ += [
 ]
 
 
+# ---- gapsnn: padding, shuffles, more activations/dropouts, Bilinear, EmbeddingBag, LPPool,
+# LocalResponseNorm, LazyLinear (the losses are reached through __getattr__ below) ----
+from chainrule.nn.activation_more import (  # noqa: E402
+    GLU,
+    Hardshrink,
+    RReLU,
+    Softmax2d,
+    Softmin,
+    Softshrink,
+    Threshold,
+)
+from chainrule.nn.bilinear import Bilinear  # noqa: E402
+from chainrule.nn.dropout_more import AlphaDropout, Dropout3d, FeatureAlphaDropout  # noqa: E402
+from chainrule.nn.embedding_bag import EmbeddingBag  # noqa: E402
+from chainrule.nn.lazy import LazyLinear, UninitializedParameter  # noqa: E402
+from chainrule.nn.lp_pool import LocalResponseNorm, LPPool1d, LPPool2d  # noqa: E402
+from chainrule.nn.padding import (  # noqa: E402
+    CircularPad1d,
+    CircularPad2d,
+    CircularPad3d,
+    ConstantPad1d,
+    ConstantPad2d,
+    ConstantPad3d,
+    ReflectionPad1d,
+    ReflectionPad2d,
+    ReflectionPad3d,
+    ReplicationPad1d,
+    ReplicationPad2d,
+    ReplicationPad3d,
+    ZeroPad1d,
+    ZeroPad2d,
+    ZeroPad3d,
+)
+from chainrule.nn.shuffle import ChannelShuffle, PixelShuffle, PixelUnshuffle  # noqa: E402
+
+__all__ += [  # gapsnn
+    "AlphaDropout", "Bilinear", "ChannelShuffle", "CircularPad1d", "CircularPad2d",
+    "CircularPad3d", "ConstantPad1d", "ConstantPad2d", "ConstantPad3d", "Dropout3d",
+    "EmbeddingBag", "FeatureAlphaDropout", "GLU", "Hardshrink", "LPPool1d", "LPPool2d",
+    "LazyLinear", "LocalResponseNorm", "PixelShuffle", "PixelUnshuffle", "RReLU",
+    "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d", "ReplicationPad1d",
+    "ReplicationPad2d", "ReplicationPad3d", "Softmax2d", "Softmin", "Softshrink", "Threshold",
+    "UninitializedParameter", "ZeroPad1d", "ZeroPad2d", "ZeroPad3d",
+]
+
+
 def __getattr__(name: str):  # loss modules live in chainrule.losses; expose them here too
     from chainrule import losses
 
@@ -113,4 +159,8 @@ def __getattr__(name: str):  # loss modules live in chainrule.losses; expose the
         return importlib.import_module("chainrule.nn.functional")
     if name in losses.__all__:
         return getattr(losses, name)
+    from chainrule import losses_more  # gapsnn: margin, embedding and NLL losses
+
+    if name in losses_more.__all__:
+        return getattr(losses_more, name)
     raise AttributeError(f"module 'chainrule.nn' has no attribute {name!r}")

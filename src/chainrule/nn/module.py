@@ -409,6 +409,10 @@ class Module:
             >>> net.load_state_dict({"weight": [[1, 2]], "bias": [0.5]})
             IncompatibleKeys(missing_keys=[], unexpected_keys=[])
         """
+        for mname, module in self.named_modules():  # lazy layers (nn.lazy) take their shapes
+            hook = getattr(module, "_materialize_from_state", None)
+            if hook is not None:
+                hook(state, f"{mname}." if mname else "")  # from the state first
         own = self._state_tensors()
         missing = [k for k in own if k not in state]
         unexpected = [k for k in state if k not in own]

@@ -221,3 +221,48 @@ def interpolate(input: Tensor, size: Any = None, scale_factor: Any = None,
 
 
 __all__ = ["interpolate"]
+
+
+# ---- PyTorch's deprecated aliases of interpolate (gapsnn) -----------------------------------
+
+def _deprecated(name: str) -> None:
+    import warnings
+
+    warnings.warn(f"`nn.functional.{name}` is deprecated. Use `nn.functional.interpolate` "
+                  "instead.", UserWarning, stacklevel=3)
+
+
+def upsample(input: Tensor, size: Any = None, scale_factor: Any = None,  # noqa: A002
+             mode: str = "nearest", align_corners: bool | None = None) -> Tensor:
+    """``interpolate(input, size, scale_factor, mode, align_corners)``, with PyTorch's
+    deprecation warning.
+
+    Example:
+        >>> import warnings
+        >>> import chainrule as cr
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")
+        ...     upsample(cr.ones(1, 1, 2), scale_factor=2).shape
+        (1, 1, 4)
+    """
+    _deprecated("upsample")
+    return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def upsample_nearest(input: Tensor, size: Any = None,  # noqa: A002
+                     scale_factor: Any = None) -> Tensor:
+    """``interpolate(input, size, scale_factor, mode='nearest')``, deprecated as in
+    PyTorch."""
+    _deprecated("upsample_nearest")
+    return interpolate(input, size, scale_factor, mode="nearest")
+
+
+def upsample_bilinear(input: Tensor, size: Any = None,  # noqa: A002
+                      scale_factor: Any = None) -> Tensor:
+    """``interpolate(input, size, scale_factor, mode='bilinear', align_corners=True)``,
+    deprecated as in PyTorch (note align_corners=True)."""
+    _deprecated("upsample_bilinear")
+    return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
+
+
+__all__ += ["upsample", "upsample_bilinear", "upsample_nearest"]
