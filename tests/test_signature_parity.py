@@ -428,6 +428,7 @@ LAYER_ARGS: dict[str, tuple] = {
     "MultiheadAttention": (4, 2), "TransformerEncoderLayer": (4, 2, 8),
     "TransformerDecoderLayer": (4, 2, 8),
     "Transformer": (4, 2, 1, 1, 8),
+    "Bilinear": (3, 4, 2), "EmbeddingBag": (5, 3), "LazyLinear": (4,),
 }
 DEVICE_LAYERS = [n for ns, n in PAIRS if ns == "torch.nn" and "device" in {
     p for p, _ in torch_params(ns, n, getattr(torch.nn, n))}]
@@ -445,8 +446,12 @@ def test_layer_device_and_dtype(name: str) -> None:
     ours_cls, theirs_cls = getattr(cr.nn, name), getattr(torch.nn, name)
     ours = ours_cls(*args, device="cpu", dtype=cr.float64)
     theirs = theirs_cls(*args, device="cpu", dtype=torch.float64)
-    ours_state = {k: v for k, v in ours.state_dict().items()}
     theirs_state = theirs.state_dict()
+    if name.startswith("Lazy"):  # no shapes before the first forward
+        ours(cr.ones(2, 3, dtype=cr.float64))
+        theirs(torch.ones(2, 3, dtype=torch.float64))
+        theirs_state = theirs.state_dict()
+    ours_state = {k: v for k, v in ours.state_dict().items()}
     assert list(ours_state) == list(theirs_state)
     for key, value in theirs_state.items():
         assert tuple(np.shape(ours_state[key])) == tuple(value.shape), key

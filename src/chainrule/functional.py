@@ -39,7 +39,6 @@ from chainrule.ops.pooling import (
     max_pool2d,
 )
 from chainrule.ops.recurrent import gru_layer, lstm_layer, rnn_layer
-from chainrule.ops.shape import pad
 
 # isort: split
 # nnbasic: more activations, dropout variants and normalisations
@@ -133,7 +132,7 @@ from chainrule.ops.embedding_bag import embedding_bag  # noqa: E402
 from chainrule.ops.grid_sample import affine_grid, grid_sample  # noqa: E402
 from chainrule.ops.local_response_norm import local_response_norm  # noqa: E402
 from chainrule.ops.lp_pool import lp_pool1d, lp_pool2d  # noqa: E402
-from chainrule.ops.padding import pad  # noqa: E402,F811  (PyTorch's F.pad; NumPy pairs too)
+from chainrule.ops.padding import pad  # noqa: E402  (PyTorch's F.pad; NumPy pairs too)
 from chainrule.ops.pdist import pdist  # noqa: E402
 from chainrule.ops.resampling import (  # noqa: E402
     upsample,

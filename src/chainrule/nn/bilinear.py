@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.backend import Generator, get_default_dtype
+from chainrule.devices import check_device
 from chainrule.nn import init
 from chainrule.nn.module import Module, Parameter
 from chainrule.ops.bilinear import bilinear
@@ -45,10 +46,7 @@ class Bilinear(Module):
         if min(in1_features, in2_features, out_features) <= 0:
             raise ValueError(f"Bilinear needs positive sizes, got in1_features={in1_features}"
                              f", in2_features={in2_features}, out_features={out_features}")
-        if device is not None:
-            from chainrule.devices import device as _device
-
-            _device(device)  # only the CPU exists: anything else raises, naming the backends
+        check_device(device, "Bilinear")
         self.in1_features = in1_features
         self.in2_features = in2_features
         self.out_features = out_features

@@ -18,7 +18,7 @@ from chainrule.ops.convolution import (
     conv_transpose2d,
     transposed_output_size,
 )
-from chainrule.ops.shape import pad
+from chainrule.ops.padding import pad
 from chainrule.ops.windows import spatial_tuple
 from chainrule.tensor import Tensor
 

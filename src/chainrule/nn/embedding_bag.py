@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.backend import Generator, get_default_dtype
+from chainrule.devices import check_device
 from chainrule.nn import init
 from chainrule.nn.module import Module, Parameter
 from chainrule.ops.embedding_bag import _MODES, embedding_bag
@@ -67,10 +68,7 @@ class EmbeddingBag(Module):
                 raise ValueError(f"{name}: padding_idx {padding_idx} must be within "
                                  f"num_embeddings ({num_embeddings})")
             padding_idx %= num_embeddings
-        if device is not None:
-            from chainrule.devices import device as _device
-
-            _device(device)  # only the CPU exists: anything else raises
+        check_device(device, "EmbeddingBag")
         self.num_embeddings = num_embeddings
         self.embedding_dim = embedding_dim
         self.max_norm = max_norm

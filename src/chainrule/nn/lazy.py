@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.backend import Generator, get_default_dtype
+from chainrule.devices import check_device
 from chainrule.nn import init
 from chainrule.nn.linear import Linear
 from chainrule.nn.module import Module, Parameter
@@ -93,10 +94,7 @@ class LazyLinear(Linear):
         Module.__init__(self)
         if out_features <= 0:
             raise ValueError(f"LazyLinear needs a positive out_features, got {out_features}")
-        if device is not None:
-            from chainrule.devices import device as _device
-
-            _device(device)  # only the CPU exists: anything else raises
+        check_device(device, "LazyLinear")
         self.in_features = 0
         self.out_features = out_features
         self.weight = UninitializedParameter(dtype=dtype)

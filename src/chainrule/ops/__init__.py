@@ -52,7 +52,6 @@ from chainrule.ops.shape import (
     concatenate,
     flatten,
     getitem,
-    pad,
     permute,
     reshape,
     squeeze,
@@ -119,6 +118,7 @@ from chainrule.ops.elementwise import (  # noqa: E402
     square,
 )
 from chainrule.ops.indexing import gather, index_select  # noqa: E402
+from chainrule.ops.padding import pad  # noqa: E402  (PyTorch's F.pad; NumPy pairs too)
 from chainrule.ops.reductions import (  # noqa: E402
     all,
     amax,

@@ -160,6 +160,8 @@ def pad(input: Tensor, pad: Any, mode: str = "constant",  # noqa: A002
     if mode not in _MODES:
         raise ValueError(f"{name}: mode must be one of {', '.join(_MODES)}, got {mode!r}")
     ndim = input.data.ndim
+    if isinstance(pad, (int, float, np.number)) or not hasattr(pad, "__len__"):
+        raise TypeError(f"{name}: pad must be a sequence such as (left, right), got {pad!r}")
     if _is_numpy_pairs(pad):
         if mode != "constant":
             raise ValueError(f"{name}: (before, after) pairs per axis are NumPy's form, for "

@@ -250,83 +250,16 @@ class Pad(Function):
         return g[self.saved]
 
 
-# F.pad's other modes, as NumPy's np.pad names them: each output position reads one input
-# position along every axis, so those modes are one gather (getitem with an open mesh).
-_PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
-
-
-def _pad_widths(nd: int, pad: Any, mode: Any, value: Any) -> tuple[list[tuple[int, int]],
-                                                                   Any, Any]:
-    """(before, after) per axis from PyTorch's flat ``pad`` (last axis first) or NumPy's
-    pairs (one per axis; then a number in ``mode``'s place is the value)."""
-    if isinstance(pad, (int, np.integer)) or not hasattr(pad, "__len__"):
-        raise TypeError(f"pad: pad must be a sequence such as (left, right), got {pad!r}")
-    seq = list(pad)
-    if seq and all(isinstance(w, (tuple, list)) for w in seq):
-        if isinstance(mode, (int, float, np.number)) and not isinstance(mode, bool):
-            mode, value = "constant", mode  # chainrule's older pad(x, widths, value)
-        if len(seq) != nd:
-            raise ValueError(f"pad: need {nd} (before, after) pairs for a {nd}-d input, got "
-                             f"{len(seq)}")
-        return [(int(a), int(b)) for a, b in seq], mode, value
-    if len(seq) % 2 or len(seq) // 2 > nd:
-        raise ValueError(f"pad: pad {tuple(seq)} must have an even length of at most "
-                         f"2 × {nd} (the input's dimensions), last dimension first")
-    widths = [(0, 0)] * nd
-    for k in range(len(seq) // 2):
-        widths[nd - 1 - k] = (int(seq[2 * k]), int(seq[2 * k + 1]))
-    return widths, mode, value
-
-
-def pad(input: Tensor, pad: Any, mode: str = "constant", value: float | None = None) -> Tensor:
-    """Pad ``input``, PyTorch's ``F.pad``.
-
-    Args:
-        input: any shape.
-        pad: (left, right) for the last dimension, then (top, bottom) for the one before,
-            and so on: ``(1, 1, 2, 0)`` pads the last axis by 1 on each side and the one
-            before by 2 at the start. NumPy's style, one (before, after) pair per axis,
-            is accepted too. Negative widths crop (``'constant'`` mode).
-        mode: ``'constant'`` (``value``, default 0), ``'reflect'`` (mirror without
-            repeating the edge; widths below the axis length), ``'replicate'`` (repeat
-            the edge) or ``'circular'`` (wrap around; widths up to the axis length).
-        value: the fill of ``'constant'`` mode.
-
-    Example:
-        >>> import chainrule as cr
-        >>> x = cr.tensor([[1.0, 2.0, 3.0]])
-        >>> cr.nn.functional.pad(x, (2, 1), mode="reflect")
-        tensor([[3., 2., 1., 2., 3., 2.]])
-        >>> cr.nn.functional.pad(x, (1, 0, 0, 1)).tolist()
-        [[0.0, 1.0, 2.0, 3.0], [0.0, 0.0, 0.0, 0.0]]
-    """
-    shape = input.data.shape
-    widths, mode, value = _pad_widths(len(shape), pad, mode, value)
-    if mode == "constant":
-        if any(lo < 0 or hi < 0 for lo, hi in widths):  # crop first, then pad the rest
-            crop = tuple(slice(max(-lo, 0), n - max(-hi, 0)) for (lo, hi), n in
-                         zip(widths, shape))
-            if any(c.start > c.stop for c in crop):
-                raise ValueError(f"pad: widths {widths} crop more than the input's shape "
-                                 f"{input.shape}")
-            input = getitem(input, crop)
-            widths = [(max(lo, 0), max(hi, 0)) for lo, hi in widths]
-        return Pad.apply(input, widths=tuple(widths), value=0.0 if value is None else value)
-    if mode not in _PAD_MODES:
-        raise ValueError(f"pad: mode must be 'constant', 'reflect', 'replicate' or "
-                         f"'circular', got {mode!r}")
-    if value not in (None, 0):
-        raise ValueError(f"pad: mode {mode!r} does not take a value (got value={value})")
-    index = []
-    for axis, ((lo, hi), n) in enumerate(zip(widths, shape)):
-        limit = n - 1 if mode == "reflect" else n
-        if min(lo, hi) < 0 or max(lo, hi) > limit:
-            need = "smaller than" if mode == "reflect" else "at most"
-            raise ValueError(f"pad: {mode} padding {(lo, hi)} of dim {axis} must be "
-                             f"non-negative and {need} its size {n} (input shape "
-                             f"{input.shape})")
-        index.append(np.pad(np.arange(n), (lo, hi), mode=_PAD_MODES[mode]))
-    return getitem(input, np.ix_(*index))
+def pad(x: Tensor, widths: Any, value: float = 0.0) -> Tensor:
+    """Constant padding; ``widths`` is one ``(before, after)`` pair per axis, each >= 0
+    (NumPy style). The primitive under ``chainrule.ops.padding.pad``, PyTorch's ``F.pad``
+    (flat widths, last dimension first, negative widths and the other modes), which
+    ``chainrule.pad`` and ``F.pad`` are."""
+    widths = tuple((int(a), int(b)) for a, b in widths)
+    if len(widths) != x.data.ndim:
+        raise ValueError(f"pad: need {x.data.ndim} (before, after) pairs for shape "
+                         f"{x.shape}, got {len(widths)}")
+    return Pad.apply(x, widths=widths, value=value)
 
 
 class Repeat(Function):
