@@ -45,7 +45,7 @@ from chainrule.nn.init import is_placeholder
 from chainrule.tensor import Tensor
 
 # A header larger than this is not a header: the first 8 bytes were something else.
-_MAX_HEADER_BYTES = 256 * 1024 * 1024
+_MAX_HEADER_BYTES = 100_000_000  # safetensors' own limit; parsing costs ~15x the size
 # Tensor bytes are read and hashed in pieces of this size (cache-friendly, bounded).
 _CHUNK = 8 * 1024 * 1024
 
