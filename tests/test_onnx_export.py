@@ -6,6 +6,7 @@ dimension is symbolic). Skipped without the ``[onnx]`` extra (onnx, onnxruntime)
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -269,12 +270,143 @@ def _layers() -> list[tuple[str, Callable[[], nn.Module], Callable, dict]]:
         ("Transformer", lambda: nn.Transformer(8, 2, 1, 1, 16, batch_first=True),
          several(floats(5, 8), floats(6, 8)), {}),
     ]
+    return cases + _more_layers()
+
+
+def bags(vocab: int = 10, include_last_offset: bool = False, weights: bool = False
+         ) -> Callable:
+    """A 1-D input of ids and the offsets of ``batch`` bags of 0 to 4 ids (bag 1 empty),
+    and with ``weights`` a weight for each id."""
+    def make(b: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+        lengths = rng.integers(1, 5, b)
+        lengths[1] = 0
+        ends = np.cumsum(lengths)
+        offsets = np.concatenate([[0], ends if include_last_offset else ends[:-1]])
+        out = (rng.integers(0, vocab, ends[-1]).astype(np.int64), offsets.astype(np.int64))
+        return (*out, rng.standard_normal(ends[-1]).astype(np.float32)) if weights else out
+    return make
+
+
+def padded_ids(length: int, padding_idx: int, vocab: int = 10) -> Callable:
+    """(batch, length) ids with the padding id scattered in, and row 0 all padding."""
+    def make(b: int, rng: np.random.Generator) -> np.ndarray:
+        out = rng.integers(0, vocab, (b, length))
+        out[rng.random((b, length)) < 0.3] = padding_idx
+        out[0] = padding_idx
+        return out.astype(np.int64)
+    return make
+
+
+class WeightedBag(nn.Module):
+    """A 2-D bag with per-sample weights (passed by keyword: offsets must stay None)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bag = nn.EmbeddingBag(10, 4, mode="sum")
+
+    def forward(self, ids: Any, weights: Any) -> Any:
+        return self.bag(ids, per_sample_weights=weights)
+
+
+def dry_run(layer: nn.Module, *shape: int) -> nn.Module:
+    with cr.no_grad():
+        layer(cr.zeros(1, *shape))
+    return layer
+
+
+def _more_layers() -> list[tuple[str, Callable[[], nn.Module], Callable, dict]]:
+    """The dropout, padding, shuffle, activation, bilinear, pooling, normalisation and
+    bag layers added to chainrule.nn after the first exporter."""
+    img, seq, vol = floats(3, 9, 8), floats(3, 11), floats(2, 4, 5, 6)
+    wide = floats(3, 4, 5, scale=3.0)
+    cases: list[tuple[str, Callable[[], nn.Module], Callable, dict]] = [
+        ("AlphaDropout", lambda: nn.AlphaDropout(0.3), wide, {}),
+        ("FeatureAlphaDropout", lambda: nn.FeatureAlphaDropout(0.3), img, {}),
+        ("Dropout3d", lambda: nn.Dropout3d(0.3), vol, {}),
+        ("ZeroPad1d", lambda: nn.ZeroPad1d(2), seq, {}),
+        ("ZeroPad2d", lambda: nn.ZeroPad2d((1, 2, 0, 3)), img, {}),
+        ("ZeroPad3d", lambda: nn.ZeroPad3d(1), vol, {}),
+        ("ConstantPad1d-crop", lambda: nn.ConstantPad1d((2, -3), 1.5), seq, {}),
+        ("ConstantPad2d-last-dim-only", lambda: nn.ConstantPad2d((1, 2), -2.0), img, {}),
+        ("ConstantPad3d", lambda: nn.ConstantPad3d((1, 0, 2, 1, 0, 1), 0.5), vol, {}),
+        ("ReflectionPad1d", lambda: nn.ReflectionPad1d((2, 3)), seq, {}),
+        ("ReflectionPad2d", lambda: nn.ReflectionPad2d((1, 2, 3, 0)), img, {}),
+        ("ReflectionPad2d-crop", lambda: nn.ReflectionPad2d((2, -1, -2, 1)), img, {}),
+        ("ReflectionPad3d", lambda: nn.ReflectionPad3d(1), vol, {}),
+        ("ReplicationPad1d", lambda: nn.ReplicationPad1d((3, 1)), seq, {}),
+        ("ReplicationPad2d-crop", lambda: nn.ReplicationPad2d((1, 2, -1, 2)), img, {}),
+        ("ReplicationPad3d", lambda: nn.ReplicationPad3d((1, 0, 0, 2, 1, 1)), vol, {}),
+        ("CircularPad1d", lambda: nn.CircularPad1d((2, 1)), seq, {}),
+        ("CircularPad2d", lambda: nn.CircularPad2d((1, 2, 2, 0)), img, {}),
+        ("CircularPad2d-opset19-wrap", lambda: nn.CircularPad2d((1, 2, 2, 0)), img,
+         {"opset": 19}),
+        ("CircularPad2d-crop", lambda: nn.CircularPad2d((-1, 2, 1, -3)), img, {}),
+        ("CircularPad2d-crop-opset21", lambda: nn.CircularPad2d((-1, 2, 1, -3)), img,
+         {"opset": 21}),
+        ("CircularPad3d", lambda: nn.CircularPad3d(1), vol, {}),
+        ("PixelShuffle", lambda: nn.PixelShuffle(2), floats(8, 3, 4), {}),
+        ("PixelShuffle-5d", lambda: nn.PixelShuffle(3), floats(2, 9, 2, 3), {}),
+        ("PixelUnshuffle", lambda: nn.PixelUnshuffle(2), floats(3, 4, 6), {}),
+        ("PixelUnshuffle-5d", lambda: nn.PixelUnshuffle(3), floats(2, 2, 6, 3), {}),
+        ("ChannelShuffle", lambda: nn.ChannelShuffle(3), floats(6, 4, 5), {}),
+        ("ChannelShuffle-3d", lambda: nn.ChannelShuffle(2), floats(4, 5), {}),
+        ("GLU", lambda: nn.GLU(), floats(3, 4, 6, scale=3.0), {}),
+        ("GLU-dim1", lambda: nn.GLU(dim=1), floats(6, 5), {}),
+        ("Softmin", lambda: nn.Softmin(dim=-1), wide, {}),
+        ("Softmin-implicit-dim", lambda: nn.Softmin(), floats(4), {}),
+        ("Softmax2d", lambda: nn.Softmax2d(), img, {}),
+        ("Threshold", lambda: nn.Threshold(0.1, -2.0), wide, {}),
+        ("Hardshrink", lambda: nn.Hardshrink(), wide, {}),
+        ("Hardshrink-1.2", lambda: nn.Hardshrink(1.2), wide, {}),
+        ("Softshrink", lambda: nn.Softshrink(0.7), wide, {}),
+        ("RReLU", lambda: nn.RReLU(0.1, 0.3), wide, {}),
+        ("Bilinear", lambda: nn.Bilinear(5, 4, 3), several(floats(5), floats(4)), {}),
+        ("Bilinear-3d-nobias", lambda: nn.Bilinear(5, 4, 3, bias=False),
+         several(floats(6, 5), floats(6, 4)), {}),
+        ("LazyLinear-after-a-dry-run", lambda: dry_run(nn.LazyLinear(3), 5), floats(5), {}),
+        ("LPPool1d", lambda: nn.LPPool1d(2, 3, stride=2), seq, {}),
+        ("LPPool2d", lambda: nn.LPPool2d(2, (3, 2), stride=(2, 1)), img, {}),
+        ("LPPool2d-p1-sum", lambda: nn.LPPool2d(1, 2), img, {}),
+        ("LPPool2d-p4", lambda: nn.LPPool2d(4, 2), img, {}),
+        ("LPPool2d-ceil", lambda: nn.LPPool2d(2, 3, stride=2, ceil_mode=True),
+         floats(3, 10, 10), {}),
+        ("LPPool1d-inf-ceil", lambda: nn.LPPool1d(math.inf, 3, stride=2, ceil_mode=True),
+         seq, {}),
+        ("LocalResponseNorm", lambda: nn.LocalResponseNorm(3, alpha=1.0, k=2.0), img, {}),
+        ("LocalResponseNorm-3d", lambda: nn.LocalResponseNorm(5, alpha=0.5, beta=0.6),
+         floats(6, 7), {}),
+        ("LocalResponseNorm-5d", lambda: nn.LocalResponseNorm(3, alpha=0.5), vol, {}),
+        ("LocalResponseNorm-even", lambda: nn.LocalResponseNorm(2, alpha=1.0, k=1.5), img,
+         {}),
+        ("LocalResponseNorm-even-3d", lambda: nn.LocalResponseNorm(4, alpha=1.0), floats(6, 7),
+         {}),
+    ]
+    for mode in ("sum", "mean", "max"):
+        cases += [
+            (f"EmbeddingBag-2d-{mode}", lambda mode=mode: nn.EmbeddingBag(10, 4, mode=mode),
+             ids(5), {}),
+            (f"EmbeddingBag-2d-padding-{mode}", lambda mode=mode: nn.EmbeddingBag(
+                10, 4, mode=mode, padding_idx=2), padded_ids(5, 2), {}),
+            (f"EmbeddingBag-offsets-{mode}", lambda mode=mode: nn.EmbeddingBag(
+                10, 4, mode=mode), bags(), {}),
+            (f"EmbeddingBag-offsets-padding-last-{mode}", lambda mode=mode: nn.EmbeddingBag(
+                10, 4, mode=mode, padding_idx=0, include_last_offset=True),
+             bags(include_last_offset=True), {}),
+        ]
+    cases += [
+        ("EmbeddingBag-2d-weights", WeightedBag, several(ids(5), floats(5)), {}),
+        ("EmbeddingBag-offsets-weights-padding", lambda: nn.EmbeddingBag(
+            10, 4, mode="sum", padding_idx=1),
+         bags(weights=True), {}),
+        ("EmbeddingBag-max_norm", lambda: nn.EmbeddingBag(10, 4, max_norm=1.5), ids(5), {}),
+    ]
     return cases
 
 
 LAYERS = _layers()
 
 
+@pytest.mark.filterwarnings("ignore:Implicit dimension choice")  # Softmin() without dim
 @pytest.mark.parametrize("label,build,make,kwargs", LAYERS, ids=[c[0] for c in LAYERS])
 def test_each_layer_matches_onnxruntime(label: str, build: Callable, make: Callable,
                                         kwargs: dict, tmp_path: Path) -> None:
@@ -327,9 +459,23 @@ def _cnn() -> nn.Module:
     return trained_statistics(model, image)
 
 
+class TextClassifier(nn.Module):
+    """PyTorch's text classification tutorial: the ids of a batch of texts end to end
+    and each text's offset, EmbeddingBag → Linear."""
+
+    def __init__(self, vocab: int = 10, embed: int = 8, classes: int = 4) -> None:
+        super().__init__()
+        self.embedding = nn.EmbeddingBag(vocab, embed)
+        self.fc = nn.Linear(embed, classes)
+
+    def forward(self, text: Any, offsets: Any) -> Any:
+        return self.fc(self.embedding(text, offsets))
+
+
 MIXED = [
     ("cnn-batchnorm", _cnn, floats(1, 12, 12)),
     ("lstm-classifier", LSTMClassifier, ids(7)),
+    ("text-classifier-offsets", TextClassifier, bags()),
     ("decoder-only-transformer", lambda: nn.DecoderOnlyTransformer(
         vocab_size=12, context=8, d_model=16, num_heads=4, num_layers=2, d_ff=32,
         dropout=0.1), ids(8, vocab=12)),
@@ -455,6 +601,18 @@ class Block(nn.Module):
 
     def forward(self, x: Any) -> Any:
         return self.attn(self.fc(x))
+
+
+def test_a_lazy_layer_exports_after_a_dry_run_only(tmp_path: Path) -> None:
+    model = nn.Sequential(nn.Linear(4, 5), nn.LazyLinear(3))
+    path = tmp_path / "lazy.onnx"
+    with pytest.raises(OnnxExportError, match=r"layer '1' \(LazyLinear\) cannot be exported: "
+                                              r".*before the first forward.*dry run"):
+        export_onnx(model, np.zeros((2, 4), np.float32), path)
+    assert not path.exists()
+    with cr.no_grad():
+        model(cr.zeros(1, 4))  # the dry run: the layer becomes a Linear
+    assert export_and_compare(model, floats(4), tmp_path) <= TOL
 
 
 def test_an_unexportable_layer_is_named_by_its_path(tmp_path: Path) -> None:

@@ -582,7 +582,8 @@ class OnnxGraph:
                 out = fn(self, module, *args, **kwargs)
                 if _holds_name(out):  # the converter gave names: take chainrule's values
                     with no_grad():
-                        real = module(*_example_of(args), **_example_of(kwargs))
+                        real = module(*_example_of(args),
+                                      **{k: _example_of(v) for k, v in kwargs.items()})
                     out = self._pair(out, real)
             except OnnxExportError as err:
                 if err.path is not None:

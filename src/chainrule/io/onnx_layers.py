@@ -8,7 +8,9 @@ needs; the batch size is never written into the graph (``Reshape`` copies it wit
 reads it with ``Shape``).
 
 Only standard ``ai.onnx`` operators of opset 17 are used (18+ where noted), decomposed
-where ONNX lacks the layer (GELU before opset 20, GroupNorm, RMSNorm, SiLU, Mish).
+where ONNX lacks the layer (GELU before opset 20, GroupNorm, RMSNorm, SiLU, Mish, circular
+padding before opset 19) or where ONNX's operator means something else (LRN's window for
+even sizes, LpPool for odd powers, SpaceToDepth's channel order).
 Nothing here imports ``onnx``: the graph becomes a protobuf in ``onnx_export``.
 """
 
@@ -28,6 +30,8 @@ from chainrule.ops.windows import spatial_tuple
 from chainrule.tensor import Tensor
 
 G = OnnxGraph
+_ELEM = {np.dtype(np.float32): 1, np.dtype(np.float64): 11, np.dtype(np.float16): 10}
+"""ONNX's element type of each floating dtype (``Cast``'s ``to``)."""
 
 
 def _tensor(a: np.ndarray) -> Tensor:
@@ -57,7 +61,8 @@ def _residual(g: G, m: nn.Residual, x: Value) -> Value:
     return skip + g.call(m.fn, x)
 
 
-@_register(nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d)
+@_register(nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d,
+           nn.AlphaDropout, nn.FeatureAlphaDropout)
 def _identity(g: G, m: nn.Module, x: Value, *args: Any, **kwargs: Any) -> str:
     return g.op("Identity", x)  # dropout is the identity in eval mode
 
@@ -81,7 +86,7 @@ def _standardize(g: G, m: nn.Standardize, x: Value) -> str:
     return g.op("Div", g.op("Sub", x, m.mean), m.std)
 
 
-# ---- Linear, Embedding -----------------------------------------------------------------------
+# ---- Linear, Bilinear, Embedding, EmbeddingBag ----------------------------------------------
 
 def _matmul_t(g: G, x: Any, weight: Any, bias: Any, rank: int) -> str:
     """``x Wᵀ + b``: Gemm for (N, in) inputs, else MatMul by the transposed weight (a
@@ -97,18 +102,103 @@ def _linear(g: G, m: nn.Linear, x: Value) -> str:
     return _matmul_t(g, x, m.weight, m.bias, x.ndim)
 
 
+@_register(nn.LazyLinear)
+def _lazy_linear(g: G, m: nn.LazyLinear, x: Value) -> str:
+    # after its first forward a LazyLinear *is* a Linear (its class changes); before,
+    # its weight has no shape
+    raise OnnxExportError("its weight has no shape before the first forward: run one batch "
+                          "through the model (a dry run) before exporting; the layer then "
+                          "becomes a Linear")
+
+
+@_register(nn.Bilinear)
+def _bilinear(g: G, m: nn.Bilinear, x1: Value, x2: Value) -> str:
+    # y[..., o] = Σ_j t[..., o, j] x₂[..., j] with t = x₁ A, A viewed as (I, O·J): one
+    # MatMul by the stored weight (transposed and reshaped, folded by runtimes), one
+    # batched MatMul by x₂ — the contractions chainrule makes
+    o, i, j = m.weight.shape
+    a = g.op("Reshape", g.op("Transpose", m.weight, perm=[1, 0, 2]), g.ints([i, o * j]))
+    lead = [0] * (x1.ndim - 1)
+    t = g.op("Reshape", g.op("MatMul", x1, a), g.ints(lead + [o, j]))
+    y = g.op("Squeeze", g.op("MatMul", t, g.op("Unsqueeze", x2, g.ints([x2.ndim]))),
+             g.ints([x2.ndim]))
+    return y if m.bias is None else g.op("Add", y, m.bias)
+
+
+def _int64(g: G, v: Any) -> Any:
+    """``v`` (ids, offsets: a Value, Tensor or array) as int64, cast when it is not."""
+    dtype = v.dtype if isinstance(v, Value) else np.asarray(getattr(v, "data", v)).dtype
+    return v if dtype == np.int64 else g.op("Cast", v, to=7)  # 7: INT64
+
+
+def _lookup_table(g: G, m: Any) -> Any:
+    """The table an Embedding or EmbeddingBag reads. With ``max_norm``, chainrule (as
+    PyTorch) rescales the looked-up rows in place before each lookup; rescaling every row
+    over max_norm once gives the same lookups."""
+    if m.max_norm is None:
+        return m.weight
+    w = m.weight.data
+    norms = np.linalg.norm(w.astype(np.float64), ord=m.norm_type, axis=1, keepdims=True)
+    scale = np.where(norms > m.max_norm, m.max_norm / (norms + 1e-7), 1.0)
+    return g.const((w * scale).astype(w.dtype), "embedding")
+
+
 @_register(nn.Embedding)
 def _embedding(g: G, m: nn.Embedding, ids: Value) -> str:
-    table: Any = m.weight
-    if m.max_norm is not None:
-        # chainrule (as PyTorch) rescales the looked-up rows in place before each lookup;
-        # rescaling every row over max_norm once gives the same lookups
-        w = m.weight.data
-        norms = np.linalg.norm(w.astype(np.float64), ord=m.norm_type, axis=1, keepdims=True)
-        scale = np.where(norms > m.max_norm, m.max_norm / (norms + 1e-7), 1.0)
-        table = g.const((w * scale).astype(w.dtype), "embedding")
-    index = ids if ids.dtype.kind in "iu" else g.op("Cast", ids, to=7)  # 7: INT64
-    return g.op("Gather", table, index, axis=0)
+    return g.op("Gather", _lookup_table(g, m), _int64(g, ids), axis=0)
+
+
+def _bag_membership(g: G, m: nn.EmbeddingBag, index: Any, offsets: Any) -> str:
+    """(B, n) booleans: position p of a 1-D input belongs to bag b when
+    ``starts[b] ≤ p < ends[b]``, bag b running to the next start and the last one to the
+    end of the input (whatever an ``include_last_offset`` end says, as chainrule)."""
+    if offsets is None:
+        raise OnnxExportError("a 1-D input needs offsets")
+    starts = _int64(g, offsets)
+    if m.include_last_offset:
+        starts = g.op("Slice", starts, g.ints([0]), g.ints([-1]))
+    n = g.op("Shape", index)
+    ends = g.op("Concat", g.op("Slice", starts, g.ints([1]), g.ints([np.iinfo(np.int64).max])),
+                n, axis=0)
+    positions = g.op("Range", g.ints(0), g.op("Squeeze", n, g.ints([0])), g.ints(1))  # (n,)
+    column = g.ints([1])
+    return g.op("And", g.op("GreaterOrEqual", positions, g.op("Unsqueeze", starts, column)),
+                g.op("Less", positions, g.op("Unsqueeze", ends, column)))
+
+
+@_register(nn.EmbeddingBag)
+def _embedding_bag(g: G, m: nn.EmbeddingBag, ids: Value, offsets: Any = None,
+                   per_sample_weights: Any = None) -> str:
+    index = _int64(g, ids)
+    rows = g.op("Gather", _lookup_table(g, m), index, axis=0)  # (B, L, D) or (n, D)
+    if ids.ndim == 2 and m.padding_idx is None and per_sample_weights is None:
+        # bags of equal length, every id counted: one reduction over each row of ids
+        op = {"sum": "ReduceSum", "mean": "ReduceMean", "max": "ReduceMax"}[m.mode]
+        return g.reduce(op, rows, [1], False)
+    # Otherwise bag b weighs each looked-up row by member[b, i] (0 or 1; the sample's
+    # weight with per_sample_weights): (B, L) for a 2-D input, (B, n) for a 1-D one
+    member = None if ids.ndim == 2 else _bag_membership(g, m, index, offsets)
+    if m.padding_idx is not None:  # padding ids are left out of their bag
+        kept = g.op("Not", g.op("Equal", index, g.ints(m.padding_idx)))
+        member = kept if member is None else g.op("And", member, kept)
+    weights = None if member is None else g.op("Cast", member, to=_ELEM[g.dtype])
+    if m.mode != "sum":  # (mean and max always have a membership here)
+        count = g.reduce("ReduceSum", weights, [1])  # (B, 1): the ids each bag counts
+    if m.mode == "max":  # rows outside the bag are −∞; an empty bag gives 0, as chainrule
+        picked = g.op("Where", g.op("Unsqueeze", member, g.ints([2])), rows, g.f(-np.inf))
+        best = g.reduce("ReduceMax", picked, [1], False)
+        return g.op("Where", g.op("Greater", count, g.f(0.0)), best, g.f(0.0))
+    if per_sample_weights is not None:
+        weights = per_sample_weights if weights is None else g.op("Mul", weights,
+                                                                  per_sample_weights)
+    if ids.ndim == 2:  # (B, 1, L) @ (B, L, D)
+        total = g.op("Squeeze", g.op("MatMul", g.op("Unsqueeze", weights, g.ints([1])), rows),
+                     g.ints([1]))
+    else:  # (B, n) @ (n, D)
+        total = g.op("MatMul", weights, rows)
+    if m.mode == "mean":
+        total = g.op("Div", total, g.op("Max", count, g.f(1.0)))
+    return total
 
 
 @_register(nn.PositionalEmbedding)
@@ -232,6 +322,46 @@ def _log_softmax(g: G, m: nn.LogSoftmax, x: Value) -> str:
     return g.op("LogSoftmax", x, axis=-1 if m.dim is None else int(m.dim))
 
 
+@_register(nn.Softmin)
+def _softmin(g: G, m: nn.Softmin, x: Value) -> str:
+    # without dim, PyTorch's deprecated implicit choice (chainrule's implicit_softmax_dim)
+    dim = m.dim if m.dim is not None else (0 if x.ndim in (0, 1, 3) else 1)
+    return g.op("Softmax", g.op("Neg", x), axis=int(dim))
+
+
+@_register(nn.Softmax2d)
+def _softmax2d(g: G, m: nn.Softmax2d, x: Value) -> str:
+    return g.op("Softmax", x, axis=-3)  # over the channels of (N, C, H, W) or (C, H, W)
+
+
+@_register(nn.GLU)
+def _glu(g: G, m: nn.GLU, x: Value) -> str:
+    half = x.shape[m.dim] // 2
+    a, b = g.op("Split", x, g.ints([half, half]), axis=int(m.dim), outputs=2)
+    return g.op("Mul", a, g.op("Sigmoid", b))
+
+
+@_register(nn.Threshold)
+def _threshold(g: G, m: nn.Threshold, x: Value) -> str:
+    return g.op("Where", g.op("Greater", x, g.f(m.threshold)), x, g.f(m.value))
+
+
+@_register(nn.Hardshrink)
+def _hardshrink(g: G, m: nn.Hardshrink, x: Value) -> str:
+    return g.op("Shrink", x, lambd=float(m.lambd), bias=0.0)
+
+
+@_register(nn.Softshrink)
+def _softshrink(g: G, m: nn.Softshrink, x: Value) -> str:
+    return g.op("Shrink", x, lambd=float(m.lambd), bias=float(m.lambd))
+
+
+@_register(nn.RReLU)
+def _rrelu(g: G, m: nn.RReLU, x: Value) -> str:
+    # eval form: every negative slope fixed at the middle of [lower, upper]
+    return g.op("LeakyRelu", x, alpha=(m.lower + m.upper) / 2)
+
+
 # ---- normalisation ---------------------------------------------------------------------------
 
 def _per_channel(g: G, t: Any, channels: int, rank: int) -> str:
@@ -314,6 +444,24 @@ def _rms_norm(g: G, m: nn.RMSNorm, x: Value) -> str:
     mean_sq = g.reduce("ReduceMean", g.op("Mul", x, x), axes)
     y = g.op("Div", x, g.op("Sqrt", g.op("Add", mean_sq, g.f(eps))))
     return y if m.weight is None else g.op("Mul", y, m.weight)
+
+
+@_register(nn.LocalResponseNorm)
+def _local_response_norm(g: G, m: nn.LocalResponseNorm, x: Value) -> str:
+    size, alpha, beta, k = m.size, float(m.alpha), float(m.beta), float(m.k)
+    if size % 2:  # ONNX's LRN window, [c − ⌊(size−1)/2⌋, c + ⌈(size−1)/2⌉], is chainrule's
+        # onnxruntime runs LRN on 4-d inputs only: (N, C, *) is viewed as (N, C, ·, 1)
+        y = x.name if x.ndim == 4 else g.op("Reshape", x, g.ints([0, 0, -1, 1]))
+        y = g.op("LRN", y, size=size, alpha=alpha, beta=beta, bias=k)
+        return y if x.ndim == 4 else g.op("Reshape", y, g.op("Shape", x))
+    # An even window reaches one channel further back than forward (ONNX's: forward), so
+    # it is built as PyTorch builds it: the mean of x² over a zero-padded channel window
+    # (an AveragePool over (N, 1, C, ·)), then x / (k + α·mean)^β
+    sq = g.op("Reshape", g.op("Mul", x, x), g.ints([0, 1, x.shape[1], -1]))
+    sq = g.op("Pad", sq, g.ints([0, 0, size // 2, 0, 0, 0, (size - 1) // 2, 0]))
+    mean = g.op("Reshape", g.op("AveragePool", sq, kernel_shape=[size, 1]), g.op("Shape", x))
+    denom = g.op("Pow", g.op("Add", g.op("Mul", mean, g.f(alpha)), g.f(k)), g.f(beta))
+    return g.op("Div", x, denom)
 
 
 # ---- convolution -----------------------------------------------------------------------------
@@ -457,6 +605,31 @@ def _adaptive_max(g: G, m: Any, x: Value) -> str:
     return _unbatch(g, y, unbatched)
 
 
+@_register(nn.LPPool1d, nn.LPPool2d)
+def _lp_pool(g: G, m: Any, x: Value) -> str:
+    nd = 1 if isinstance(m, nn.LPPool1d) else 2
+    name = type(m).__name__
+    kernel = list(spatial_tuple(m.kernel_size, nd, "kernel_size", name))
+    strides = kernel if m.stride is None else list(spatial_tuple(m.stride, nd, "stride", name))
+    y, unbatched = _batched(g, x, nd)
+    p = float(m.norm_type)
+    if p in (math.inf, -math.inf):  # max pooling of |x| (minimum of |x| for −∞)
+        a = g.op("Abs", y) if p > 0 else g.op("Neg", g.op("Abs", y))
+        y = g.op("MaxPool", a, kernel_shape=kernel, strides=strides, ceil_mode=int(m.ceil_mode))
+        y = y if p > 0 else g.op("Neg", y)
+    elif p > 0 and p % 2 == 0 and not m.ceil_mode:
+        # ONNX's LpPool sums |x|^p: chainrule's Σ x^p for even p (its partial ceil-mode
+        # windows are scaled, see below, and LpPool's are not)
+        y = g.op("LpPool", y, kernel_shape=kernel, strides=strides, p=int(p))
+    else:
+        # as chainrule (and PyTorch) compute it: a window's mean of x^p times the kernel's
+        # size (so a partial ceil-mode window is scaled up), then the 1/p-th power
+        mean = g.op("AveragePool", g.op("Pow", y, g.f(p)), kernel_shape=kernel,
+                    strides=strides, ceil_mode=int(m.ceil_mode))
+        y = g.op("Pow", g.op("Mul", mean, g.f(math.prod(kernel))), g.f(1 / p))
+    return _unbatch(g, y, unbatched)
+
+
 # ---- resizing --------------------------------------------------------------------------------
 
 @_register(nn.Upsample)
@@ -488,6 +661,106 @@ def _upsample(g: G, m: nn.Upsample, x: Value) -> str:
         attrs = {"mode": "linear", "coordinate_transformation_mode":
                  "align_corners" if m.align_corners else "pytorch_half_pixel"}
     return g.op("Resize", x, None, scales, sizes, **attrs)
+
+
+# ---- padding ---------------------------------------------------------------------------------
+
+_PAD_MODES = {"constant": "constant", "reflect": "reflect", "replicate": "edge",
+              "circular": "wrap"}
+_PAD_LAYERS = (nn.ZeroPad1d, nn.ZeroPad2d, nn.ZeroPad3d, nn.ConstantPad1d, nn.ConstantPad2d,
+               nn.ConstantPad3d, nn.ReflectionPad1d, nn.ReflectionPad2d, nn.ReflectionPad3d,
+               nn.ReplicationPad1d, nn.ReplicationPad2d, nn.ReplicationPad3d,
+               nn.CircularPad1d, nn.CircularPad2d, nn.CircularPad3d)
+
+
+def _crop(g: G, x: Any, crop: dict[int, tuple[int, int]]) -> Any:
+    """``x`` without ``crop[axis] = (before, after)`` elements at the ends of each axis."""
+    if not crop:
+        return x
+    axes = sorted(crop)
+    ends = [-crop[a][1] if crop[a][1] else np.iinfo(np.int64).max for a in axes]
+    return g.op("Slice", x, g.ints([crop[a][0] for a in axes]), g.ints(ends), g.ints(axes))
+
+
+def _wrap(g: G, x: Any, grow: dict[int, tuple[int, int]]) -> Any:
+    """Circular padding before opset 19 (no ``wrap`` mode): the last ``before`` and the
+    first ``after`` elements of each axis concatenated around it."""
+    for axis, (before, after) in grow.items():
+        parts = [g.op("Slice", x, g.ints([-before]), g.ints([np.iinfo(np.int64).max]),
+                      g.ints([axis]))] if before else []
+        parts.append(x)
+        if after:
+            parts.append(g.op("Slice", x, g.ints([0]), g.ints([after]), g.ints([axis])))
+        x = g.op("Concat", *parts, axis=axis)
+    return x
+
+
+def pad(g: G, x: Value, widths: Any, mode: str = "constant", value: float = 0.0) -> str:
+    """``x`` padded as ``chainrule.functional.pad(x, widths, mode, value)``: PyTorch's flat
+    widths, last dimension first. Negative widths crop: after padding, or before it for
+    ``'circular'`` (which wraps what is left), as chainrule does."""
+    pairs = {x.ndim - 1 - k: (int(widths[2 * k]), int(widths[2 * k + 1]))
+             for k in range(len(widths) // 2)}
+    grow = {a: (max(lo, 0), max(hi, 0)) for a, (lo, hi) in pairs.items() if max(lo, hi) > 0}
+    crop = {a: (max(-lo, 0), max(-hi, 0)) for a, (lo, hi) in pairs.items() if min(lo, hi) < 0}
+    y: Any = x.name
+    if mode == "circular":
+        y, crop = _crop(g, y, crop), {}
+    if grow and mode == "circular" and g.opset < 19:
+        y = _wrap(g, y, grow)
+    elif grow:
+        pads = [grow.get(a, (0, 0))[0] for a in range(x.ndim)] + [
+            grow.get(a, (0, 0))[1] for a in range(x.ndim)]
+        fill = g.const(np.asarray(value, x.dtype), "pad_value") if mode == "constant" else None
+        y = g.op("Pad", y, g.ints(pads), fill, mode=_PAD_MODES[mode])
+    y = _crop(g, y, crop)
+    return g.op("Identity", y) if y == x.name else y
+
+
+@_register(*_PAD_LAYERS)
+def _pad(g: G, m: Any, x: Value) -> str:
+    return pad(g, x, m.padding, m._mode, getattr(m, "value", 0.0))
+
+
+# ---- rearranging channels and pixels ---------------------------------------------------------
+
+def _permute_blocks(g: G, x: Value, lead: int, split: list[int], perm: list[int],
+                    merged: list[int]) -> str:
+    """The axes after the first ``lead`` reshaped to ``split``, permuted by ``perm``
+    (numbered from the first of them) and reshaped to ``merged``; the leading axes (the
+    batch) are copied, never fixed."""
+    keep = [0] * lead
+    y = g.op("Reshape", x, g.ints(keep + split))
+    y = g.op("Transpose", y, perm=list(range(lead)) + [lead + p for p in perm])
+    return g.op("Reshape", y, g.ints(keep + merged))
+
+
+@_register(nn.PixelShuffle)
+def _pixel_shuffle(g: G, m: nn.PixelShuffle, x: Value) -> str:
+    r = m.upscale_factor
+    if x.ndim == 4:  # DepthToSpace's CRD order is PyTorch's: channel c·r² + i·r + j
+        return g.op("DepthToSpace", x, blocksize=r, mode="CRD")
+    c, h, w = x.shape[-3:]
+    return _permute_blocks(g, x, x.ndim - 3, [c // (r * r), r, r, h, w], [0, 3, 1, 4, 2],
+                           [c // (r * r), h * r, w * r])
+
+
+@_register(nn.PixelUnshuffle)
+def _pixel_unshuffle(g: G, m: nn.PixelUnshuffle, x: Value) -> str:
+    # not SpaceToDepth, which orders the output channels (i, j, c) where PyTorch and
+    # chainrule order them (c, i, j)
+    r = m.downscale_factor
+    c, h, w = x.shape[-3:]
+    return _permute_blocks(g, x, x.ndim - 3, [c, h // r, r, w // r, r], [0, 2, 4, 1, 3],
+                           [c * r * r, h // r, w // r])
+
+
+@_register(nn.ChannelShuffle)
+def _channel_shuffle(g: G, m: nn.ChannelShuffle, x: Value) -> str:
+    c, *rest = x.shape[1:]
+    k = m.groups
+    return _permute_blocks(g, x, 1, [k, c // k, *rest], [1, 0, *range(2, 2 + len(rest))],
+                           [c, *rest])
 
 
 # ---- recurrent layers: ONNX's own RNN, GRU and LSTM ops ---------------------------------------
