@@ -76,7 +76,7 @@ def test_idx_bundle(tmp_path):
 
 def test_unknown_spec_lists_known():
     with pytest.raises(ValueError, match="digits.*moons"):
-        load_dataset("mnist")
+        load_dataset("imagenet")
     with pytest.raises(ValueError, match="path"):
         load_dataset("csv:")
     with pytest.raises(FileNotFoundError):

@@ -26,7 +26,8 @@ PROG = "chainrule"
 
 TRAIN_EPILOG = """\
 data specs: digits (bundled 8x8 handwritten digits), xor, moons, spirals, circles,
-  regression, csv:PATH (with --target COLUMN), idx:DIR (MNIST-style IDX files)
+  regression, csv:PATH (with --target COLUMN), idx:DIR (MNIST-style IDX files),
+  mnist, fashion-mnist, cifar10 (downloaded once into $CHAINRULE_CACHE or ~/.cache/chainrule)
 model specs: linear, mlp:256,128 (hidden widths), cnn:8,16 (conv channels; image data)
 losses: cross_entropy (classification); mse, huber, l1 (regression)
 schedulers: none, step, exponential, cosine, onecycle, plateau, warmup

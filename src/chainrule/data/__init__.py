@@ -15,6 +15,7 @@ Public surface::
     load_csv, load_csv_features                                         (csv)
     read_idx, write_idx, load_idx_dir                                   (idx)
     DataBundle, load_dataset                                            (bundle, registry)
+    load, cache_dir, DownloadError      public sets by name, downloaded once (public, download)
 
 Example:
     >>> from chainrule.data import DataLoader, TensorDataset, make_moons
@@ -38,8 +39,10 @@ from chainrule.data.dataset import (
     train_val_test_split,
 )
 from chainrule.data.digits import load_digits
+from chainrule.data.download import DownloadError, cache_dir
 from chainrule.data.idx import load_idx_dir, read_idx, write_idx
 from chainrule.data.loader import DataLoader, default_collate
+from chainrule.data.public import load
 from chainrule.data.registry import load_dataset
 from chainrule.data.sampler import (
     BatchSampler,
@@ -67,3 +70,4 @@ __all__ = [
     "load_idx_dir", "make_circles", "make_moons", "make_regression_curve", "make_spirals",
     "make_xor", "one_hot", "random_split", "read_idx", "train_val_test_split", "write_idx",
 ]
+__all__ += ["DownloadError", "cache_dir", "load"]  # public data sets by name

@@ -13,8 +13,8 @@ they cannot wrap around) must match a plain file's size, fit a limit (``MAX_IDX_
 and what the gzip data could inflate to, before the array is allocated; decompression is
 streamed and stops at the first byte beyond what the header declares.
 
-chainrule never downloads anything: point ``load_idx_dir`` at a folder holding the four
-files of the data set.
+``load_idx_dir`` reads a folder holding the four files of a data set; to have MNIST or
+Fashion-MNIST downloaded, checked and cached, use ``chainrule.data.load("mnist")``.
 """
 
 from __future__ import annotations

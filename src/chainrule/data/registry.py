@@ -11,6 +11,9 @@ Specs::
                                 its task from ``task`` or, with 'auto', by
                                 ``chainrule.data.csv.TASK_RULE``
     idx:DIR                     MNIST-style IDX files; 10% of train becomes validation
+    mnist, fashion-mnist,       public image sets, downloaded once into the cache
+    cifar10                     (``chainrule.data.public``); the published test split, 10%
+                                of train (stratified) becomes validation; pixels / 255
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ from chainrule.data.csv import TASKS, load_csv
 from chainrule.data.dataset import train_val_test_split
 from chainrule.data.digits import load_digits
 from chainrule.data.idx import load_idx_dir
+from chainrule.data.public import DATASETS as PUBLIC_DATASETS
+from chainrule.data.public import canonical_name, dataset_info
+from chainrule.data.public import load as load_public
 from chainrule.data.synthetic import (
     make_circles,
     make_moons,
@@ -45,7 +51,7 @@ _SYNTHETIC: dict[str, tuple[Callable[..., tuple[np.ndarray, np.ndarray]], dict[s
     "circles": (make_circles, {"n": SYNTHETIC_SIZE, "noise": 0.05, "factor": 0.5}),
     "regression": (make_regression_curve, {"n": SYNTHETIC_SIZE, "noise": 0.1}),
 }
-NAMES = ("digits", "xor", *_SYNTHETIC, "csv:PATH", "idx:DIR")
+NAMES = ("digits", "xor", *_SYNTHETIC, *PUBLIC_DATASETS, "csv:PATH", "idx:DIR")
 
 
 def _bundle(name: str, X: np.ndarray, y: np.ndarray, task: str, seed: int,
@@ -121,8 +127,27 @@ def _idx(directory: str, seed: int) -> DataBundle:
                      "classification", seed, info, image_shape=image_shape)
 
 
+def _public(name: str, seed: int) -> DataBundle:
+    """A public image set (downloaded on first use): the published test split, 10% of
+    the training split (stratified) for validation, flattened pixels / 255 as float32."""
+    spec = dataset_info(name)
+    (X, y), (X_test, y_test) = load_public(spec.name)
+    (Xtr, ytr), (Xva, yva), _ = train_val_test_split(X, y, val=VAL_FRACTION, test=0, seed=seed,
+                                                     stratify=y)
+    Xtr, Xva, X_test = (np.divide(a.reshape(len(a), -1), 255, dtype=np.float32)
+                        for a in (Xtr, Xva, X_test))
+    info = {"source": spec.source, "classes": list(range(len(spec.classes))),
+            "class_names": list(spec.classes),
+            "files": {f.name: f"sha256:{f.sha256}" for f in spec.files}}
+    return _assemble(spec.name, (Xtr, ytr, Xva, yva, X_test, y_test), "classification", seed,
+                     info, num_classes=len(spec.classes), image_shape=spec.image_shape)
+
+
 def _named(kind: str, seed: int) -> DataBundle | None:
     """A data set known by name alone, or None."""
+    public = canonical_name(kind)
+    if public is not None:
+        return _public(public, seed)
     if kind == "digits":
         return _digits(seed)
     if kind == "xor":
@@ -138,7 +163,8 @@ def load_dataset(spec: str, seed: int = 0, *, target: str | None = None,
 
     Args:
         spec: ``'digits'``, ``'xor'``, ``'moons'``, ``'spirals'``, ``'circles'``,
-            ``'regression'``, ``'csv:PATH'`` or ``'idx:DIR'`` (see the module docstring).
+            ``'regression'``, ``'mnist'``, ``'fashion-mnist'``, ``'cifar10'`` (downloaded
+            on first use), ``'csv:PATH'`` or ``'idx:DIR'`` (see the module docstring).
         seed: seed of the generated data and of the split.
         target: for ``csv:`` specs, the target column (default: the last one).
         task: ``'auto'``, ``'classification'`` or ``'regression'``. For ``csv:`` specs it
@@ -155,6 +181,7 @@ def load_dataset(spec: str, seed: int = 0, *, target: str | None = None,
         ValueError: unknown spec (the message lists the known ones), bad data, or a
             ``task`` the data does not have.
         FileNotFoundError: a ``csv:``/``idx:`` path that does not exist.
+        DownloadError: a public data set that is not cached and cannot be downloaded.
 
     Example:
         >>> b = load_dataset("moons", seed=1)

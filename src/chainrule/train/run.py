@@ -221,7 +221,7 @@ def build_scheduler(name: str, optimizer: Any, epochs: int, steps_per_epoch: int
 # ---- data in the units of its files -------------------------------------------------------
 
 # data sets whose loader divides raw pixel values by their maximum (digits 0-16, IDX 0-255)
-_PIXEL_MAXIMUM = {"digits": 16, "idx": 255}
+_PIXEL_MAXIMUM = {"digits": 16, "idx": 255, "mnist": 255, "fashion-mnist": 255, "cifar10": 255}
 
 
 def raw_features(bundle: Any, parts: tuple[str, ...] = ("train", "val", "test")
