@@ -451,3 +451,36 @@ def test_distributed_without_mpi4py_says_how_to_install(monkeypatch, capsys, tmp
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "mpi4py" in err and "chainrule[mpi]" in err
     assert not (tmp_path / "run").exists()
+
+
+def test_sync_batch_norm_exports_to_onnx_as_batch_norm(tmp_path):
+    pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    cr.manual_seed(6)
+    model = nn.SyncBatchNorm.convert_sync_batchnorm(
+        nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.ReLU()))
+    model(cr.randn(8, 3))  # running statistics away from 0 and 1
+    model.eval()
+    path = tmp_path / "m.onnx"
+    cr.io.export_onnx(model, cr.randn(2, 3), path)
+    x = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
+    session = ort.InferenceSession(str(path))
+    got = session.run(None, {session.get_inputs()[0].name: x})[0]
+    np.testing.assert_allclose(got, model(cr.tensor(x)).data, rtol=1e-5, atol=1e-6)
+
+
+def test_ranks_with_different_numbers_of_steps_are_refused():
+    from chainrule.distributed.training import TrainerSync
+
+    class OtherRankHasFive(Group):
+        size = 2
+
+        def allreduce(self, arr, op="sum"):
+            assert op == "max"
+            np.maximum(arr, [5.0, -5.0], out=arr)
+
+    sync = TrainerSync.__new__(TrainerSync)
+    sync.group = OtherRankHasFive()
+    sync.check_steps(5)
+    with pytest.raises(ValueError, match="4 to 5 batches per epoch.*DistributedSampler"):
+        sync.check_steps(4)

@@ -82,13 +82,18 @@ class TrainerSync:
         self.size = self.group.size
         self.model = model
         self.reducer: GradientReducer | None = None
-        self._buffers: list[np.ndarray] = []
+        self._has_buffers = False
         self._loss = np.zeros(2, np.float64)
         self._loss_work: Any = None
         if self.size > 1:
-            broadcast_module(model, self.group)
-            self.reducer = GradientReducer(model.parameters(), self.group)
-            self._buffers = [b.data for b in model.buffers() if b is not None]
+            from chainrule.distributed.ddp import DistributedDataParallel
+
+            if isinstance(model, DistributedDataParallel):  # already synced, hooks in place
+                self.reducer = model.reducer
+            else:
+                broadcast_module(model, self.group)
+                self.reducer = GradientReducer(model.parameters(), self.group)
+            self._has_buffers = any(b is not None for b in model.buffers())
 
     @property
     def active(self) -> bool:
@@ -110,8 +115,8 @@ class TrainerSync:
 
     # ---- each step --------------------------------------------------------------------
     def before_forward(self) -> None:
-        if self._buffers:
-            self.group.bcast_arrays(self._buffers, 0)
+        if self._has_buffers:  # looked up each time: load_state_dict(assign=True) replaces
+            self.group.bcast_arrays([b.data for b in self.model.buffers() if b is not None], 0)
 
     def start_loss(self, value: float, n: int) -> None:
         loss = self._loss
@@ -154,6 +159,18 @@ class TrainerSync:
         merged = self.reduce_states([m.state_dict() for m in metrics])
         for m, state in zip(metrics, merged):
             m.load_state_dict(state)
+
+    def check_steps(self, steps: int | None) -> None:
+        """Every rank must take as many steps per epoch, or one would wait forever."""
+        counts = np.array([-1 if steps is None else steps] * 2, np.float64)
+        counts[1] = -counts[1]
+        self.group.allreduce(counts, "max")
+        low, high = -counts[1], counts[0]
+        if low != high:
+            raise ValueError(f"distributed training: the ranks' data loaders give {low:.0f} "
+                             f"to {high:.0f} batches per epoch; every rank must take as "
+                             "many steps (give the loader a DistributedSampler, which "
+                             "pads or cuts every rank's share to the same length)")
 
     def shard(self, n: int) -> slice:
         """This rank's contiguous share of ``n`` samples (evaluation; no padding)."""

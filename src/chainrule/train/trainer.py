@@ -281,6 +281,12 @@ class Trainer:
         self.train_loader = loader
         self.epochs = epochs
         self.steps_per_epoch = len(loader) if hasattr(loader, "__len__") else None
+        if self._sync is not None:
+            self._sync.check_steps(self.steps_per_epoch)
+            if loader is train and not _sharded(loader):
+                warnings.warn("distributed training with a loader that has no "
+                              "DistributedSampler: every rank trains on the same batches "
+                              "(correct, but no faster than one process)", stacklevel=2)
         self._params = [p for p in self.model.parameters() if p.requires_grad]
         self._checkpoint = {"path": None if checkpoint is None else str(checkpoint),
                             "every": every, "min_interval": float(checkpoint_min_interval),
