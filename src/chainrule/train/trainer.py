@@ -328,6 +328,10 @@ class Trainer:
         Returns:
             ``{"loss": float, "<metric>": value, …}`` (a confusion matrix as an array).
 
+        Under ``distributed`` every rank must call it: each evaluates its share of
+        arrays (or of a loader with a ``DistributedSampler``) and all get the totals.
+        ``predict`` stays local to the rank that calls it.
+
         Example:
             >>> # trainer.evaluate((X_test, y_test))["accuracy"]
         """
