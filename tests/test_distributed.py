@@ -484,3 +484,21 @@ def test_ranks_with_different_numbers_of_steps_are_refused():
     sync.check_steps(5)
     with pytest.raises(ValueError, match="4 to 5 batches per epoch.*DistributedSampler"):
         sync.check_steps(4)
+
+
+def test_benchmark_scaling_model():
+    import importlib.util
+    import os
+
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "benchmarks",
+                        "distributed.py")
+    spec = importlib.util.spec_from_file_location("chainrule_bench_distributed", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.ring_seconds(1e6, 1, 1e9, 1e-5) == 0
+    # 2 ranks: each sends and receives half the gradient twice, plus two latencies
+    assert bench.ring_seconds(1e6, 2, 1e9, 1e-5) == pytest.approx(2e-5 + 1e-3)
+    # bandwidth term tends to 2 G / beta: many ranks cost little more than a few
+    assert bench.ring_seconds(1e6, 1000, 1e9, 0) < 2e-3
+    lines = bench.scaling_table("m", 2e6, 0.01)
+    assert len(lines) == 2 + len(bench.LINKS) and "1 GbE" in lines[2]
