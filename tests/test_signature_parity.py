@@ -429,6 +429,7 @@ LAYER_ARGS: dict[str, tuple] = {
     "TransformerDecoderLayer": (4, 2, 8),
     "Transformer": (4, 2, 1, 1, 8),
     "Bilinear": (3, 4, 2), "EmbeddingBag": (5, 3), "LazyLinear": (4,),
+    "SyncBatchNorm": (3,),
 }
 DEVICE_LAYERS = [n for ns, n in PAIRS if ns == "torch.nn" and "device" in {
     p for p, _ in torch_params(ns, n, getattr(torch.nn, n))}]

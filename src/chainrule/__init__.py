@@ -31,6 +31,8 @@ Main entry points:
     cr.io, cr.save / cr.load                 model files and checkpoints (safetensors)
     cr.diagnostics                           gradient checks, gradient-flow monitor,
                                              the chain-rule explainer, profiler
+    cr.distributed                           data parallel over MPI: DistributedDataParallel,
+                                             DistributedSampler (``mpiexec -n N``)
     cr.no_grad, cr.autograd.grad             grad modes and functional gradients
     cr.set_num_threads, cr.manual_seed       threads and reproducibility
 
@@ -102,6 +104,7 @@ from chainrule.tensor import Size  # noqa: E402
 
 # Imported on first use, so ``import chainrule`` stays fast and small.
 _LAZY = ("data", "diagnostics", "io", "train", "utils")
+_LAZY += ("distributed",)  # mpi: data parallel over MPI (mpi4py only when a group is made)
 
 
 def __getattr__(name: str):
@@ -115,7 +118,8 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "data", "diagnostics", "functional", "io", "losses", "nn", "optim", "train", "utils",
+    "data", "diagnostics", "distributed", "functional", "io", "losses", "nn", "optim",
+    "train", "utils",
     "AnomalyError", "Function", "Generator", "GraphFreedError", "Tensor", "abs", "arange",
     "cat", "clamp", "clip", "concatenate", "default_generator", "detect_anomaly",
     "enable_grad", "exp", "flatten", "float32", "float64", "full", "get_default_dtype",

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import traceback
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -38,6 +39,8 @@ class _State:
     module_stack: list[tuple[str, str]] = []
     # the active ``diagnostics.profile`` (times every forward/backward), or None
     profiler: Any = None
+    # callbacks queued (``queue_callback``) to run when the current backward ends
+    callbacks: list | None = None
 
 
 class GraphFreedError(RuntimeError):
@@ -258,6 +261,8 @@ def backward(tensors: Tensor | Sequence[Tensor], grad_tensors: Any = None,
         if g is not None and t._ctx is None and id(t) not in done:
             done.add(id(t))
             _store_leaf_grad(t, g, given)
+            if _POST_HOOKS:
+                _run_post_hooks(t)
 
 
 def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
@@ -424,8 +429,17 @@ def _run(seeds: list[tuple[Tensor, np.ndarray]], retain_graph: bool,
                 id(t) if t._ctx is None else id(t._ctx), i)
         needed = _nodes_leading_to(order, want_leaf, want_ctx)
     captured: list[np.ndarray | None] = [None] * (0 if targets is None else len(targets))
+    # Arrays already stored as some leaf's .grad in this pass: a second leaf receiving the
+    # same memory gets a copy, so in-place updates of one .grad never leak into another.
+    given: set[int] = set()
+    # Leaves with post-accumulate hooks are finished as soon as their last gradient
+    # arrives (not after the whole graph), so their hooks (DistributedDataParallel's
+    # allreduce of a full bucket) run while backward goes on for earlier layers.
+    remaining = (_post_hook_edges(order) if targets is None and _POST_HOOKS else None)
     previous = _State.grad_enabled
+    previous_callbacks = _State.callbacks
     _State.grad_enabled = False  # hooks and backward formulas must not record a graph
+    _State.callbacks = [] if targets is None else None
     try:
         for fn in reversed(order):
             g = pending.pop(id(fn), None)
@@ -466,15 +480,14 @@ def _run(seeds: list[tuple[Tensor, np.ndarray]], retain_graph: bool,
                     key = id(ctx)
                     prev = pending.get(key)
                     pending[key] = ig if prev is None else prev + ig
+            if remaining is not None:
+                _finish_ready_leaves(inputs, remaining, leaf_grads, given)
         if targets is None:
-            # Arrays already stored as some leaf's .grad in this pass: a second leaf
-            # receiving the same memory gets a copy, so in-place updates of one .grad never
-            # leak into another.
-            given: set[int] = set()
             for t, g in leaf_grads.values():
-                if t._hooks is not None:
-                    g = _apply_hooks(t._hooks, g, t.name or "leaf")
-                _store_leaf_grad(t, g, given)
+                _finish_leaf(t, g, given)
+            callbacks = _State.callbacks
+            while callbacks:  # a callback may queue another
+                callbacks.pop(0)()
             return None
         for t, g in leaf_grads.values():
             slot = want_leaf.get(id(t))
@@ -491,6 +504,107 @@ def _run(seeds: list[tuple[Tensor, np.ndarray]], retain_graph: bool,
         return captured
     finally:
         _State.grad_enabled = previous
+        _State.callbacks = previous_callbacks
+
+
+def _post_hook_edges(order: list[Function]) -> dict[int, int]:
+    """For each leaf with post-accumulate hooks, how many edges of the graph feed it: its
+    gradient is complete once that many node backwards have passed it theirs."""
+    counts: dict[int, int] = {}
+    hooked = _POST_HOOKS
+    for fn in order:
+        for t in fn.inputs:
+            key = id(t)
+            if t._ctx is None and key in hooked and t.requires_grad:
+                counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def _finish_ready_leaves(inputs: tuple, remaining: dict[int, int],
+                         leaf_grads: dict[int, list], given: set[int]) -> None:
+    """Count one arrived edge for each hooked leaf among ``inputs``; finish (hooks, store,
+    post-accumulate hooks) those whose last edge this was."""
+    for t in inputs:
+        key = id(t)
+        left = remaining.get(key)
+        if left is None:
+            continue
+        remaining[key] = left - 1
+        if left == 1:
+            entry = leaf_grads.pop(key, None)
+            if entry is not None:
+                _finish_leaf(t, entry[1], given)
+
+
+def _finish_leaf(t: Tensor, g: np.ndarray, given: set[int]) -> None:
+    """The leaf's tensor hooks, the accumulation into ``.grad``, its post-accumulate hooks."""
+    if t._hooks is not None:
+        g = _apply_hooks(t._hooks, g, t.name or "leaf")
+    _store_leaf_grad(t, g, given)
+    if _POST_HOOKS:
+        _run_post_hooks(t)
+
+
+def _run_post_hooks(t: Tensor) -> None:
+    entry = _POST_HOOKS.get(id(t))
+    if entry is not None:
+        for hook in list(entry[1]):
+            hook(t)
+
+
+# leaf id -> (weak reference that removes the entry when the leaf dies, hooks)
+_POST_HOOKS: dict[int, tuple[Any, list[Callable]]] = {}
+
+
+class RemovableHandle:
+    """What hook registrations return: ``handle.remove()`` (or ``handle()``) removes it."""
+
+    __slots__ = ("_remove",)
+
+    def __init__(self, remove: Callable[[], None]) -> None:
+        self._remove = remove
+
+    def remove(self) -> None:
+        self._remove()
+
+    def __call__(self) -> None:
+        self._remove()
+
+
+def register_post_accumulate_grad_hook(leaf: Tensor, hook: Callable[[Tensor], None]
+                                       ) -> RemovableHandle:
+    """Call ``hook(leaf)`` after each backward pass has accumulated into ``leaf.grad``
+    (``Tensor.register_post_accumulate_grad_hook``; see there)."""
+    if leaf._ctx is not None:
+        raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf "
+                           "tensors")
+    if not leaf.requires_grad:
+        raise RuntimeError("cannot register a hook on a tensor that doesn't require grad")
+    key = id(leaf)
+    entry = _POST_HOOKS.get(key)
+    if entry is None:
+        ref = weakref.ref(leaf, lambda _, key=key: _POST_HOOKS.pop(key, None))
+        entry = _POST_HOOKS[key] = (ref, [])
+    hooks = entry[1]
+    hooks.append(hook)
+
+    def remove() -> None:
+        if hook in hooks:
+            hooks.remove(hook)
+        if not hooks and _POST_HOOKS.get(key) is entry:
+            del _POST_HOOKS[key]
+
+    return RemovableHandle(remove)
+
+
+def queue_callback(callback: Callable[[], None]) -> None:
+    """Run ``callback()`` once the backward pass now running has finished (every leaf's
+    ``.grad`` stored), like PyTorch's ``Variable._execution_engine.queue_callback``.
+    Only callable from a hook during ``backward``; DistributedDataParallel uses it to
+    wait for its last allreduce before ``backward()`` returns."""
+    if _State.callbacks is None:
+        raise RuntimeError("queue_callback() must be called from a hook during backward()")
+    _State.callbacks.append(callback)
 
 
 def _nodes_leading_to(order: list[Function], want_leaf: dict[int, int],

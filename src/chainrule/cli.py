@@ -48,6 +48,7 @@ examples:
   chainrule train --resume runs/moons
   chainrule train --resume runs/moons --epochs 60   (with --scheduler none/plateau/exponential)
   chainrule train --tensorboard      (events in RUN/tensorboard; tensorboard --logdir runs)
+  mpiexec -n 4 python -m mpi4py -m chainrule train --distributed   (4 processes, MPI)
 """
 
 
@@ -130,7 +131,17 @@ def _add_train(sub: Any) -> None:
     g.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     _add_threads(g)
     _add_tensorboard(g)
+    _add_distributed(p)
     p.set_defaults(handler=_cmd_train)
+
+
+def _add_distributed(p: Any) -> None:
+    g = p.add_argument_group("distributed")
+    g.add_argument("--distributed", action="store_true",
+                   help="train data-parallel over the ranks of an MPI job: launch with "
+                   "'mpiexec -n N python -m mpi4py -m chainrule train --distributed ...' "
+                   "(needs chainrule[mpi]); --batch-size is per rank; rank 0 writes the "
+                   "run folder")
 
 
 def _add_no_verify(p: Any) -> None:
@@ -458,6 +469,14 @@ def _one_line(err: BaseException) -> str:
     return " ".join(text.split())
 
 
+def _rank_prefix() -> str:
+    """``[rank r] `` on ranks other than 0 of a distributed run (errors say where)."""
+    dist = sys.modules.get("chainrule.distributed")
+    if dist is None or not dist.is_initialized() or dist.get_rank() == 0:
+        return ""
+    return f"[rank {dist.get_rank()}] "
+
+
 def _one_line_warnings(prog: str) -> None:
     """Show library warnings (e.g. a resume under another thread count) as one line each."""
     import warnings
@@ -499,7 +518,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # ModelFileError is a ValueError. CHAINRULE_DEBUG=1 shows the traceback instead.
         if os.environ.get("CHAINRULE_DEBUG"):
             raise
-        text = _one_line(err)
+        text = _rank_prefix() + _one_line(err)
         if args.command != "experiment":  # the library's hint, in this command's terms
             text = text.replace("pass verify=False to read it anyway", "--no-verify reads it "
                                 "anyway")

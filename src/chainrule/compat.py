@@ -35,6 +35,8 @@ WHERE: dict[str, str] = {
     "torch.optim": "chainrule.optim",
     "torch.optim.lr_scheduler": "chainrule.optim.lr_scheduler",
     "torch.utils.data": "chainrule.utils.data",
+    "torch.distributed": "chainrule.distributed",
+    "torch.nn.parallel": "chainrule.nn.parallel",
 }
 
 TORCH_NAMES: dict[str, tuple[str, ...]] = {
@@ -169,6 +171,12 @@ TORCH_NAMES: dict[str, tuple[str, ...]] = {
         "Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler",
         "WeightedRandomSampler", "BatchSampler", "DistributedSampler", "get_worker_info",
     ),
+    "torch.distributed": (
+        "init_process_group", "destroy_process_group", "is_initialized", "is_available",
+        "is_mpi_available", "get_rank", "get_world_size", "get_backend", "all_reduce",
+        "broadcast", "barrier", "ReduceOp",
+    ),
+    "torch.nn.parallel": ("DistributedDataParallel",),
 }
 
 # Where chainrule has the name but deliberately behaves differently: one line each.
@@ -295,6 +303,17 @@ NOTES: dict[tuple[str, str], str] = {
                                         "worker processes; batch_size=None is refused",
     ("torch.utils.data", "default_collate"): "Python floats collate to the default dtype "
                                              "(float32), not float64",
+    # mpi: data parallel over MPI
+    ("torch.distributed", "init_process_group"): "backends 'mpi' (mpi4py; ranks from "
+                                                 "mpiexec) and 'local' (one process, the "
+                                                 "default without a launcher)",
+    ("torch.nn.parallel", "DistributedDataParallel"): "CPU only (device_ids=None); unused "
+                                                      "parameters always allowed (they "
+                                                      "contribute zeros)",
+    ("torch.nn", "SyncBatchNorm"): "runs on the CPU; without a process group (or with one "
+                                   "rank) it is BatchNorm",
+    ("torch.utils.data", "DistributedSampler"): "the order comes from (seed, epoch) through "
+                                                "NumPy: other orders than torch's",
 }
 
 # PyTorch's factories write into ``out=`` when given one; chainrule's return a new tensor.

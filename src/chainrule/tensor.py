@@ -276,6 +276,25 @@ class Tensor:
 
         return remove
 
+    def register_post_accumulate_grad_hook(self, hook: Callable[[Tensor], None]) -> Any:
+        """Call ``hook(tensor)`` on this leaf after each backward pass has accumulated its
+        gradient into ``.grad`` (PyTorch's name and semantics); returns a handle whose
+        ``remove()`` unregisters it.
+
+        The hook runs as soon as the leaf's gradient is complete, while backward goes on
+        through the rest of the graph (DistributedDataParallel starts its allreduces
+        from here).
+
+        Example:
+            >>> import chainrule as cr
+            >>> w = cr.tensor([1.0, 2.0], requires_grad=True)
+            >>> h = w.register_post_accumulate_grad_hook(lambda t: print(t.grad))
+            >>> (w * 3).sum().backward()
+            tensor([3., 3.])
+            >>> h.remove()
+        """
+        return _autograd.register_post_accumulate_grad_hook(self, hook)
+
     def retain_grad(self) -> None:
         """Keep ``.grad`` on this non-leaf tensor after backward."""
         if self._ctx is not None:

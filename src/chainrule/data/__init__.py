@@ -7,7 +7,7 @@ Public surface::
     train_val_test_split                                                (dataset)
     DataLoader, default_collate                                         (loader)
     Sampler, SequentialSampler, RandomSampler, SubsetRandomSampler,
-    WeightedRandomSampler, BatchSampler                                 (sampler)
+    WeightedRandomSampler, BatchSampler, DistributedSampler             (sampler)
     Standardizer, MinMaxScaler, one_hot                                 (transforms)
     make_xor, make_moons, make_spirals, make_circles,
     make_regression_curve                                               (synthetic)
@@ -46,6 +46,7 @@ from chainrule.data.public import load
 from chainrule.data.registry import load_dataset
 from chainrule.data.sampler import (
     BatchSampler,
+    DistributedSampler,
     RandomSampler,
     Sampler,
     SequentialSampler,
@@ -63,7 +64,7 @@ from chainrule.data.transforms import MinMaxScaler, Standardizer, one_hot
 
 __all__ = [
     "BatchSampler", "ChainDataset", "ConcatDataset", "IterableDataset", "StackDataset",
-    "RandomSampler", "Sampler", "SequentialSampler",
+    "DistributedSampler", "RandomSampler", "Sampler", "SequentialSampler",
     "SubsetRandomSampler", "WeightedRandomSampler", "default_collate",
     "DataBundle", "DataLoader", "Dataset", "MinMaxScaler", "Standardizer", "Subset",
     "TensorDataset", "load_csv", "load_csv_features", "load_dataset", "load_digits",

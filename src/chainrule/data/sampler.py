@@ -221,5 +221,107 @@ class BatchSampler(Sampler):
             inner(state["sampler"])
 
 
-__all__ = ["BatchSampler", "RandomSampler", "Sampler", "SequentialSampler",
-           "SubsetRandomSampler", "WeightedRandomSampler"]
+class DistributedSampler(Sampler):
+    """One rank's share of every epoch: a disjoint slice of the same shuffled order on
+    every rank (PyTorch's ``DistributedSampler``).
+
+    Each epoch's order is a permutation drawn from ``(seed, epoch)`` alone, so every rank
+    draws the same one without talking to the others; rank ``r`` takes positions ``r,
+    r + R, r + 2R, …`` of it (``R = num_replicas``). Together the ranks cover the data
+    once per epoch. Without ``drop_last`` the order is padded with its own first indices
+    to a multiple of ``R`` (a few samples seen twice), else cut to one (a few left out),
+    so every rank gets ``len(sampler)`` indices and takes the same number of steps.
+
+    Call ``set_epoch(epoch)`` before each epoch (the ``Trainer`` does) or every epoch
+    repeats the first one's order. ``state_dict()`` is the epoch: a ``DataLoader`` using
+    this sampler resumes mid-epoch exactly.
+
+    Args:
+        dataset: anything with ``len``.
+        num_replicas: number of ranks (default: the process group's world size).
+        rank: this process's rank (default: the process group's).
+        shuffle: draw a new order each epoch (else ``0 .. len - 1``).
+        seed: the same on every rank; with the epoch it fixes the order.
+        drop_last: cut the tail instead of padding.
+
+    Example:
+        >>> s0 = DistributedSampler(range(5), num_replicas=2, rank=0, shuffle=False)
+        >>> s1 = DistributedSampler(range(5), num_replicas=2, rank=1, shuffle=False)
+        >>> list(s0), list(s1)
+        ([0, 2, 4], [1, 3, 0])
+    """
+
+    def __init__(self, dataset: Any, num_replicas: int | None = None, rank: int | None = None,
+                 shuffle: bool = True, seed: int = 0, drop_last: bool = False) -> None:
+        if num_replicas is None or rank is None:
+            from chainrule import distributed
+
+            if not distributed.is_initialized():
+                raise ValueError("DistributedSampler: give num_replicas and rank, or call "
+                                 "chainrule.distributed.init_process_group() first")
+            num_replicas = distributed.get_world_size() if num_replicas is None \
+                else num_replicas
+            rank = distributed.get_rank() if rank is None else rank
+        for name, value in (("num_replicas", num_replicas), ("rank", rank), ("seed", seed)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise ValueError(f"DistributedSampler: {name} must be an int, got {value!r}")
+        if num_replicas < 1:
+            raise ValueError(f"DistributedSampler: num_replicas must be >= 1, got "
+                             f"{num_replicas}")
+        if not 0 <= rank < num_replicas:
+            raise ValueError(f"Invalid rank {rank}, rank should be in the interval "
+                             f"[0, {num_replicas - 1}]")
+        self.dataset = dataset
+        self.num_replicas = int(num_replicas)
+        self.rank = int(rank)
+        self.shuffle = bool(shuffle)
+        self.seed = int(seed)
+        self.drop_last = bool(drop_last)
+        self.epoch = 0
+        n, r = len(dataset), self.num_replicas
+        if self.drop_last and n % r:
+            self.num_samples = n // r
+        else:
+            self.num_samples = -(-n // r)
+        self.total_size = self.num_samples * r
+
+    def order(self) -> np.ndarray:
+        """This epoch's order over all ranks (padded or cut to ``total_size``)."""
+        n = len(self.dataset)
+        if self.shuffle:
+            # (seed, epoch) through SeedSequence: every pair its own stream (torch's
+            # seed + epoch would give seed 0 epoch 1 the order of seed 1 epoch 0)
+            rng = np.random.default_rng([self.seed % 2**64, self.epoch])
+            order = rng.permutation(n)
+        else:
+            order = np.arange(n)
+        if self.total_size > n:
+            reps = -(-self.total_size // n)
+            order = np.tile(order, reps)
+        return order[:self.total_size]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.order()[self.rank::self.num_replicas].tolist())
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def set_epoch(self, epoch: int) -> None:
+        """The epoch whose order to draw next (the same on every rank)."""
+        self.epoch = int(epoch)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "seed": self.seed, "rank": self.rank,
+                "num_replicas": self.num_replicas}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for key in ("seed", "num_replicas"):
+            if key in state and state[key] != getattr(self, key):
+                raise ValueError(f"DistributedSampler state was saved with {key}="
+                                 f"{state[key]!r} but this sampler has {key}="
+                                 f"{getattr(self, key)!r}")
+        self.epoch = int(state["epoch"])
+
+
+__all__ = ["BatchSampler", "DistributedSampler", "RandomSampler", "Sampler",
+           "SequentialSampler", "SubsetRandomSampler", "WeightedRandomSampler"]

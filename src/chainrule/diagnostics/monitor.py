@@ -188,6 +188,10 @@ class GradientMonitor:
         (3,)
     """
 
+    # under distributed training rank 0 alone watches (every rank has the same averaged
+    # gradients) and prints
+    main_process_only = True
+
     def __init__(self, model: Module | None = None, every: int = 10, *,
                  vanish_ratio: float = 100.0, vanish_floor: float = 1e-7,
                  explode_norm: float = 1e3, explode_growth: float = 100.0,

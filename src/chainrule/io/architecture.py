@@ -646,6 +646,7 @@ def _nnbasic_table() -> list[tuple[str, str, GetKwargs]]:
         ("Dropout1d", "dropout:Dropout1d", _attrs("p", "inplace")),
         ("Unflatten", "linear:Unflatten", _attrs("dim", "unflattened_size")),
         ("BatchNorm3d", "normalization:BatchNorm3d", _batch_norm_kwargs),
+        ("SyncBatchNorm", "normalization:SyncBatchNorm", _batch_norm_kwargs),  # mpi
         ("GroupNorm", "normalization:GroupNorm",
          lambda m: {"num_groups": m.num_groups, "num_channels": m.num_channels,
                     "eps": m.eps, "affine": m.affine, "bias": _affine_bias(m)}),

@@ -1151,3 +1151,8 @@ def _pairwise(g: G, m: nn.PairwiseDistance, x1: Value, x2: Value) -> str:
         raise OnnxExportError(f"p={m.norm} is not exported (p > 0 is)")
     total = g.reduce("ReduceSum", g.op("Pow", g.op("Abs", diff), g.f(p)), [-1], keep)
     return g.op("Pow", total, g.f(1 / p))
+
+
+# ---- mpi: SyncBatchNorm exports as the BatchNorm it is outside training --------------------
+
+register_onnx_converter(nn.SyncBatchNorm, _batch_norm)

@@ -149,14 +149,18 @@ __all__ += [  # gapsnn
     "UninitializedParameter", "ZeroPad1d", "ZeroPad2d", "ZeroPad3d",
 ]
 
+from chainrule.nn.normalization import SyncBatchNorm  # noqa: E402
+
+__all__ += ["SyncBatchNorm"]  # mpi
+
 
 def __getattr__(name: str):  # loss modules live in chainrule.losses; expose them here too
     from chainrule import losses
 
-    if name == "functional":  # torch.nn.functional is there without an import; so is ours
-        import importlib
+    if name in ("functional", "parallel"):  # torch.nn.functional is there without an
+        import importlib  # import; so is ours (parallel: mpi)
 
-        return importlib.import_module("chainrule.nn.functional")
+        return importlib.import_module(f"chainrule.nn.{name}")
     if name in losses.__all__:
         return getattr(losses, name)
     from chainrule import losses_more  # gapsnn: margin, embedding and NLL losses

@@ -111,6 +111,96 @@ class BatchNorm3d(_BatchNorm):
     expected_ndim = (5,)
 
 
+class SyncBatchNorm(_BatchNorm):
+    """Batch normalisation whose training statistics are those of the whole batch over
+    every rank of a ``chainrule.distributed`` job (PyTorch's ``SyncBatchNorm``).
+
+    ``BatchNorm`` under ``DistributedDataParallel`` normalises each rank's batch with its
+    own mean and variance (PyTorch's default, and chainrule's): with small per-rank
+    batches those statistics are noisy, and training differs from one process with the
+    combined batch. ``SyncBatchNorm`` sums the statistics over the ranks in forward and
+    the matching sums in backward, so the gradients equal those of one process with the
+    whole batch, and the running estimates are the same on every rank. Each training
+    step costs three small blocking allreduces per layer. Without a process group (or
+    with one rank) it is ``BatchNorm``. Eval mode uses the running estimates.
+
+    Convert a model with ``nn.SyncBatchNorm.convert_sync_batchnorm(model)``.
+
+    Args (PyTorch's): ``num_features``, ``eps``, ``momentum``, ``affine``,
+    ``track_running_stats``, ``process_group`` (must be None: the default group),
+    ``device``, ``dtype``, ``bias``. Input ``(N, C, *)``.
+    """
+
+    expected_ndim = (2, 3, 4, 5)
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
+                 affine: bool = True, track_running_stats: bool = True,
+                 process_group: Any = None, device: Any = None, dtype: Any = None, *,
+                 bias: bool = True) -> None:
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device,
+                         dtype, bias=bias)
+        if process_group is not None:
+            raise ValueError("SyncBatchNorm: process_group must be None (chainrule has one "
+                             "process group, the default)")
+        self.process_group = None
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training:
+            return super().forward(x)
+        from chainrule import distributed
+
+        if not distributed.is_initialized() or distributed.get_world_size() == 1:
+            return super().forward(x)
+        if x.data.ndim < 2 or x.data.shape[1] != self.num_features:
+            raise ValueError(f"SyncBatchNorm({self.num_features}) expects input of shape "
+                             f"(N, {self.num_features}, ...), got {x.shape}")
+        from chainrule.ops.normalization import sync_batch_norm
+
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.track_running_stats:
+            self.num_batches_tracked.data += 1
+            if self.momentum is None:
+                factor = 1.0 / float(self.num_batches_tracked.data)
+        group = distributed._current()
+        rm = self.running_mean.data if self.running_mean is not None else None
+        rv = self.running_var.data if self.running_var is not None else None
+        return sync_batch_norm(x, rm, rv, self.weight, self.bias, factor, self.eps,
+                               group.allreduce)
+
+    def _expected_shape(self) -> str:
+        return f"(N, {self.num_features}, ...)"
+
+    @classmethod
+    def convert_sync_batchnorm(cls, module: Module, process_group: Any = None) -> Module:
+        """``module`` with every ``BatchNorm1d/2d/3d`` replaced by a ``SyncBatchNorm``
+        holding the same parameters (the same objects, so an optimizer made before
+        keeps working) and buffers; a BatchNorm given alone comes back converted.
+
+        Example:
+            >>> from chainrule import nn
+            >>> m = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+            >>> type(nn.SyncBatchNorm.convert_sync_batchnorm(m)[1]).__name__
+            'SyncBatchNorm'
+        """
+        if isinstance(module, _BatchNorm) and not isinstance(module, SyncBatchNorm):
+            new = cls(module.num_features, module.eps, module.momentum, module.affine,
+                      module.track_running_stats, process_group)
+            for name in ("weight", "bias"):
+                setattr(new, name, getattr(module, name))
+            for name in ("running_mean", "running_var", "num_batches_tracked"):
+                if name in module._buffers:
+                    setattr(new, name, module._buffers[name])
+            new.train(module.training)
+            return new
+        for name, child in list(module.named_children()):
+            converted = cls.convert_sync_batchnorm(child, process_group)
+            if converted is not child:  # in place in the registry: the order stays
+                module._modules[name] = converted
+                converted.__dict__["_name"] = name
+                object.__setattr__(module, name, converted)
+        return module
+
+
 class LayerNorm(Module):
     """Normalise each sample over its trailing ``normalized_shape`` axes, then scale and
     shift (``weight``, ``bias`` of that shape). Same in training and eval."""

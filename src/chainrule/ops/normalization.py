@@ -7,6 +7,8 @@ the backward is ``∂E/∂x = (1/(m √(σ²+ε))) (m ĝ − Σĝ − x̂ Σ(ĝ 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from chainrule.autograd import Function
@@ -130,6 +132,104 @@ def batch_norm(input: Tensor, running_mean: np.ndarray | Tensor | None,
             rv += (momentum * m / max(m - 1, 1)) * var.astype(rv.dtype, copy=False)
         return out
     return BatchNormEval.apply(input, *params, mean=rm, var=rv, eps=eps)
+
+
+class SyncBatchNormTrain(Function):
+    """``BatchNormTrain`` with the statistics of the whole batch spread over many ranks.
+
+    ``allreduce`` sums a float64 array in place across the ranks. Forward reduces the
+    per-channel sums and counts, then the sums of squared deviations (two passes, as the
+    one-process op); backward reduces ``Σĝ`` and ``Σĝx̂``, so each rank's input gradient
+    is that of the sum of all ranks' losses. The weight and bias gradients stay local
+    sums: ``DistributedDataParallel`` averages them with the other parameters'.
+    """
+
+    __slots__ = ()
+
+    def forward(self, x: np.ndarray, weight: np.ndarray | None = None,
+                bias: np.ndarray | None = None, *, eps: float, stats: list,
+                allreduce: Any) -> np.ndarray:
+        axes = (0,) + tuple(range(2, x.ndim))
+        channels = x.shape[1]
+        shape = _affine_shape(x)
+        sums = np.empty(channels + 1, np.float64)
+        sums[:channels] = x.sum(axis=axes, dtype=np.float64)
+        sums[channels] = x.size // channels
+        allreduce(sums)
+        count = float(sums[channels])
+        mean = (sums[:channels] / count).astype(x.dtype).reshape(shape)
+        centered = x - mean
+        squares = (centered * centered).sum(axis=axes, dtype=np.float64)
+        allreduce(squares)
+        var = (squares / count).astype(x.dtype).reshape(shape)
+        inv_std = 1 / np.sqrt(var + eps)
+        xhat = centered * inv_std
+        stats.extend((mean.reshape(-1), var.reshape(-1), count))
+        out = xhat if weight is None else xhat * weight.reshape(shape)
+        if bias is not None:
+            out = out + bias.reshape(shape)
+        self.saved = (xhat, inv_std, weight, axes, count, allreduce)
+        return out
+
+    def backward(self, g: np.ndarray) -> tuple:
+        xhat, inv_std, weight, axes, count, allreduce = self.saved
+        needs = self.needs_input_grad
+        channels = xhat.shape[1]
+        ghat = g if weight is None else g * weight.reshape(_affine_shape(g))
+        # every rank runs this reduction, whatever its needs (the others wait for it)
+        sums = np.empty(2 * channels, np.float64)
+        sums[:channels] = ghat.sum(axis=axes, dtype=np.float64)
+        sums[channels:] = (ghat * xhat).sum(axis=axes, dtype=np.float64)
+        allreduce(sums)
+        shape = _affine_shape(g)
+        sum_g = sums[:channels].astype(g.dtype).reshape(shape)
+        sum_gx = sums[channels:].astype(g.dtype).reshape(shape)
+        gx = None
+        if needs[0]:
+            gx = (inv_std / count) * (count * ghat - sum_g - xhat * sum_gx)
+        grads = [gx]
+        if len(needs) > 1:
+            grads.append((g * xhat).sum(axis=axes) if needs[1] else None)
+        if len(needs) > 2:
+            grads.append(g.sum(axis=axes) if needs[2] else None)
+        return tuple(grads) if len(grads) > 1 else grads[0]
+
+
+def sync_batch_norm(input: Tensor, running_mean: np.ndarray | None,
+                    running_var: np.ndarray | None, weight: Tensor | None,
+                    bias: Tensor | None, momentum: float, eps: float,
+                    allreduce: Any) -> Tensor:
+    """Training-mode batch normalisation with statistics over every rank's batch.
+
+    ``allreduce(array)`` sums a float64 array in place over the ranks (with one rank,
+    a no-op: the result is ``batch_norm``'s). The running estimates are updated with the
+    global mean and unbiased variance, so they are the same on every rank.
+
+    Example:
+        >>> import chainrule as cr
+        >>> x = cr.tensor([[1.0], [3.0]])
+        >>> sync_batch_norm(x, None, None, None, None, 0.1, 0.0, lambda a: None)
+        tensor([[-1.],
+                [ 1.]])
+    """
+    if input.data.ndim < 2:
+        raise ValueError(f"SyncBatchNorm expects (N, C, ...) input, got {input.shape}")
+    params = [t for t in (weight, bias) if t is not None]
+    if weight is None and bias is not None:
+        raise ValueError("sync_batch_norm: a bias without a weight is not supported")
+    stats: list = []
+    out = SyncBatchNormTrain.apply(input, *params, eps=eps, stats=stats, allreduce=allreduce)
+    mean, var, count = stats
+    if count <= 1:
+        raise ValueError(f"SyncBatchNorm: expected more than 1 value per channel over all "
+                         f"ranks when training, got input of shape {input.shape}")
+    if running_mean is not None and running_var is not None:
+        running_mean *= 1 - momentum
+        running_mean += momentum * mean.astype(running_mean.dtype, copy=False)
+        running_var *= 1 - momentum
+        running_var += (momentum * count / (count - 1)) * var.astype(running_var.dtype,
+                                                                       copy=False)
+    return out
 
 
 class LayerNorm(Function):

@@ -17,6 +17,11 @@ The hooks, in the order one epoch meets them::
 ``epoch`` is 0-based; ``step`` counts optimizer steps over the whole run (0-based). The
 ``logs`` dict of ``on_batch_end`` is reused from batch to batch: copy it to keep it.
 
+Under distributed training (``Trainer(..., distributed=True)``) every rank runs the
+callbacks, with the same logs (losses and metrics reduced over the ranks), except those
+whose class sets ``main_process_only = True`` (the ones that write files or print):
+they run on rank 0 only.
+
 The Trainer only calls a hook on callbacks that define it (a ``Callback`` subclass that
 does not override a hook costs nothing per batch), and any object with some of these
 methods works as a callback (``chainrule.diagnostics.GradientMonitor`` is one).
@@ -118,6 +123,8 @@ class ProgressBar(Callback):
     Example:
         >>> bar = ProgressBar(quiet=True)
     """
+
+    main_process_only = True  # under distributed training, rank 0 alone writes
 
     def __init__(self, quiet: bool = False, stream: IO[str] | None = None,
                  force_bar: bool = False) -> None:
@@ -361,6 +368,8 @@ class ModelCheckpoint(Callback):
         >>> ckpt = ModelCheckpoint("best.safetensors", monitor="val_accuracy")
     """
 
+    main_process_only = True  # under distributed training, rank 0 alone writes
+
     def __init__(self, path: str | os.PathLike, monitor: str = "val_loss",
                  save_best_only: bool = True, mode: str = "auto",
                  metadata: dict[str, Any] | None = None) -> None:
@@ -469,6 +478,8 @@ class CSVLogger(Callback):
     Example:
         >>> logger = CSVLogger("history.csv")
     """
+
+    main_process_only = True  # under distributed training, rank 0 alone writes
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = str(path)

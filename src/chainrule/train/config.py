@@ -22,6 +22,9 @@ SCHEDULERS = ("none", "step", "exponential", "cosine", "onecycle", "plateau", "w
 # settings of one invocation, not of the experiment: never written to config.json
 RUNTIME_KEYS = ("out", "quiet", "resume", "plots", "overwrite", "allow_nonfinite", "verify",
                 "tensorboard")
+# how many processes train is a fact of the launch (the checkpoint records it and refuses
+# a resume with another count), not a setting of the experiment
+RUNTIME_KEYS += ("distributed",)
 
 
 @dataclass
@@ -64,6 +67,7 @@ class TrainConfig:
     allow_nonfinite: bool = False      # train on through NaN/Inf and save what results
     verify: bool = True                # check the resumed checkpoint's checksums
     tensorboard: str | None = None     # TensorBoard event folder ("": <out>/tensorboard)
+    distributed: bool = False          # data parallel over the ranks of an MPI job
 
     def validate(self) -> TrainConfig:
         """Check ranges and names; raises ``ValueError`` naming the setting."""

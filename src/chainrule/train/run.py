@@ -439,6 +439,7 @@ def _remove_stale_temporaries(folder: Path) -> None:
 # (threads change the last bits of results: the Trainer warns when they differ)
 RESUME_FREE = ("quiet", "plots", "threads", "monitor", "allow_nonfinite", "verify")
 RESUME_FREE += ("tensorboard",)  # where to log; the step numbers continue either way
+RESUME_FREE += ("distributed",)  # the Trainer checks the number of ranks against the file
 
 
 def resume_config(path: str | os.PathLike, changes: dict[str, Any] | None = None,
@@ -544,12 +545,21 @@ def _say(stream: IO[str] | None, text: str | None) -> None:
         stream.flush()
 
 
-def choose_threads(config: TrainConfig) -> tuple[int, str]:
-    """``(threads, why)`` for a run: ``config.threads``, else ``default_num_threads()``."""
+def choose_threads(config: TrainConfig, group: Any = None) -> tuple[int, str]:
+    """``(threads, why)`` for a run: ``config.threads``, else ``default_num_threads()``
+    (in a distributed run: rank 0's choice, shared by the ranks on each machine)."""
     from chainrule import backend
 
     if config.threads is not None:
         return config.threads, "configured"
+    if group is not None:
+        local = _local_ranks()
+        threads, why = choose_threads(config) if group.rank == 0 else (0, "")
+        threads = max(1, threads // local)
+        if local > 1:
+            why = f"{why}, shared by {local} ranks on this machine"
+        threads, why = group.bcast_json([threads, why])
+        return threads, why
     n = backend.default_num_threads()
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         if os.environ.get(name, "").strip().isdigit():
@@ -616,22 +626,57 @@ def run_training(config: TrainConfig, stream: IO[str] | None = sys.stdout) -> Ru
 
     config.validate()
     started = time.perf_counter()
-    threads, threads_why = choose_threads(config)
+    group = _process_group(config)
+    threads, threads_why = choose_threads(config, group)
     before = get_num_threads()
     set_num_threads(threads)
     try:
-        return _run(dataclasses.replace(config, threads=threads), threads_why, started, stream)
+        return _run(dataclasses.replace(config, threads=threads), threads_why, started,
+                    stream if group is None or group.rank == 0 else None, group)
     finally:
         set_num_threads(before)
 
 
+# ---- distributed runs (--distributed): rank 0 owns the folder and the output ------------------
+
+def _process_group(config: TrainConfig) -> Any:
+    """The MPI process group of a ``--distributed`` run (None otherwise); an ImportError
+    with the install hint when mpi4py is missing."""
+    if not config.distributed:
+        return None
+    from chainrule.distributed.training import process_group
+
+    return process_group()
+
+
+def _local_ranks() -> int:
+    """How many ranks of the job share this machine (the launcher says; else 1)."""
+    for name in ("MPI_LOCALNRANKS", "OMPI_COMM_WORLD_LOCAL_SIZE", "MV2_COMM_WORLD_LOCAL_SIZE",
+                 "SLURM_NTASKS_PER_NODE"):
+        value = os.environ.get(name, "").strip()
+        if value.isdigit() and int(value) >= 1:
+            return int(value)
+    return 1
+
+
+def _prepare_data_in_turn(config: TrainConfig, group: Any) -> PreparedData:
+    """``prepare_data``: rank 0 first (it downloads and caches), then the others read the
+    cache."""
+    if group is not None and group.rank != 0:
+        group.barrier()
+    data = prepare_data(config)
+    if group is not None and group.rank == 0:
+        group.barrier()
+    return data
+
+
 def _run(config: TrainConfig, threads_why: str, started: float,
-         stream: IO[str] | None) -> RunResult:
+         stream: IO[str] | None, group: Any = None) -> RunResult:
     import chainrule as cr
     from chainrule import io
     from chainrule.train.lock import RunFolderLock
 
-    data = prepare_data(config)
+    data = _prepare_data_in_turn(config, group)
     task = data.bundle.task
     cr.manual_seed(config.seed)
     model = build_run_model(config, data)
@@ -645,9 +690,15 @@ def _run(config: TrainConfig, threads_why: str, started: float,
         loss = StandardizedTargetLoss(loss, data.output_layer)
     optimizer = build_optimizer(config.optimizer, list(model.parameters()), config.lr,
                                 config.weight_decay, config.momentum)
-    steps = math.ceil(len(data.train[0]) / config.batch_size)
+    ranks = 1 if group is None else group.size
+    # each rank takes its shard of the epoch (a DistributedSampler pads it to n / ranks)
+    steps = math.ceil(math.ceil(len(data.train[0]) / ranks) / config.batch_size)
     scheduler, interval = build_scheduler(config.scheduler, optimizer, config.epochs, steps,
                                           config.lr)
+    train_args = (config, data, model, loss, optimizer, scheduler, interval, steps,
+                  threads_why, started, stream, group)
+    if group is not None and group.rank != 0:  # rank 0 says which folder, once it is ready
+        return _train_in_folder(Path(group.bcast_json(None)), *train_args)
 
     if config.resume:
         out = Path(config.out) if config.out else Path(config.resume).parent
@@ -662,18 +713,21 @@ def _run(config: TrainConfig, threads_why: str, started: float,
             if config.overwrite:
                 _clear_run_files(out)
         _remove_stale_temporaries(out)
-        return _train_in_folder(config, out, data, model, loss, optimizer, scheduler,
-                                interval, steps, threads_why, started, stream)
+        if group is not None:
+            group.bcast_json(str(out))
+        return _train_in_folder(out, *train_args)
 
 
-def _train_in_folder(config: TrainConfig, out: Path, data: PreparedData, model: Any,
+def _train_in_folder(out: Path, config: TrainConfig, data: PreparedData, model: Any,
                      loss: Any, optimizer: Any, scheduler: Any, interval: str, steps: int,
-                     threads_why: str, started: float, stream: IO[str] | None) -> RunResult:
+                     threads_why: str, started: float, stream: IO[str] | None,
+                     group: Any = None) -> RunResult:
     from chainrule import io
     from chainrule.train.callbacks import CSVLogger, EarlyStopping, ProgressBar, TerminateOnNaN
     from chainrule.train.trainer import Trainer
 
     task, meta = data.bundle.task, data.metadata
+    main = group is None or group.rank == 0  # the process that writes the run's files
     resumed_at = None
     if config.resume:
         resumed_at = int(io.read_metadata(config.resume, verify=config.verify).get("epoch", 0))
@@ -687,7 +741,8 @@ def _train_in_folder(config: TrainConfig, out: Path, data: PreparedData, model: 
         threads = read_config_file(out / CONFIG_FILE).get("threads")
         if isinstance(threads, int) and not isinstance(threads, bool) and threads >= 1:
             recorded = dataclasses.replace(config, threads=threads)
-    recorded.to_json(out / CONFIG_FILE)  # first, so a killed run can be resumed from it
+    if main:
+        recorded.to_json(out / CONFIG_FILE)  # first, so a killed run can be resumed from it
 
     callbacks: list[Any] = [ProgressBar(quiet=config.quiet), CSVLogger(out / "history.csv")]
     stopper = None
@@ -706,7 +761,8 @@ def _train_in_folder(config: TrainConfig, out: Path, data: PreparedData, model: 
     metric_names = ["accuracy"] if task == "classification" else ["mae", "r2"]
     trainer = Trainer(model, loss, optimizer, metrics=metric_names, callbacks=callbacks,
                       scheduler=scheduler, scheduler_interval=interval,
-                      clip_norm=config.clip_norm, seed=config.seed)
+                      clip_norm=config.clip_norm, seed=config.seed,
+                      distributed=config.distributed)
     trainer.checkpoint_extra[CHECKPOINT_RUN_CONFIG] = config.experiment()
 
     n_params = model.num_parameters()
@@ -720,6 +776,10 @@ def _train_in_folder(config: TrainConfig, out: Path, data: PreparedData, model: 
                  f"{config.epochs} epochs x {steps} batches of {config.batch_size}")
     _say(stream, "prep    " + _describe_preprocessing(data))
     _say(stream, f"threads {config.threads} ({threads_why})")
+    if group is not None:
+        _say(stream, f"ranks   {group.size} processes ({group.backend}), batch "
+                     f"{config.batch_size} per rank = {config.batch_size * group.size} per "
+                     "step, gradients averaged, rank 0 writes")
     if config.resume:
         _say(stream, f"resume  {config.resume} (after epoch {resumed_at})")
     _say(stream, _tensorboard_line(config, tensorboard))
@@ -736,6 +796,8 @@ def _train_in_folder(config: TrainConfig, out: Path, data: PreparedData, model: 
                               verify=config.verify)
     train_seconds = time.perf_counter() - train_started
     if trainer.diverged is not None:
+        if not main:  # rank 0 says why, once, and ends the job with its exit status
+            return RunResult(out, {}, history, model, trainer)
         message = _nonfinite_message(trainer.diverged, out, ckpt, config, resumed_at or 0)
         _write_report(out, model=model, data=data, history=history, monitor=monitor,
                       diverged=message)
@@ -744,6 +806,8 @@ def _train_in_folder(config: TrainConfig, out: Path, data: PreparedData, model: 
         from chainrule.train.callbacks import _nonfinite_tensor
 
         bad = _nonfinite_tensor(model)
+        if bad is not None and not main:
+            return RunResult(out, {}, history, model, trainer)
         if bad is not None:  # a callback of the user's own put NaN back, say
             message = (f"the trained model's {bad} holds NaN/Inf; wrote no model file "
                        "(--allow-nonfinite saves it anyway)")
@@ -751,7 +815,9 @@ def _train_in_folder(config: TrainConfig, out: Path, data: PreparedData, model: 
                           diverged=message)
             raise TrainingDivergedError(message)
 
-    test = trainer.evaluate(data.test)
+    test = trainer.evaluate(data.test)  # every rank evaluates its share
+    if not main:
+        return RunResult(out, {}, history, model, trainer)
     confusion = test_logits = None
     if task == "classification":
         from chainrule.train.metrics import confusion_matrix
@@ -790,6 +856,8 @@ def _train_in_folder(config: TrainConfig, out: Path, data: PreparedData, model: 
         "total_seconds": round(time.perf_counter() - started, 3),
         "threads": config.threads, "out_dir": str(out), "files": files,
     }
+    if group is not None:
+        summary["ranks"] = group.size
     if data.output_layer is not None:
         summary["loss_scale"] = "standardised target (mae and r2 are in the target's units)"
     if confusion is not None:

@@ -147,6 +147,8 @@ class TensorBoard(Callback):
         >>> # then: tensorboard --logdir runs/tb
     """
 
+    main_process_only = True  # under distributed training, rank 0 alone writes
+
     def __init__(self, log_dir: str | os.PathLike, log_every: int = 1,
                  histogram_every: int | str | None = "epoch", graph: bool = True,
                  monitor: Any = None, config: dict[str, Any] | None = None,

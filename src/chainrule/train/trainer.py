@@ -125,6 +125,11 @@ def _input(xb: Any) -> Tensor:
     return Tensor._make(xb, False, None)
 
 
+def _sharded(loader: Any) -> bool:
+    """Whether a loader gives each rank its own share (a ``DistributedSampler``)."""
+    return type(getattr(loader, "sampler", None)).__name__ == "DistributedSampler"
+
+
 def _module_generators(model: Module) -> dict[str, Generator]:
     """Generators owned by layers (dropout with its own ``generator=``), by module name."""
     out = {}
@@ -154,6 +159,14 @@ class Trainer:
         seed: seed of the data loader's shuffling when ``fit`` gets arrays.
         train_metrics: also compute the metrics on the training batches.
         eval_batch_size: batch size of ``evaluate`` and ``predict``.
+        distributed: train data-parallel over the ranks of an MPI job (launched with
+            ``mpiexec -n N python -m mpi4py script.py``; needs mpi4py): rank 0's weights
+            are copied to every rank, arrays given to ``fit`` are sharded by a
+            ``DistributedSampler`` (``batch_size`` is per rank), gradients are averaged,
+            losses and metrics are reduced over the ranks before callbacks see them,
+            ``evaluate`` shards its data, and only rank 0 runs the callbacks that write
+            (``main_process_only``) and writes checkpoints. With one process it is the
+            same as ``distributed=False``. See ``chainrule.distributed``.
 
     Example:
         >>> import chainrule as cr
@@ -169,7 +182,7 @@ class Trainer:
                  callbacks: Sequence[Any] | None = None, scheduler: Any = None,
                  scheduler_interval: str = "epoch", clip_norm: float | None = None,
                  seed: int | None = 0, train_metrics: bool = True,
-                 eval_batch_size: int = 1024) -> None:
+                 eval_batch_size: int = 1024, distributed: bool = False) -> None:
         if not isinstance(model, Module):
             raise TypeError(f"Trainer needs a chainrule.nn.Module, got {type(model).__name__}")
         if clip_norm is not None and not clip_norm > 0:
@@ -210,6 +223,21 @@ class Trainer:
         # JSON-able entries of your own saved in every checkpoint (chainrule train keeps
         # the run's settings there, to check them on resume); read_metadata returns them
         self.checkpoint_extra: dict[str, Any] = {}
+        # data parallel (chainrule.distributed): this process's rank among world_size
+        self.distributed = bool(distributed)
+        self.rank, self.world_size = 0, 1
+        self._sync: Any = None  # a TrainerSync when more than one rank takes part
+        if distributed:
+            from chainrule.distributed.training import TrainerSync
+
+            sync = TrainerSync(model)
+            self.rank, self.world_size = sync.rank, sync.size
+            self._sync = sync if sync.active else None
+
+    @property
+    def is_main_process(self) -> bool:
+        """True on rank 0 (and without ``distributed``): the process that writes."""
+        return self.rank == 0
 
     # ---- public API -----------------------------------------------------------------
     def fit(self, train: Any, validation: Any = None, epochs: int = 10, batch_size: int = 32,
@@ -253,6 +281,12 @@ class Trainer:
         self.train_loader = loader
         self.epochs = epochs
         self.steps_per_epoch = len(loader) if hasattr(loader, "__len__") else None
+        if self._sync is not None:
+            self._sync.check_steps(self.steps_per_epoch)
+            if loader is train and not _sharded(loader):
+                warnings.warn("distributed training with a loader that has no "
+                              "DistributedSampler: every rank trains on the same batches "
+                              "(correct, but no faster than one process)", stacklevel=2)
         self._params = [p for p in self.model.parameters() if p.requires_grad]
         self._checkpoint = {"path": None if checkpoint is None else str(checkpoint),
                             "every": every, "min_interval": float(checkpoint_min_interval),
@@ -267,8 +301,14 @@ class Trainer:
             self.epoch, self.global_step, self.batch_in_epoch = 0, 0, 0
             self.history = History()
             self._running = {}
+            if self._sync is not None:  # each rank its own stream (dropout masks differ)
+                self._sync.fork_random_state(
+                    [default_generator, *_module_generators(self.model).values()])
 
-        hooks = {h: [cb for cb in self.callbacks if implements(cb, h)] for h in HOOKS}
+        # on ranks other than 0, callbacks that write files or print stay silent
+        callbacks = [cb for cb in self.callbacks if self.rank == 0
+                     or not getattr(cb, "main_process_only", False)]
+        hooks = {h: [cb for cb in callbacks if implements(cb, h)] for h in HOOKS}
         for cb in hooks["on_train_begin"]:
             cb.on_train_begin(self)
         try:
@@ -288,6 +328,10 @@ class Trainer:
         Returns:
             ``{"loss": float, "<metric>": value, …}`` (a confusion matrix as an array).
 
+        Under ``distributed`` every rank must call it: each evaluates its share of
+        arrays (or of a loader with a ``DistributedSampler``) and all get the totals.
+        ``predict`` stays local to the rank that calls it.
+
         Example:
             >>> # trainer.evaluate((X_test, y_test))["accuracy"]
         """
@@ -295,6 +339,15 @@ class Trainer:
         metrics = [copy.deepcopy(m) for m in self.metrics]
         for m in metrics:
             m.reset()
+        sync = self._sync
+        # under distributed each rank evaluates its share of arrays (or of a loader
+        # sharded by a DistributedSampler) and the sums are combined
+        shared = sync is not None and (pair is not None or _sharded(data))
+        if shared and pair is not None:
+            part = sync.shard(len(pair[0]))
+            pair = (pair[0][part], pair[1][part])
+        if sync is not None:
+            sync.before_forward()  # rank 0's running statistics everywhere
         batches = self._batches(pair, batch_size) if pair is not None else data
         loss_sum, count = 0.0, 0
         was_training = self.model.training
@@ -311,6 +364,12 @@ class Trainer:
                         m.update(out.data, yb)
         finally:
             self.model.train(was_training)
+        if shared:
+            total = sync.reduce_states({"loss_sum": loss_sum, "count": count,
+                                        "metrics": [m.state_dict() for m in metrics]})
+            loss_sum, count = total["loss_sum"], total["count"]
+            for m, state in zip(metrics, total["metrics"]):
+                m.load_state_dict(state)
         if count == 0:
             raise ValueError("evaluate: the data has no samples")
         results: dict[str, Any] = {"loss": loss_sum / count}
@@ -350,6 +409,9 @@ class Trainer:
             run.update(loss_sum=0.0, count=0, elapsed=0.0, lr=self._lr())
         started = time.perf_counter() - run["elapsed"]
         self.model.train()
+        sampler = getattr(loader, "sampler", None)
+        if callable(getattr(sampler, "set_epoch", None)):  # DistributedSampler's order
+            sampler.set_epoch(epoch)
         for cb in hooks["on_epoch_begin"]:
             cb.on_epoch_begin(self, epoch)
 
@@ -359,6 +421,8 @@ class Trainer:
 
         logs: dict[str, Any] = {"epoch": epoch + 1}
         logs["loss"] = run["loss_sum"] / run["count"] if run["count"] else math.nan
+        if self._sync is not None and self.train_metrics:
+            self._sync.reduce_metrics(self.metrics)
         if self.train_metrics:
             for m in self.metrics:
                 if m.scalar:
@@ -374,10 +438,15 @@ class Trainer:
         run.clear()
         for cb in hooks["on_epoch_end"]:
             cb.on_epoch_end(self, epoch, logs)
+        if self._sync is not None:
+            self._agree()
         ckpt = self._checkpoint
         if ckpt["path"] is not None and self.diverged is None:
             last = self.epoch >= self.epochs or self.stop_training
-            if last or time.perf_counter() - ckpt["last"] >= ckpt["min_interval"]:
+            due = last or time.perf_counter() - ckpt["last"] >= ckpt["min_interval"]
+            if self._sync is not None:  # the clock differs between ranks: rank 0 decides
+                due = self._sync.rank0_decides(due)
+            if due:
                 self.save_checkpoint(ckpt["path"])
 
     def _train_epoch(self, loader: Any, hooks: dict[str, list[Any]], started: float) -> None:
@@ -391,12 +460,19 @@ class Trainer:
         every = self._checkpoint["every"]
         logs: dict[str, Any] = {"loss": 0.0, "batch": 0, "size": 0}  # reused every batch
 
+        sync = self._sync
         for xb, yb in loader:
             step = self.global_step
             optimizer.zero_grad(set_to_none=True)
+            if sync is not None:
+                sync.before_forward()
             out = model(_input(xb))
             loss = loss_fn(out, yb)
+            if sync is not None:  # the batch's loss over all ranks, summed during backward
+                sync.start_loss(loss.item(), len(yb))
             loss.backward()
+            if sync is not None:  # gradients averaged (normally backward already waited)
+                sync.finish_gradient_sync()
             for cb in after_backward:
                 cb.on_after_backward(self, step)
             if clip is not None:
@@ -407,8 +483,10 @@ class Trainer:
             for cb in after_step:
                 cb.on_after_step(self, step)
 
-            value = loss.item()
-            n = len(yb)
+            if sync is None:
+                value, n = loss.item(), len(yb)
+            else:
+                value, n = sync.loss()
             run["loss_sum"] += value * n
             run["count"] += n
             for m in metrics:
@@ -419,11 +497,25 @@ class Trainer:
                 logs["loss"], logs["batch"], logs["size"] = value, self.batch_in_epoch - 1, n
                 for cb in batch_end:
                     cb.on_batch_end(self, step, logs)
+            if sync is not None:
+                self._agree()
             if every and self.global_step % every == 0 and self.diverged is None:
                 run["elapsed"] = time.perf_counter() - started
                 self.save_checkpoint(self._checkpoint["path"])
             if self.stop_training:
                 break
+
+    def _agree(self) -> None:
+        """Every rank stops (or has diverged) when one does: a rank leaving the loop alone
+        would leave the others waiting in their next allreduce."""
+        stop, diverged = self._sync.agree(float(self.stop_training),
+                                          float(self.diverged is not None))
+        self.stop_training = bool(stop)
+        if diverged and self.diverged is None:
+            from chainrule.train.callbacks import Divergence
+
+            self.diverged = Divergence(self.epoch + 1, self.global_step,
+                                       "another rank found a non-finite value")
 
     def _clipper(self) -> Callable[[], Any] | None:
         if self.clip_norm is None:
@@ -448,7 +540,14 @@ class Trainer:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         from chainrule.data import DataLoader, TensorDataset
 
-        return DataLoader(TensorDataset(*pair), batch_size=batch_size, shuffle=shuffle,
+        dataset = TensorDataset(*pair)
+        if self._sync is not None:
+            from chainrule.data.sampler import DistributedSampler
+
+            sampler = DistributedSampler(dataset, self.world_size, self.rank, shuffle=shuffle,
+                                         seed=self._sync.same_seed(self.seed))
+            return DataLoader(dataset, batch_size=batch_size, sampler=sampler)
+        return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle,
                           drop_last=False, seed=self.seed)
 
     def _batches(self, pair: tuple[np.ndarray, np.ndarray],
@@ -491,6 +590,10 @@ class Trainer:
 
         Mid-epoch this includes the data loader's position and the epoch's running sums;
         at an epoch end (``batch_in_epoch == 0``) the next epoch starts on resume.
+
+        Under ``distributed`` every rank must call it (the Trainer does): each rank's
+        random generators, loader position and running metric sums are gathered into
+        the file, which rank 0 alone writes.
         """
         from chainrule import io
 
@@ -498,6 +601,19 @@ class Trainer:
         loader_state = None
         if hasattr(self.train_loader, "state_dict"):
             loader_state = self.train_loader.state_dict()
+        rng = {"default": default_generator.get_state(),
+               "modules": {k: g.get_state() for k, g in _module_generators(self.model).items()}}
+        mid_epoch = bool(self.batch_in_epoch and run)
+        metric_states = [m.state_dict() for m in self.metrics] if mid_epoch else None
+        ranks = None
+        if self._sync is not None:
+            self._sync.before_forward()  # the file holds rank 0's running statistics
+            ranks = self._sync.gather_rank_states({"rng": rng, "loader": loader_state,
+                                                   "metrics": metric_states})
+            if ranks is None:  # not rank 0: the file is rank 0's to write
+                if self._checkpoint:
+                    self._checkpoint["last"] = time.perf_counter()
+                return
         # EarlyStopping's best weights are arrays; the checkpoint stores them exactly
         callbacks, arrays = {}, {}
         for i, cb in enumerate(self.callbacks):
@@ -514,19 +630,19 @@ class Trainer:
             "global_step": self.global_step,
             "epochs": self.epochs,
             "stop_training": bool(self.stop_training),
-            "rng": {"default": default_generator.get_state(),
-                    "modules": {k: g.get_state()
-                                for k, g in _module_generators(self.model).items()}},
+            "rng": rng,
             "loader": loader_state,
             "running": ({"loss_sum": run["loss_sum"], "count": run["count"],
                          "elapsed": run["elapsed"], "lr": run["lr"],
-                         "metrics": [m.state_dict() for m in self.metrics]}
-                        if self.batch_in_epoch and run else None),
+                         "metrics": metric_states}
+                        if mid_epoch else None),
             "history": self.history.to_dict(),
             "callbacks": callbacks,
             "callback_arrays": arrays,
             "environment": environment(),
         }
+        if ranks is not None:
+            extra["distributed"] = {"world_size": self.world_size, "ranks": ranks}
         io.save_checkpoint(path, model=self.model, optimizer=self.optimizer,
                            scheduler=self.scheduler, extra=extra)
         if self._checkpoint:
@@ -551,6 +667,17 @@ class Trainer:
             self._restore_extra(path, extra, loader)
 
     def _restore_extra(self, path: str, extra: dict, loader: Any) -> None:
+        saved = extra.get("distributed") or {}
+        size = int(saved.get("world_size", 1))
+        if size != self.world_size:
+            raise ValueError(f"{path} was written by a run of {size} process(es); resume it "
+                             f"with {size} (mpiexec -n {size} ...), not {self.world_size}: "
+                             "each rank's data shard and random state are in it")
+        if saved.get("ranks"):  # this rank's own generators, loader position and sums
+            mine = saved["ranks"][self.rank]
+            extra = {**extra, "rng": mine["rng"], "loader": mine["loader"]}
+            if extra.get("running") is not None:
+                extra["running"] = {**extra["running"], "metrics": mine["metrics"]}
         self.epoch = int(extra["epoch"])
         self.batch_in_epoch = int(extra["batch_in_epoch"])
         self.global_step = int(extra["global_step"])

@@ -25,6 +25,7 @@ from chainrule.data.dataset import (
 from chainrule.data.loader import DataLoader, default_collate
 from chainrule.data.sampler import (
     BatchSampler,
+    DistributedSampler,
     RandomSampler,
     Sampler,
     SequentialSampler,
@@ -32,7 +33,7 @@ from chainrule.data.sampler import (
     WeightedRandomSampler,
 )
 
-__all__ = ["BatchSampler", "ChainDataset", "IterableDataset", "StackDataset",
+__all__ = ["BatchSampler", "ChainDataset", "DistributedSampler", "IterableDataset", "StackDataset",
            "get_worker_info", "ConcatDataset", "DataLoader", "Dataset", "RandomSampler",
            "Sampler", "SequentialSampler", "Subset", "SubsetRandomSampler", "TensorDataset",
            "WeightedRandomSampler", "default_collate", "random_split"]
