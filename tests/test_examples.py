@@ -129,3 +129,17 @@ def test_char_lm_quick_loss_falls_and_samples(model: str) -> None:
     assert r["final_loss"] < r["start_loss"] - 1.0  # ~4.1 → ~2.3 in 60 steps
     assert math.isfinite(r["final_train_loss"])
     assert r["sample"].startswith("The miller") and len(r["sample"]) == 10 + 40
+
+
+# ---- spoken_digits ----------------------------------------------------------------------
+
+
+def test_spoken_digits_quick_recognises_unseen_formant_voices() -> None:
+    pytest.importorskip("chainrule.nn.conv")
+    example = load_example("spoken_digits")
+    r = example.main(quick=True, verbose=False)
+    assert r["data"].startswith("formant-synthesised") and r["split"] == "voices.csv"
+    assert r["test_voices"] == 4 and r["test_size"] == 4 * 10 * example.QUICK_TAKES
+    assert r["confusion"].shape == (10, 10) and r["confusion"].sum() == r["test_size"]
+    # chance is 10 %; the full run on espeak-ng's voices is in examples/README.md
+    assert r["test_accuracy"] >= 0.9
