@@ -62,7 +62,7 @@ CANVAS = SAMPLE_RATE          # 1 s: every utterance is centred on (or cut to) t
 N_FFT, HOP, N_MELS = 256, 100, 32
 FRAMES = 64                   # the window the CNN sees (0.8 s)
 FLOOR = -np.log(1e7)          # 70 dB below an utterance's loudest band and frame
-QUICK_VOICES, QUICK_TAKES, QUICK_EPOCHS = 16, 2, 8
+QUICK_VOICES, QUICK_TAKES, QUICK_EPOCHS = 16, 2, 10
 
 
 def _generator() -> ModuleType:
@@ -217,10 +217,10 @@ def main(quick: bool = False, data: str | None = None, synthetic: bool = False,
     """Train the CNN on spoken digits and report its accuracy on unseen voices.
 
     Args:
-        quick: 16 formant voices, a narrower CNN, 8 epochs (a few seconds), for tests.
+        quick: 16 formant voices, a narrower CNN, 10 epochs (a few seconds), for tests.
         data: a folder in FSDD's layout (default: a generated set, see above).
         synthetic: without ``data``, generate formant voices instead of espeak-ng's.
-        epochs: override the number of epochs (default 15; 8 when ``quick``).
+        epochs: override the number of epochs (default 15; 10 when ``quick``).
         seed: seed of the weights, the batch order, the crops and any seeded split.
         test_speakers: the speakers to hold out for the test (default: see above).
         verbose: print progress and the summary.
