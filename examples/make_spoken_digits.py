@@ -12,7 +12,7 @@ training and which are held out for the test (so the test set's voices are unsee
   "zero" … "nine" spoken by every English accent of espeak-ng (``espeak-ng --voices=en``,
   the eSpeak ``gmw/`` voices: en-gb, en-us, en-gb-scotland, en-gb-x-gbclan, en-gb-x-rp,
   en-gb-x-gbcwmd, en-029, en-us-nyc) combined with every voice variant
-  (``espeak-ng --voices=variant``: m1–m8, f1–f5, klatt…, 101 in espeak-ng 1.51), each
+  (``espeak-ng --voices=variant``: m1–m8, f1–f5, klatt…, 100 in espeak-ng 1.51), each
   take at a random pitch (``-p`` 30–70), speed (``-s`` 130–210 words a minute) and
   amplitude (``-a`` 70–130). A voice (the speaker of the file name) is
   ``accent+variant``, e.g. ``en-gb-scotland+klatt3``. The split is by variant *family*

@@ -8,8 +8,8 @@
 The data is a folder in the Free Spoken Digit Dataset's layout (``{digit}_{speaker}_
 {index}.wav``, 8 kHz; ``chainrule.data.load_spoken_digits``). Without ``--data``, a set is
 generated once by ``make_spoken_digits.py`` and kept under ``$CHAINRULE_CACHE`` (or
-``~/.cache/chainrule``): spoken by every English voice of espeak-ng (8 accents × 101
-variants, 2 takes of each digit at random pitch, speed and loudness: 16,160 files), or
+``~/.cache/chainrule``): spoken by every English voice of espeak-ng (8 accents × 100
+variants, 2 takes of each digit at random pitch, speed and loudness: 16,000 files), or
 with ``--synthetic``/``--quick`` by a NumPy formant synthesiser. The test set is the
 voices the generator held out (its ``voices.csv``); for a folder without one (FSDD),
 ``--test-speakers`` names them, else a seeded fifth of the speakers is held out. Either
@@ -30,8 +30,21 @@ trained with ``chainrule.train.Trainer``: Adam (lr 3e-3) with a cosine schedule,
 of 64, cross-entropy with label smoothing 0.1; 10 % of the training voices are kept aside
 for validation (monitoring only: nothing is chosen on them, or on the test voices).
 
-MEASURED (``python examples/spoken_digits.py``, seed 0, on the espeak-ng set described
-above; 2 shared CPU cores): see examples/README.md for the figures of the full run.
+MEASURED on 2 shared CPU cores (``python examples/spoken_digits.py``, seed 0, 6 epochs, on
+the espeak-ng set above: 12,400 training utterances from 620 voices, 1,360 validation from
+68, 2,240 test from 112 voices of 14 held-out variant families: alex, alicia, andy,
+belinda, croak, denis, hugo, kaukovalta, lee, max, michael, mr serious, quincy, storm):
+
+    test accuracy on the 112 unseen voices   100.00 % (0/2,240 wrong)
+    validation accuracy                      100 % from epoch 3 (99.6 % after epoch 1)
+    time                                     356 s training + 40 s reading and features
+                                             (generating the set once: 9.5 min)
+
+15 epochs give the same (0/2,240). espeak-ng's voices share one rule-based phoneme
+inventory per accent, so a digit is far easier to recognise across them than across
+people: this figure says the pipeline works end to end, not how it fares on recorded
+speech; run ``--data`` on FSDD's ``recordings/`` (with ``--test-speakers``) for that.
+
 ``main(quick=True)`` trains a narrower CNN on 16 formant voices (11 for training) for a
 few seconds, in batches of 32 (the test, tests/test_examples.py), and returns the figures
 as a dict.
@@ -220,7 +233,7 @@ def main(quick: bool = False, data: str | None = None, synthetic: bool = False,
         quick: 16 formant voices, a narrower CNN, 10 epochs (a few seconds), for tests.
         data: a folder in FSDD's layout (default: a generated set, see above).
         synthetic: without ``data``, generate formant voices instead of espeak-ng's.
-        epochs: override the number of epochs (default 15; 10 when ``quick``).
+        epochs: override the number of epochs (default 6; 10 when ``quick``).
         seed: seed of the weights, the batch order, the crops and any seeded split.
         test_speakers: the speakers to hold out for the test (default: see above).
         verbose: print progress and the summary.
@@ -230,7 +243,7 @@ def main(quick: bool = False, data: str | None = None, synthetic: bool = False,
         'val_accuracy', 'confusion', 'data', 'split', 'parameters', 'epochs', 'seconds'}``.
     """
     log = print if verbose else (lambda *a, **k: None)
-    epochs = epochs or (QUICK_EPOCHS if quick else 15)
+    epochs = epochs or (QUICK_EPOCHS if quick else 6)
     if data is None:
         folder, described = default_data(synthetic, quick, log)
     else:
@@ -310,7 +323,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--synthetic", action="store_true",
                    help="generate formant voices instead of espeak-ng's")
     p.add_argument("--quick", action="store_true", help="16 formant voices, a narrow CNN")
-    p.add_argument("--epochs", type=int, default=None, help="default 15")
+    p.add_argument("--epochs", type=int, default=None, help="default 6")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--test-speakers", nargs="+", default=None,
                    help="speakers held out for the test (default: voices.csv, or a fifth)")
