@@ -193,3 +193,16 @@ def test_cifar_cnn_quick_learns_the_synthetic_images() -> None:
     assert losses[-1] < 0.7 * losses[0]
     # three epochs of a narrow CNN: far above chance (10 %); seed 0 reaches ~89 %
     assert r["test_accuracy"] > 0.7
+
+# ---- spoken_digits ----------------------------------------------------------------------
+
+
+def test_spoken_digits_quick_recognises_unseen_formant_voices() -> None:
+    pytest.importorskip("chainrule.nn.conv")
+    example = load_example("spoken_digits")
+    r = example.main(quick=True, verbose=False)
+    assert r["data"].startswith("formant-synthesised") and r["split"] == "voices.csv"
+    assert r["test_voices"] == 4 and r["test_size"] == 4 * 10 * example.QUICK_TAKES
+    assert r["confusion"].shape == (10, 10) and r["confusion"].sum() == r["test_size"]
+    # chance is 10 %; the full run on espeak-ng's voices is in examples/README.md
+    assert r["test_accuracy"] >= 0.9

@@ -16,6 +16,8 @@ Public surface::
     read_idx, write_idx, load_idx_dir                                   (idx)
     DataBundle, load_dataset                                            (bundle, registry)
     load, cache_dir, DownloadError      public sets by name, downloaded once (public, download)
+    read_wav, write_wav, resample, load_spoken_digits, SpokenDigits     (audio)
+    mel_spectrogram, log_mel_spectrogram, melscale_fbanks               (spectrogram)
 
 Example:
     >>> from chainrule.data import DataLoader, TensorDataset, make_moons
@@ -72,3 +74,20 @@ __all__ = [
     "make_xor", "one_hot", "random_split", "read_idx", "train_val_test_split", "write_idx",
 ]
 __all__ += ["DownloadError", "cache_dir", "load"]  # public data sets by name
+
+# ---- speech: WAV files, spoken-digit folders, the log-mel front end ----
+from chainrule.data.audio import (  # noqa: E402
+    SpokenDigits,
+    load_spoken_digits,
+    read_wav,
+    resample,
+    write_wav,
+)
+from chainrule.data.spectrogram import (  # noqa: E402
+    log_mel_spectrogram,
+    mel_spectrogram,
+    melscale_fbanks,
+)
+
+__all__ += ["SpokenDigits", "load_spoken_digits", "log_mel_spectrogram", "mel_spectrogram",
+            "melscale_fbanks", "read_wav", "resample", "write_wav"]
