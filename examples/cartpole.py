@@ -491,12 +491,13 @@ def main(agent: str = "pg", quick: bool = False, seed: int = 0, steps: int | Non
 
     Returns:
         ``{'agent', 'env', 'seed', 'returns', 'moving_average', 'last_average',
-        'env_steps', 'solved', 'steps_to_solve', 'eval_env_steps', 'eval_mean',
+        'env_steps', 'solved', 'steps_to_solve', 'eval_env_steps', 'evaluations', 'eval_mean',
         'eval_returns', 'check_mean', 'seconds', 'model'}``: the training episodes'
         returns and their moving average over 20 episodes; ``env_steps`` the training
         steps taken, ``steps_to_solve`` those when the greedy policy first scored 500 on
         all 20 evaluation episodes (None if never), ``eval_env_steps`` the steps the
-        evaluations took; ``eval_*`` the greedy evaluation of the policy kept;
+        evaluations took; ``evaluations`` (step, mean greedy return) of each;
+        ``eval_*`` the greedy evaluation of the policy kept;
         ``check_mean`` its mean over 100 further episodes (None when ``quick``).
     """
     if agent not in ("pg", "dqn"):
@@ -546,7 +547,7 @@ def _run(agent: str, quick: bool, seed: int, max_steps: int, backend: str, out: 
         "moving_average": curve.averages,
         "last_average": float(np.mean(curve.returns[-20:])) if curve.returns else 0.0,
         "env_steps": used, "solved": solved, "steps_to_solve": evaluator.solved_at,
-        "eval_env_steps": evaluator.env_steps,
+        "eval_env_steps": evaluator.env_steps, "evaluations": evaluator.history,
         "eval_mean": float(eval_returns.mean()), "eval_returns": eval_returns.tolist(),
         "check_mean": None if check is None else float(check.mean()), "seconds": seconds,
         "model": out}

@@ -148,6 +148,7 @@ def test_actor_critic_quick_learns_to_balance(pg_run: tuple[dict[str, Any], Path
     assert r["last_average"] > 80      # the last 20 training episodes, sampled actions
     assert r["eval_mean"] > 200  # the greedy policy, 20 episodes
     assert r["check_mean"] is None  # the 100-episode check is left to full runs
+    assert r["evaluations"] == [(r["env_steps"], r["eval_mean"])]  # quick: once, at the end
     assert len(r["moving_average"]) == len(returns)
     assert r["moving_average"][-1] == pytest.approx(np.mean(returns[-20:]))
 
