@@ -483,8 +483,14 @@ def _run(seeds: list[tuple[Tensor, np.ndarray]], retain_graph: bool,
             if remaining is not None:
                 _finish_ready_leaves(inputs, remaining, leaf_grads, given)
         if targets is None:
-            for t, g in leaf_grads.values():
-                _finish_leaf(t, g, given)
+            if _POST_HOOKS:
+                for t, g in leaf_grads.values():
+                    _finish_leaf(t, g, given)
+            else:  # the common case, once per parameter per step: no call layer to pass
+                for t, g in leaf_grads.values():
+                    if t._hooks is not None:
+                        g = _apply_hooks(t._hooks, g, t.name or "leaf")
+                    _store_leaf_grad(t, g, given)
             callbacks = _State.callbacks
             while callbacks:  # a callback may queue another
                 callbacks.pop(0)()
