@@ -286,3 +286,13 @@ def environment() -> dict[str, Any]:
         threads = None
     return {"threads": threads, "chainrule": __version__, "numpy": np.__version__,
             "blas": blas_description(), "machine": platform.machine()}
+
+
+def use_fast(on: bool = True) -> bool:
+    """Switch the optional compiled (numba) kernels on or off; see ``chainrule.fast``.
+
+    Returns whether they are on: False, after one warning, when numba is missing.
+    """
+    from chainrule import fast
+
+    return fast.use_fast(on)
