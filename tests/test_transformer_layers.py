@@ -345,3 +345,17 @@ def test_decoder_only_transformer_honours_dtype() -> None:
     model = nn.DecoderOnlyTransformer(10, 8, 8, 2, 1, 16, dtype="float64")
     assert _float64_everywhere(model)
     assert model(cr.tensor([[1, 2, 3]])).dtype == np.float64
+
+
+@pytest.mark.parametrize("make", [
+    lambda **kw: cr.nn.PositionalEmbedding(8, 4, **kw),
+    lambda **kw: cr.nn.TransformerBlock(8, 2, 16, **kw),
+    lambda **kw: cr.nn.DecoderOnlyTransformer(11, 8, 8, 2, 1, 16, **kw),
+], ids=["PositionalEmbedding", "TransformerBlock", "DecoderOnlyTransformer"])
+def test_own_transformer_layers_take_device_and_dtype(make) -> None:
+    # chainrule's own blocks take device= as every torch layer does: the CPU, or an error
+    model = make(device="cpu", dtype=cr.float64)
+    assert all(p.dtype == cr.float64 and p.device == cr.device("cpu")
+               for p in model.parameters())
+    with pytest.raises(RuntimeError, match="cuda"):
+        make(device="cuda")

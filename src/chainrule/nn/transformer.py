@@ -51,6 +51,7 @@ class PositionalEmbedding(Module):
         kind: ``'learned'`` (a ``weight`` (context, d_model) from N(0, 1), like an
             ``Embedding`` of positions) or ``'sinusoidal'`` (fixed, not saved).
         generator: random source for the learned table.
+        dtype: of the table (default: the default dtype); device: must name the CPU.
 
     Example:
         >>> import chainrule as cr
@@ -60,8 +61,10 @@ class PositionalEmbedding(Module):
     """
 
     def __init__(self, context: int, d_model: int, kind: str = "learned",
-                 generator: Generator | None = None, dtype: Any = None) -> None:
+                 generator: Generator | None = None, dtype: Any = None,
+                 device: Any = None) -> None:
         super().__init__()
+        check_device(device, type(self).__name__)
         if context <= 0 or d_model <= 0:
             raise ValueError(f"PositionalEmbedding needs positive sizes, got context="
                              f"{context}, d_model={d_model}")
@@ -108,6 +111,8 @@ class TransformerBlock(Module):
         d_model: width; num_heads: attention heads (must divide d_model).
         d_ff: hidden width of the MLP; dropout: after attention and the MLP, and on the
             attention weights. causal: each position sees only itself and earlier ones.
+        generator: random source for the weights and dropout; dtype: of every weight;
+            device: must name the CPU (``"cpu"`` or None).
 
     Shapes: (B, T, d_model) → (B, T, d_model).
 
@@ -119,8 +124,9 @@ class TransformerBlock(Module):
 
     def __init__(self, d_model: int, num_heads: int, d_ff: int, dropout: float = 0.0,
                  causal: bool = True, generator: Generator | None = None,
-                 dtype: Any = None) -> None:
+                 dtype: Any = None, device: Any = None) -> None:
         super().__init__()
+        check_device(device, type(self).__name__)
         self.causal = causal
         self.ln1 = LayerNorm(d_model, dtype=dtype)
         self.attn = MultiheadAttention(d_model, num_heads, dropout=dropout, batch_first=True,
@@ -158,6 +164,7 @@ class DecoderOnlyTransformer(Module):
         positional: ``'learned'`` or ``'sinusoidal'``.
         tie_weights: share the token embedding with the output head.
         generator: random source for the initial weights and dropout.
+        dtype: of every weight; device: must name the CPU (``"cpu"`` or None).
 
     Example:
         >>> import chainrule as cr
@@ -169,8 +176,9 @@ class DecoderOnlyTransformer(Module):
     def __init__(self, vocab_size: int, context: int, d_model: int, num_heads: int,
                  num_layers: int, d_ff: int, dropout: float = 0.0, positional: str = "learned",
                  tie_weights: bool = False, generator: Generator | None = None,
-                 dtype: Any = None) -> None:
+                 dtype: Any = None, device: Any = None) -> None:
         super().__init__()
+        check_device(device, type(self).__name__)
         if num_layers < 1:
             raise ValueError(f"DecoderOnlyTransformer: num_layers must be at least 1, got "
                              f"{num_layers}")
