@@ -146,6 +146,9 @@ def test_regression_csv_round_trip(tmp_path: Path) -> None:
                                                                                     abs=150)
     evaluated = json.loads(ok(chainrule("evaluate", out / "model.safetensors", "--json")))
     assert evaluated["r2"] == pytest.approx(summary["test"]["r2"], rel=1e-5)
+    # the explainer walks the trained layers on standardised values, as training saw them
+    walk = ok(chainrule("explain", out / "model.safetensors", "--x", "1,300", "--y", "6000"))
+    assert "standardises the raw input" in walk and "autograd" in walk
 
 
 def test_explain_subcommand() -> None:

@@ -160,8 +160,9 @@ def test_default_network_is_float64_with_the_documented_weights() -> None:
 def test_unsupported_models_and_inputs_are_named() -> None:
     with pytest.raises(ValueError, match="Sequential"):
         explain(nn.Linear(2, 1))
-    with pytest.raises(ValueError, match="layer '1' is Dropout"):
-        explain(nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.5), nn.Linear(2, 1)))
+    with pytest.raises(ValueError, match="layer '2' is BatchNorm1d"):
+        explain(nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.5), nn.BatchNorm1d(2),
+                              nn.Linear(2, 1)))
     with pytest.raises(ValueError, match="second activation"):
         explain(nn.Sequential(nn.Linear(2, 2), nn.ReLU(), nn.Sigmoid()))
     with pytest.raises(ValueError, match="starts with activation"):
@@ -174,3 +175,22 @@ def test_unsupported_models_and_inputs_are_named() -> None:
         explain(format="latex")
     with pytest.raises(ValueError, match="learning rate"):
         explain(lr=0.0)
+
+
+def test_model_written_by_chainrule_train_walks_from_standardised_values() -> None:
+    # `chainrule train` wraps the layers it trains in Standardize layers and adds dropout;
+    # the walk covers the trained layers, on the values they saw in training
+    cr.manual_seed(0)
+    core = [nn.Linear(2, 3), nn.Tanh(), nn.Linear(3, 1)]
+    model = nn.Sequential(nn.Standardize(mean=[10.0, -1.0], std=[2.0, 0.5]), core[0],
+                          core[1], nn.Dropout(0.5), core[2],
+                          nn.Standardize(mean=[100.0], std=[20.0], invert=True))
+    ex = explain(model, x=[12.0, -1.5], y=[110.0], lr=0.1)
+    check_rows(ex, 0.1)
+    np.testing.assert_allclose(ex.x, [1.0, -1.0])
+    np.testing.assert_allclose(ex.y, [0.5])
+    plain = explain(nn.Sequential(*core), x=[1.0, -1.0], y=[0.5], lr=0.1)
+    assert [r.chain_rule for r in ex.rows] == [r.chain_rule for r in plain.rows]
+    assert ex.rows[0].param == "1.weight[0, 0]"  # the layer keeps its name in the model
+    assert len(ex.notes) == 3 and "dropout ('3')" in ex.notes[0]
+    assert all(note in ex.text and note in ex.markdown for note in ex.notes)

@@ -209,9 +209,12 @@ def _add_explain(sub: Any) -> None:
                        "forward pass, the error, every weight's gradient by the chain rule "
                        "(next to autograd and finite differences) and the update.")
     p.add_argument("model", metavar="MODEL", nargs="?",
-                   help="a small model file (Linear layers with sigmoid/tanh/relu); "
-                   "default: the classic 2-2-1 sigmoid network")
-    p.add_argument("--x", metavar="X1,X2,...", help="the input example (default: 0.05,0.10)")
+                   help="a small model file (Linear layers with sigmoid/tanh/relu, such as "
+                   "`chainrule train --model mlp:4` writes: its input standardisation is "
+                   "applied to --x, dropout left out); default: the classic 2-2-1 sigmoid "
+                   "network")
+    p.add_argument("--x", metavar="X1,X2,...", help="the input example, raw (default: "
+                   "0.05,0.10)")
     p.add_argument("--y", metavar="Y1,...", help="its target (default: 0.01)")
     p.add_argument("--lr", type=float, default=0.5, help="learning rate (default: 0.5)")
     p.add_argument("--format", choices=("text", "markdown", "html"), default="text")

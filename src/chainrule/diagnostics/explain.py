@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html
 import math
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,8 +24,10 @@ from chainrule.autograd import no_grad
 from chainrule.losses import mse_loss
 from chainrule.nn.activation import ReLU, Sigmoid, Tanh
 from chainrule.nn.containers import Sequential
+from chainrule.nn.dropout import Dropout
 from chainrule.nn.linear import Identity, Linear
 from chainrule.nn.module import Module
+from chainrule.nn.preprocessing import Standardize
 from chainrule.tensor import Tensor
 
 _FORMATS = ("text", "markdown", "html")
@@ -110,6 +113,8 @@ class Explanation:
         x, y, prediction: the example and the network's output before the step.
         error_before, error_after: E before and after the update.
         lr: the learning rate α.
+        notes: what was done before the walk, e.g. the raw input standardised by the
+            model's own ``Standardize`` layer (a model ``chainrule train`` wrote).
     """
 
     rows: list[GradientRow]
@@ -121,6 +126,7 @@ class Explanation:
     error_after: float
     lr: float
     format: str = "text"
+    notes: list[str] = field(default_factory=list)
     text: str = ""
     markdown: str = ""
     html: str = ""
@@ -195,6 +201,40 @@ def _parse(model: Module) -> list[_Layer]:
     if not layers:
         raise ValueError("explain(): the model has no Linear layer")
     return layers
+
+
+def _peel(model: Module) -> tuple[Module, Standardize | None, Standardize | None, list[str]]:
+    """The layers the walk covers: without the fixed ``Standardize`` layers (the one that
+    standardises the input first, and the inverted one that maps a regression's outputs
+    back to real units last, as ``chainrule train`` puts them around the layers it trains)
+    and without dropout (whose random mask would make the step one of many). Returns the
+    model, the two layers (or None) and the names of the dropout layers left out."""
+    if not isinstance(model, Sequential):
+        return model, None, None, []
+    named = list(model.named_children())
+    dropped = [name for name, m in named if isinstance(m, Dropout)]
+    kept = [(name, m) for name, m in named if not isinstance(m, Dropout)]
+    first = kept[0][1] if kept and isinstance(kept[0][1], Standardize) \
+        and not kept[0][1].invert else None
+    last = kept[-1][1] if len(kept) > 1 and isinstance(kept[-1][1], Standardize) \
+        and kept[-1][1].invert else None
+    if first is None and last is None and not dropped:
+        return model, None, None, []
+    inner = kept[first is not None:len(kept) - (last is not None)]
+    return Sequential(OrderedDict(inner)), first, last, dropped  # the layers keep their names
+
+
+def _standardized(layer: Standardize, values: np.ndarray) -> np.ndarray:
+    mean = np.asarray(layer.mean.data, np.float64).reshape(-1)
+    std = np.asarray(layer.std.data, np.float64).reshape(-1)
+    if mean.size != values.size:
+        raise ValueError(f"explain(): the model's Standardize layer holds {mean.size} "
+                         f"features, the example {values.size}")
+    return (values - mean) / std
+
+
+def _plain_vector(values: np.ndarray) -> str:
+    return "[" + ", ".join(_num(v) for v in values) + "]"
 
 
 def _rebuild(layers: list[_Layer], weights: list[tuple[np.ndarray, np.ndarray | None]]
@@ -282,10 +322,26 @@ def explain(model: Module | None = None, x: Any = None, y: Any = None, lr: float
     if not lr > 0:
         raise ValueError(f"explain(): the learning rate must be positive, got {lr}")
     model = default_network() if model is None else model
+    model, x_in, y_out, dropped = _peel(model)
     layers = _parse(model)
     n_in, n_out = layers[0].weight.shape[1], layers[-1].weight.shape[0]
     x_vec = _as_vector([0.05, 0.10] if x is None else x, n_in, "x")
     y_vec = _as_vector([0.01] if y is None else y, n_out, "y")
+    notes = []
+    if dropped:
+        notes.append(f"dropout ({', '.join(repr(n) for n in dropped)}) is left out, as in "
+                     "evaluation: with it, each step would use another random mask")
+    if x_in is not None:
+        raw, x_vec = x_vec, _standardized(x_in, x_vec)
+        notes.append(f"the model's first layer standardises the raw input, x = (raw − mean)"
+                     f" / std: {_plain_vector(raw)} → {_plain_vector(x_vec)}; the walk starts"
+                     " from there (that layer learns nothing)")
+    if y_out is not None:
+        raw, y_vec = y_vec, _standardized(y_out, y_vec)
+        notes.append(f"the model's last layer maps outputs back to real units (ŷ · std + "
+                     f"mean), and training measured the error on standardised targets, so the"
+                     f" target is standardised too: {_plain_vector(raw)} → "
+                     f"{_plain_vector(y_vec)}")
 
     neurons_by_layer, names = _forward(layers, x_vec)
     prediction = np.array([nr.a for nr in neurons_by_layer[-1]])
@@ -319,7 +375,7 @@ def explain(model: Module | None = None, x: Any = None, y: Any = None, lr: float
 
     neurons = [nr for layer_neurons in neurons_by_layer for nr in layer_neurons]
     result = Explanation(rows, neurons, x_vec, y_vec, prediction, error, error_after,
-                         float(lr), format)
+                         float(lr), format, notes)
     result.text = _render_text(result, layers, names)
     result.markdown = _render_markdown(result, layers, names)
     result.html_fragment = _render_html(result, layers, names)
@@ -512,7 +568,8 @@ def _intro(ex: Explanation, layers: list[_Layer], names: list[list[str]]) -> lis
             f"input {_vector(names[0], ex.x)}; target "
             f"{_vector([f'y{j + 1}' for j in range(len(ex.y))], ex.y)}; "
             f"learning rate α = {_num(ex.lr)}",
-            f"error E = 1/n Σ (y − ŷ)², n = {len(ex.y)} output{'s' if len(ex.y) > 1 else ''}"]
+            f"error E = 1/n Σ (y − ŷ)², n = {len(ex.y)} output{'s' if len(ex.y) > 1 else ''}",
+            *ex.notes]
 
 
 def _error_line(ex: Explanation, names: list[list[str]]) -> str:
