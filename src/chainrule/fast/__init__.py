@@ -23,15 +23,16 @@ from __future__ import annotations
 import os
 import tempfile
 import warnings
+from collections.abc import Callable, Hashable
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 # The call sites test this one module attribute (a dict lookup) before anything else, so a
 # run on the NumPy path pays nothing else for the fast path's existence.
 enabled = False
 
-_kernels: dict[str, Any] = {}
+_kernels: dict[Hashable, Any] = {}
 _warned = False
 _cache: str | None = None  # the folder numba caches in, or None (in memory only)
 
@@ -75,11 +76,14 @@ def status() -> str:
     return "numpy"
 
 
-def kernel(name: str, build: Callable[[], Callable[..., Any]]) -> Callable[..., Any] | None:
+def kernel(name: Hashable, build: Callable[[], Callable[..., Any]]
+           ) -> Callable[..., Any] | None:
     """The compiled kernel ``name``, made by ``build()`` on first use; None when the fast
     path is off or the kernel cannot be built (then one warning, and the path goes off).
 
     ``build`` imports numba and returns the jitted function; it runs once per process.
+    ``name`` may be a tuple such as ``("adam", amsgrad, ...)`` for a kernel compiled per set
+    of options (a tuple of constants hashes faster than a formatted string).
     """
     fn = _kernels.get(name)
     if fn is None:
