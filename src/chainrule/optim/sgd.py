@@ -81,7 +81,8 @@ class SGD(Optimizer):
         # the per-parameter bookkeeping. One temporary, two passes over memory.
         lr = group["lr"]
         dtype = lr_array = None
-        plain = _fast.kernel("sgd_plain", _build_sgd_plain) if _fast.enabled else None
+        fast = _fast.enabled
+        plain = None
         for p in group["params"]:
             g = p._grad  # the .grad property's storage, read without a call per parameter
             if g is not None:
@@ -89,10 +90,14 @@ class SGD(Optimizer):
                 w = p.data
                 if g.shape != w.shape:
                     raise self._shape_error(p, g)
-                if (plain is not None and w.dtype is _F32 and g.dtype is _F32
-                        and w.flags.c_contiguous and g.flags.c_contiguous):
-                    plain(w.reshape(-1), g.reshape(-1), lr)  # one pass, no temporary
-                    continue
+                if (fast and w.dtype is _F32 and g.dtype is _F32 and w.flags.c_contiguous
+                        and g.flags.c_contiguous):
+                    if plain is None:
+                        plain = _fast.kernel("sgd_plain", _build_sgd_plain)
+                        fast = plain is not None
+                    if fast:
+                        plain(w.reshape(-1), g.reshape(-1), lr)  # one pass, no temporary
+                        continue
                 if w.dtype is not dtype:
                     # A 0-d array of the parameter's dtype multiplies faster than a Python
                     # float (no weak-scalar promotion per call) and never upcasts.
