@@ -189,3 +189,37 @@ def test_switching_off_and_on_in_one_process():
     assert fast.use_fast(False) is False and not fast.enabled
     assert fast.status() == "numpy"
     assert cr.backend.use_fast(True) is True and fast.enabled
+
+
+def test_train_fast_flag_banner_records_and_same_weights(tmp_path: Path):
+    """``chainrule train --fast``: the banner and the run's files say which path ran, the
+    weights are those of the NumPy run, and a resume may switch the path either way."""
+    pytest.importorskip("numba")
+    args = ["-m", "chainrule", "train", "--data", "moons", "--model", "mlp:16,16",
+            "--epochs", "2", "--batch-size", "64", "--optimizer", "adamw", "--no-plots", "-q"]
+    env = {**os.environ, "PYTHONPATH": SRC, "CHAINRULE_CACHE": str(tmp_path / "cache")}
+    env.pop("CHAINRULE_FAST", None)
+
+    def train(*extra: str) -> str:
+        done = subprocess.run([sys.executable, *args, *extra], env=env, capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done.stdout
+
+    fast_out = train("--fast", "--out", str(tmp_path / "fast"))
+    numpy_out = train("--out", str(tmp_path / "numpy"))
+    assert "kernels fast (numba " in fast_out and "kernels numpy" in numpy_out
+    import json
+
+    config = json.loads((tmp_path / "fast" / "config.json").read_text())
+    summary = json.loads((tmp_path / "fast" / "summary.json").read_text())
+    assert config["fast"] is True and summary["kernels"].startswith("fast (numba ")
+    assert summary["environment"]["kernels"] == summary["kernels"]
+    assert "update kernels" in (tmp_path / "fast" / "report.html").read_text()
+    from chainrule import io
+
+    a = io.load(tmp_path / "fast" / "model.safetensors").state_dict()
+    b = io.load(tmp_path / "numpy" / "model.safetensors").state_dict()
+    assert all(np.array_equal(np.asarray(a[k]), np.asarray(b[k])) for k in a)
+    resumed = train("--resume", str(tmp_path / "numpy"), "--fast")
+    assert "kernels fast (numba " in resumed
