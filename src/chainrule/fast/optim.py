@@ -19,10 +19,10 @@ Every kernel is **bit-identical** to the NumPy update in ``chainrule.optim`` (te
 Each kernel is compiled per combination of its option flags (``amsgrad``, ``nesterov``,
 ``centered``...), which are closure constants rather than arguments: with the branches
 folded away the loop has no conditional stores and LLVM vectorises it (RMSprop with the
-flags as run-time arguments ran 1.1x NumPy's speed, not 3x). numba's cache keys closures
-by their cell contents, so each combination is cached on its own. Arrays arrive flattened
-(``reshape(-1)`` of C-contiguous float32 arrays, which the callers check), so each
-combination compiles once, for 1-D contiguous float32, when it is built.
+flags as run-time arguments ran at 1.1x NumPy's speed, specialised at 4.6x). numba's cache
+keys closures by their cell contents, so each combination is cached on its own. Arrays
+arrive flattened (``ravel()`` views of C-contiguous float32 arrays, which the callers
+check), so each combination compiles once, for 1-D contiguous float32, when it is built.
 
 This module imports numba, so only the builders that ``chainrule.fast.kernel`` calls import
 it; ``import chainrule`` never does.

@@ -141,8 +141,8 @@ def _fused_adam(grad: np.ndarray, param: np.ndarray, state: dict[str, Any],
         return False
     # the float64 scalars of the NumPy update, computed by the same Python expressions
     bias2_sqrt = math.sqrt(1.0 - beta2 ** step)
-    kernel(param.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1),
-           vmax.reshape(-1), beta1, 1.0 - beta1, beta2, 1.0 - beta2, weight_decay,
+    kernel(param.ravel(), grad.ravel(), m.ravel(), v.ravel(),
+           vmax.ravel(), beta1, 1.0 - beta1, beta2, 1.0 - beta2, weight_decay,
            1.0 - lr * weight_decay, group["eps"] * bias2_sqrt,
            lr * bias2_sqrt / (1.0 - beta1 ** step))
     return True

@@ -142,6 +142,6 @@ def _fused_rmsprop(grad: np.ndarray, param: np.ndarray, state: dict[str, Any],
     if kernel is None:
         return False
     alpha = group["alpha"]
-    kernel(*(a.reshape(-1) for a in arrays), alpha, 1.0 - alpha, group["eps"], group["lr"],
+    kernel(*(a.ravel() for a in arrays), alpha, 1.0 - alpha, group["eps"], group["lr"],
            momentum, weight_decay)
     return True

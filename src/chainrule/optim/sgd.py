@@ -96,7 +96,7 @@ class SGD(Optimizer):
                         plain = _fast.kernel("sgd_plain", _build_sgd_plain)
                         fast = plain is not None
                     if fast:
-                        plain(w.reshape(-1), g.reshape(-1), lr)  # one pass, no temporary
+                        plain(w.ravel(), g.ravel(), lr)  # one pass, no temporary
                         continue
                 if w.dtype is not dtype:
                     # A 0-d array of the parameter's dtype multiplies faster than a Python
@@ -175,6 +175,6 @@ def _fused_sgd(grad: np.ndarray, param: np.ndarray, state: dict[str, Any],
     kernel = _fast.kernel(("sgd", *flags), lambda: _build_sgd(flags))
     if kernel is None:
         return False
-    kernel(param.reshape(-1), grad.reshape(-1), buf.reshape(-1), group["lr"], momentum,
+    kernel(param.ravel(), grad.ravel(), buf.ravel(), group["lr"], momentum,
            1.0 - dampening, weight_decay)
     return True
