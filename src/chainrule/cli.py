@@ -131,9 +131,10 @@ def _add_train(sub: Any) -> None:
     g.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     _add_threads(g)
     g.add_argument("--fast", action=argparse.BooleanOptionalAction,
-                   help="run the optimizer (and other covered) updates as compiled numba "
-                   "kernels, with the same results (needs pip install 'chainrule[fast]'; "
-                   "without numba: one warning, then NumPy); CHAINRULE_FAST=1 does the same")
+                   help="compiled numba kernels where chainrule has them (float32 Adam, "
+                   "AdamW, SGD, RMSprop updates), with the same results; needs pip install "
+                   "'chainrule[fast]' (without numba: one warning, then NumPy); "
+                   "CHAINRULE_FAST=1 does the same")
     _add_tensorboard(g)
     _add_distributed(p)
     p.set_defaults(handler=_cmd_train)

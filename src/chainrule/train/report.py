@@ -814,8 +814,7 @@ def _environment(rec: RunRecord) -> str:
     env = rec.environment or {}
     labels = {"threads": "BLAS threads", "chainrule": "chainrule", "numpy": "NumPy",
               "blas": "BLAS", "machine": "CPU architecture", "kernels": "update kernels",
-              "python": "Python",
-              "platform": "platform"}
+              "python": "Python", "platform": "platform"}
     for k, v in env.items():
         rows.append((labels.get(k, k), str(v)))
     if not env:

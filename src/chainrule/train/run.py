@@ -863,7 +863,7 @@ def _train_in_folder(out: Path, config: TrainConfig, data: PreparedData, model: 
         "final": {k: v for k, v in history.records[-1].items() if k.startswith("val_")},
         "test": test_report, "train_seconds": round(train_seconds, 3),
         "total_seconds": round(time.perf_counter() - started, 3),
-        "threads": config.threads, "kernels": fast_status(), "out_dir": str(out),
+        "threads": config.threads, "kernels": _fast_status(), "out_dir": str(out),
         "files": files,
     }
     if group is not None:
@@ -886,19 +886,21 @@ def _train_in_folder(out: Path, config: TrainConfig, data: PreparedData, model: 
     return RunResult(out, summary, history, model, trainer)
 
 
-def fast_status() -> str:
-    """Which update path ran: ``chainrule.fast.status()`` (``numpy`` or ``fast (numba
-    ...)``), for the banner, summary.json and the report."""
+def _kernels_line(config: TrainConfig) -> str:
+    """The banner's word on the update path: ``chainrule.fast.status()``, and why it is
+    NumPy when ``--fast`` was asked for."""
     from chainrule import fast
 
-    return fast.status()
-
-
-def _kernels_line(config: TrainConfig) -> str:
-    status = fast_status()
+    status = fast.status()
     if config.fast and status == "numpy":
         return "numpy (--fast asked, but numba is unavailable: see the warning)"
     return status
+
+
+def _fast_status() -> str:
+    from chainrule import fast
+
+    return fast.status()  # at the end: a kernel that failed to build switched it off
 
 
 def _write_report(out: Path, **live: Any) -> None:
