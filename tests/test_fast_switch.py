@@ -223,3 +223,17 @@ def test_train_fast_flag_banner_records_and_same_weights(tmp_path: Path):
     assert all(np.array_equal(np.asarray(a[k]), np.asarray(b[k])) for k in a)
     resumed = train("--resume", str(tmp_path / "numpy"), "--fast")
     assert "kernels fast (numba " in resumed
+
+
+def test_train_fast_without_numba_says_so_and_trains(tmp_path: Path):
+    out = python(f"""
+        import sys
+        sys.modules["numba"] = None
+        from chainrule.cli import main
+        sys.exit(main(["train", "--data", "moons", "--model", "mlp:8", "--epochs", "1",
+                       "--no-plots", "-q", "--fast", "--out", {str(tmp_path / "run")!r}]))
+    """)
+    assert "kernels numpy (--fast asked, but numba is unavailable" in out.stdout
+    assert out.stderr.count("fast path off") == 1  # one warning, one line
+    assert fast.INSTALL_HINT.split()[0] in out.stderr
+    assert (tmp_path / "run" / "model.safetensors").is_file()
