@@ -237,3 +237,17 @@ def test_train_fast_without_numba_says_so_and_trains(tmp_path: Path):
     assert out.stderr.count("fast path off") == 1  # one warning, one line
     assert fast.INSTALL_HINT.split()[0] in out.stderr
     assert (tmp_path / "run" / "model.safetensors").is_file()
+
+
+def test_numba_imported_first_still_caches_in_our_folder(tmp_path: Path):
+    """A user's code (or a library, or pytest's importorskip) that imported numba before
+    the switch: the kernels are still cached on disk, not compiled in every process."""
+    pytest.importorskip("numba")
+    out = python("""
+        import numba
+        from chainrule import fast
+        print(fast.use_fast(True), fast.cache_enabled(), numba.config.CACHE_DIR)
+    """, TRAIN, NUMBA_CACHE_DIR=None, CHAINRULE_CACHE=str(tmp_path)).stdout.splitlines()
+    assert out[0] == f"True True {tmp_path / 'numba'}"
+    assert out[1] == "weights " + numpy_weights()
+    assert any((tmp_path / "numba").rglob("*.nbi"))
