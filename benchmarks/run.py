@@ -3,13 +3,15 @@
     python benchmarks/run.py                 # every workload, 5 alternating repeats
     python benchmarks/run.py tiny_mlp lenet  # some workloads
     python benchmarks/run.py --repeats 3 --seconds 0.5
+    python benchmarks/run.py --fast          # also chainrule with CHAINRULE_FAST=1
 
 Each workload runs in two worker processes (one per framework) built from the same
 architecture, initial weights, optimizer and batch; the parent alternates timed rounds
 between them and reports medians of steps/s, the ratio chainrule ÷ PyTorch, each side's peak
 RSS, and for matmul-bound MLPs the GFLOP/s reached against NumPy's own GEMM throughput on
-the same shapes. Threads: BLAS and torch use every core. OPENBLAS_* variables are left as
-they are (see README).
+the same shapes. ``--fast`` adds a third worker, chainrule with its compiled kernels
+(``CHAINRULE_FAST=1``, needs numba), in the same alternating rounds. Threads: BLAS and
+torch use every core. OPENBLAS_* variables are left as they are (see README).
 """
 
 from __future__ import annotations
@@ -87,8 +89,10 @@ def gemm_seconds(sizes: list[int], batch: int, repeats: int = 9) -> float:
     return statistics.median(times)
 
 
-def bench(name: str, repeats: int, seconds: float, with_fused: bool) -> dict:
-    frameworks = ["chainrule", "torch"] + (["torch_fused"] if with_fused else [])
+def bench(name: str, repeats: int, seconds: float, with_fused: bool,
+          with_fast: bool = False) -> dict:
+    frameworks = ["chainrule", "torch"] + (["torch_fused"] if with_fused else []) + (
+        ["chainrule_fast"] if with_fast else [])
     workers = {f: Worker(f, name) for f in frameworks}
     live = {f: w for f, w in workers.items() if w.error is None}
     row: dict = {"workload": name, "errors": {f: w.error for f, w in workers.items()
@@ -143,6 +147,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=1.0, help="per timed round")
     parser.add_argument("--json", help="also write the results here")
+    parser.add_argument("--fast", action="store_true",
+                        help="also time chainrule with its compiled kernels (numba)")
     args = parser.parse_args()
     try:
         import torch  # noqa: F401
@@ -153,11 +159,13 @@ def main() -> None:
         print("PyTorch is not installed: showing chainrule alone "
               "(pip install torch==2.13.0 for the comparison)")
     rows = []
+    fast_head = f"{'fast st/s':>11}{'fast ratio':>11}" if args.fast else ""
     print(f"{'workload':<17}{'chainrule st/s':>15}{'torch st/s':>12}{'ratio':>8}"
-          f"{'target':>8}{'cr MiB':>8}{'pt MiB':>8}   notes")
+          f"{fast_head}{'target':>8}{'cr MiB':>8}{'pt MiB':>8}   notes")
     for name in args.workloads:
         row = bench(name, args.repeats, args.seconds,
-                    with_fused=have_torch and SPECS[name]["opt"] in ("adam", "adamw"))
+                    with_fused=have_torch and SPECS[name]["opt"] in ("adam", "adamw"),
+                    with_fast=args.fast)
         rows.append(row)
         cr, pt = row.get("chainrule"), row.get("torch")
         ratio = cr["steps_per_s"] / pt["steps_per_s"] if cr and pt else float("nan")
@@ -172,8 +180,15 @@ def main() -> None:
         for f, e in row["errors"].items():
             notes.append(f"{f} unavailable: {e}")
         target = TARGETS.get(name)
+        fast_cols = ""
+        if args.fast:
+            fa = row.get("chainrule_fast")
+            row["fast_ratio"] = fa["steps_per_s"] / pt["steps_per_s"] if fa and pt else \
+                float("nan")
+            fast_cols = (f"{fa['steps_per_s'] if fa else float('nan'):>11.1f}"
+                         f"{row['fast_ratio']:>11.2f}")
         print(f"{name:<17}{cr['steps_per_s'] if cr else float('nan'):>15.1f}"
-              f"{pt['steps_per_s'] if pt else float('nan'):>12.1f}{ratio:>8.2f}"
+              f"{pt['steps_per_s'] if pt else float('nan'):>12.1f}{ratio:>8.2f}{fast_cols}"
               f"{(f'>={target}' if target else '-'):>8}"
               f"{cr['peak_rss_mib'] if cr else float('nan'):>8.0f}"
               f"{pt['peak_rss_mib'] if pt else float('nan'):>8.0f}   {'; '.join(notes)}",

@@ -30,3 +30,16 @@ def test_profile_table_names_the_workloads_ops() -> None:
     assert lines[0].split()[0] == "op"
     assert any(line.startswith("Linear") for line in lines)
     assert lines[-1].startswith("wall")
+
+
+def test_fast_worker_runs_with_the_compiled_kernels() -> None:
+    """``run.py --fast``'s third worker: chainrule with CHAINRULE_FAST=1, warmed up."""
+    pytest.importorskip("numba")
+    from run import Worker
+
+    src = os.path.join(os.path.dirname(BENCH), "src")
+    env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    worker = Worker("chainrule_fast", "mnist_mlp", env=env)
+    assert worker.error is None
+    assert worker.run(2) > 0
+    assert worker.close() > 0

@@ -36,7 +36,7 @@ the model file takes raw features (its first layer standardises them, a regressi
 run folders: a non-empty --out needs --resume or --overwrite; a folder is locked while a
   run uses it; a run whose loss or weights turn NaN/Inf stops (exit 1), keeping the last
   finite checkpoint
---resume may change --quiet, --plots, --threads, --monitor, --allow-nonfinite,
+--resume may change --quiet, --plots, --threads, --fast, --monitor, --allow-nonfinite,
   --tensorboard, and --epochs under the none/exponential/plateau schedules; other
   changed flags are refused
 config files: --config run.toml (keys as the flags, with _ or -, top level or [train]),
@@ -130,6 +130,11 @@ def _add_train(sub: Any) -> None:
                    help="write loss/accuracy/confusion plots (default: on, needs matplotlib)")
     g.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     _add_threads(g)
+    g.add_argument("--fast", action=argparse.BooleanOptionalAction,
+                   help="compiled numba kernels where chainrule has them (float32 Adam, "
+                   "AdamW, SGD, RMSprop updates), with the same results; needs pip install "
+                   "'chainrule[fast]' (without numba: one warning, then NumPy); "
+                   "CHAINRULE_FAST=1 does the same")
     _add_tensorboard(g)
     _add_distributed(p)
     p.set_defaults(handler=_cmd_train)

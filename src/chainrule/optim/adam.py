@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import fast as _fast
 from chainrule.optim.optimizer import (
     Optimizer,
     ParamsT,
@@ -88,6 +89,8 @@ class Adam(Optimizer):
         weight_decay = group["weight_decay"]
         decoupled = group["decoupled_weight_decay"]
         step = state["step"] = state["step"] + 1
+        if _fast.enabled and _fused_adam(grad, param, state, group, step):
+            return
         grad = self.descent_grad(grad, param, group, l2=not decoupled)
         if decoupled and weight_decay != 0:
             param *= 1.0 - lr * weight_decay
@@ -110,6 +113,48 @@ class Adam(Optimizer):
         np.divide(m, tmp, out=tmp)
         tmp *= lr * bias2_sqrt / (1.0 - beta1 ** step)
         param -= tmp
+
+
+def _fused_adam(grad: np.ndarray, param: np.ndarray, state: dict[str, Any],
+                group: dict[str, Any], step: int) -> bool:
+    """The update of ``Adam.apply_single`` as one compiled pass (``chainrule.fast``), bit
+    for bit; False (nothing written) when it does not apply: not all float32 and
+    C-contiguous (float64 stays NumPy), or the kernel is unavailable."""
+    m = state["exp_avg"]
+    v = state["exp_avg_sq"]
+    amsgrad = group["amsgrad"]
+    vmax = state["max_exp_avg_sq"] if amsgrad else v
+    if not (param.dtype is _F32 and grad.dtype is _F32 and m.dtype is _F32
+            and v.dtype is _F32 and vmax.dtype is _F32 and param.flags.c_contiguous
+            and grad.flags.c_contiguous and m.flags.c_contiguous and v.flags.c_contiguous
+            and vmax.flags.c_contiguous and m.shape == param.shape == v.shape == vmax.shape):
+        return False
+    lr = group["lr"]
+    beta1, beta2 = group["betas"]
+    weight_decay = group["weight_decay"]
+    decoupled = group["decoupled_weight_decay"]
+    # one kernel per set of options: the flags are compile-time constants in it
+    flags = (group["maximize"], not decoupled and weight_decay != 0,
+             decoupled and weight_decay != 0, amsgrad)
+    kernel = _fast.kernel(("adam", *flags), lambda: _build_adam(flags))
+    if kernel is None:
+        return False
+    # the float64 scalars of the NumPy update, computed by the same Python expressions
+    bias2_sqrt = math.sqrt(1.0 - beta2 ** step)
+    kernel(param.ravel(), grad.ravel(), m.ravel(), v.ravel(),
+           vmax.ravel(), beta1, 1.0 - beta1, beta2, 1.0 - beta2, weight_decay,
+           1.0 - lr * weight_decay, group["eps"] * bias2_sqrt,
+           lr * bias2_sqrt / (1.0 - beta1 ** step))
+    return True
+
+
+def _build_adam(flags: tuple[bool, ...]) -> Any:
+    from chainrule.fast.optim import build_adam
+
+    return build_adam(*flags)
+
+
+_F32 = np.dtype(np.float32)
 
 
 class AdamW(Adam):

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import fast as _fast
 from chainrule.optim.optimizer import (
     Optimizer,
     ParamsT,
@@ -81,6 +82,8 @@ class RMSprop(Optimizer):
         alpha = group["alpha"]
         momentum = group["momentum"]
         state["step"] += 1
+        if _fast.enabled and _fused_rmsprop(grad, param, state, group):
+            return
         grad = self.descent_grad(grad, param, group)
         square_avg = state["square_avg"]
         square_avg *= alpha
@@ -107,3 +110,38 @@ class RMSprop(Optimizer):
         else:
             tmp *= group["lr"]
         param -= tmp
+
+
+_F32 = np.dtype(np.float32)
+
+
+def _build_rmsprop(flags: tuple[bool, ...]) -> Any:
+    from chainrule.fast.optim import build_rmsprop
+
+    return build_rmsprop(*flags)
+
+
+def _fused_rmsprop(grad: np.ndarray, param: np.ndarray, state: dict[str, Any],
+                   group: dict[str, Any]) -> bool:
+    """The update of ``RMSprop.apply_single`` as one compiled pass (``chainrule.fast``), bit
+    for bit; False (nothing written) when it does not apply: not all float32 and
+    C-contiguous (float64 stays NumPy), or the kernel is unavailable."""
+    momentum = group["momentum"]
+    centered = group["centered"]
+    square_avg = state["square_avg"]
+    # the state this step reads (KeyError, as on the NumPy path, if a flag changed since)
+    grad_avg = state["grad_avg"] if centered else square_avg
+    buf = state["momentum_buffer"] if momentum > 0 else square_avg
+    arrays = (param, grad, square_avg, grad_avg, buf)
+    for a in arrays:
+        if a.dtype is not _F32 or not a.flags.c_contiguous or a.shape != param.shape:
+            return False
+    weight_decay = group["weight_decay"]
+    flags = (group["maximize"], weight_decay != 0, centered, momentum > 0)
+    kernel = _fast.kernel(("rmsprop", *flags), lambda: _build_rmsprop(flags))
+    if kernel is None:
+        return False
+    alpha = group["alpha"]
+    kernel(*(a.ravel() for a in arrays), alpha, 1.0 - alpha, group["eps"], group["lr"],
+           momentum, weight_decay)
+    return True

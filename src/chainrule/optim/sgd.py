@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import fast as _fast
 from chainrule.optim.optimizer import (
     Optimizer,
     ParamsT,
@@ -80,6 +81,8 @@ class SGD(Optimizer):
         # the per-parameter bookkeeping. One temporary, two passes over memory.
         lr = group["lr"]
         dtype = lr_array = None
+        fast = _fast.enabled
+        plain = None
         for p in group["params"]:
             g = p._grad  # the .grad property's storage, read without a call per parameter
             if g is not None:
@@ -87,6 +90,14 @@ class SGD(Optimizer):
                 w = p.data
                 if g.shape != w.shape:
                     raise self._shape_error(p, g)
+                if (fast and w.dtype is _F32 and g.dtype is _F32 and w.flags.c_contiguous
+                        and g.flags.c_contiguous):
+                    if plain is None:
+                        plain = _fast.kernel("sgd_plain", _build_sgd_plain)
+                        fast = plain is not None
+                    if fast:
+                        plain(w.ravel(), g.ravel(), lr)  # one pass, no temporary
+                        continue
                 if w.dtype is not dtype:
                     # A 0-d array of the parameter's dtype multiplies faster than a Python
                     # float (no weak-scalar promotion per call) and never upcasts.
@@ -96,6 +107,8 @@ class SGD(Optimizer):
 
     def apply_single(self, grad: np.ndarray, param: np.ndarray, state: dict[str, Any],
                      group: dict[str, Any]) -> None:
+        if _fast.enabled and _fused_sgd(grad, param, state, group):
+            return
         momentum = group["momentum"]
         g = self.descent_grad(grad, param, group)
         owned = g is not grad  # a temporary of ours, so it may be scaled in place
@@ -122,3 +135,46 @@ class SGD(Optimizer):
             param -= grad
         else:
             subtract_scaled(param, grad, group["lr"])
+
+
+_F32 = np.dtype(np.float32)
+
+
+def _build_sgd(flags: tuple[bool, ...]) -> Any:
+    from chainrule.fast.optim import build_sgd
+
+    return build_sgd(*flags)
+
+
+def _build_sgd_plain() -> Any:
+    from chainrule.fast.optim import build_sgd_plain
+
+    return build_sgd_plain()
+
+
+def _fused_sgd(grad: np.ndarray, param: np.ndarray, state: dict[str, Any],
+               group: dict[str, Any]) -> bool:
+    """The update of ``SGD.apply_single`` as one compiled pass (``chainrule.fast``), bit for
+    bit; False (nothing written) when it does not apply: not all float32 and C-contiguous
+    (float64 stays NumPy), the first step with momentum (NumPy creates the buffer from
+    the gradient), or the kernel is unavailable."""
+    momentum = group["momentum"]
+    buf = param  # read by the kernel only with momentum; any float32 array of the size
+    if momentum != 0:
+        buf = state.get("momentum_buffer")
+        if buf is None or buf.dtype is not _F32 or not buf.flags.c_contiguous \
+                or buf.shape != param.shape:
+            return False
+    if not (param.dtype is _F32 and grad.dtype is _F32 and param.flags.c_contiguous
+            and grad.flags.c_contiguous):
+        return False
+    dampening = group["dampening"]
+    weight_decay = group["weight_decay"]
+    flags = (group["maximize"], weight_decay != 0, momentum != 0, dampening != 0,
+             group["nesterov"])
+    kernel = _fast.kernel(("sgd", *flags), lambda: _build_sgd(flags))
+    if kernel is None:
+        return False
+    kernel(param.ravel(), grad.ravel(), buf.ravel(), group["lr"], momentum,
+           1.0 - dampening, weight_decay)
+    return True

@@ -59,6 +59,7 @@ class TrainConfig:
     patience: int | None = None        # early stopping on val_loss; None: off
     monitor: bool = False              # gradient-flow monitor (chainrule.diagnostics)
     threads: int | None = None         # BLAS threads; None: backend.default_num_threads()
+    fast: bool = False                 # compiled kernels (chainrule[fast], numba); same bits
     out: str | None = None
     quiet: bool = False
     resume: str | None = None

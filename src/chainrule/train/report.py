@@ -140,10 +140,13 @@ def monitor_series(samples: list[dict[str, Any]],
 
 
 def run_environment() -> dict[str, Any]:
-    """``backend.environment()`` (threads, versions, BLAS, CPU) plus Python and the OS."""
+    """``backend.environment()`` (threads, versions, BLAS, CPU), the update kernels
+    (``chainrule.fast.status()``), Python and the OS."""
+    from chainrule import fast
     from chainrule.backend import environment
 
     env = dict(environment())
+    env["kernels"] = fast.status()  # numpy, or the compiled path (chainrule.fast)
     env["python"] = platform.python_version()
     env["platform"] = platform.platform(terse=True)
     return env
@@ -810,8 +813,8 @@ def _environment(rec: RunRecord) -> str:
         rows.append(("finished", s["finished_at"]))
     env = rec.environment or {}
     labels = {"threads": "BLAS threads", "chainrule": "chainrule", "numpy": "NumPy",
-              "blas": "BLAS", "machine": "CPU architecture", "python": "Python",
-              "platform": "platform"}
+              "blas": "BLAS", "machine": "CPU architecture", "kernels": "update kernels",
+              "python": "Python", "platform": "platform"}
     for k, v in env.items():
         rows.append((labels.get(k, k), str(v)))
     if not env:

@@ -438,6 +438,8 @@ def _remove_stale_temporaries(folder: Path) -> None:
 # settings a resumed run may change freely: how it reports and computes, not what it learns
 # (threads change the last bits of results: the Trainer warns when they differ)
 RESUME_FREE = ("quiet", "plots", "threads", "monitor", "allow_nonfinite", "verify")
+# the compiled optimizer kernels give NumPy's bits; others warn where they do not
+RESUME_FREE += ("fast",)
 RESUME_FREE += ("tensorboard",)  # where to log; the step numbers continue either way
 RESUME_FREE += ("distributed",)  # the Trainer checks the number of ranks against the file
 
@@ -622,6 +624,7 @@ def run_training(config: TrainConfig, stream: IO[str] | None = sys.stdout) -> Ru
     Example:
         >>> # run_training(TrainConfig(data="moons", epochs=20, out="runs/moons"))
     """
+    from chainrule import fast
     from chainrule.backend import get_num_threads, set_num_threads
 
     config.validate()
@@ -630,11 +633,16 @@ def run_training(config: TrainConfig, stream: IO[str] | None = sys.stdout) -> Ru
     threads, threads_why = choose_threads(config, group)
     before = get_num_threads()
     set_num_threads(threads)
+    fast_before = fast.enabled
+    if config.fast:
+        fast.use_fast(True)  # without numba: one warning, and the run goes on with NumPy
     try:
         return _run(dataclasses.replace(config, threads=threads), threads_why, started,
                     stream if group is None or group.rank == 0 else None, group)
     finally:
         set_num_threads(before)
+        if config.fast and not fast_before:
+            fast.use_fast(False)
 
 
 # ---- distributed runs (--distributed): rank 0 owns the folder and the output ------------------
@@ -776,6 +784,7 @@ def _train_in_folder(out: Path, config: TrainConfig, data: PreparedData, model: 
                  f"{config.epochs} epochs x {steps} batches of {config.batch_size}")
     _say(stream, "prep    " + _describe_preprocessing(data))
     _say(stream, f"threads {config.threads} ({threads_why})")
+    _say(stream, f"kernels {_kernels_line(config)}")
     if group is not None:
         _say(stream, f"ranks   {group.size} processes ({group.backend}), batch "
                      f"{config.batch_size} per rank = {config.batch_size * group.size} per "
@@ -854,7 +863,8 @@ def _train_in_folder(out: Path, config: TrainConfig, data: PreparedData, model: 
         "final": {k: v for k, v in history.records[-1].items() if k.startswith("val_")},
         "test": test_report, "train_seconds": round(train_seconds, 3),
         "total_seconds": round(time.perf_counter() - started, 3),
-        "threads": config.threads, "out_dir": str(out), "files": files,
+        "threads": config.threads, "kernels": _fast_status(), "out_dir": str(out),
+        "files": files,
     }
     if group is not None:
         summary["ranks"] = group.size
@@ -874,6 +884,23 @@ def _train_in_folder(out: Path, config: TrainConfig, data: PreparedData, model: 
                   monitor=monitor)
     _print_summary(stream, summary, task, history, plot_note)
     return RunResult(out, summary, history, model, trainer)
+
+
+def _kernels_line(config: TrainConfig) -> str:
+    """The banner's word on the update path: ``chainrule.fast.status()``, and why it is
+    NumPy when ``--fast`` was asked for."""
+    from chainrule import fast
+
+    status = fast.status()
+    if config.fast and status == "numpy":
+        return "numpy (--fast asked, but numba is unavailable: see the warning)"
+    return status
+
+
+def _fast_status() -> str:
+    from chainrule import fast
+
+    return fast.status()  # at the end: a kernel that failed to build switched it off
 
 
 def _write_report(out: Path, **live: Any) -> None:
