@@ -392,3 +392,41 @@ def test_load_state_dict_rejects_another_optimizers_state() -> None:
     run(adamax, params, make_grads(2))
     with pytest.raises(ValueError, match="missing keys \\['exp_avg_sq'\\]"):
         optim.RAdam(make_params()).load_state_dict(adamax.state_dict())
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta",
+                                  "Adamax", "NAdam", "RAdam", "ASGD", "Rprop"])
+def test_every_optimizer_steps_a_0d_parameter_as_pytorch(name: str) -> None:
+    # NumPy gives scalars, not arrays, from operations on 0-d arrays: the updates' out=
+    # temporaries once failed on a scalar parameter (a learned temperature, say)
+    torch = pytest.importorskip("torch")
+    if not hasattr(optim, name):
+        pytest.skip(f"no optim.{name}")
+    kw = dict(lr=0.1, momentum=0.9) if name == "SGD" else dict(lr=0.1)
+    p = nn.Parameter(cr.tensor(1.5, dtype=cr.float64))
+    q = torch.nn.Parameter(torch.tensor(1.5, dtype=torch.float64))
+    ours, theirs = getattr(optim, name)([p], **kw), getattr(torch.optim, name)([q], **kw)
+    for _ in range(5):
+        ours.zero_grad()
+        (p * p * p).backward()
+        ours.step()
+        theirs.zero_grad()
+        (q * q * q).backward()
+        theirs.step()
+    assert p.dtype == cr.float64 and p.shape == ()
+    # torch keeps NAdam's running μ product in float32 even for float64 parameters
+    rel = 1e-8 if name == "NAdam" else 1e-12
+    assert p.item() == pytest.approx(q.item(), rel=rel, abs=1e-14)
+    for key, value in theirs.state[q].items():
+        if isinstance(value, torch.Tensor) and key not in ("step", "mu_product"):
+            assert np.shape(ours.state[p][key]) == tuple(value.shape), key
+            np.testing.assert_allclose(ours.state[p][key], value.numpy(), rtol=rel,
+                                       err_msg=key)
+
+
+def test_parameter_of_a_tensor_keeps_its_dtype_and_storage() -> None:
+    t = cr.tensor([1.5, 2.5], dtype=cr.float64)
+    p = nn.Parameter(t)
+    assert p.dtype == cr.float64 and np.shares_memory(p.data, t.data)  # as torch shares
+    assert cr.tensor(t).dtype == cr.float64
+    assert not np.shares_memory(cr.tensor(t).data, t.data)  # tensor() copies

@@ -17,9 +17,13 @@ from chainrule.devices import CPU, check_placement, device, no_gpu, parse_to
 
 
 def _as_array(data: Any, dtype: Any = None) -> np.ndarray:
-    """Convert user data to an array: floats get the default dtype unless one is asked."""
+    """Convert user data to an array: floats get the default dtype unless one is asked, or
+    unless the data is a Tensor already (its dtype stays, as ``nn.Parameter(t)`` keeps
+    ``t``'s in PyTorch)."""
     if isinstance(data, Tensor):
         data = data.data
+        if dtype is None:
+            return data
     if dtype is not None:
         return np.asarray(data, dtype=np.dtype(dtype))
     arr = np.asarray(data)

@@ -158,7 +158,10 @@ class Optimizer:
             s = state[p]
             if not s:
                 init(w, s, group)
-            apply(g, w, s, group)
+            if w.ndim == 0:
+                _apply_scalar(apply, g, w, s, group)
+            else:
+                apply(g, w, s, group)
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Add a group of parameters with its own hyperparameters (e.g. a layer to
@@ -339,6 +342,24 @@ def subtract_scaled(param: np.ndarray, x: np.ndarray, scale: float) -> None:
         block = buf[:stop - start]
         np.multiply(flat_x[start:stop], scale, out=block)
         flat_p[start:stop] -= block
+
+
+def _apply_scalar(apply: Callable[..., None], grad: np.ndarray, param: np.ndarray,
+                  state: dict[str, Any], group: dict[str, Any]) -> None:
+    """``apply`` for a 0-d parameter, through 1-element views of it and of its state.
+
+    NumPy returns a scalar, not an array, from an operation on 0-d arrays, so the updates'
+    ``out=`` temporaries would fail on them; the views share memory, so every in-place
+    write lands in the parameter and its state, which keep their 0-d shapes (as PyTorch's).
+    """
+    views = {k: v.reshape(1) if isinstance(v, np.ndarray) and v.ndim == 0 else v
+             for k, v in state.items()}
+    apply(grad.reshape(1), param.reshape(1), views, group)
+    for key, value in views.items():  # entries the update created or replaced
+        before = state.get(key)
+        if key not in state or (before is not value and not (
+                isinstance(value, np.ndarray) and value.base is before)):
+            state[key] = value.reshape(()) if isinstance(value, np.ndarray) else value
 
 
 # ---- validation helpers shared by the optimizers ----------------------------------------
