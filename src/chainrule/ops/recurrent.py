@@ -30,10 +30,14 @@ meet again in this node's backward.
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
+from chainrule import fast as _fast
 from chainrule.autograd import Function, _State
 from chainrule.ops._util import ones_vector
 from chainrule.ops.shape import getitem, reshape
@@ -100,6 +104,21 @@ def _grad_sequence(g: np.ndarray, batch_first: bool) -> np.ndarray:
     else:
         out[...] = g.transpose(0, 2, 1)
     return out
+
+
+def _step_kernel(name: str, dtype: np.dtype) -> Callable[..., Any] | None:
+    """The compiled per-step kernel ``name`` of ``chainrule.fast.recurrent`` when the fast
+    path is on and the layer is float32, else None (float64 and every fallback run the
+    NumPy loop). Callers test ``_fast.enabled`` first, so the NumPy path pays one lookup.
+    """
+    if dtype != np.float32:
+        return None
+
+    def build() -> Callable[..., Any]:
+        module = importlib.import_module("chainrule.fast.recurrent")  # imports numba
+        return getattr(module, f"build_{name}")()
+
+    return _fast.kernel(name, build)
 
 
 def _flags(needs: tuple, first_weight: int) -> tuple[bool, ...]:
@@ -201,9 +220,14 @@ class RNNLayer(Function):
         rec = np.empty(hs.shape[1:], x.dtype)
         h = h0.T
         relu = nonlinearity == "relu"
+        step = _step_kernel("rnn_tanh_step", x.dtype) if _fast.enabled and not relu else None
         for t in range(T):
             a = hs[t]
             np.matmul(w_hh, h, out=rec)
+            if step is not None:  # a = tanh(a + rec) in one pass
+                step(rec, a)
+                h = a
+                continue
             a += rec
             if relu:
                 np.maximum(a, 0, out=a)
@@ -342,12 +366,22 @@ class LSTMLayer(Function):
                        act[k, 2 * H:3 * H], act[k, 3 * H:4 * H], act[k, 4 * H:], proj[k],
                        cs[k], cs[k + 1]) for k in range(K)]
         h_steps = list(hs)
+        # the compiled step (see chainrule.fast.recurrent) writes c, h and q[t] itself
+        step = _step_kernel("lstm_step", dt) if _fast.enabled else None
+        q_steps = list(q) if grad else [rec] * T  # rec: a placeholder the kernel ignores
         matmul, add, multiply, tanh = np.matmul, np.add, np.multiply, np.tanh
         for t0 in range(0, T, K):
             t1 = min(t0 + K, T)
             matmul(w_in, xt[t0:t1].transpose(0, 2, 1), out=proj[:t1 - t0])
             if bias is not None:
                 proj += bias
+            if step is not None:
+                for k in range(t1 - t0):
+                    matmul(w_rec, h, out=rec)
+                    h = h_steps[t0 + k]
+                    step(rec, proj[k], cs[k], cs[k + 1], h, q_steps[t0 + k], grad)
+                cs[0] = cs[t1 - t0]
+                continue
             for k in range(t1 - t0):
                 gates, sig, f, i, o, g, tanh_c, proj_k, c_prev, c = step_views[k]
                 matmul(w_rec, h, out=rec)
@@ -393,8 +427,16 @@ class LSTMLayer(Function):
         d_views = [(d5[k, 3:], d5[k, 4], d5[k, :3], d[k, :4 * H]) for k in range(len(d))]
         q_views = [(q5[t, 3:5], q5[t, :3], f[t], g_t[t]) for t in range(T)]
         matmul, add, multiply = np.matmul, np.add, np.multiply
+        step = _step_kernel("lstm_back_step", x.dtype) if _fast.enabled else None
+        q_steps = list(q)
         for t1 in range(T, 0, -_CHUNK):
             t0 = max(t1 - _CHUNK, 0)
+            if step is not None:  # the same arithmetic in one pass (chainrule.fast)
+                for t in range(t1 - 1, t0 - 1, -1):
+                    step(dh_rec, g_t[t], q_steps[t], dc, d[t - t0])
+                    matmul(w_hh_t, d_views[t - t0][3], out=dh_rec)
+                acc.add(t0, t1, d[:t1 - t0, :4 * H])
+                continue
             for t in range(t1 - 1, t0 - 1, -1):
                 d_oh, d_p, d_gfi, d_gates = d_views[t - t0]
                 q_oh, q_gfi, f_t, g_step = q_views[t]
@@ -462,9 +504,18 @@ class GRULayer(Function):
         rec = np.empty((3 * H, B), x.dtype)
         tmp = np.empty((H, B), x.dtype)
         h = h0.T
+        step = _step_kernel("gru_step", x.dtype) if _fast.enabled else None
+        if step is not None:  # the kernel takes contiguous arrays only
+            h = np.ascontiguousarray(h)
+            b_col = (np.zeros((H, 1), x.dtype) if b_hn is None
+                     else np.ascontiguousarray(b_hn))
         for t in range(T):
             at = a[t]
             np.matmul(w_rec, h, out=rec)
+            if step is not None:  # hn, r, z, n and h_t in one pass
+                step(rec, at, b_col, h, hn[t], hs[t])
+                h = hs[t]
+                continue
             if b_hn is None:
                 hn[t] = rec[2 * H:]
             else:
