@@ -125,19 +125,6 @@ def kernel_pairs() -> list[Pair]:
         ga[...] = ga0
         gru(grec, ga, b_hn, hprev, hn, hg)
 
-    rrec, ra0 = arr(H, B), arr(H, B)
-    ra = ra0.copy()
-    rnn = frec.build_rnn_tanh_step()
-
-    def rnn_numpy() -> None:
-        ra[...] = ra0
-        np.add(ra, rrec, out=ra)
-        np.tanh(ra, out=ra)
-
-    def rnn_fast() -> None:
-        ra[...] = ra0
-        rnn(rrec, ra)
-
     # LeNet's first convolution, forward (what eval / a frozen first layer runs)
     x, w, bias = arr(64, 1, 28, 28), arr(6, 1, 5, 5), arr(6)
     pads = ((2, 2), (2, 2))
@@ -150,7 +137,6 @@ def kernel_pairs() -> list[Pair]:
          lambda: lstm(rec, proj, c_prev, c, h, q[0], True), 400),
         ("LSTM reverse step", back_numpy, back_fast, 400),
         ("GRU step", gru_numpy, gru_fast, 400),
-        ("RNN tanh step", rnn_numpy, rnn_fast, 400),
         ("conv 64x1x28x28 * 6x1x5x5 fwd",
          lambda: _convolve(x, w, bias, (1, 1), pads, (1, 1), 1, (28, 28)),
          lambda: _convolve_direct(conv, x, w, bias, pads, (1, 1), (28, 28)), 20),

@@ -63,12 +63,33 @@ def build_conv2d_direct() -> Callable[..., None]:
                 for c in range(n_in):
                     src = xp[n, c].reshape(-1)
                     for i in range(kh):
-                        for j in range(kw):
-                            wv = w[o, c, i, j]
+                        # up to four kernel columns per pass: each pass loads and stores
+                        # acc once, so fewer passes leave the loop less bound by memory
+                        for j in range(0, kw, 4):
+                            m = min(4, kw - j)
                             off = i * dh * wp + j * dw
-                            seg = src[off:off + length]
+                            s0 = src[off:off + length]
+                            w0 = w[o, c, i, j]
+                            if m == 1:
+                                for k in range(length):
+                                    acc[k] += w0 * s0[k]
+                                continue
+                            s1 = src[off + dw:off + dw + length]
+                            w1 = w[o, c, i, j + 1]
+                            if m == 2:
+                                for k in range(length):
+                                    acc[k] += w0 * s0[k] + w1 * s1[k]
+                                continue
+                            s2 = src[off + 2 * dw:off + 2 * dw + length]
+                            w2 = w[o, c, i, j + 2]
+                            if m == 3:
+                                for k in range(length):
+                                    acc[k] += w0 * s0[k] + w1 * s1[k] + w2 * s2[k]
+                                continue
+                            s3 = src[off + 3 * dw:off + 3 * dw + length]
+                            w3 = w[o, c, i, j + 3]
                             for k in range(length):
-                                acc[k] += wv * seg[k]
+                                acc[k] += w0 * s0[k] + w1 * s1[k] + w2 * s2[k] + w3 * s3[k]
                 plane = out[n, o]
                 for y in range(ho):
                     for x in range(wo):

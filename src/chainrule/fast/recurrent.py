@@ -206,15 +206,3 @@ def build_gru_step() -> Callable[..., None]:
 
     return gru_step
 
-
-def build_rnn_tanh_step() -> Callable[..., None]:
-    """``rnn_tanh_step(rec, a)`` — a = tanh(a + rec) in place, an Elman step's (H, B)."""
-
-    @_jit(f"void({_F2}, {_F2})")
-    def rnn_tanh_step(rec, a):  # noqa: ANN001, ANN202
-        r = rec.reshape(-1)
-        af = a.reshape(-1)
-        for k in range(af.size):
-            af[k] = _tanh(af[k] + r[k])
-
-    return rnn_tanh_step
