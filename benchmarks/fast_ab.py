@@ -8,10 +8,11 @@ neighbour's load or a clock change hits both sides alike; each round times ``rep
 and the table gives the median over rounds and its ratio (>1: the fast path is faster).
 
 * kernels: one step's element-wise work alone (the NumPy calls the layer makes against
-  the numba kernel that replaces them) and LeNet's first convolution's forward;
+  the numba kernel that replaces them), the exact GELU's forward and LeNet's first
+  convolution's forward;
 * layers: one LSTM / GRU / RNN layer at char_lstm's size (batch 32, seq 64, input 64,
   hidden 128, batch_first), forward + backward and forward alone under ``no_grad``;
-* workloads: a whole training step of ``char_lstm`` and ``lenet`` from
+* workloads: a whole training step of ``char_lstm``, ``lenet`` and ``tiny_transformer`` from
   ``workloads.build``, and LeNet's forward in eval mode under ``no_grad``.
 """
 
@@ -130,7 +131,16 @@ def kernel_pairs() -> list[Pair]:
     pads = ((2, 2), (2, 2))
     conv = fconv.build_conv2d_direct()
 
+    # GELU over tiny_transformer's MLP activations (forward, keeping the derivative)
+    from chainrule.ops.activations import GELU
+
+    act = cr.tensor(arr(32, 64, 512), requires_grad=True)
+
+    def gelu() -> None:
+        GELU.apply(act, approximate="none")
+
     return [
+        ("GELU fwd 32x64x512", gelu, gelu, 10),
         ("LSTM step, no grad (H128 B32)", lambda: lstm_numpy(False),
          lambda: lstm(rec, proj, c_prev, c, h, rec, False), 400),
         ("LSTM step + factors q", lambda: lstm_numpy(True),
@@ -174,7 +184,7 @@ def workload_pairs() -> list[Pair]:
     from workloads import _API, SPECS, _data, _model, build
 
     pairs: list[Pair] = []
-    for name, reps in (("char_lstm", 3), ("lenet", 5)):
+    for name, reps in (("char_lstm", 3), ("lenet", 5), ("tiny_transformer", 1)):
         step = build("chainrule", name)
         pairs.append((f"{name} training step", step, step, reps))
     model = _model(_API("chainrule"), "lenet")

@@ -385,11 +385,58 @@ def test_conv_training_keeps_im2col(count_direct):
     np.testing.assert_array_equal(g0, g1)
 
 
+# ---- exact GELU ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape,grad,transposed", [
+    ((32, 64, 512), True, False),  # tiny_transformer's MLP: 32 blocks of the kernel
+    ((3, 32768 + 5), True, True),  # a partial last block, a non-contiguous input
+    ((7, 9), False, False),
+])
+def test_gelu_fast_is_numpy_bit_for_bit(shape, grad, transposed):
+    rng = np.random.default_rng(6)
+    a = _arr(rng, *shape, scale=4)
+    a.reshape(-1)[:8] = [0.0, -0.0, 1e-30, 40, -40, np.inf, -np.inf, np.nan]
+    if transposed:
+        a = a.T
+
+    def run():
+        x = cr.tensor(a, requires_grad=grad)
+        y = F.gelu(x)
+        if not grad:
+            return y.data.copy(), None
+        y.backward(cr.tensor(np.linspace(-1, 1, a.size, dtype=np.float32).reshape(a.shape)))
+        return y.data.copy(), x.grad.data.copy()
+
+    with np.errstate(invalid="ignore"):  # ±inf · 0 in the derivative at x = ±inf
+        (y0, g0), (y1, g1) = _both(run)
+    assert y1.dtype == np.float32 and y1.shape == a.shape
+    np.testing.assert_array_equal(y1, y0)  # NaN where NumPy has NaN
+    if grad:
+        np.testing.assert_array_equal(g1, g0)
+
+
+@pytest.mark.parametrize("dtype,approximate", [(np.float64, "none"), (np.float32, "tanh")])
+def test_gelu_outside_the_kernel_is_unchanged(dtype, approximate):
+    a = _arr(np.random.default_rng(7), 5, 300, dtype=dtype)
+
+    def run():
+        x = cr.tensor(a, requires_grad=True, dtype=np.dtype(dtype).name)
+        y = F.gelu(x, approximate=approximate)
+        (y * y).sum().backward()
+        return y.data.copy(), x.grad.data.copy()
+
+    (y0, g0), (y1, g1) = _both(run)
+    np.testing.assert_array_equal(y1, y0)
+    np.testing.assert_array_equal(g1, g0)
+
+
 # ---- switching -----------------------------------------------------------------------------
 
 
 def test_plain_import_does_not_load_numba():
-    code = ("import sys, chainrule, chainrule.ops.recurrent, chainrule.ops.convolution; "
+    code = ("import sys, chainrule, chainrule.ops.recurrent, chainrule.ops.convolution, "
+            "chainrule.ops.activations; "
             "assert 'numba' not in sys.modules, 'numba was imported'")
     subprocess.run([sys.executable, "-c", code], check=True,
                    env={"PYTHONPATH": ":".join(sys.path), "CHAINRULE_FAST": "0"})
