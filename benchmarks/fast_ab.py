@@ -134,10 +134,10 @@ def kernel_pairs() -> list[Pair]:
     # GELU over tiny_transformer's MLP activations (forward, keeping the derivative)
     from chainrule.ops.activations import GELU
 
-    act = cr.tensor(arr(32, 64, 512), requires_grad=True)
+    mlp = cr.tensor(arr(32, 64, 512), requires_grad=True)
 
     def gelu() -> None:
-        GELU.apply(act, approximate="none")
+        GELU.apply(mlp, approximate="none")
 
     return [
         ("GELU fwd 32x64x512", gelu, gelu, 10),
