@@ -431,6 +431,36 @@ def test_gelu_outside_the_kernel_is_unchanged(dtype, approximate):
     np.testing.assert_array_equal(g1, g0)
 
 
+# ---- read-only inputs ------------------------------------------------------------------------
+
+
+def _frozen(a):
+    a = np.array(a)
+    a.flags.writeable = False
+    return a
+
+
+def test_read_only_inputs_take_the_kernels(count_direct):
+    # weights loaded from a file or broadcast views are read-only; the kernels' signatures
+    # name writable arrays, so these are copied first rather than failing to dispatch
+    rng = np.random.default_rng(8)
+    x = cr.tensor(_frozen(_arr(rng, 2, 1, 7, 7)))
+    w, b = cr.tensor(_frozen(_arr(rng, 3, 1, 3, 3))), cr.tensor(_frozen(_arr(rng, 3)))
+    act = cr.tensor(_frozen(_arr(rng, 4, 6)))
+    gx, gh = _frozen(_arr(rng, 6, 1, 3)), _frozen(_arr(rng, 1, 4))  # batch 1: h0.T is C
+    gw = [cr.tensor(_frozen(_arr(rng, *s, scale=0.3))) for s in ((12, 3), (12, 4), (12,), (12,))]
+
+    def run():
+        with cr.no_grad():
+            return (F.conv2d(x, w, b).data.copy(), F.gelu(act).data.copy(),
+                    gru_layer(cr.tensor(gx), cr.tensor(gh), *gw)[0].data.copy())
+
+    off, on = _both(run)
+    assert len(count_direct) == 1
+    for a, c in zip(off, on):
+        np.testing.assert_allclose(c, a, rtol=0, atol=1e-6 * max(1, np.abs(a).max()))
+
+
 # ---- switching -----------------------------------------------------------------------------
 
 

@@ -300,7 +300,8 @@ def _padded(shape: tuple[int, ...], channels: int, pads: tuple[tuple[int, int], 
 
 # ---- direct path (optional, numba) -----------------------------------------------------------
 
-def _direct(x: np.ndarray, w: np.ndarray, stride: tuple[int, int], groups: int) -> bool:
+def _direct(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: tuple[int, int],
+            groups: int) -> bool:
     """Whether a forward pass that needs no weight gradient takes the compiled direct
     convolution (``chainrule.fast.convolution``) when the fast path is on.
 
@@ -311,8 +312,16 @@ def _direct(x: np.ndarray, w: np.ndarray, stride: tuple[int, int], groups: int) 
     gradient is wanted keep im2col (a direct weight-gradient kernel measured 0.1–0.2×).
     Stride 1 only: the kernel walks output pixels as one contiguous run.
     """
-    return (x.dtype == np.float32 and w.dtype == np.float32 and groups == 1
+    return (x.dtype == np.float32 and w.dtype == np.float32
+            and (b is None or b.dtype == np.float32) and groups == 1
             and stride == (1, 1) and x.shape[1] <= 2)
+
+
+def _kernel_array(a: np.ndarray) -> np.ndarray:
+    """a as the kernels' signatures take it (a writable C-contiguous array): itself when it
+    is one, else a copy. A read-only input (loaded weights, a broadcast view) would
+    otherwise find no matching signature."""
+    return a if a.flags.c_contiguous and a.flags.writeable else np.array(a, order="C")
 
 
 def _direct_kernel() -> Callable[..., Any] | None:
@@ -325,10 +334,10 @@ def _direct_kernel() -> Callable[..., Any] | None:
 def _convolve_direct(kernel: Callable[..., Any], x: np.ndarray, w: np.ndarray,
                      b: np.ndarray | None, padding: tuple[tuple[int, int], ...],
                      dilation: tuple[int, int], out_hw: tuple[int, int]) -> np.ndarray:
-    xp = np.ascontiguousarray(pad_spatial(x, padding))
-    bias = np.zeros(w.shape[0], np.float32) if b is None else np.ascontiguousarray(b)
+    xp = _kernel_array(pad_spatial(x, padding))
+    bias = np.zeros(w.shape[0], np.float32) if b is None else _kernel_array(b)
     out = np.empty((x.shape[0], w.shape[0]) + out_hw, np.float32)
-    kernel(xp, np.ascontiguousarray(w), bias, out, *dilation)
+    kernel(xp, _kernel_array(w), bias, out, *dilation)
     return out
 
 
@@ -348,7 +357,7 @@ class Conv2d(Function):
                   output_length(x.shape[3], kw, stride[1], padding[1], dilation[1]))
         needs_x, needs_w = self.needs_input_grad[:2]
         needs_w = needs_w and _State.grad_enabled
-        if _fast.enabled and not needs_w and _direct(x, w, stride, groups):
+        if _fast.enabled and not needs_w and _direct(x, w, b, stride, groups):
             kernel = _direct_kernel()
             if kernel is not None:  # nothing to keep for ∂E/∂W: no columns at all
                 out = _convolve_direct(kernel, x, w, b, padding, dilation, out_hw)

@@ -106,6 +106,13 @@ def _grad_sequence(g: np.ndarray, batch_first: bool) -> np.ndarray:
     return out
 
 
+def _kernel_array(a: np.ndarray) -> np.ndarray:
+    """a as the kernels' signatures take it (a writable C-contiguous array): itself when it
+    is one, else a copy. A read-only input (loaded weights, a broadcast view) would
+    otherwise find no matching signature."""
+    return a if a.flags.c_contiguous and a.flags.writeable else np.array(a, order="C")
+
+
 def _step_kernel(name: str, dtype: np.dtype) -> Callable[..., Any] | None:
     """The compiled per-step kernel ``name`` of ``chainrule.fast.recurrent`` when the fast
     path is on and the layer is float32, else None (float64 and every fallback run the
@@ -410,7 +417,7 @@ class LSTMLayer(Function):
         n = T * B * H
         f = q[:, 5 * H:]
         g_t = _grad_sequence(g[:n].reshape(x.shape[:2] + (H,)), batch_first)
-        dc = np.ascontiguousarray(g[n:].reshape(B, H).T)  # gradient arriving at c_T
+        dc = _kernel_array(g[n:].reshape(B, H).T)  # gradient arriving at c_T, updated in place
         w_hh_t = np.ascontiguousarray(w_hh_b.T)
         q5 = q.reshape(T, 6, H, B)
         # δ_t (g, f, i, o) and the cell gradient via h_t of the current chunk of steps
@@ -502,10 +509,9 @@ class GRULayer(Function):
         tmp = np.empty((H, B), x.dtype)
         h = h0.T
         step = _step_kernel("gru_step", x.dtype) if _fast.enabled else None
-        if step is not None:  # the kernel takes contiguous arrays only
-            h = np.ascontiguousarray(h)
-            b_col = (np.zeros((H, 1), x.dtype) if b_hn is None
-                     else np.ascontiguousarray(b_hn))
+        if step is not None:
+            h = _kernel_array(h)
+            b_col = np.zeros((H, 1), x.dtype) if b_hn is None else _kernel_array(b_hn)
         for t in range(T):
             at = a[t]
             np.matmul(w_rec, h, out=rec)
