@@ -203,7 +203,7 @@ class GELU(Function):
             es *= xs
             np.exp(es, out=es)
             kernel(xs, es, out[s:s + _GELU_BLOCK], deriv[s:s + _GELU_BLOCK] if grad else out,
-                   grad)
+                   grad, _GELU_CONSTANTS)
         self.saved = (None, deriv.reshape(x.shape), "none") if grad else None
         return out.reshape(x.shape)
 
@@ -228,10 +228,14 @@ def _kernel_array(a: np.ndarray) -> np.ndarray:
 
 def _gelu_kernel() -> Callable[..., Any] | None:
     def build() -> Callable[..., Any]:
-        module = importlib.import_module("chainrule.fast.activations")  # imports numba
-        return module.build_gelu_tail(math.sqrt(2) / _AS_P, _AS_A, _INV_SQRT_2PI)
+        return importlib.import_module("chainrule.fast.activations").build_gelu_tail()
 
     return _fast.kernel("gelu_tail", build)
+
+
+# the kernel's constants, rounded to float32 as NumPy rounds them when it meets them
+_GELU_CONSTANTS = np.array([math.sqrt(2) / _AS_P, *(a / 2 for a in _AS_A), _INV_SQRT_2PI],
+                           np.float32)
 
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
