@@ -464,6 +464,19 @@ def test_read_only_inputs_take_the_kernels(count_direct):
 # ---- switching -----------------------------------------------------------------------------
 
 
+def test_kernels_are_cacheable(fast_on):
+    # numba caches a function with closure variables anew (and recompiles it) in every
+    # process: the kernels take their constants as globals or arguments instead
+    import chainrule.fast.activations as fact
+    import chainrule.fast.convolution as fconv
+    import chainrule.fast.recurrent as frec
+
+    builders = [fact.build_gelu_tail, fconv.build_conv2d_direct, frec.build_tanh,
+                frec.build_lstm_step, frec.build_lstm_back_step, frec.build_gru_step]
+    for build in builders:
+        assert build().py_func.__code__.co_freevars == (), build.__name__
+
+
 def test_plain_import_does_not_load_numba():
     code = ("import sys, chainrule, chainrule.ops.recurrent, chainrule.ops.convolution, "
             "chainrule.ops.activations; "
