@@ -305,16 +305,20 @@ def _direct(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: tuple[in
     """Whether a forward pass that needs no weight gradient takes the compiled direct
     convolution (``chainrule.fast.convolution``) when the fast path is on.
 
-    Measured on 2 cores (float32, batch 64, interleaved): 1.2–1.5× faster than im2col +
-    GEMM for 1–2 input channels with 3×3 and 5×5 kernels at 28×28 (LeNet's first layer),
-    but 0.7× for 3 channels and 16 filters. Training needs the im2col columns for ∂E/∂W
-    anyway and the GEMM alone costs less than the direct loop, so layers whose weight
-    gradient is wanted keep im2col (a direct weight-gradient kernel measured 0.1–0.2×).
-    Stride 1 only: the kernel walks output pixels as one contiguous run.
+    Measured on 2 cores (float32, batch 64, 28×28, CPU time, interleaved): against im2col
+    + GEMM the direct loop wins with 1–2 input channels while the filters' work per pixel
+    O·kH·kW stays small: 1.6–1.8× at 4 filters, 1.13–1.25× at O·kH·kW = 72–200 (LeNet's
+    first layer, 6×5×5 = 150: 1.3–1.6×), even at 144–400, and 0.7–0.9× beyond (BLAS gets
+    efficient as O grows). 3 input channels with 16 filters: 0.9×; LeNet's second layer
+    (6 channels): 0.8×. Training needs the im2col columns for ∂E/∂W anyway and the GEMM
+    alone costs less than the direct loop, so layers whose weight gradient is wanted keep
+    im2col (a direct weight-gradient kernel measured 0.1–0.2×). Stride 1 only: the kernel
+    walks output pixels as one contiguous run.
     """
     return (x.dtype == np.float32 and w.dtype == np.float32
             and (b is None or b.dtype == np.float32) and groups == 1
-            and stride == (1, 1) and x.shape[1] <= 2)
+            and stride == (1, 1) and x.shape[1] <= 2
+            and w.shape[0] * w.shape[2] * w.shape[3] <= 200)
 
 
 def _kernel_array(a: np.ndarray) -> np.ndarray:
