@@ -126,6 +126,24 @@ def kernel_pairs() -> list[Pair]:
         ga[...] = ga0
         gru(grec, ga, b_hn, hprev, hn, hg)
 
+    # reverse GRU step: GRULayer.backward's calls
+    fac, gates = np.abs(arr(3 * H, B)), np.abs(arr(3 * H, B))
+    pn, pz, pr, rg, zg = fac[:H], fac[H:2 * H], fac[2 * H:], gates[:H], gates[H:2 * H]
+    gx3, gh3, dgr = np.empty((3 * H, B), np.float32), np.empty((3 * H, B), np.float32), \
+        np.empty((4 * H, B), np.float32)
+    carry = np.zeros((H, B), np.float32)
+
+    def gru_back_numpy() -> None:
+        np.add(dh_rec, gstep, out=dh)
+        dn = gx3[2 * H:]
+        np.multiply(dh, pn, out=dn)
+        np.multiply(dh, pz, out=gh3[H:2 * H])
+        np.multiply(dn, pr, out=gh3[:H])
+        np.multiply(dn, rg, out=gh3[2 * H:])
+        np.multiply(dh, zg, out=tmp)
+
+    gru_back = frec.build_gru_back_step()
+
     # LeNet's first convolution, forward (what eval / a frozen first layer runs)
     x, w, bias = arr(64, 1, 28, 28), arr(6, 1, 5, 5), arr(6)
     pads = ((2, 2), (2, 2))
@@ -147,6 +165,8 @@ def kernel_pairs() -> list[Pair]:
          lambda: lstm(rec, proj, c_prev, c, h, q[0], True), 400),
         ("LSTM reverse step", back_numpy, back_fast, 400),
         ("GRU step", gru_numpy, gru_fast, 400),
+        ("GRU reverse step", gru_back_numpy,
+         lambda: gru_back(dh_rec, carry, gstep, fac, gates, dgr), 400),
         ("conv 64x1x28x28 * 6x1x5x5 fwd",
          lambda: _convolve(x, w, bias, (1, 1), pads, (1, 1), 1, (28, 28)),
          lambda: _convolve_direct(conv, x, w, bias, pads, (1, 1), (28, 28)), 20),

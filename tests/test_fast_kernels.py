@@ -202,6 +202,26 @@ def test_layer_fast_matches_numpy(kind, shape, batch_first):
         np.testing.assert_allclose(b, a, rtol=0, atol=2e-6 * max(1, np.abs(a).max()))
 
 
+@pytest.mark.parametrize("kind,forward_step", [("lstm", "lstm_step"), ("gru", "gru_step")])
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_backward_kernels_are_numpy_bit_for_bit(monkeypatch, kind, forward_step, batch_first):
+    # with the forward step left to NumPy, the compiled backward step must reproduce the
+    # NumPy backward exactly: same float32 operations in the same order
+    from chainrule.ops import recurrent
+
+    real = recurrent._step_kernel
+    monkeypatch.setattr(recurrent, "_step_kernel",
+                        lambda name, dtype: None if name == forward_step else real(name, dtype))
+    used = []
+    monkeypatch.setattr(fast, "kernel", lambda name, build, real_kernel=fast.kernel:
+                        used.append(name) or real_kernel(name, build))
+    (outs0, grads0), (outs1, grads1) = _both(
+        lambda: _layer_run(kind, 19, 3, 5, 7, batch_first, True, True))
+    assert used == [f"{kind}_back_step"]
+    for a, b in zip(outs0 + grads0, outs1 + grads1):
+        np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("kind", ["lstm", "gru", "rnn"])
 def test_layer_float64_is_unchanged(kind):
     (outs0, grads0), (outs1, grads1) = _both(
@@ -473,7 +493,8 @@ def test_kernels_are_cacheable(fast_on):
     import chainrule.fast.recurrent as frec
 
     builders = [fact.build_gelu_tail, fconv.build_conv2d_direct, frec.build_tanh,
-                frec.build_lstm_step, frec.build_lstm_back_step, frec.build_gru_step]
+                frec.build_lstm_step, frec.build_lstm_back_step, frec.build_gru_step,
+                frec.build_gru_back_step]
     for build in builders:
         assert build().py_func.__code__.co_freevars == (), build.__name__
 

@@ -206,3 +206,35 @@ def build_gru_step() -> Callable[..., None]:
 
     return gru_step
 
+
+
+def build_gru_back_step() -> Callable[..., None]:
+    """``gru_back_step(rec, carry, g, fac, a, dg)`` — one reverse GRU step before its GEMM.
+
+    What h_t receives from step t + 1 comes in two parts, as ``GRULayer.backward`` builds
+    it: ``rec`` (H, B) = W_hhᵀ δ_{t+1} and ``carry`` (H, B) = dh_{t+1} ⊙ z_{t+1}; ``g``
+    (H, B) is the output's gradient at t. ``fac`` (3H, B) holds the step's factors pn, pz,
+    pr and ``a`` (3H, B) its gates r, z, n. Writes dg (4H, B) rows dr, dz, dn ⊙ r (δ of
+    W_hh h + b_hh) and dn, and the next carry dh_t ⊙ z_t. The float32 operations and
+    their order are NumPy's.
+    """
+
+    @_jit(f"void({_F2}, {_F2}, {_F2}, {_F2}, {_F2}, {_F2})")
+    def gru_back_step(rec, carry, g, fac, a, dg):  # noqa: ANN001, ANN202
+        n = g.size
+        rf = rec.reshape(-1)
+        cf = carry.reshape(-1)
+        gf = g.reshape(-1)
+        ff = fac.reshape(-1)
+        af = a.reshape(-1)
+        df = dg.reshape(-1)
+        for k in range(n):
+            dh = (rf[k] + cf[k]) + gf[k]
+            dn = dh * ff[k]  # pn
+            df[3 * n + k] = dn
+            df[n + k] = dh * ff[n + k]  # dz = dh pz
+            df[k] = dn * ff[2 * n + k]  # dr = dn pr
+            df[2 * n + k] = dn * af[k]  # dn r
+            cf[k] = dh * af[n + k]  # dh z, for step t − 1
+
+    return gru_back_step

@@ -544,18 +544,24 @@ class GRULayer(Function):
         x, h0, w_ih, w_hh, batch_first, a, hn, hs = self.saved
         T, H, B = hs.shape
         r, z, n = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]
-        # per-step factors: dn_pre = dh·pn, dz_pre = dh·pz, dr_pre = dn_pre·pr
-        pn = n * n
+        step = _step_kernel("gru_back_step", x.dtype) if _fast.enabled else None
+        # per-step factors: dn_pre = dh·pn, dz_pre = dh·pz, dr_pre = dn_pre·pr; the
+        # compiled step wants them side by side in one array (fewer arrays, fewer run-time
+        # overlap checks before its loop vectorises)
+        fac = np.empty((T, 3, H, B), x.dtype) if step is not None else None
+        pn = np.multiply(n, n, out=None if fac is None else fac[:, 0])
         np.subtract(1, pn, out=pn)
         pn *= 1 - z
-        pz = np.empty_like(z)
+        pz = np.empty_like(z) if fac is None else fac[:, 1]
         np.subtract(h0.T, n[0], out=pz[0])
         np.subtract(hs[:-1], n[1:], out=pz[1:])
         pz *= z
         pz *= 1 - z
-        pr = 1 - r
+        pr = np.subtract(1, r, out=None if fac is None else fac[:, 2])
         pr *= r
         pr *= hn
+        if step is not None:
+            return self._backward_fast(step, g, fac.reshape(T, 3 * H, B))
         g_t = _grad_sequence(g, batch_first)
         w_hh_t = np.ascontiguousarray(w_hh.T)
         # δ of the current chunk of steps: of W_ih x + b_ih (dr, dz, dn) and of
@@ -585,6 +591,39 @@ class GRULayer(Function):
             acc.add(t0, t1, dgx[:k], dgh[:k])
         dx, dw_ih, dw_hh, db_ih, db_hh = acc.result()
         dh0 = dh_rec.T.copy() if needs[1] else None
+        grads = (dx, dh0, dw_ih, dw_hh)
+        return grads + (db_ih, db_hh) if len(needs) > 4 else grads
+
+
+    def _backward_fast(self, step: Callable[..., Any], g: np.ndarray, fac: np.ndarray
+                       ) -> tuple:
+        """``backward``'s reverse loop with each step's element-wise work compiled
+        (``chainrule.fast.recurrent.gru_back_step``); the same arithmetic in the same
+        order, so the same gradients bit for bit."""
+        x, h0, w_ih, w_hh, batch_first, a, _, hs = self.saved
+        T, H, B = hs.shape
+        g_t = _grad_sequence(g, batch_first)
+        w_hh_t = np.ascontiguousarray(w_hh.T)
+        K = min(T, _CHUNK)
+        dg = np.empty((K, 4 * H, B), x.dtype)  # dr, dz, dn ⊙ r (δ of W_hh h), dn
+        dgx = np.empty((K, 3 * H, B), x.dtype)  # dr, dz, dn (δ of W_ih x)
+        rec = np.zeros((H, B), x.dtype)  # W_hhᵀ δ_{t+1}
+        carry = np.zeros((H, B), x.dtype)  # dh_{t+1} ⊙ z_{t+1}
+        needs = self.needs_input_grad
+        acc = _ChunkedGrads(_flags(needs, 2), x, batch_first, h0, hs, w_ih)
+        for t1 in range(T, 0, -_CHUNK):
+            t0 = max(t1 - _CHUNK, 0)
+            for t in range(t1 - 1, t0 - 1, -1):
+                dg_t = dg[t - t0]
+                step(rec, carry, g_t[t], fac[t], a[t], dg_t)
+                np.matmul(w_hh_t, dg_t[:3 * H], out=rec)
+            k = t1 - t0
+            dgx[:k, :2 * H] = dg[:k, :2 * H]
+            dgx[:k, 2 * H:] = dg[:k, 3 * H:]
+            acc.add(t0, t1, dgx[:k], dg[:k, :3 * H])
+        dx, dw_ih, dw_hh, db_ih, db_hh = acc.result()
+        rec += carry  # what h0 receives, as the NumPy loop's dh_rec
+        dh0 = rec.T.copy() if needs[1] else None
         grads = (dx, dh0, dw_ih, dw_hh)
         return grads + (db_ih, db_hh) if len(needs) > 4 else grads
 
