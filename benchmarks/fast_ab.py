@@ -127,8 +127,9 @@ def kernel_pairs() -> list[Pair]:
         gru(grec, ga, b_hn, hprev, hn, hg)
 
     # reverse GRU step: GRULayer.backward's calls
-    fac, gates = np.abs(arr(3 * H, B)), np.abs(arr(3 * H, B))
-    pn, pz, pr, rg, zg = fac[:H], fac[H:2 * H], fac[2 * H:], gates[:H], gates[H:2 * H]
+    fac, gru_gates = np.abs(arr(3 * H, B)), np.abs(arr(3 * H, B))
+    pn, pz, pr = fac[:H], fac[H:2 * H], fac[2 * H:]
+    rg, zg = gru_gates[:H], gru_gates[H:2 * H]
     gx3, gh3, dgr = np.empty((3 * H, B), np.float32), np.empty((3 * H, B), np.float32), \
         np.empty((4 * H, B), np.float32)
     carry = np.zeros((H, B), np.float32)
@@ -166,7 +167,7 @@ def kernel_pairs() -> list[Pair]:
         ("LSTM reverse step", back_numpy, back_fast, 400),
         ("GRU step", gru_numpy, gru_fast, 400),
         ("GRU reverse step", gru_back_numpy,
-         lambda: gru_back(dh_rec, carry, gstep, fac, gates, dgr), 400),
+         lambda: gru_back(dh_rec, carry, gstep, fac, gru_gates, dgr), 400),
         ("conv 64x1x28x28 * 6x1x5x5 fwd",
          lambda: _convolve(x, w, bias, (1, 1), pads, (1, 1), 1, (28, 28)),
          lambda: _convolve_direct(conv, x, w, bias, pads, (1, 1), (28, 28)), 20),

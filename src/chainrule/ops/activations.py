@@ -18,7 +18,7 @@ import numpy as np
 from chainrule import fast as _fast
 from chainrule.autograd import Function
 from chainrule.backend import Generator, resolve_generator
-from chainrule.ops._util import normalize_axes, ones_vector
+from chainrule.ops._util import kernel_array, normalize_axes, ones_vector
 from chainrule.ops.arithmetic import cast
 from chainrule.ops.shape import squeeze, unsqueeze
 from chainrule.tensor import Tensor
@@ -190,7 +190,7 @@ class GELU(Function):
     def _forward_fast(self, kernel: Callable[..., Any], x: np.ndarray) -> np.ndarray:
         """The exact float32 GELU with ``chainrule.fast``: e^{−x²/2} by NumPy (its exp is
         SIMD), everything after it in one compiled pass; NumPy's results bit for bit."""
-        xf = _kernel_array(x).reshape(-1)
+        xf = kernel_array(x).reshape(-1)
         out = np.empty_like(xf)
         grad = self.needs_input_grad[0]
         deriv = np.empty_like(xf) if grad else out
@@ -217,13 +217,6 @@ class GELU(Function):
 
 
 _GELU_BLOCK = 32768
-
-
-def _kernel_array(a: np.ndarray) -> np.ndarray:
-    """a as the kernels' signatures take it (a writable C-contiguous array): itself when it
-    is one, else a copy. A read-only input (loaded weights, a broadcast view) would
-    otherwise find no matching signature."""
-    return a if a.flags.c_contiguous and a.flags.writeable else np.array(a, order="C")
 
 
 def _gelu_kernel() -> Callable[..., Any] | None:

@@ -44,7 +44,7 @@ import numpy as np
 
 from chainrule import fast as _fast
 from chainrule.autograd import Function, _State
-from chainrule.ops._util import ones_vector
+from chainrule.ops._util import kernel_array, ones_vector
 from chainrule.ops.windows import (
     col2im,
     conv_padding,
@@ -321,13 +321,6 @@ def _direct(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: tuple[in
             and w.shape[0] * w.shape[2] * w.shape[3] <= 200)
 
 
-def _kernel_array(a: np.ndarray) -> np.ndarray:
-    """a as the kernels' signatures take it (a writable C-contiguous array): itself when it
-    is one, else a copy. A read-only input (loaded weights, a broadcast view) would
-    otherwise find no matching signature."""
-    return a if a.flags.c_contiguous and a.flags.writeable else np.array(a, order="C")
-
-
 def _direct_kernel() -> Callable[..., Any] | None:
     def build() -> Callable[..., Any]:
         return importlib.import_module("chainrule.fast.convolution").build_conv2d_direct()
@@ -338,10 +331,10 @@ def _direct_kernel() -> Callable[..., Any] | None:
 def _convolve_direct(kernel: Callable[..., Any], x: np.ndarray, w: np.ndarray,
                      b: np.ndarray | None, padding: tuple[tuple[int, int], ...],
                      dilation: tuple[int, int], out_hw: tuple[int, int]) -> np.ndarray:
-    xp = _kernel_array(pad_spatial(x, padding))
-    bias = np.zeros(w.shape[0], np.float32) if b is None else _kernel_array(b)
+    xp = kernel_array(pad_spatial(x, padding))
+    bias = np.zeros(w.shape[0], np.float32) if b is None else kernel_array(b)
     out = np.empty((x.shape[0], w.shape[0]) + out_hw, np.float32)
-    kernel(xp, _kernel_array(w), bias, out, *dilation)
+    kernel(xp, kernel_array(w), bias, out, *dilation)
     return out
 
 

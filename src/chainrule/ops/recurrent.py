@@ -39,7 +39,7 @@ import numpy as np
 
 from chainrule import fast as _fast
 from chainrule.autograd import Function, _State
-from chainrule.ops._util import ones_vector
+from chainrule.ops._util import kernel_array, ones_vector
 from chainrule.ops.shape import getitem, reshape
 from chainrule.tensor import Tensor
 
@@ -104,13 +104,6 @@ def _grad_sequence(g: np.ndarray, batch_first: bool) -> np.ndarray:
     else:
         out[...] = g.transpose(0, 2, 1)
     return out
-
-
-def _kernel_array(a: np.ndarray) -> np.ndarray:
-    """a as the kernels' signatures take it (a writable C-contiguous array): itself when it
-    is one, else a copy. A read-only input (loaded weights, a broadcast view) would
-    otherwise find no matching signature."""
-    return a if a.flags.c_contiguous and a.flags.writeable else np.array(a, order="C")
 
 
 def _step_kernel(name: str, dtype: np.dtype) -> Callable[..., Any] | None:
@@ -372,7 +365,8 @@ class LSTMLayer(Function):
         h_steps = list(hs)
         # the compiled step (see chainrule.fast.recurrent) writes c, h and q[t] itself
         step = _step_kernel("lstm_step", dt) if _fast.enabled else None
-        q_steps = list(q) if grad else [rec] * T  # rec: a placeholder the kernel ignores
+        if step is not None:  # rec: a placeholder q that the kernel ignores without grad
+            q_steps = list(q) if grad else [rec] * T
         matmul, add, multiply, tanh = np.matmul, np.add, np.multiply, np.tanh
         for t0 in range(0, T, K):
             t1 = min(t0 + K, T)
@@ -417,7 +411,7 @@ class LSTMLayer(Function):
         n = T * B * H
         f = q[:, 5 * H:]
         g_t = _grad_sequence(g[:n].reshape(x.shape[:2] + (H,)), batch_first)
-        dc = _kernel_array(g[n:].reshape(B, H).T)  # gradient arriving at c_T, updated in place
+        dc = kernel_array(g[n:].reshape(B, H).T)  # gradient arriving at c_T, updated in place
         w_hh_t = np.ascontiguousarray(w_hh_b.T)
         q5 = q.reshape(T, 6, H, B)
         # δ_t (g, f, i, o) and the cell gradient via h_t of the current chunk of steps
@@ -432,7 +426,7 @@ class LSTMLayer(Function):
         q_views = [(q5[t, 3:5], q5[t, :3], f[t], g_t[t]) for t in range(T)]
         matmul, add, multiply = np.matmul, np.add, np.multiply
         step = _step_kernel("lstm_back_step", x.dtype) if _fast.enabled else None
-        q_steps = list(q)
+        q_steps = list(q) if step is not None else None
         for t1 in range(T, 0, -_CHUNK):
             t0 = max(t1 - _CHUNK, 0)
             if step is not None:  # the same arithmetic in one pass (chainrule.fast)
@@ -510,8 +504,8 @@ class GRULayer(Function):
         h = h0.T
         step = _step_kernel("gru_step", x.dtype) if _fast.enabled else None
         if step is not None:
-            h = _kernel_array(h)
-            b_col = np.zeros((H, 1), x.dtype) if b_hn is None else _kernel_array(b_hn)
+            h = kernel_array(h)
+            b_col = np.zeros((H, 1), x.dtype) if b_hn is None else kernel_array(b_hn)
         for t in range(T):
             at = a[t]
             np.matmul(w_rec, h, out=rec)
@@ -593,7 +587,6 @@ class GRULayer(Function):
         dh0 = dh_rec.T.copy() if needs[1] else None
         grads = (dx, dh0, dw_ih, dw_hh)
         return grads + (db_ih, db_hh) if len(needs) > 4 else grads
-
 
     def _backward_fast(self, step: Callable[..., Any], g: np.ndarray, fac: np.ndarray
                        ) -> tuple:
