@@ -3,13 +3,13 @@
 ``ops.convolution`` turns a convolution into GEMMs over im2col columns. With one or two
 input channels (a network's first layer, LeNet's 1×28×28 digits) the columns are only
 C·kH·kW = 25 rows deep: the GEMM is too thin for BLAS to run well and copying the windows
-costs as much as the arithmetic. Here every output row is built by sliding the kernel
-over the padded input instead, kH·kW multiply-adds of whole contiguous runs that LLVM
-vectorises, with no columns at all.
+costs as much as the arithmetic. Here each output plane is built by sliding the kernel
+over the padded input instead: per kernel offset, one contiguous run of multiply-adds
+that LLVM vectorises, with no columns at all.
 
 Only the forward pass: training needs the columns for ∂E/∂W anyway (see
 ``ops.convolution._direct``), and a direct weight-gradient kernel (each weight's sum as
-16 independent partial sums over the same runs) measured 5–10× slower than the GEMM on
+16 independent partial sums over the same runs) measured 4–14× slower than the GEMM on
 columns kept from forward.
 
 Imported only by the builders in ``ops.convolution`` through ``chainrule.fast.kernel``.
