@@ -26,6 +26,13 @@ def ones_vector(n: int, dtype: np.dtype) -> np.ndarray:
     return _ones_cached(n, np.dtype(dtype).str)
 
 
+def kernel_array(a: np.ndarray) -> np.ndarray:
+    """a as the compiled kernels' signatures take it (``chainrule.fast``: writable,
+    C-contiguous): itself when it is one, else a copy. A read-only input (a loaded
+    weight, a broadcast view) would otherwise find no matching signature."""
+    return a if a.flags.c_contiguous and a.flags.writeable else np.array(a, order="C")
+
+
 def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Sum ``grad`` over the axes broadcasting added or stretched, back to ``shape``.
 
