@@ -296,3 +296,21 @@ def use_fast(on: bool = True) -> bool:
     from chainrule import fast
 
     return fast.use_fast(on)
+
+
+def use_mkl(on: bool = True) -> bool:
+    """Multiply float32 matrices with Intel MKL (``pip install "chainrule[mkl]"``) instead of
+    NumPy's BLAS, or go back to NumPy with ``on=False``; ``CHAINRULE_MKL=1`` in the
+    environment switches it on at import. See ``chainrule.ops._gemm`` for what is routed.
+
+    Returns whether the MKL route is on: False, after one warning, when libmkl_rt cannot be
+    loaded (NumPy then does every product, as without the switch).
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.backend.use_mkl(False)
+        False
+    """
+    from chainrule.ops import _gemm
+
+    return _gemm.use_mkl(on)

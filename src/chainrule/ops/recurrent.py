@@ -35,6 +35,7 @@ from functools import lru_cache
 import numpy as np
 
 from chainrule.autograd import Function, _State
+from chainrule.ops import _gemm
 from chainrule.ops._util import ones_vector
 from chainrule.ops.shape import getitem, reshape
 from chainrule.tensor import Tensor
@@ -71,7 +72,7 @@ def _bias_tile(bias: np.ndarray | None, batch: int) -> np.ndarray | None:
 def _project_inputs(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
     """``w x_t + bias`` for every time step of x (T, B, I), as one contiguous (T, G, B)
     array (one batched GEMM over all steps)."""
-    a = np.matmul(w, x.transpose(0, 2, 1))
+    a = _gemm.matmul(w, x.transpose(0, 2, 1))
     if bias is not None:
         a += _bias_tile(bias, x.shape[1])
     return a
@@ -139,9 +140,9 @@ class _ChunkedGrads:
         gh = gx if dgh is None else _tgb_to_gn(dgh)
         ones = ones_vector(k * B, dgx.dtype)
         if self.dx is not None:
-            np.matmul(gx.T, self.w_ih, out=self.dx[t0:t1].reshape(k * B, -1))
+            _gemm.matmul(gx.T, self.w_ih, out=self.dx[t0:t1].reshape(k * B, -1))
         if self.dw_ih is not None:
-            self.dw_ih += gx @ self.x[t0:t1].reshape(k * B, -1)
+            self.dw_ih += _gemm.matmul(gx, self.x[t0:t1].reshape(k * B, -1))
         sum_x = None
         if self.db_ih is not None or (self.db_hh is not None and dgh is None):
             sum_x = gx @ ones  # row sums as a GEMV
@@ -153,7 +154,7 @@ class _ChunkedGrads:
             s0 = max(t0, 1)
             if s0 < t1:
                 h_prev = _tgb_to_gn(self.hs[s0 - 1:t1 - 1])
-                self.dw_hh += gh[:, (s0 - t0) * B:] @ h_prev.T
+                self.dw_hh += _gemm.matmul(gh[:, (s0 - t0) * B:], h_prev.T)
             if t0 == 0:
                 self.dw_hh += gh[:, :B] @ self.h0
 
@@ -203,7 +204,7 @@ class RNNLayer(Function):
         relu = nonlinearity == "relu"
         for t in range(T):
             a = hs[t]
-            np.matmul(w_hh, h, out=rec)
+            _gemm.matmul(w_hh, h, out=rec)
             a += rec
             if relu:
                 np.maximum(a, 0, out=a)
@@ -234,7 +235,7 @@ class RNNLayer(Function):
             for t in range(t1 - 1, t0 - 1, -1):
                 dh_rec += g_t[t]
                 d[t] *= dh_rec
-                np.matmul(w_hh_t, d[t], out=dh_rec)
+                _gemm.matmul(w_hh_t, d[t], out=dh_rec)
             acc.add(t0, t1, d[t0:t1])
         dx, dw_ih, dw_hh, db_ih, db_hh = acc.result()
         dh0 = dh_rec.T.copy() if needs[1] else None
@@ -342,7 +343,9 @@ class LSTMLayer(Function):
                        act[k, 2 * H:3 * H], act[k, 3 * H:4 * H], act[k, 4 * H:], proj[k],
                        cs[k], cs[k + 1]) for k in range(K)]
         h_steps = list(hs)
-        matmul, add, multiply, tanh = np.matmul, np.add, np.multiply, np.tanh
+        # the recurrent products, h_{t-1} = h0 then hs[t - 1] (see _gemm.plans)
+        rec_plans = _gemm.plans(w_rec, h[None], rec) + _gemm.plans(w_rec, hs[:T - 1], rec)
+        matmul, add, multiply, tanh = _gemm.matmul, np.add, np.multiply, np.tanh
         for t0 in range(0, T, K):
             t1 = min(t0 + K, T)
             matmul(w_in, xt[t0:t1].transpose(0, 2, 1), out=proj[:t1 - t0])
@@ -350,7 +353,7 @@ class LSTMLayer(Function):
                 proj += bias
             for k in range(t1 - t0):
                 gates, sig, f, i, o, g, tanh_c, proj_k, c_prev, c = step_views[k]
-                matmul(w_rec, h, out=rec)
+                rec_plans[t0 + k]()
                 add(rec, proj_k, out=gates)
                 tanh(gates, out=gates)  # tanh(z/2) for f, i, o; tanh(z) for g
                 sig *= 0.5
@@ -392,7 +395,8 @@ class LSTMLayer(Function):
         # per-step views made once (see forward)
         d_views = [(d5[k, 3:], d5[k, 4], d5[k, :3], d[k, :4 * H]) for k in range(len(d))]
         q_views = [(q5[t, 3:5], q5[t, :3], f[t], g_t[t]) for t in range(T)]
-        matmul, add, multiply = np.matmul, np.add, np.multiply
+        back_plans = _gemm.plans(w_hh_t, d[:, :4 * H], dh_rec)  # W_hhᵀ δ_t, step by step
+        add, multiply = np.add, np.multiply
         for t1 in range(T, 0, -_CHUNK):
             t0 = max(t1 - _CHUNK, 0)
             for t in range(t1 - 1, t0 - 1, -1):
@@ -403,7 +407,7 @@ class LSTMLayer(Function):
                 dc += d_p
                 multiply(q_gfi, dc, out=d_gfi)  # δ_g, δ_f, δ_i
                 dc *= f_t
-                matmul(w_hh_t, d_gates, out=dh_rec)
+                back_plans[t - t0]()
             acc.add(t0, t1, d[:t1 - t0, :4 * H])
         dx, *wgrads = acc.result()
         _, back_rows, _ = _lstm_layout(H, x.dtype.str)
@@ -464,7 +468,7 @@ class GRULayer(Function):
         h = h0.T
         for t in range(T):
             at = a[t]
-            np.matmul(w_rec, h, out=rec)
+            _gemm.matmul(w_rec, h, out=rec)
             if b_hn is None:
                 hn[t] = rec[2 * H:]
             else:
@@ -523,7 +527,7 @@ class GRULayer(Function):
                 np.multiply(dh, pz[t], out=gh[H:2 * H])
                 np.multiply(dn, pr[t], out=gh[:H])
                 np.multiply(dn, r[t], out=gh[2 * H:])
-                np.matmul(w_hh_t, gh, out=dh_rec)
+                _gemm.matmul(w_hh_t, gh, out=dh_rec)
                 np.multiply(dh, z[t], out=tmp)
                 dh_rec += tmp
             k = t1 - t0
