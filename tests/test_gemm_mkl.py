@@ -113,6 +113,26 @@ def test_layers_agree_with_the_route_on_and_off(mkl: None, layer: str) -> None:
         np.testing.assert_allclose(got, expected, rtol=2e-5, atol=2e-5)
 
 
+def test_numpy_blas_runs_one_thread_while_the_route_is_on(mkl: None) -> None:
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+
+    def openblas() -> list[int]:
+        return [p["num_threads"] for p in threadpoolctl.threadpool_info()
+                if p["internal_api"] == "openblas"]
+
+    if not openblas():
+        pytest.skip("NumPy's BLAS is not OpenBLAS here")
+    assert set(openblas()) == {1}
+    backend.use_mkl(False)
+    before = openblas()
+    backend.use_mkl(True)
+    backend.set_num_threads(2)  # MKL gets 2; NumPy's OpenBLAS stays at 1
+    assert set(openblas()) == {1}
+    backend.use_mkl(False)
+    assert openblas() == [2] * len(before)
+    backend.set_num_threads(max(before))  # as the other tests found it
+
+
 def test_small_products_stay_with_numpy(mkl: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_gemm, "_MIN_WORK", 1 << 20)
     calls = []

@@ -206,6 +206,10 @@ def set_num_threads(n: int) -> None:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"number of threads must be a whole number >= 1, got {n!r}")
     _limits = _threadpoolctl().threadpool_limits(limits=int(n))
+    from chainrule.ops import _gemm
+
+    if _gemm.enabled:  # the MKL route's pool gets n; NumPy's OpenBLAS stays at one
+        _gemm.one_numpy_thread()
 
 
 def get_num_threads() -> int:

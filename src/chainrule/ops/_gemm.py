@@ -9,12 +9,14 @@ zero stride), through ctypes, and everything else (other dtypes, 4-D stacks, odd
 vectors) still to NumPy. ``libmkl_rt`` is loaded only then.
 
 Why: on the benchmark workloads' shapes MKL's SGEMM runs 1.1–1.8× OpenBLAS's with one
-thread (``benchmarks/gemm_providers.py``), which made whole training steps 9–19 % faster
-with one BLAS thread; see ``benchmarks/README.md`` for the figures, the two-thread case and
-why the route stays off by default.
+thread (``benchmarks/gemm_providers.py``), which made whole training steps 5–18 % faster
+with one BLAS thread (LeNet 1.18×, the char LSTM 1.14×, a tiny MLP 0.95×); see
+``benchmarks/README.md`` for the figures, the two-thread case and why the route stays off
+by default.
 
-Thread count: MKL keeps its own pool; ``chainrule.set_num_threads`` (threadpoolctl) limits
-it together with NumPy's, and ``MKL_NUM_THREADS`` sets it at start.
+Thread count: MKL keeps its own pool, set by ``chainrule.set_num_threads`` (threadpoolctl)
+or ``MKL_NUM_THREADS``; NumPy's OpenBLAS is held to one thread while the route is on, so
+that the two pools do not fight over the cores (``one_numpy_thread``).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ enabled = False
 _sgemm: Any = None
 _sgemm_batch: Any = None
 _warned = False
+_numpy_threads: int | None = None  # NumPy's BLAS thread count before the route took over
 _F32 = np.dtype(np.float32)
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 # Products smaller than this (M·N·K, summed over a stack) stay with NumPy: a call through
@@ -82,11 +85,43 @@ def _load() -> str | None:
     return None
 
 
+def _numpy_blas(threads: int | None) -> int | None:
+    """Limit NumPy's own OpenBLAS to ``threads`` (None: leave it); returns the count it
+    had, or None when threadpoolctl finds no OpenBLAS (NumPy built on MKL, say)."""
+    try:
+        import threadpoolctl
+    except ImportError:
+        return None
+    openblas = threadpoolctl.ThreadpoolController().select(internal_api="openblas")
+    counts = [c.num_threads for c in openblas.lib_controllers]
+    if not counts:
+        return None
+    if threads is not None:
+        openblas.limit(limits=threads)
+    return max(counts)
+
+
+def one_numpy_thread() -> None:
+    """While the route is on, NumPy's OpenBLAS (the GEMVs and whatever the route leaves)
+    runs on one thread and MKL gets the cores: with both pools at two threads on a
+    2-core machine LeNet's step ran at 0.30× the NumPy-only speed, the two sets of
+    spinning workers taking turns; with OpenBLAS at one it ran at 1.08× (see README)."""
+    global _numpy_threads
+    previous = _numpy_blas(1)
+    if _numpy_threads is None:
+        _numpy_threads = previous
+
+
 def use_mkl(on: bool = True) -> bool:
     """Route float32 GEMMs through MKL (True) or NumPy (False); returns whether the MKL
-    route is now on: False, after one warning, when libmkl_rt cannot be loaded."""
-    global matmul, enabled, _warned
+    route is now on: False, after one warning, when libmkl_rt cannot be loaded. While it
+    is on, NumPy's own OpenBLAS is held to one thread (``one_numpy_thread``); switching
+    the route off gives it back its previous count."""
+    global matmul, enabled, _warned, _numpy_threads
     if not on:
+        if enabled and _numpy_threads is not None:
+            _numpy_blas(_numpy_threads)
+        _numpy_threads = None
         matmul, enabled = np.matmul, False
         return False
     if _sgemm is None:
@@ -98,6 +133,7 @@ def use_mkl(on: bool = True) -> bool:
                               stacklevel=3)
             return False
     matmul, enabled = _mkl_matmul, True
+    one_numpy_thread()
     return True
 
 
