@@ -69,10 +69,26 @@ def test_stacks_and_a_broadcast_operand(mkl: None) -> None:
     np.testing.assert_allclose(out, a @ bt, rtol=1e-5, atol=1e-5)
 
 
+def test_four_d_stacks_as_one_batched_call(mkl: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    q, k = _rand(3, 4, 6, 5), _rand(3, 4, 6, 5, seed=1)
+    kt = k.swapaxes(-1, -2)  # attention's q @ kᵀ: (batch, heads, T, d) @ (…, d, T)
+    calls = []
+    real = _gemm._sgemm_batch
+    monkeypatch.setattr(_gemm, "_sgemm_batch", lambda *args: (calls.append(args[-1]),
+                                                               real(*args)))
+    out = _gemm.matmul(q, kt)
+    assert out.shape == (3, 4, 6, 6) and calls == [12]
+    np.testing.assert_allclose(out, q @ kt, rtol=1e-5, atol=1e-5)
+    heads_first = _rand(4, 3, 6, 5).transpose(1, 0, 2, 3)  # batch axis not evenly stepped
+    np.testing.assert_allclose(_gemm.matmul(heads_first, kt), heads_first @ kt, rtol=1e-5,
+                               atol=1e-5)
+    assert calls == [12]
+
+
 def test_what_it_does_not_take_goes_to_numpy(mkl: None) -> None:
     a64, b64 = _rand(3, 4).astype(np.float64), _rand(4, 2).astype(np.float64)
     assert _gemm.matmul(a64, b64).dtype == np.float64
-    a4, b4 = _rand(2, 3, 4, 5), _rand(2, 3, 5, 6)
+    a4, b4 = _rand(2, 3, 4, 5), _rand(1, 3, 5, 6)  # a broadcast 4-D stack
     np.testing.assert_allclose(_gemm.matmul(a4, b4), a4 @ b4, rtol=1e-5, atol=1e-5)
     one = _rand(1, 4)
     np.testing.assert_allclose(_gemm.matmul(one, _rand(4, 3)), one @ _rand(4, 3), rtol=1e-5)
@@ -140,6 +156,21 @@ def test_small_products_stay_with_numpy(mkl: None, monkeypatch: pytest.MonkeyPat
     a, b = _rand(32, 16), _rand(16, 16, seed=1)
     np.testing.assert_allclose(_gemm.matmul(a, b), a @ b, rtol=1e-6)
     assert calls == []
+
+
+def test_attention_agrees_with_the_route_on_and_off(mkl: None) -> None:
+    from chainrule.ops.attention import scaled_dot_product_attention
+
+    arrays = [_rand(2, 3, 7, 4, seed=s) for s in range(3)]
+    results = []
+    for on in (True, False):
+        backend.use_mkl(on)
+        q, k, v = (cr.tensor(a, requires_grad=True) for a in arrays)
+        out = scaled_dot_product_attention(q, k, v, is_causal=True)
+        out.backward(cr.tensor(_rand(*out.shape, seed=9)))
+        results.append([out.data.copy()] + [np.array(t.grad) for t in (q, k, v)])
+    for got, expected in zip(*results):
+        np.testing.assert_allclose(got, expected, rtol=2e-5, atol=2e-5)
 
 
 def test_a_missing_library_warns_once_and_keeps_numpy(monkeypatch: pytest.MonkeyPatch) -> None:

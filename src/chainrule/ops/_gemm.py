@@ -5,8 +5,9 @@ paths, RNN/LSTM/GRU). It *is* ``np.matmul`` until the route is switched on with
 ``chainrule.backend.use_mkl()`` or ``CHAINRULE_MKL=1`` in the environment; then 2-D and
 3-D float32 products whose matrices are stored row- or column-major go to MKL's
 ``cblas_sgemm`` (``cblas_sgemm_batch_strided`` for stacks, a broadcast operand given a
-zero stride), through ctypes, and everything else (other dtypes, 4-D stacks, odd strides,
-vectors) still to NumPy. ``libmkl_rt`` is loaded only then.
+zero stride; 4-D stacks such as attention's (batch, heads, T, d) viewed as one 3-D stack
+when that needs no copy), through ctypes, and everything else (other dtypes, broadcast
+4-D stacks, odd strides, vectors, small products) still to NumPy. ``libmkl_rt`` is loaded only then.
 
 Why: on the benchmark workloads' shapes MKL's SGEMM runs 1.1–1.8× OpenBLAS's with one
 thread (``benchmarks/gemm_providers.py``), which made whole training steps 5–18 % faster
@@ -157,11 +158,24 @@ def _layout(x: np.ndarray) -> tuple[int, int] | None:
     return None
 
 
+def _stack3(x: np.ndarray) -> np.ndarray | None:
+    """x (P, Q, r, c) viewed as (P·Q, r, c) when its two leading axes step evenly (no copy),
+    else None."""
+    if x.strides[0] != x.strides[1] * x.shape[1]:
+        return None
+    return x.reshape((x.shape[0] * x.shape[1],) + x.shape[2:])  # a view, given the strides
+
+
 def _mkl_matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """``np.matmul(a, b, out=out)``, by MKL where the operands allow (see the module)."""
     sa, sb = a.shape, b.shape
     if len(sa) == 2 == len(sb) and sa[0] * sa[1] * sb[1] < _MIN_WORK:
         return np.matmul(a, b, out=out)  # first and cheapest: small layers pay ~0.2 µs
+    if len(sa) == 4 == len(sb) and out is None and sa[:2] == sb[:2]:
+        a3, b3 = _stack3(a), _stack3(b)  # attention's (batch, heads, T, d) as one stack
+        if a3 is not None and b3 is not None:
+            return _mkl_matmul(a3, b3).reshape(sa[:2] + (sa[2], sb[3]))
+        return np.matmul(a, b)
     if (a.dtype != _F32 or b.dtype != _F32 or not 2 <= a.ndim <= 3 or not 2 <= b.ndim <= 3
             or (out is not None and out.dtype != _F32)):
         return np.matmul(a, b, out=out)
