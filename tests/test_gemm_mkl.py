@@ -19,6 +19,7 @@ from chainrule.ops import _gemm
 def mkl(monkeypatch: pytest.MonkeyPatch):
     """The MKL route on, for products of any size (small ones normally stay with NumPy)."""
     monkeypatch.setattr(_gemm, "_MIN_WORK", 0)
+    was_on = _gemm.enabled  # CHAINRULE_MKL=1 may have switched it on at import
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         if not backend.use_mkl():
@@ -26,7 +27,7 @@ def mkl(monkeypatch: pytest.MonkeyPatch):
     try:
         yield
     finally:
-        backend.use_mkl(False)
+        backend.use_mkl(was_on)
 
 
 def _rand(*shape: int, seed: int = 0) -> np.ndarray:
@@ -144,7 +145,7 @@ def test_numpy_blas_runs_one_thread_while_the_route_is_on(mkl: None) -> None:
     backend.use_mkl(True)
     backend.set_num_threads(2)  # MKL gets 2; NumPy's OpenBLAS stays at 1
     assert set(openblas()) == {1}
-    backend.use_mkl(False)
+    backend.use_mkl(False)  # and gets the 2 asked for when the route goes off
     assert openblas() == [2] * len(before)
     backend.set_num_threads(max(before))  # as the other tests found it
 
@@ -174,7 +175,9 @@ def test_attention_agrees_with_the_route_on_and_off(mkl: None) -> None:
 
 
 def test_a_missing_library_warns_once_and_keeps_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_gemm, "_sgemm", None)
+    monkeypatch.setattr(_gemm, "_sgemm", None)  # as in a process that never loaded it
+    monkeypatch.setattr(_gemm, "enabled", False)
+    monkeypatch.setattr(_gemm, "matmul", np.matmul)
     monkeypatch.setattr(_gemm, "_warned", False)
     monkeypatch.setenv("CHAINRULE_MKL_RT", "/nonexistent/libmkl_rt.so")
     with pytest.warns(RuntimeWarning, match="MKL route off"):

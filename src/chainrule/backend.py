@@ -209,7 +209,7 @@ def set_num_threads(n: int) -> None:
     from chainrule.ops import _gemm
 
     if _gemm.enabled:  # the MKL route's pool gets n; NumPy's OpenBLAS stays at one
-        _gemm.one_numpy_thread()
+        _gemm.one_numpy_thread(restore_to=int(n))
 
 
 def get_num_threads() -> int:

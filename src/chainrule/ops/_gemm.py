@@ -102,14 +102,18 @@ def _numpy_blas(threads: int | None) -> int | None:
     return max(counts)
 
 
-def one_numpy_thread() -> None:
+def one_numpy_thread(restore_to: int | None = None) -> None:
     """While the route is on, NumPy's OpenBLAS (the GEMVs and whatever the route leaves)
     runs on one thread and MKL gets the cores: with both pools at two threads on a
     2-core machine LeNet's step ran at 0.30× the NumPy-only speed, the two sets of
-    spinning workers taking turns; with OpenBLAS at one it ran at 1.08× (see README)."""
+    spinning workers taking turns; with OpenBLAS at one it ran at 1.08× (see README).
+    ``restore_to``: the count NumPy's BLAS gets back when the route goes off (default: the
+    one it had when the route came on)."""
     global _numpy_threads
     previous = _numpy_blas(1)
-    if _numpy_threads is None:
+    if restore_to is not None:  # a thread count asked for while the route is on
+        _numpy_threads = restore_to
+    elif _numpy_threads is None:
         _numpy_threads = previous
 
 
