@@ -206,6 +206,10 @@ def set_num_threads(n: int) -> None:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"number of threads must be a whole number >= 1, got {n!r}")
     _limits = _threadpoolctl().threadpool_limits(limits=int(n))
+    from chainrule.ops import _gemm
+
+    if _gemm.enabled:  # the MKL route's pool gets n; NumPy's OpenBLAS stays at one
+        _gemm.one_numpy_thread(restore_to=int(n))
 
 
 def get_num_threads() -> int:
@@ -296,3 +300,21 @@ def use_fast(on: bool = True) -> bool:
     from chainrule import fast
 
     return fast.use_fast(on)
+
+
+def use_mkl(on: bool = True) -> bool:
+    """Multiply float32 matrices with Intel MKL (``pip install "chainrule[mkl]"``) instead of
+    NumPy's BLAS, or go back to NumPy with ``on=False``; ``CHAINRULE_MKL=1`` in the
+    environment switches it on at import. See ``chainrule.ops._gemm`` for what is routed.
+
+    Returns whether the MKL route is on: False, after one warning, when libmkl_rt cannot be
+    loaded (NumPy then does every product, as without the switch).
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.backend.use_mkl(False)
+        False
+    """
+    from chainrule.ops import _gemm
+
+    return _gemm.use_mkl(on)

@@ -81,7 +81,10 @@ class Sigmoid(Function):
 
     def backward(self, g: np.ndarray) -> np.ndarray:
         s = self.saved
-        return g * s * (1 - s)  # σ'(x) = σ(x)(1 − σ(x))
+        d = np.subtract(1, s)  # σ'(x) = σ(x)(1 − σ(x)), one temporary, then in place
+        d *= s
+        d *= g
+        return d
 
 
 def sigmoid(input: Tensor) -> Tensor:
@@ -98,8 +101,10 @@ class Tanh(Function):
         return out
 
     def backward(self, g: np.ndarray) -> np.ndarray:
-        t = self.saved
-        return g * (1 - t * t)  # tanh'(x) = 1 − tanh²(x)
+        d = self.saved * self.saved  # tanh'(x) = 1 − tanh²(x), in one temporary
+        np.subtract(1, d, out=d)
+        d *= g
+        return d
 
 
 def tanh(input: Tensor) -> Tensor:
@@ -158,6 +163,29 @@ def erf(x: np.ndarray) -> np.ndarray:
     return (2 * cdf - 1).astype(x.dtype, copy=False)
 
 
+# Exact float32 GELU works through blocks of this many elements (64 KiB): its ~20 NumPy
+# passes then stay in cache instead of streaming the whole array through memory each time
+# (tiny_transformer's 32×64×512 activation: 0.55× the time of whole-array passes, results
+# bit for bit the same; 4096-element blocks lose that to per-call overhead).
+_GELU_BLOCK = 16384
+
+
+def _gelu_exact_f32(x: np.ndarray, want_grad: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """``x Φ(x)`` and, when wanted, its derivative ``Φ(x) + x φ(x)``, block by block."""
+    flat = x.reshape(-1)
+    out = np.empty(flat.shape, x.dtype)
+    deriv = np.empty(flat.shape, x.dtype) if want_grad else None
+    for start in range(0, flat.size, _GELU_BLOCK):
+        block = slice(start, start + _GELU_BLOCK)
+        xb = flat[block]
+        cdf, pdf = _normal_cdf_pdf(xb)
+        np.multiply(xb, cdf, out=out[block])
+        if deriv is not None:
+            pdf *= xb
+            np.add(pdf, cdf, out=deriv[block])
+    return out.reshape(x.shape), None if deriv is None else deriv.reshape(x.shape)
+
+
 class GELU(Function):
     """``x Φ(x)``; ``approximate='tanh'`` uses the tanh formula of Hendrycks & Gimpel.
 
@@ -177,6 +205,10 @@ class GELU(Function):
             kernel = _gelu_kernel()
             if kernel is not None:
                 return self._forward_fast(kernel, x)
+        if x.dtype != np.float64 and x.size > _GELU_BLOCK:
+            out, deriv = _gelu_exact_f32(x, self.needs_input_grad[0])
+            self.saved = None if deriv is None else (None, deriv, approximate)
+            return out
         cdf, pdf = _normal_cdf_pdf(x)
         out = x * cdf
         if self.needs_input_grad[0]:
@@ -696,7 +728,13 @@ class Softmax(Function):
 
     def backward(self, g: np.ndarray) -> np.ndarray:
         s, axis = self.saved
-        return s * (g - (g * s).sum(axis=axis, keepdims=True))
+        if axis not in (-1, s.ndim - 1):
+            return s * (g - (g * s).sum(axis=axis, keepdims=True))
+        d = g * s  # s ⊙ (g − ⟨g, s⟩) with the row sums as a GEMV (0.82× the time)
+        dot = d @ ones_vector(s.shape[-1], d.dtype)
+        np.subtract(g, dot[..., None], out=d)
+        d *= s
+        return d
 
 
 def _softmax_axis(name: str, x: Tensor, dim: int | None, axis: int | None,
@@ -728,15 +766,30 @@ def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3,
 class LogSoftmax(Function):
     __slots__ = ()
 
+    # Along the last axis the row sums are GEMVs and backward reuses forward's
+    # exponentials (softmax = e^shifted / Σ) instead of taking exp(out) again: 0.70× the
+    # time of forward + backward on char_lstm's 2048×65 logits. Saves the softmax there,
+    # the output otherwise.
+
     def forward(self, x: np.ndarray, axis: int) -> np.ndarray:
         shifted = x - x.max(axis=axis, keepdims=True)
-        out = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
-        self.saved = (out, axis)
-        return out
+        if axis not in (-1, x.ndim - 1) or shifted.dtype.kind != "f":
+            out = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+            self.saved = (out, axis, False)
+            return out
+        p = np.exp(shifted)
+        total = p @ ones_vector(p.shape[-1], p.dtype)
+        shifted -= np.log(total)[..., None]
+        p /= total[..., None]
+        self.saved = (p, axis, True)
+        return shifted
 
     def backward(self, g: np.ndarray) -> np.ndarray:
-        out, axis = self.saved
-        return g - np.exp(out) * g.sum(axis=axis, keepdims=True)
+        kept, axis, is_softmax = self.saved
+        if not is_softmax:
+            return g - np.exp(kept) * g.sum(axis=axis, keepdims=True)
+        d = kept * (g @ ones_vector(g.shape[-1], g.dtype))[..., None]
+        return np.subtract(g, d, out=d)
 
 
 def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3,

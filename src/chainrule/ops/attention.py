@@ -16,6 +16,7 @@ import numpy as np
 
 from chainrule.autograd import Function
 from chainrule.backend import Generator, resolve_generator
+from chainrule.ops import _gemm
 from chainrule.ops._util import unbroadcast
 from chainrule.ops.activations import softmax_last_axis
 from chainrule.tensor import Tensor
@@ -44,7 +45,7 @@ class ScaledDotProductAttention(Function):
                 mask: np.ndarray | None = None, *, keep: np.ndarray | None, scale: float,
                 dropout_p: float, generator: Generator | None,
                 weights_out: list | None) -> np.ndarray:
-        s = q @ _swap(k)
+        s = _gemm.matmul(q, _swap(k))
         s *= scale
         if mask is not None:
             s = s + mask
@@ -66,7 +67,7 @@ class ScaledDotProductAttention(Function):
         if weights_out is not None:
             weights_out.append(weights)
         self.saved = (q, k, v, p, drop, scale, None if mask is None else mask.shape)
-        return weights @ v
+        return _gemm.matmul(weights, v)
 
     def backward(self, g: np.ndarray) -> tuple:
         q, k, v, p, drop, scale, mask_shape = self.saved
@@ -74,9 +75,9 @@ class ScaledDotProductAttention(Function):
         weights = p if drop is None else p * drop
         dq = dk = dv = dmask = None
         if needs[2]:
-            dv = unbroadcast(_swap(weights) @ g, v.shape)
+            dv = unbroadcast(_gemm.matmul(_swap(weights), g), v.shape)
         if needs[0] or needs[1] or (mask_shape is not None and needs[3]):
-            dp = g @ _swap(v)
+            dp = _gemm.matmul(g, _swap(v))
             if drop is not None:
                 dp *= drop
             ds = dp  # softmax backward, in place: P ⊙ (dP − Σ dP ⊙ P)
@@ -86,9 +87,9 @@ class ScaledDotProductAttention(Function):
                 dmask = unbroadcast(ds, mask_shape)
             ds *= scale
             if needs[0]:
-                dq = unbroadcast(ds @ k, q.shape)
+                dq = unbroadcast(_gemm.matmul(ds, k), q.shape)
             if needs[1]:
-                dk = unbroadcast(_swap(ds) @ q, k.shape)
+                dk = unbroadcast(_gemm.matmul(_swap(ds), q), k.shape)
         if mask_shape is None:
             return dq, dk, dv
         return dq, dk, dv, dmask

@@ -44,6 +44,7 @@ import numpy as np
 
 from chainrule import fast as _fast
 from chainrule.autograd import Function, _State
+from chainrule.ops import _gemm
 from chainrule.ops._util import kernel_array, ones_vector
 from chainrule.ops.windows import (
     col2im,
@@ -70,7 +71,7 @@ def _columns_grad(w_mat: np.ndarray, g4: np.ndarray) -> np.ndarray:
     """
     if w_mat.shape[1] == 1:
         return w_mat.transpose(0, 2, 1) * g4
-    return np.matmul(w_mat.transpose(0, 2, 1), g4)
+    return _gemm.matmul(w_mat.transpose(0, 2, 1), g4)
 
 
 def _input_grad_wide(g4: np.ndarray, w_mat: np.ndarray, padded_shape: tuple[int, ...],
@@ -118,7 +119,7 @@ def _weight_grad(g4: np.ndarray, cols4: np.ndarray) -> np.ndarray:
     n, groups, og, length = g4.shape
     kg = cols4.shape[2]
     if og <= length:
-        return np.matmul(g4, cols4.transpose(0, 1, 3, 2)).sum(axis=0)
+        return _gemm.matmul(g4, cols4.transpose(0, 1, 3, 2)).sum(axis=0)
     g_t = g4.transpose(1, 2, 0, 3).reshape(groups, og, n * length)
     cols_t = cols4.transpose(1, 2, 0, 3).reshape(groups, kg, n * length)
     return np.matmul(g_t, cols_t.transpose(0, 2, 1))
@@ -159,7 +160,7 @@ def _forward_channel_major(x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
     o = w.shape[0]
     cols = _channel_major_columns(pad_spatial(x, padding), w.shape[2:], dilation, out_hw)
     length = out_hw[0] * out_hw[1]
-    per_filter = (w.reshape(o, -1) @ cols).reshape(o, n, length).transpose(1, 0, 2)
+    per_filter = _gemm.matmul(w.reshape(o, -1), cols).reshape(o, n, length).transpose(1, 0, 2)
     out = np.empty((n, o) + out_hw, x.dtype)
     flat_out = out.reshape(n, o, length)
     if b is None:
@@ -201,7 +202,7 @@ def _input_grad_channel_major(g_t: np.ndarray, w: np.ndarray, padded_shape: tupl
     for j in range(kw):
         g_shifted[:, j] = g_flat[:, lead - j * dw:lead - j * dw + run]
     w_r = w.transpose(1, 2, 0, 3).reshape(c * kh, o * kw)
-    rows = (w_r @ g_shifted.reshape(o * kw, run)).reshape(c, kh, n, ho, wp)
+    rows = _gemm.matmul(w_r, g_shifted.reshape(o * kw, run)).reshape(c, kh, n, ho, wp)
     gxp = np.zeros(padded_shape, g_t.dtype)
     by_channel = gxp.transpose(1, 0, 2, 3)  # each (c, n) plane is contiguous: long runs
     for i in range(kh):
@@ -234,7 +235,7 @@ def _convolve(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: tuple[
     w_mat = w.reshape(groups, o // groups, kg)
     length = out_hw[0] * out_hw[1]
     # (G, O/G, Kg) @ (N, G, Kg, L) → (N, G, O/G, L): already NCHW order.
-    out = np.matmul(w_mat, cols.reshape(n, groups, kg, length))
+    out = _gemm.matmul(w_mat, cols.reshape(n, groups, kg, length))
     out = out.reshape(n, o, *out_hw)
     if b is not None:
         out += b.reshape(1, o, 1, 1)
@@ -254,7 +255,7 @@ def _filter_grad(g: np.ndarray, g_t: np.ndarray | None, cols: np.ndarray,
     With channel-major columns (``g_t`` given: g as (O, N, Ho, Wo)) it is one GEMM,
     ``(cols gᵀ)ᵀ``, in the orientation OpenBLAS runs fastest for few filters."""
     if g_t is not None:
-        return (cols @ g_t.reshape(g_t.shape[0], -1).T).T.reshape(w_shape)
+        return _gemm.matmul(cols, g_t.reshape(g_t.shape[0], -1).T).T.reshape(w_shape)
     n, o = g.shape[:2]
     kg = int(np.prod(w_shape[1:]))
     length = g.shape[2] * g.shape[3]

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.autograd import Function
+from chainrule.ops import _gemm
 from chainrule.ops._util import ones_vector, pair, shape_mismatch, unbroadcast
 from chainrule.tensor import Tensor
 
@@ -33,7 +34,7 @@ class MatMul(Function):
                 f"{'second-to-last' if b.ndim > 1 else 'only'} axis of the second "
                 f"({b.shape[-2 if b.ndim > 1 else 0]})")
         try:
-            out = a @ b
+            out = _gemm.matmul(a, b) if a.ndim > 1 and b.ndim > 1 else a @ b
         except ValueError:
             raise shape_mismatch("matmul", a.shape, b.shape,
                                  "their batch axes cannot be broadcast") from None
@@ -81,9 +82,10 @@ class Linear(Function):
                 f"weight of shape {w.shape} expects {w.shape[1]} (in_features)"
             )
         if x.ndim == 2:
-            out = x @ w.T
+            out = _gemm.matmul(x, w.T)
         else:
-            out = (x.reshape(-1, x.shape[-1]) @ w.T).reshape(x.shape[:-1] + (w.shape[0],))
+            out = _gemm.matmul(x.reshape(-1, x.shape[-1]), w.T)
+            out = out.reshape(x.shape[:-1] + (w.shape[0],))
         if b is not None:
             out += b
         self.saved = (x, w)
@@ -95,10 +97,10 @@ class Linear(Function):
         g2 = g if g.ndim == 2 else g.reshape(-1, g.shape[-1])
         gx = gw = gb = None
         if needs[0]:
-            gx = (g2 @ w).reshape(x.shape)
+            gx = _gemm.matmul(g2, w).reshape(x.shape)
         if needs[1]:
             x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
-            gw = g2.T @ x2
+            gw = _gemm.matmul(g2.T, x2)
         if len(needs) > 2 and needs[2]:
             gb = ones_vector(g2.shape[0], g2.dtype) @ g2  # column sums as a GEMV
         return (gx, gw, gb) if len(needs) > 2 else (gx, gw)

@@ -39,6 +39,7 @@ import numpy as np
 
 from chainrule import fast as _fast
 from chainrule.autograd import Function, _State
+from chainrule.ops import _gemm
 from chainrule.ops._util import kernel_array, ones_vector
 from chainrule.ops.shape import getitem, reshape
 from chainrule.tensor import Tensor
@@ -75,7 +76,7 @@ def _bias_tile(bias: np.ndarray | None, batch: int) -> np.ndarray | None:
 def _project_inputs(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
     """``w x_t + bias`` for every time step of x (T, B, I), as one contiguous (T, G, B)
     array (one batched GEMM over all steps)."""
-    a = np.matmul(w, x.transpose(0, 2, 1))
+    a = _gemm.matmul(w, x.transpose(0, 2, 1))
     if bias is not None:
         a += _bias_tile(bias, x.shape[1])
     return a
@@ -158,9 +159,9 @@ class _ChunkedGrads:
         gh = gx if dgh is None else _tgb_to_gn(dgh)
         ones = ones_vector(k * B, dgx.dtype)
         if self.dx is not None:
-            np.matmul(gx.T, self.w_ih, out=self.dx[t0:t1].reshape(k * B, -1))
+            _gemm.matmul(gx.T, self.w_ih, out=self.dx[t0:t1].reshape(k * B, -1))
         if self.dw_ih is not None:
-            self.dw_ih += gx @ self.x[t0:t1].reshape(k * B, -1)
+            self.dw_ih += _gemm.matmul(gx, self.x[t0:t1].reshape(k * B, -1))
         sum_x = None
         if self.db_ih is not None or (self.db_hh is not None and dgh is None):
             sum_x = gx @ ones  # row sums as a GEMV
@@ -172,7 +173,7 @@ class _ChunkedGrads:
             s0 = max(t0, 1)
             if s0 < t1:
                 h_prev = _tgb_to_gn(self.hs[s0 - 1:t1 - 1])
-                self.dw_hh += gh[:, (s0 - t0) * B:] @ h_prev.T
+                self.dw_hh += _gemm.matmul(gh[:, (s0 - t0) * B:], h_prev.T)
             if t0 == 0:
                 self.dw_hh += gh[:, :B] @ self.h0
 
@@ -224,7 +225,7 @@ class RNNLayer(Function):
         # kernel measured 1.05x alone and 0.94-0.99x on the layer (benchmarks/fast_ab.py)
         for t in range(T):
             a = hs[t]
-            np.matmul(w_hh, h, out=rec)
+            _gemm.matmul(w_hh, h, out=rec)
             a += rec
             if relu:
                 np.maximum(a, 0, out=a)
@@ -255,7 +256,7 @@ class RNNLayer(Function):
             for t in range(t1 - 1, t0 - 1, -1):
                 dh_rec += g_t[t]
                 d[t] *= dh_rec
-                np.matmul(w_hh_t, d[t], out=dh_rec)
+                _gemm.matmul(w_hh_t, d[t], out=dh_rec)
             acc.add(t0, t1, d[t0:t1])
         dx, dw_ih, dw_hh, db_ih, db_hh = acc.result()
         dh0 = dh_rec.T.copy() if needs[1] else None
@@ -367,7 +368,9 @@ class LSTMLayer(Function):
         step = _step_kernel("lstm_step", dt) if _fast.enabled else None
         if step is not None:  # rec: a placeholder q that the kernel ignores without grad
             q_steps = list(q) if grad else [rec] * T
-        matmul, add, multiply, tanh = np.matmul, np.add, np.multiply, np.tanh
+        # the recurrent products, h_{t-1} = h0 then hs[t - 1] (see _gemm.plans)
+        rec_plans = _gemm.plans(w_rec, h[None], rec) + _gemm.plans(w_rec, hs[:T - 1], rec)
+        matmul, add, multiply, tanh = _gemm.matmul, np.add, np.multiply, np.tanh
         for t0 in range(0, T, K):
             t1 = min(t0 + K, T)
             matmul(w_in, xt[t0:t1].transpose(0, 2, 1), out=proj[:t1 - t0])
@@ -375,14 +378,14 @@ class LSTMLayer(Function):
                 proj += bias
             if step is not None:
                 for k in range(t1 - t0):
-                    matmul(w_rec, h, out=rec)
+                    rec_plans[t0 + k]()
                     h = h_steps[t0 + k]
                     step(rec, proj[k], cs[k], cs[k + 1], h, q_steps[t0 + k], grad)
                 cs[0] = cs[t1 - t0]
                 continue
             for k in range(t1 - t0):
                 gates, sig, f, i, o, g, tanh_c, proj_k, c_prev, c = step_views[k]
-                matmul(w_rec, h, out=rec)
+                rec_plans[t0 + k]()
                 add(rec, proj_k, out=gates)
                 tanh(gates, out=gates)  # tanh(z/2) for f, i, o; tanh(z) for g
                 sig *= 0.5
@@ -424,15 +427,16 @@ class LSTMLayer(Function):
         # per-step views made once (see forward)
         d_views = [(d5[k, 3:], d5[k, 4], d5[k, :3], d[k, :4 * H]) for k in range(len(d))]
         q_views = [(q5[t, 3:5], q5[t, :3], f[t], g_t[t]) for t in range(T)]
-        matmul, add, multiply = np.matmul, np.add, np.multiply
         step = _step_kernel("lstm_back_step", x.dtype) if _fast.enabled else None
         q_steps = list(q) if step is not None else None
+        back_plans = _gemm.plans(w_hh_t, d[:, :4 * H], dh_rec)  # W_hhᵀ δ_t, step by step
+        add, multiply = np.add, np.multiply
         for t1 in range(T, 0, -_CHUNK):
             t0 = max(t1 - _CHUNK, 0)
             if step is not None:  # the same arithmetic in one pass (chainrule.fast)
                 for t in range(t1 - 1, t0 - 1, -1):
                     step(dh_rec, g_t[t], q_steps[t], dc, d[t - t0])
-                    matmul(w_hh_t, d_views[t - t0][3], out=dh_rec)
+                    back_plans[t - t0]()
                 acc.add(t0, t1, d[:t1 - t0, :4 * H])
                 continue
             for t in range(t1 - 1, t0 - 1, -1):
@@ -443,7 +447,7 @@ class LSTMLayer(Function):
                 dc += d_p
                 multiply(q_gfi, dc, out=d_gfi)  # δ_g, δ_f, δ_i
                 dc *= f_t
-                matmul(w_hh_t, d_gates, out=dh_rec)
+                back_plans[t - t0]()
             acc.add(t0, t1, d[:t1 - t0, :4 * H])
         dx, *wgrads = acc.result()
         _, back_rows, _ = _lstm_layout(H, x.dtype.str)
@@ -508,7 +512,7 @@ class GRULayer(Function):
             b_col = np.zeros((H, 1), x.dtype) if b_hn is None else kernel_array(b_hn)
         for t in range(T):
             at = a[t]
-            np.matmul(w_rec, h, out=rec)
+            _gemm.matmul(w_rec, h, out=rec)
             if step is not None:  # hn, r, z, n and h_t in one pass
                 step(rec, at, b_col, h, hn[t], hs[t])
                 h = hs[t]
@@ -577,7 +581,7 @@ class GRULayer(Function):
                 np.multiply(dh, pz[t], out=gh[H:2 * H])
                 np.multiply(dn, pr[t], out=gh[:H])
                 np.multiply(dn, r[t], out=gh[2 * H:])
-                np.matmul(w_hh_t, gh, out=dh_rec)
+                _gemm.matmul(w_hh_t, gh, out=dh_rec)
                 np.multiply(dh, z[t], out=tmp)
                 dh_rec += tmp
             k = t1 - t0
