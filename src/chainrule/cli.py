@@ -131,8 +131,9 @@ def _add_train(sub: Any) -> None:
     g.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     _add_threads(g)
     g.add_argument("--fast", action=argparse.BooleanOptionalAction,
-                   help="compiled numba kernels where chainrule has them (float32 Adam, "
-                   "AdamW, SGD, RMSprop updates), with the same results; needs pip install "
+                   help="compiled numba kernels where chainrule has them, float32 only: "
+                   "Adam, AdamW, SGD and RMSprop updates (the same bits as NumPy), the "
+                   "LSTM/GRU time steps (within 1e-6), the exact GELU; needs pip install "
                    "'chainrule[fast]' (without numba: one warning, then NumPy); "
                    "CHAINRULE_FAST=1 does the same")
     _add_tensorboard(g)
