@@ -101,7 +101,7 @@ def _worker(model_name: str, mode: str, seconds: float, bucket_mb: float | None)
     mine = np.array([statistics.median(times), wait])
     group.allreduce(mine, "max")  # the slowest rank sets the pace
     if rank == 0:
-        grad_bytes = sum(p.data.nbytes for p in model.parameters())
+        grad_bytes = sum(p.numpy().nbytes for p in model.parameters())
         print(json.dumps({"model": model_name, "ranks": size, "mode": mode,
                           "step_s": mine[0], "wait_s": mine[1],
                           "samples_per_s": size * spec["batch"] / mine[0],

@@ -177,7 +177,7 @@ def sample(model: nn.Module, codec: CharCodec, prompt: str, length: int,
     with cr.no_grad():
         for _ in range(length):
             logits, state = model(x, state)
-            z = logits.data[0, -1].astype(np.float64)
+            z = logits.numpy()[0, -1].astype(np.float64)
             if temperature == 0:
                 nxt = int(z.argmax())
             else:
@@ -231,7 +231,7 @@ def main(model: str = "lstm", quick: bool = False, steps: int | None = None,
     cr.manual_seed(seed)
     rng = np.random.default_rng(seed)
     net = build(model, len(codec), context, quick)
-    params = sum(p.data.size for p in net.parameters())
+    params = sum(p.numel() for p in net.parameters())
     lr = (QUICK if quick else CONFIGS)[model]["lr"]
     opt = optim.AdamW(net.parameters(), lr=lr, weight_decay=0.01)
     sched = optim.CosineAnnealingLR(opt, T_max=steps, eta_min=lr / 10)

@@ -138,7 +138,7 @@ def main(quick: bool = False, epochs: int | None = None, seed: int = 0,
 
     cr.manual_seed(seed)
     model = build_cnn((16, 32), 64) if quick else build_cnn()
-    params = sum(p.data.size for p in model.parameters())
+    params = sum(p.numel() for p in model.parameters())
     opt = optim.Adam(model.parameters(), lr=3e-3)
     sched = optim.CosineAnnealingLR(opt, T_max=epochs)
     every = 1 if quick else 5

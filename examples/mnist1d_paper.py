@@ -186,7 +186,7 @@ def accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray) -> float:
     """Fraction of ``x`` classified as ``y`` (eval mode, no graph)."""
     model.eval()
     with cr.no_grad():
-        pred = model(cr.tensor(x)).data.argmax(axis=1)
+        pred = model(cr.tensor(x)).numpy().argmax(axis=1)
     model.train()
     return float((pred == y).mean())
 
@@ -197,7 +197,7 @@ def train(name: str, data: dict[str, np.ndarray], steps: int, lr: float = 1e-2,
     """Train one model the paper's way; returns its accuracies, loss curve and time."""
     cr.manual_seed(seed)
     model = build(name)
-    params = sum(p.data.size for p in model.parameters())
+    params = sum(p.numel() for p in model.parameters())
     opt = optim.Adam(model.parameters(), lr=lr)
     x, y = data["x"], data["y"]
     losses: list[float] = []

@@ -300,7 +300,7 @@ def main(quick: bool = False, data: str | None = None, synthetic: bool = False,
     model.eval()
     with cr.no_grad():
         predicted = np.concatenate([
-            np.asarray(model(cr.tensor(X_test[i:i + 256])).data).argmax(axis=1)
+            np.asarray(model(cr.tensor(X_test[i:i + 256])).numpy()).argmax(axis=1)
             for i in range(0, len(X_test), 256)])
     confusion = np.zeros((10, 10), np.int64)
     np.add.at(confusion, (y_test, predicted), 1)

@@ -71,7 +71,7 @@ def save(out: Path, name: str, arrays: dict) -> None:
 
 
 def params_of(model) -> dict:
-    return {name: p.data for name, p in model.named_parameters()}
+    return {name: p.numpy() for name, p in model.named_parameters()}
 
 
 # ---- modes --------------------------------------------------------------------------------
@@ -107,8 +107,8 @@ def mode_grads(out: Path, rank: int) -> None:
         assert len(ddp.reducer.buckets) > 2
         loss = CrossEntropyLoss()(ddp(cr.tensor(x[half])), y[half])
         loss.backward()
-        grads = {n: p.grad.data for n, p in net.named_parameters()}
-        stats = {f"buffer.{n}": b.data for n, b in net.named_buffers()}
+        grads = {n: p.grad.numpy() for n, p in net.named_parameters()}
+        stats = {f"buffer.{n}": b.numpy() for n, b in net.named_buffers()}
         save(out, f"grads-{'sync' if sync else 'local'}-{rank}", {**grads, **stats})
         ddp.reducer.remove()
 

@@ -81,13 +81,13 @@ def test_fully_masked_rows_give_zeros_not_nan() -> None:
     keep[1] = False
     out = sdpa(q, k, v, attn_mask=keep)
     out.sum().backward()
-    assert np.all(np.isfinite(out.data)) and np.all(out.data[:, 1] == 0)
+    assert np.all(np.isfinite(out.numpy())) and np.all(out.numpy()[:, 1] == 0)
     assert np.all(np.isfinite(q.grad)) and np.all(q.grad[:, 1] == 0)
     f32 = cr.float32
     huge = sdpa(cr.tensor(np.full((1, 3, 2), 1e4), dtype=f32),
                 cr.tensor(np.full((1, 3, 2), 1e4), dtype=f32),
                 cr.tensor(np.ones((1, 3, 2)), dtype=f32), is_causal=True)
-    assert np.all(np.isfinite(huge.data)) and huge.dtype == np.float32
+    assert np.all(np.isfinite(huge.numpy())) and huge.dtype == np.float32
 
 
 def test_sdpa_rejects_bad_arguments() -> None:
@@ -120,10 +120,10 @@ def test_sdpa_matches_pytorch(mask: str) -> None:
     r = rng.standard_normal((2, 3, 5, 3))
     out = sdpa(q, k, v, **kwargs)
     (out * r).sum().backward()
-    tq, tk, tv = (torch.tensor(t.data, requires_grad=True) for t in (q, k, v))
+    tq, tk, tv = (torch.tensor(t.numpy(), requires_grad=True) for t in (q, k, v))
     tout = F.scaled_dot_product_attention(tq, tk, tv, **tkwargs)
     (tout * torch.from_numpy(r)).sum().backward()
-    np.testing.assert_allclose(out.data, tout.detach().numpy(), atol=1e-10)
+    np.testing.assert_allclose(out.numpy(), tout.detach().numpy(), atol=1e-10)
     for ours, theirs in ((q, tq), (k, tk), (v, tv)):
         np.testing.assert_allclose(ours.grad, theirs.grad.numpy(), atol=1e-10)
 
@@ -137,8 +137,8 @@ def test_mha_parameters_follow_pytorch() -> None:
     shapes = {k: v.shape for k, v in mha.state_dict().items()}
     assert shapes == {"in_proj_weight": (24, 8), "in_proj_bias": (24,),
                       "out_proj.weight": (8, 8), "out_proj.bias": (8,)}
-    assert np.all(mha.in_proj_bias.data == 0) and np.all(mha.out_proj.bias.data == 0)
-    assert np.abs(mha.in_proj_weight.data).max() <= np.sqrt(6 / (8 + 24))
+    assert np.all(mha.in_proj_bias.numpy() == 0) and np.all(mha.out_proj.bias.numpy() == 0)
+    assert np.abs(mha.in_proj_weight.numpy()).max() <= np.sqrt(6 / (8 + 24))
     with pytest.raises(ValueError, match="multiple of num_heads"):
         MultiheadAttention(10, 3)
 
@@ -191,8 +191,8 @@ def test_mha_self_attention_matches_pytorch(batch_first: bool, masks: str) -> No
     r = randn(*out.shape, seed=5)
     (out * r).sum().backward()
     (tout * torch.from_numpy(r)).sum().backward()
-    np.testing.assert_allclose(out.data, tout.detach().numpy(), atol=1e-5)
-    np.testing.assert_allclose(w.data, tw.detach().numpy(), atol=1e-5)
+    np.testing.assert_allclose(out.numpy(), tout.detach().numpy(), atol=1e-5)
+    np.testing.assert_allclose(w.numpy(), tw.detach().numpy(), atol=1e-5)
     assert w.shape == (N, L, L)
     _compare_grads(ours, theirs, [(X, tx)])
 
@@ -212,8 +212,8 @@ def test_mha_cross_attention_matches_pytorch(shared_kv: bool) -> None:
     r = randn(2, 4, 12, seed=9)
     (out * r).sum().backward()
     (tout * torch.from_numpy(r)).sum().backward()
-    np.testing.assert_allclose(out.data, tout.detach().numpy(), atol=1e-5)
-    np.testing.assert_allclose(w.data, tw.detach().numpy(), atol=1e-5)
+    np.testing.assert_allclose(out.numpy(), tout.detach().numpy(), atol=1e-5)
+    np.testing.assert_allclose(w.numpy(), tw.detach().numpy(), atol=1e-5)
     assert w.shape == (2, 3, 4, 6)
     pairs = [(Q, tq), (K, tk)] + ([] if shared_kv else [(V, tv)])
     _compare_grads(ours, theirs, pairs)
@@ -228,7 +228,7 @@ def test_mha_unbatched_without_bias_matches_pytorch() -> None:
     out, w = ours(X, X, X)
     tout, tw = theirs(tx, tx, tx)
     assert out.shape == (4, 6) and w.shape == (4, 4)
-    np.testing.assert_allclose(out.data, tout.detach().numpy(), atol=1e-5)
+    np.testing.assert_allclose(out.numpy(), tout.detach().numpy(), atol=1e-5)
     out.sum().backward()
     tout.sum().backward()
     _compare_grads(ours, theirs, [(X, tx)])
@@ -261,7 +261,7 @@ def test_positional_embeddings() -> None:
     learned = PositionalEmbedding(10, 6)
     assert list(learned.state_dict()) == ["weight"]
     out = learned(cr.zeros(2, 4, 6))
-    np.testing.assert_array_equal(out.data[1], learned.weight.data[:4])
+    np.testing.assert_array_equal(out.numpy()[1], learned.weight.numpy()[:4])
     with pytest.raises(ValueError, match="longer than the context"):
         learned(cr.zeros(1, 11, 6))
 
@@ -284,8 +284,8 @@ def test_causal_mask_hides_the_future() -> None:
     changed = ids.copy()
     changed[0, 5] = 10
     with cr.no_grad():
-        a = model(ids).data
-        b = model(changed).data
+        a = model(ids).numpy()
+        b = model(changed).numpy()
     assert a.shape == (1, 8, 11) and a.dtype == np.float32
     np.testing.assert_array_equal(a[:, :5], b[:, :5])  # positions before 5 never see it
     assert np.abs(a[:, 5:] - b[:, 5:]).min() > 0  # positions from 5 on do
@@ -320,8 +320,8 @@ def test_tiny_transformer_learns_a_pattern() -> None:
     model = DecoderOnlyTransformer(vocab_size=6, context=12, d_model=32, num_heads=4,
                                    num_layers=2, d_ff=64)
     params = list(model.parameters())
-    m = [np.zeros_like(p.data) for p in params]
-    v = [np.zeros_like(p.data) for p in params]
+    m = [np.zeros_like(p.numpy()) for p in params]
+    v = [np.zeros_like(p.numpy()) for p in params]
     rng = np.random.default_rng(0)
     losses = []
     for step in range(1, 61):

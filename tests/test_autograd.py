@@ -207,7 +207,7 @@ def test_retain_grad_keeps_non_leaf_gradient() -> None:
 def test_detach_shares_data_and_stops_gradient() -> None:
     x = leaf([1.0, 2.0])
     d = x.detach()
-    assert d.data is x.data and not d.requires_grad and d._ctx is None
+    assert d.numpy() is x.numpy() and not d.requires_grad and d._ctx is None
     (x * d).sum().backward()
     assert x.grad.tolist() == [1.0, 2.0]  # d counted as a constant
 
@@ -241,7 +241,7 @@ def test_float32_model_stays_float32_with_python_and_numpy_float64_scalars() -> 
     steps = [
         h * np.float64(0.5), h + 1.0, np.float64(2.0) * h, h / np.float64(3.0),
         np.float64(1.0) - h, h ** np.float64(2.0), h**2, 2.0**h, h.clip(np.float64(-0.5), 0.5),
-        ops.maximum(h, np.float64(0.1)), ops.where(h.data > 0, h, np.float64(0.0)),
+        ops.maximum(h, np.float64(0.1)), ops.where(h.numpy() > 0, h, np.float64(0.0)),
         ops.leaky_relu(h, np.float64(0.1)), ops.softplus(h, np.float64(2.0)),
         h + np.array(1.0), h * np.array([1.0, 2.0]), h.mean() * np.float64(2),
     ]
@@ -284,8 +284,8 @@ def test_tensor_dtype_rules() -> None:
 
 def test_constructors_and_generators() -> None:
     assert cr.zeros(2, 3).shape == (2, 3) and cr.zeros(2, 3).dtype == np.float32
-    assert cr.zeros((2, 3)).data.sum() == 0
-    assert cr.ones(4, dtype="float64").dtype == np.float64 and cr.ones(4).data.sum() == 4
+    assert cr.zeros((2, 3)).numpy().sum() == 0
+    assert cr.ones(4, dtype="float64").dtype == np.float64 and cr.ones(4).numpy().sum() == 4
     full = cr.full((2, 2), 7.5)
     assert full.dtype == np.float32 and full.tolist() == [[7.5, 7.5], [7.5, 7.5]]
     assert cr.arange(5).dtype == np.int64 and cr.arange(5).tolist() == [0, 1, 2, 3, 4]
@@ -295,17 +295,17 @@ def test_constructors_and_generators() -> None:
     cr.manual_seed(123)
     a, b = cr.randn(3, 4), cr.rand(5)
     cr.manual_seed(123)
-    assert np.array_equal(a.data, cr.randn(3, 4).data)
-    assert np.array_equal(b.data, cr.rand(5).data)
+    assert np.array_equal(a.numpy(), cr.randn(3, 4).numpy())
+    assert np.array_equal(b.numpy(), cr.rand(5).numpy())
     assert a.dtype == np.float32 and b.dtype == np.float32
-    assert 0 <= b.data.min() and b.data.max() < 1
+    assert 0 <= b.numpy().min() and b.numpy().max() < 1
     assert cr.randn(2, dtype="float64").dtype == np.float64
     state = cr.default_generator.get_state()
     g1, g2 = cr.Generator(7), cr.Generator(7)
-    assert np.array_equal(cr.randn(6, generator=g1).data, cr.randn(6, generator=g2).data)
-    assert np.array_equal(cr.rand(6, generator=g1).data, cr.rand(6, generator=g2).data)
+    assert np.array_equal(cr.randn(6, generator=g1).numpy(), cr.randn(6, generator=g2).numpy())
+    assert np.array_equal(cr.rand(6, generator=g1).numpy(), cr.rand(6, generator=g2).numpy())
     assert cr.default_generator.get_state() == state  # explicit generators leave it alone
-    assert not np.array_equal(cr.randn(6, generator=g1).data, cr.randn(6, generator=g1).data)
+    assert not np.array_equal(cr.randn(6, generator=g1).numpy(), cr.randn(6, generator=g1).numpy())
 
 
 # ---- numerical stability ---------------------------------------------------------------------
@@ -327,15 +327,15 @@ def test_saturating_ops_finite_at_extremes(dtype: str) -> None:
         x = leaf(values, dtype)
         out = fn(x)
         assert out.dtype == np.dtype(dtype), name
-        assert np.all(np.isfinite(out.data)), name
+        assert np.all(np.isfinite(out.numpy())), name
         out.backward(np.ones(out.shape, dtype))
         assert np.all(np.isfinite(x.grad)), name
-    s = ops.sigmoid(leaf(values, dtype)).data
+    s = ops.sigmoid(leaf(values, dtype)).numpy()
     assert s[0] == 0.0 and s[-1] == 1.0 and s[2] == 0.5
-    ls = ops.log_softmax(leaf(values, dtype).reshape(1, 5)).data
+    ls = ops.log_softmax(leaf(values, dtype).reshape(1, 5)).numpy()
     assert ls[0, -1] == 0.0 and ls[0, 0] == pytest.approx(-2e4, rel=1e-6)
     bce = binary_cross_entropy_with_logits(leaf(values, dtype), np.array([1.0, 0, 1, 0, 1]),
-                                           reduction="none").data
+                                           reduction="none").numpy()
     assert bce[0] == pytest.approx(1e4, rel=1e-6) and bce[-1] == 0.0
 
 
@@ -350,7 +350,7 @@ def test_detect_anomaly_forward_names_log() -> None:
     assert "forward" in str(info.value) and "(2,)" in str(info.value)
     assert "test_autograd.py" in str(info.value)  # the user's line is named
     assert not _State.anomaly
-    assert x.log().data[1] == pytest.approx(np.log(2.0))  # off again: no error
+    assert x.log().numpy()[1] == pytest.approx(np.log(2.0))  # off again: no error
 
 
 def test_detect_anomaly_backward_names_sqrt() -> None:

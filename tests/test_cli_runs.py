@@ -104,7 +104,7 @@ def test_a_trained_model_carries_its_preprocessing(tmp_path: Path) -> None:
                                            rows)).splitlines()))
     model = io.load(out / "model.safetensors")
     assert list(model.state_dict())[:4] == ["input.mean", "input.std", "0.weight", "0.bias"]
-    logits = model(cr.tensor(np.asarray(X, np.float32))).data
+    logits = model(cr.tensor(np.asarray(X, np.float32))).numpy()
     assert np.array_equal(predict(model, X), logits)
     assert [int(r["prediction"]) for r in cli] == logits.argmax(axis=1).tolist()
     e = np.exp(logits - logits.max(axis=1, keepdims=True))

@@ -22,7 +22,7 @@ def params_with_grads(dtype: str = "float64", scale: float = 1.0, seed: int = 0
 
 
 def all_grads(params: list[nn.Parameter]) -> np.ndarray:
-    return np.concatenate([p.grad.data.ravel() for p in params])
+    return np.concatenate([p.grad.numpy().ravel() for p in params])
 
 
 @pytest.mark.parametrize("norm_type", [2.0, 1.0, 3.0, float("inf")])
@@ -35,8 +35,8 @@ def test_grad_norm_is_the_norm_of_all_gradients_together(norm_type: float) -> No
 def test_grad_norm_skips_missing_gradients() -> None:
     params = params_with_grads()
     params[1].grad = None
-    expected = np.linalg.norm(np.concatenate([params[0].grad.data.ravel(),
-                                              params[2].grad.data.ravel()]))
+    expected = np.linalg.norm(np.concatenate([params[0].grad.numpy().ravel(),
+                                              params[2].grad.numpy().ravel()]))
     assert math.isclose(optim.grad_norm(params), expected, rel_tol=1e-12)
     assert optim.grad_norm([nn.Parameter([1.0])]) == 0.0
     assert optim.grad_norm(params[0]) == pytest.approx(np.linalg.norm(params[0].grad))
@@ -63,9 +63,9 @@ def test_clip_grad_norm_by_hand(max_norm: float) -> None:
 def test_clip_grad_norm_matches_torch(max_norm: float, norm_type: float) -> None:
     torch = pytest.importorskip("torch")
     params = params_with_grads()
-    tparams = [torch.nn.Parameter(torch.from_numpy(p.data.copy())) for p in params]
+    tparams = [torch.nn.Parameter(torch.from_numpy(p.numpy().copy())) for p in params]
     for p, tp in zip(params, tparams):
-        tp.grad = torch.from_numpy(p.grad.data.copy())
+        tp.grad = torch.from_numpy(p.grad.numpy().copy())
     ours = optim.clip_grad_norm_(params, max_norm, norm_type=norm_type)
     theirs = torch.nn.utils.clip_grad_norm_(tparams, max_norm, norm_type=norm_type)
     assert math.isclose(ours, float(theirs), rel_tol=1e-10)
@@ -82,9 +82,9 @@ def test_clip_grad_norm_replaces_shared_and_read_only_gradients() -> None:
     readonly = np.broadcast_to(np.float32(3.0), SHAPES[1])
     params[1].grad = readonly
     optim.clip_grad_norm_(params, 1.0)
-    assert np.all(shared == 5.0) and other_holder.grad.data is shared
+    assert np.all(shared == 5.0) and other_holder.grad.numpy() is shared
     assert np.all(readonly == 3.0)
-    assert params[0].grad.data is not shared
+    assert params[0].grad.numpy() is not shared
     assert all(p.grad.dtype == np.float32 for p in params)
     assert optim.grad_norm(params) == pytest.approx(1.0, rel=1e-5)
 
@@ -99,7 +99,7 @@ def test_clip_grad_norm_leaves_small_gradients_untouched() -> None:
 def test_clip_grad_norm_nonfinite() -> None:
     params = params_with_grads()
     params[2].name = "decoder.weight"
-    params[2].grad.data[0, 0, 0] = np.nan
+    params[2].grad.numpy()[0, 0, 0] = np.nan
     with pytest.raises(RuntimeError, match=r"non-finite gradients in parameters #2 shape "
                                            r"\(2, 2, 2\) 'decoder.weight'\. Pass"):
         optim.clip_grad_norm_(params, 1.0, error_if_nonfinite=True)
@@ -120,8 +120,8 @@ def test_clip_grad_norm_bad_arguments() -> None:
 
 def test_clip_grad_value_by_hand_and_replaces_arrays() -> None:
     params = params_with_grads("float32", scale=3.0)
-    before = [p.grad.data.copy() for p in params]
-    originals = [p.grad.data for p in params]
+    before = [p.grad.numpy().copy() for p in params]
+    originals = [p.grad.numpy() for p in params]
     for o in originals:
         o.setflags(write=False)
     assert optim.clip_grad_value_(params, 1.5) is None
@@ -137,9 +137,9 @@ def test_clip_grad_value_by_hand_and_replaces_arrays() -> None:
 def test_clip_grad_value_matches_torch() -> None:
     torch = pytest.importorskip("torch")
     params = params_with_grads(scale=2.0)
-    tparams = [torch.nn.Parameter(torch.from_numpy(p.data.copy())) for p in params]
+    tparams = [torch.nn.Parameter(torch.from_numpy(p.numpy().copy())) for p in params]
     for p, tp in zip(params, tparams):
-        tp.grad = torch.from_numpy(p.grad.data.copy())
+        tp.grad = torch.from_numpy(p.grad.numpy().copy())
     optim.clip_grad_value_(params, 0.7)
     torch.nn.utils.clip_grad_value_(tparams, 0.7)
     for p, tp in zip(params, tparams):

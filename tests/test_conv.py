@@ -78,7 +78,7 @@ def test_rebuilt_columns_give_the_same_gradients(monkeypatch) -> None:
     x, w, b = t64(2, 3, 6, 6, seed=7), t64(4, 3, 3, 3, seed=8), t64(4, seed=9)
     g = np.random.default_rng(10).standard_normal((2, 4, 3, 3))
     conv2d(x, w, b, stride=2, padding=1).backward(g)
-    cached = (x.grad.data.copy(), w.grad.data.copy(), b.grad.data.copy())
+    cached = (x.grad.numpy().copy(), w.grad.numpy().copy(), b.grad.numpy().copy())
     x.grad = w.grad = b.grad = None
     monkeypatch.setattr(convolution, "COLS_CACHE_BYTES", 0)
     conv2d(x, w, b, stride=2, padding=1).backward(g)
@@ -106,8 +106,8 @@ def test_channel_major_path_matches_per_image_path(monkeypatch, padding, dilatio
                             lambda *_, chosen=channel_major: chosen)
         x.grad = w.grad = b.grad = None
         out = conv2d(x, w, b, padding=padding, dilation=dilation)
-        out.backward(np.cos(np.arange(out.data.size)).reshape(out.shape))
-        results.append((out.data, x.grad, w.grad, b.grad))
+        out.backward(np.cos(np.arange(out.numpy().size)).reshape(out.shape))
+        results.append((out.numpy(), x.grad, w.grad, b.grad))
     for got, want in zip(*results):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
@@ -164,9 +164,9 @@ def test_unbatched_input() -> None:
     x, w = t64(3, 6, 6, seed=13), t64(2, 3, 3, 3, seed=14)
     out = conv2d(x, w, padding=1)
     assert out.shape == (2, 6, 6)
-    batched = conv2d(cr.tensor(x.data[None], dtype="float64"), cr.tensor(w.data, dtype="float64"),
-                     padding=1)
-    np.testing.assert_allclose(out.data, batched.data[0])
+    batched = conv2d(cr.tensor(x.numpy()[None], dtype="float64"),
+                     cr.tensor(w.numpy(), dtype="float64"), padding=1)
+    np.testing.assert_allclose(out.numpy(), batched.numpy()[0])
     out.sum().backward()
     assert x.grad.shape == (3, 6, 6)
     assert conv1d(t64(3, 9), t64(2, 3, 3)).shape == (2, 7)

@@ -24,7 +24,7 @@ def test_parameters_follow_pytorch_shapes_and_init() -> None:
     assert list(conv.state_dict()) == ["weight", "bias"]
     bound = 1 / math.sqrt(3 * 5 * 3)  # fan_in = in_channels / groups · kH · kW
     for p in (conv.weight, conv.bias):
-        assert np.all(np.abs(p.data) <= bound) and np.abs(p.data).max() > 0.8 * bound
+        assert np.all(np.abs(p.numpy()) <= bound) and np.abs(p.numpy()).max() > 0.8 * bound
     assert Conv1d(4, 8, 3, bias=False).bias is None
     assert list(Conv1d(4, 8, 3, bias=False).state_dict()) == ["weight"]
     assert Conv1d(4, 8, 3).weight.shape == (8, 4, 3)
@@ -34,8 +34,8 @@ def test_parameters_follow_pytorch_shapes_and_init() -> None:
 def test_generator_makes_initialisation_reproducible() -> None:
     a = Conv2d(3, 4, 3, generator=cr.Generator(7))
     b = Conv2d(3, 4, 3, generator=cr.Generator(7))
-    np.testing.assert_array_equal(a.weight.data, b.weight.data)
-    np.testing.assert_array_equal(a.bias.data, b.bias.data)
+    np.testing.assert_array_equal(a.weight.numpy(), b.weight.numpy())
+    np.testing.assert_array_equal(a.bias.numpy(), b.bias.numpy())
 
 
 def test_repr_reads_like_pytorch() -> None:
@@ -86,11 +86,11 @@ def test_layer_gradients_against_finite_differences() -> None:
 def test_batchnorm2d_normalises_images_per_channel() -> None:
     bn = nn.BatchNorm2d(3, dtype="float64")
     x = cr.tensor(np.random.default_rng(0).normal(5.0, 3.0, (4, 3, 5, 6)), dtype="float64")
-    out = bn(x).data
+    out = bn(x).numpy()
     np.testing.assert_allclose(out.mean(axis=(0, 2, 3)), 0, atol=1e-12)
     np.testing.assert_allclose(out.var(axis=(0, 2, 3)), 1, atol=1e-4)
     bn_fn = nn.BatchNorm2d(3, dtype="float64")
-    bn_fn.weight.data[:] = [0.5, 2.0, -1.0]
+    bn_fn.weight.numpy()[:] = [0.5, 2.0, -1.0]
     assert gradcheck(lambda t: bn_fn(t), [cr.randn(3, 3, 4, 4, requires_grad=True)]).passed
 
 

@@ -69,7 +69,7 @@ def test_transpose_is_the_adjoint_of_conv2d(geometry) -> None:
     up = conv_transpose2d(x, wt, None, s, p, op, g, d)
     y = cr.tensor(rng.standard_normal(up.shape), dtype="float64")
     down = conv2d(y, wt, None, s, p, d, g)[:, :, :h, :w]  # output_padding ≥ stride: extra
-    np.testing.assert_allclose((down.data * x.data).sum(), (y.data * up.data).sum(),
+    np.testing.assert_allclose((down.numpy() * x.numpy()).sum(), (y.numpy() * up.numpy()).sum(),
                                rtol=1e-12)
 
 
@@ -79,8 +79,8 @@ def test_output_shapes_and_unbatched_input() -> None:
     assert conv_transpose2d(x, w, stride=2, padding=1, output_padding=1).shape == (3, 4, 14, 14)
     single = conv_transpose2d(x[0], w, stride=2)
     assert single.shape == (4, 15, 15)
-    np.testing.assert_allclose(single.data, conv_transpose2d(x, w, stride=2).data[0], rtol=1e-5,
-                               atol=1e-5)
+    np.testing.assert_allclose(single.numpy(), conv_transpose2d(x, w, stride=2).numpy()[0],
+                               rtol=1e-5, atol=1e-5)
     assert conv_transpose1d(cr.randn(5, 10), cr.randn(5, 2, 4), stride=3).shape == (2, 31)
 
 
@@ -98,7 +98,7 @@ def test_layer_weights_and_defaults_follow_pytorch() -> None:
     layer = ConvTranspose2d(6, 4, (2, 3), groups=2)
     assert layer.weight.shape == (6, 2, 2, 3) and layer.bias.shape == (4,)
     bound = 1 / np.sqrt(2 * 2 * 3)  # fan_in = out_channels/groups · kH · kW, as PyTorch
-    assert np.abs(layer.weight.data).max() <= bound and np.abs(layer.bias.data).max() <= bound
+    assert np.abs(layer.weight.numpy()).max() <= bound and np.abs(layer.bias.numpy()).max() <= bound
     assert layer.stride == (1, 1) and layer.padding == (0, 0)
     assert layer.output_padding == (0, 0) and layer.dilation == (1, 1)
     assert ConvTranspose1d(2, 3, 4, bias=False).bias is None
@@ -153,7 +153,7 @@ def test_conv_transpose2d_matches_torch(geometry, bias: bool) -> None:
     out.backward(grad)
     ref.backward(torch.tensor(grad))
     assert out.shape == tuple(ref.shape) and out.dtype == np.float64
-    np.testing.assert_allclose(out.data, ref.detach().numpy(), atol=TOL, rtol=TOL)
+    np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), atol=TOL, rtol=TOL)
     for a, t in zip(ours if bias else ours[:2], theirs):
         np.testing.assert_allclose(a.grad, t.grad.numpy(), atol=TOL, rtol=TOL)
 
@@ -175,7 +175,7 @@ def test_conv_transpose1d_layer_matches_torch(stride, padding, output_padding, g
     grad = np.random.default_rng(5).standard_normal(tuple(ref.shape))
     out.backward(grad)
     ref.backward(torch.tensor(grad))
-    np.testing.assert_allclose(out.data, ref.detach().numpy(), atol=TOL, rtol=TOL)
+    np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), atol=TOL, rtol=TOL)
     np.testing.assert_allclose(xc.grad, xt.grad.numpy(), atol=TOL, rtol=TOL)
     for name, p in theirs.named_parameters():
         np.testing.assert_allclose(getattr(ours, name).grad, p.grad.numpy(), atol=TOL,
@@ -192,4 +192,4 @@ def test_conv_transpose2d_layer_loads_torch_weights_and_output_size() -> None:
     x = np.random.default_rng(6).standard_normal((2, 4, 5, 5))
     out = ours(cr.tensor(x, dtype="float64"), output_size=(10, 10))
     ref = theirs(torch.tensor(x), output_size=(10, 10))
-    np.testing.assert_allclose(out.data, ref.detach().numpy(), atol=TOL, rtol=TOL)
+    np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), atol=TOL, rtol=TOL)

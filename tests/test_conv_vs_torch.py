@@ -38,7 +38,7 @@ def compare_conv(nd: int, x_shape: tuple[int, ...], out_channels: int, kernel: i
     out_c = cr_fn(xc, wc, bc if bias else None, **kwargs)
     out_c.backward(g)
 
-    np.testing.assert_allclose(out_c.data, out_t.detach().numpy(), atol=TOL, rtol=TOL)
+    np.testing.assert_allclose(out_c.numpy(), out_t.detach().numpy(), atol=TOL, rtol=TOL)
     np.testing.assert_allclose(xc.grad, xt.grad.numpy(), atol=TOL, rtol=TOL)
     np.testing.assert_allclose(wc.grad, wt.grad.numpy(), atol=TOL, rtol=TOL)
     if bias:

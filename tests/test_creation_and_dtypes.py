@@ -59,7 +59,8 @@ def test_tensor_copies_and_keeps_numpy_dtypes() -> None:
     assert cr.tensor([1.0, 2.0]).dtype == np.float32 and cr.tensor([1, 2]).dtype == np.int64
     src = cr.tensor(np.zeros(2), requires_grad=True)
     again = cr.tensor(src)
-    assert again.dtype == np.float64 and not again.requires_grad and again.data is not src.data
+    assert again.dtype == np.float64 and not again.requires_grad
+    assert again.numpy() is not src.numpy()
     # the legacy Tensor(...) constructor still converts NumPy floats to the default dtype
     assert cr.Tensor(np.zeros(2)).dtype == np.float32
 
@@ -67,17 +68,17 @@ def test_tensor_copies_and_keeps_numpy_dtypes() -> None:
 def test_as_tensor_and_from_numpy_share_memory() -> None:
     a = np.arange(4.0)
     shared = cr.as_tensor(a)
-    assert shared.dtype == np.float64 and shared.data is a
+    assert shared.dtype == np.float64 and shared.numpy() is a
     converted = cr.as_tensor(a, dtype=cr.float32)
-    assert converted.dtype == np.float32 and converted.data is not a
+    assert converted.dtype == np.float32 and converted.numpy() is not a
     t = cr.tensor([1.0, 2.0])
     assert cr.as_tensor(t) is t and cr.as_tensor(t, cr.float64).dtype == np.float64
     assert cr.as_tensor([1, 2]).dtype == np.int64
     b = np.zeros((2, 3), np.float32)
     view = cr.from_numpy(b)
     b[0, 0] = 7.0
-    view.data[1, 2] = 3.0
-    assert view.dtype == np.float32 and view.data[0, 0] == 7.0 and b[1, 2] == 3.0
+    view.numpy()[1, 2] = 3.0
+    assert view.dtype == np.float32 and view.numpy()[0, 0] == 7.0 and b[1, 2] == 3.0
     assert cr.from_numpy(np.arange(3)).dtype == np.int64
     with pytest.raises(TypeError, match="numpy.ndarray"):
         cr.from_numpy([1.0, 2.0])

@@ -42,7 +42,7 @@ def test_ordinary_pytorch_loop_trains():
     cr.manual_seed(0)
     rng = np.random.default_rng(0)
     X = cr.tensor(rng.standard_normal((256, 2)).astype(np.float32))
-    y = cr.tensor((X.data[:, 0] * X.data[:, 1] > 0).astype(np.int64))
+    y = cr.tensor((X.numpy()[:, 0] * X.numpy()[:, 1] > 0).astype(np.int64))
     model = nn.Sequential(nn.Linear(2, 32), nn.Tanh(), nn.Linear(32, 2))
     opt = cr.optim.Adam(model.parameters(), lr=0.02)
     loss_fn = nn.CrossEntropyLoss()
@@ -55,7 +55,7 @@ def test_ordinary_pytorch_loop_trains():
             loss.backward()
             opt.step()
     with cr.no_grad():
-        acc = float((model(X).data.argmax(1) == y.data).mean())
+        acc = float((model(X).numpy().argmax(1) == y.numpy()).mean())
     assert acc > 0.95
 
 
@@ -64,7 +64,7 @@ def test_batches_are_tensors_sharing_dtype():
     xb, yb = next(iter(DataLoader(TensorDataset(X, y), batch_size=4)))
     assert isinstance(xb, cr.Tensor) and xb.dtype == np.float32 and yb.dtype == np.int64
     assert not xb.requires_grad
-    np.testing.assert_array_equal(xb.data, X[:4])
+    np.testing.assert_array_equal(xb.numpy(), X[:4])
 
 
 def test_default_batch_size_is_one_as_in_pytorch():
@@ -79,7 +79,7 @@ def test_tensor_dataset_items_and_tensors_attribute():
     x1, y1 = ds[1]
     assert isinstance(x1, cr.Tensor) and x1.shape == (3,) and int(y1) == 1
     assert all(isinstance(t, cr.Tensor) for t in ds.tensors)
-    assert ds.tensors[0].data is ds.arrays[0]
+    assert ds.tensors[0].numpy() is ds.arrays[0]
 
 
 def test_shuffle_without_seed_follows_manual_seed():
@@ -230,9 +230,9 @@ def test_default_collate_matches_torch_structure():
     ours, theirs = default_collate(samples), torch_collate(samples)
     assert len(ours) == len(theirs) == 4
     for o, t in zip(ours[:3], theirs[:3]):
-        np.testing.assert_array_equal(o.data, t.numpy())
+        np.testing.assert_array_equal(o.numpy(), t.numpy())
         assert o.dtype == t.numpy().dtype
-    np.testing.assert_array_equal(ours[3]["a"].data, theirs[3]["a"].numpy())
+    np.testing.assert_array_equal(ours[3]["a"].numpy(), theirs[3]["a"].numpy())
     del torch
 
 
@@ -297,7 +297,7 @@ def test_layers_accept_numpy_arrays():
     cr.manual_seed(0)
     layer = nn.Linear(3, 2)
     x = np.ones((4, 3), np.float32)
-    np.testing.assert_array_equal(layer(x).data, layer(cr.tensor(x)).data)
+    np.testing.assert_array_equal(layer(x).numpy(), layer(cr.tensor(x)).numpy())
     out = cr.ops.linear(x, layer.weight, layer.bias)  # ops too, arrays as constants
     out.sum().backward()
     assert layer.weight.grad is not None

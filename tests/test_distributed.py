@@ -136,15 +136,15 @@ def test_loader_with_distributed_sampler_resumes_mid_epoch():
 
     whole = loader()
     whole.sampler.set_epoch(2)
-    expected = [xb.data.tolist() for (xb,) in whole]
+    expected = [xb.numpy().tolist() for (xb,) in whole]
     cut = loader()
     cut.sampler.set_epoch(2)
     it = iter(cut)
-    got = [next(it)[0].data.tolist() for _ in range(3)]
+    got = [next(it)[0].numpy().tolist() for _ in range(3)]
     state = cut.state_dict()
     again = loader()
     again.load_state_dict(state)
-    got += [xb.data.tolist() for (xb,) in again]
+    got += [xb.numpy().tolist() for (xb,) in again]
     assert got == expected and again.sampler.epoch == 2
 
 
@@ -172,7 +172,7 @@ def test_trainer_sets_the_epoch_of_the_loaders_sampler():
             self.lin = nn.Linear(1, 2)
 
         def forward(self, x):
-            seen.append(x.data[:, 0].tolist())
+            seen.append(x.numpy()[:, 0].tolist())
             return self.lin(x)
 
     model = Record()
@@ -188,7 +188,7 @@ def test_post_accumulate_hooks_run_when_the_leaf_is_complete():
     model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
     for name, p in model.named_parameters():
         p.register_post_accumulate_grad_hook(
-            lambda t, name=name: events.append((name, t.grad.data.copy())))
+            lambda t, name=name: events.append((name, t.grad.numpy().copy())))
     x = cr.randn(5, 3)
     h = model[0](x)
     h.register_hook(lambda g: events.append(("h", None)))  # backward reaching layer 0
@@ -278,7 +278,7 @@ def test_reducer_starts_buckets_during_backward_and_averages():
     loss = model(cr.randn(4, 8)).sum()
     # the gradients one process gets, for comparison
     grads = cr.autograd.grad(loss, list(model.parameters()), retain_graph=True)
-    expected = {id(p): g.data for p, g in zip(model.parameters(), grads)}
+    expected = {id(p): g.numpy() for p, g in zip(model.parameters(), grads)}
     loss.backward()
     # buckets of later layers started before the first layer's gradient was complete
     assert launched_during and launched_during[0] >= 1
@@ -293,7 +293,7 @@ def test_reducer_zero_fills_unused_parameters_and_honours_no_sync():
     group = TwinGroup()
     reducer = GradientReducer(model.parameters(), group)
     model["used"](cr.ones(1, 2)).sum().backward()
-    assert not np.any(model["unused"].weight.grad.data)
+    assert not np.any(model["unused"].weight.grad.numpy())
     started = len(group.started)
     with reducer.no_sync():
         model["used"](cr.ones(1, 2)).sum().backward()
@@ -359,14 +359,14 @@ def test_sync_batch_norm_with_a_simulated_second_rank():
     out = sync_batch_norm(x, rm, rv, w, None, 0.1, 1e-5, twin)
     (out * k).sum().backward()
 
-    x2 = cr.tensor(np.concatenate([x.data, x.data]), requires_grad=True)
-    w2 = cr.tensor(w.data.copy(), requires_grad=True)
+    x2 = cr.tensor(np.concatenate([x.numpy(), x.numpy()]), requires_grad=True)
+    w2 = cr.tensor(w.numpy().copy(), requires_grad=True)
     rm2, rv2 = np.zeros(3), np.ones(3)
     out2 = cr.nn.functional.batch_norm(x2, rm2, rv2, w2, None, True, 0.1, 1e-5)
-    (out2 * cr.tensor(np.concatenate([k.data, k.data]))).sum().backward()
-    np.testing.assert_allclose(out.data, out2.data[:5], rtol=1e-12)
-    np.testing.assert_allclose(x.grad, x2.grad.data[:5], rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(2 * w.grad.data, w2.grad, rtol=1e-12)  # local: half of it
+    (out2 * cr.tensor(np.concatenate([k.numpy(), k.numpy()]))).sum().backward()
+    np.testing.assert_allclose(out.numpy(), out2.numpy()[:5], rtol=1e-12)
+    np.testing.assert_allclose(x.grad, x2.grad.numpy()[:5], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(2 * w.grad.numpy(), w2.grad, rtol=1e-12)  # local: half of it
     np.testing.assert_allclose(rm, rm2, rtol=1e-12)
     np.testing.assert_allclose(rv, rv2, rtol=1e-12)
 
@@ -466,7 +466,7 @@ def test_sync_batch_norm_exports_to_onnx_as_batch_norm(tmp_path):
     x = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
     session = ort.InferenceSession(str(path))
     got = session.run(None, {session.get_inputs()[0].name: x})[0]
-    np.testing.assert_allclose(got, model(cr.tensor(x)).data, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got, model(cr.tensor(x)).numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_ranks_with_different_numbers_of_steps_are_refused():

@@ -97,7 +97,7 @@ def test_two_ranks_train_like_one_process_with_the_combined_batch(tmp_path):
     history = trainer.fit(loader, validation=(X[:40], y[:40]), epochs=3)
     for name, p in model.named_parameters():
         assert rank0[name].dtype == np.float32
-        np.testing.assert_allclose(rank0[name], p.data, rtol=2e-5, atol=2e-6, err_msg=name)
+        np.testing.assert_allclose(rank0[name], p.numpy(), rtol=2e-5, atol=2e-6, err_msg=name)
     # the reported loss and metrics are those of all ranks' samples, as one process's
     reported = [json.loads((tmp_path / f"history-{r}.json").read_text())["records"]
                 for r in (0, 1)]
@@ -114,8 +114,8 @@ def test_gradient_average_equals_one_process_gradient_bn_lstm(tmp_path):
     x, y = W.sequence_batch(16)
     net = W.bn_lstm(sync=False)  # one process: plain BatchNorm over the whole batch of 16
     CrossEntropyLoss()(net(cr.tensor(x)), y).backward()
-    expected = {n: p.grad.data for n, p in net.named_parameters() if p.grad is not None}
-    expected.update({f"buffer.{n}": b.data for n, b in net.named_buffers()})
+    expected = {n: p.grad.numpy() for n, p in net.named_parameters() if p.grad is not None}
+    expected.update({f"buffer.{n}": b.numpy() for n, b in net.named_buffers()})
 
     synced = [load(tmp_path / f"grads-sync-{r}.npz") for r in (0, 1)]
     for name, want in expected.items():

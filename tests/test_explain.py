@@ -71,11 +71,11 @@ def test_configurable_deeper_model_with_every_activation() -> None:
     cr.manual_seed(3)
     model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 3), nn.ReLU(),
                           nn.Linear(3, 3), nn.Identity(), nn.Linear(3, 2), nn.Sigmoid())
-    model[2].bias.data[...] = 0.5  # keep the ReLU units away from their kink at 0
+    model[2].bias.numpy()[...] = 0.5  # keep the ReLU units away from their kink at 0
     before = {k: v.copy() for k, v in model.state_dict().items()}
     x, y = [0.3, -0.7, 1.2], [0.2, 0.9]
     ex = explain(model, x, y, lr=0.1)
-    n_params = sum(p.data.size for p in model.parameters())
+    n_params = sum(p.numpy().size for p in model.parameters())
     assert len(ex.rows) == n_params == 4 * 3 + 4 + 3 * 4 + 3 + 3 * 3 + 3 + 2 * 3 + 2
     check_rows(ex, 0.1)
     assert [nr.name for nr in ex.neurons][:5] == ["h1_1", "h1_2", "h1_3", "h1_4", "h2_1"]
@@ -89,10 +89,10 @@ def test_configurable_deeper_model_with_every_activation() -> None:
 def test_hidden_gradient_sums_over_every_downstream_path() -> None:
     model = nn.Sequential(nn.Linear(2, 2, dtype="float64"), nn.Sigmoid(),
                           nn.Linear(2, 2, dtype="float64"), nn.Sigmoid())
-    model[0].weight.data[...] = [[0.15, 0.20], [0.25, 0.30]]
-    model[0].bias.data[...] = 0.35
-    model[2].weight.data[...] = [[0.40, 0.45], [0.50, 0.55]]
-    model[2].bias.data[...] = 0.60
+    model[0].weight.numpy()[...] = [[0.15, 0.20], [0.25, 0.30]]
+    model[0].bias.numpy()[...] = 0.35
+    model[2].weight.numpy()[...] = [[0.40, 0.45], [0.50, 0.55]]
+    model[2].bias.numpy()[...] = 0.60
     ex = explain(model, [0.05, 0.10], [0.01, 0.99], lr=0.5)
     check_rows(ex, 0.5)
     h1, _, o1, o2 = ex.neurons

@@ -184,7 +184,7 @@ def _layer_run(kind, T, B, n_in, H, batch_first, bias, given_state, dtype=np.flo
     loss = sum((o * cr.tensor(p, dtype=dt)).sum() for o, p in zip(outs, proj))
     loss.backward()
     leaves = [x, *ws, *[s for s in states if s is not None]]
-    return [o.data.copy() for o in outs], [leaf.grad.data.copy() for leaf in leaves]
+    return [o.numpy().copy() for o in outs], [leaf.grad.numpy().copy() for leaf in leaves]
 
 
 @pytest.mark.parametrize("kind", ["lstm", "gru", "rnn"])
@@ -238,7 +238,7 @@ def test_relu_rnn_is_unchanged():
         w = [cr.tensor(_arr(rng, *s, scale=0.5), requires_grad=True) for s in ((6, 4), (6, 6))]
         y, _ = rnn_layer(x, None, *w, nonlinearity="relu")
         y.sum().backward()
-        return y.data.copy(), x.grad.data.copy()
+        return y.numpy().copy(), x.grad.numpy().copy()
 
     (y0, g0), (y1, g1) = _both(run)
     np.testing.assert_array_equal(y0, y1)
@@ -254,8 +254,8 @@ def test_stacked_bidirectional_modules(cls):
         out, state = m(x)
         states = list(state) if isinstance(state, tuple) else [state]
         (out.sum() + sum((s * s).sum() for s in states)).backward()
-        return ([out.data.copy()] + [s.data.copy() for s in states],
-                [x.grad.data.copy()] + [p.grad.data.copy() for p in m.parameters()])
+        return ([out.numpy().copy()] + [s.numpy().copy() for s in states],
+                [x.grad.numpy().copy()] + [p.grad.numpy().copy() for p in m.parameters()])
 
     (outs0, grads0), (outs1, grads1) = _both(run)
     for a, b in zip(outs0, outs1):
@@ -331,7 +331,7 @@ def test_direct_conv_forward(count_direct, x_shape, w_spec, padding, dilation, b
 
     def run():
         with cr.no_grad():
-            return F.conv2d(x, w, b, padding=padding, dilation=dilation).data
+            return F.conv2d(x, w, b, padding=padding, dilation=dilation).numpy()
 
     off, on = _both(run)
     assert len(count_direct) == 1 and on.dtype == np.float32
@@ -347,7 +347,7 @@ def test_direct_conv_with_input_gradient_and_conv1d(count_direct):
         x.grad = None
         y = F.conv2d(x, w, b, padding=1)
         (y * y).sum().backward()
-        return y.data.copy(), x.grad.data.copy()
+        return y.numpy().copy(), x.grad.numpy().copy()
 
     (y0, g0), (y1, g1) = _both(run)
     np.testing.assert_allclose(y1, y0, rtol=0, atol=1e-6 * np.abs(y0).max())
@@ -357,7 +357,7 @@ def test_direct_conv_with_input_gradient_and_conv1d(count_direct):
 
     def run1():
         with cr.no_grad():
-            return F.conv1d(x1, w1, padding=3, dilation=2).data
+            return F.conv1d(x1, w1, padding=3, dilation=2).numpy()
 
     off, on = _both(run1)
     np.testing.assert_allclose(on, off, rtol=0, atol=1e-6 * np.abs(off).max())
@@ -381,7 +381,7 @@ def test_conv_outside_the_rule_is_unchanged(count_direct, case):
 
     def run():
         with cr.no_grad():
-            return F.conv2d(x, w, b, padding=1, **case).data
+            return F.conv2d(x, w, b, padding=1, **case).numpy()
 
     off, on = _both(run)
     assert not count_direct
@@ -398,7 +398,7 @@ def test_conv_training_keeps_im2col(count_direct):
         w.grad = None
         y = F.conv2d(x, w, b, padding=2)
         y.sum().backward()
-        return y.data.copy(), w.grad.data.copy()
+        return y.numpy().copy(), w.grad.numpy().copy()
 
     (y0, g0), (y1, g1) = _both(run)
     assert not count_direct
@@ -425,9 +425,9 @@ def test_gelu_fast_is_numpy_bit_for_bit(shape, grad, transposed):
         x = cr.tensor(a, requires_grad=grad)
         y = F.gelu(x)
         if not grad:
-            return y.data.copy(), None
+            return y.numpy().copy(), None
         y.backward(cr.tensor(np.linspace(-1, 1, a.size, dtype=np.float32).reshape(a.shape)))
-        return y.data.copy(), x.grad.data.copy()
+        return y.numpy().copy(), x.grad.numpy().copy()
 
     with np.errstate(invalid="ignore"):  # ±inf · 0 in the derivative at x = ±inf
         (y0, g0), (y1, g1) = _both(run)
@@ -445,7 +445,7 @@ def test_gelu_outside_the_kernel_is_unchanged(dtype, approximate):
         x = cr.tensor(a, requires_grad=True, dtype=np.dtype(dtype).name)
         y = F.gelu(x, approximate=approximate)
         (y * y).sum().backward()
-        return y.data.copy(), x.grad.data.copy()
+        return y.numpy().copy(), x.grad.numpy().copy()
 
     (y0, g0), (y1, g1) = _both(run)
     np.testing.assert_array_equal(y1, y0)
@@ -473,8 +473,8 @@ def test_read_only_inputs_take_the_kernels(count_direct):
 
     def run():
         with cr.no_grad():
-            return (F.conv2d(x, w, b).data.copy(), F.gelu(act).data.copy(),
-                    gru_layer(cr.tensor(gx), cr.tensor(gh), *gw)[0].data.copy())
+            return (F.conv2d(x, w, b).numpy().copy(), F.gelu(act).numpy().copy(),
+                    gru_layer(cr.tensor(gx), cr.tensor(gh), *gw)[0].numpy().copy())
 
     off, on = _both(run)
     assert len(count_direct) == 1

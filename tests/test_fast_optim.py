@@ -59,8 +59,8 @@ def _train(make_opt, shapes, on: bool, dtype=np.float32, steps: int = STEPS, spe
 def _assert_same(a, b) -> None:
     (pa, oa), (pb, ob) = a, b
     for x, y in zip(pa, pb):
-        assert x.data.dtype == y.data.dtype
-        assert np.array_equal(x.data, y.data, equal_nan=True)
+        assert x.numpy().dtype == y.numpy().dtype
+        assert np.array_equal(x.numpy(), y.numpy(), equal_nan=True)
         sa, sb = oa.state[x], ob.state[y]
         assert sa.keys() == sb.keys()
         for k in sa:
@@ -237,7 +237,7 @@ def test_state_dict_round_trip_is_path_independent(make):
              "param_groups": saved["param_groups"]}
     results = []
     for on in (False, True):
-        ps = [cr.nn.Parameter(p.data.copy()) for p in params]
+        ps = [cr.nn.Parameter(p.numpy().copy()) for p in params]
         o = make(ps)
         o.load_state_dict(saved)
         fast.use_fast(on)

@@ -29,7 +29,7 @@ def test_convolution_is_unfold_then_matmul() -> None:
     cols = unfold(x, 3, padding=1, stride=2)
     assert cols.shape == (2, 27, 3 * 4)
     by_matmul = (w.reshape(4, -1) @ cols).reshape(2, 4, 3, 4)
-    np.testing.assert_allclose(by_matmul.data, conv2d(x, w, padding=1, stride=2).data,
+    np.testing.assert_allclose(by_matmul.numpy(), conv2d(x, w, padding=1, stride=2).numpy(),
                                rtol=1e-5, atol=1e-5)
 
 
@@ -39,8 +39,8 @@ def test_fold_is_the_adjoint_of_unfold(k, d, p, s) -> None:
     x = cr.tensor(rng.standard_normal((2, 3, 7, 8)), dtype="float64")
     cols = unfold(x, k, d, p, s)
     y = cr.tensor(rng.standard_normal(cols.shape), dtype="float64")
-    np.testing.assert_allclose((cols.data * y.data).sum(),
-                               (x.data * fold(y, (7, 8), k, d, p, s).data).sum(), rtol=1e-12)
+    np.testing.assert_allclose((cols.numpy() * y.numpy()).sum(),
+                               (x.numpy() * fold(y, (7, 8), k, d, p, s).numpy()).sum(), rtol=1e-12)
 
 
 @pytest.mark.parametrize("k,d,p,s", GEOMETRIES[:3])
@@ -82,7 +82,7 @@ def test_unfold_and_fold_match_torch(k, d, p, s) -> None:
     g = rng.standard_normal(tuple(ref.shape))
     out.backward(g)
     ref.backward(torch.tensor(g))
-    np.testing.assert_allclose(out.data, ref.detach().numpy(), atol=1e-12)
+    np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), atol=1e-12)
     np.testing.assert_allclose(xc.grad, xt.grad.numpy(), atol=1e-12)
     cols = rng.standard_normal(tuple(ref.shape))
     cc, ct = _t64(cols), torch.tensor(cols, requires_grad=True)
@@ -91,5 +91,5 @@ def test_unfold_and_fold_match_torch(k, d, p, s) -> None:
     out.backward(g)
     ref.backward(torch.tensor(g))
     assert out.dtype == np.float64
-    np.testing.assert_allclose(out.data, ref.detach().numpy(), atol=1e-12)
+    np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), atol=1e-12)
     np.testing.assert_allclose(cc.grad, ct.grad.numpy(), atol=1e-12)

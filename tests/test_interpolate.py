@@ -42,9 +42,9 @@ def test_sampling_positions() -> None:
     # the output size rounds down; with the scale factor the positions use 1/scale_factor
     y = interpolate(x, scale_factor=1.9, mode="linear")
     assert y.shape == (1, 1, 7)
-    np.testing.assert_allclose(y.data[0, 0, 1], (1 + 0.5) / 1.9 - 0.5, rtol=1e-6)
+    np.testing.assert_allclose(y.numpy()[0, 0, 1], (1 + 0.5) / 1.9 - 0.5, rtol=1e-6)
     z = interpolate(x, scale_factor=1.9, mode="linear", recompute_scale_factor=True)
-    np.testing.assert_allclose(z.data[0, 0, 1], (1 + 0.5) * 4 / 7 - 0.5, rtol=1e-6)
+    np.testing.assert_allclose(z.numpy()[0, 0, 1], (1 + 0.5) * 4 / 7 - 0.5, rtol=1e-6)
 
 
 @pytest.mark.parametrize("mode,align", _modes(2))
@@ -98,9 +98,9 @@ def test_layers() -> None:
     assert nn.UpsamplingNearest2d(scale_factor=(1, 2))(x).shape == (2, 3, 4, 10)
     up = nn.UpsamplingBilinear2d(scale_factor=2)
     assert up.align_corners is True and up.mode == "bilinear"
-    np.testing.assert_allclose(up(x).data,
+    np.testing.assert_allclose(up(x).numpy(),
                                interpolate(x, scale_factor=2.0, mode="bilinear",
-                                           align_corners=True).data)
+                                           align_corners=True).numpy())
     assert repr(nn.Upsample(scale_factor=2, mode="nearest")) == (
         "Upsample(scale_factor=2.0, mode='nearest')")
 
@@ -124,7 +124,7 @@ def _match(torch, x: np.ndarray, dt: str, tol: float, **kwargs) -> None:
     g = np.random.default_rng(5).standard_normal(out.shape).astype(dt)
     out.backward(g)
     ref.backward(torch.tensor(g))
-    np.testing.assert_allclose(out.data, ref.detach().numpy(), atol=tol, rtol=tol,
+    np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), atol=tol, rtol=tol,
                                err_msg=str(kwargs))
     np.testing.assert_allclose(xc.grad, xt.grad.numpy(), atol=tol, rtol=tol,
                                err_msg=str(kwargs))
@@ -155,5 +155,5 @@ def test_upsample_layers_match_torch() -> None:
              (nn.UpsamplingNearest2d(size=9), torch.nn.UpsamplingNearest2d(size=9))]
     for ours, theirs in pairs:
         assert repr(ours) == repr(theirs)
-        np.testing.assert_allclose(ours(cr.tensor(x, dtype="float64")).data,
+        np.testing.assert_allclose(ours(cr.tensor(x, dtype="float64")).numpy(),
                                    theirs(torch.tensor(x)).numpy(), atol=1e-12)

@@ -107,7 +107,7 @@ def test_save_load_gives_bitwise_identical_predictions(tmp_path: Path, name: str
     assert not loaded.training  # ready for prediction
     _assert_same_state(model, loaded)
     x = _inputs()
-    expected, got = model(x).data, loaded(x).data
+    expected, got = model(x).numpy(), loaded(x).numpy()
     assert got.dtype == expected.dtype == np.float32
     assert got.tobytes() == expected.tobytes()
     assert repr(loaded) == repr(model)
@@ -169,9 +169,9 @@ def test_float64_model_keeps_its_dtype(tmp_path: Path) -> None:
     path = tmp_path / "f64.safetensors"
     save(model, path)
     loaded = load(path)
-    assert all(p.data.dtype == np.float64 for p in loaded.parameters())
+    assert all(p.numpy().dtype == np.float64 for p in loaded.parameters())
     x = _inputs(dtype=np.float64)
-    assert loaded(x).data.tobytes() == model(x).data.tobytes()
+    assert loaded(x).numpy().tobytes() == model(x).numpy().tobytes()
 
 
 def test_mixed_precision_model_comes_back_as_saved(tmp_path: Path) -> None:
@@ -180,8 +180,8 @@ def test_mixed_precision_model_comes_back_as_saved(tmp_path: Path) -> None:
     path = tmp_path / "mixed.safetensors"
     save(model, path)
     loaded = load(path)
-    assert loaded[0].weight.data.dtype == np.float32
-    assert loaded[1].weight.data.dtype == np.float64
+    assert loaded[0].weight.numpy().dtype == np.float32
+    assert loaded[1].weight.numpy().dtype == np.float64
     _assert_same_state(model, loaded)
 
 
@@ -460,7 +460,7 @@ def test_attention_and_transformer_round_trip(tmp_path: Path, tie: bool) -> None
     assert (loaded.head.weight is loaded.tok_emb.weight) == tie
     _assert_same_state(gpt, loaded)
     ids = np.random.default_rng(0).integers(0, 17, size=(2, 8))
-    assert loaded(ids).data.tobytes() == gpt(ids).data.tobytes()
+    assert loaded(ids).numpy().tobytes() == gpt(ids).numpy().tobytes()
 
     parts = nn.ModuleList([MultiheadAttention(8, 2, dropout=0.2, bias=False, batch_first=True),
                            PositionalEmbedding(6, 8),
@@ -607,8 +607,8 @@ def test_torch_reads_our_file_and_predicts_the_same(tmp_path: Path) -> None:
     twin.eval()
     x = _inputs()
     with torch.no_grad():
-        expected = twin(torch.from_numpy(x.data)).numpy()
-    np.testing.assert_allclose(model(x).data, expected, rtol=1e-5, atol=1e-6)
+        expected = twin(torch.from_numpy(x.numpy())).numpy()
+    np.testing.assert_allclose(model(x).numpy(), expected, rtol=1e-5, atol=1e-6)
     assert int(twin[1].num_batches_tracked) == 3
 
 
@@ -629,8 +629,8 @@ def test_we_read_torch_weights(tmp_path: Path) -> None:
     model.load_state_dict(load_state_dict_file(path))
     x = _inputs()
     with torch.no_grad():
-        expected = twin(torch.from_numpy(x.data)).numpy()
-    np.testing.assert_allclose(model(x).data, expected, rtol=1e-5, atol=1e-6)
+        expected = twin(torch.from_numpy(x.numpy())).numpy()
+    np.testing.assert_allclose(model(x).numpy(), expected, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.torch

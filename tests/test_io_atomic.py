@@ -136,7 +136,7 @@ def test_model_save_failing_midway_keeps_the_previous_model(
     assert path.read_bytes() == before
     assert _litter(tmp_path) == []
     x = cr.tensor(np.ones((2, 3), np.float32))
-    assert load(path)(x).data.tobytes() == first.eval()(x).data.tobytes()
+    assert load(path)(x).numpy().tobytes() == first.eval()(x).numpy().tobytes()
 
 
 def test_checkpoint_failing_midway_keeps_the_previous_checkpoint(

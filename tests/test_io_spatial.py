@@ -71,8 +71,8 @@ def _outputs(model: nn.Module, inputs: tuple) -> list[np.ndarray]:
     model.eval()
     out = model(*inputs)
     if isinstance(out, tuple):
-        return [np.asarray(o.data) for o in out if o is not None]
-    return [out.data]
+        return [np.asarray(o.numpy()) for o in out if o is not None]
+    return [out.numpy()]
 
 
 @pytest.mark.parametrize("name,make,inputs", CASES, ids=[c[0] for c in CASES])

@@ -202,15 +202,15 @@ def test_meta_init_builds_placeholders_without_drawing_random_numbers() -> None:
     assert cr.default_generator.get_state() == state
     assert net[0].weight.shape == (4000, 3000) and net[0].weight.dtype == np.float32
     assert is_placeholder(net[0].weight) and is_placeholder(net[1].weight)
-    assert not any(net[0].weight.data.strides)
+    assert not any(net[0].weight.numpy().strides)
     assert not is_placeholder(net[3].weight)  # a computed table, not in the state dict
-    assert np.abs(net[3].weight.data).sum() > 0
+    assert np.abs(net[3].weight.numpy()).sum() > 0
     with pytest.raises(ValueError, match="placeholder"):
         save_state_dict(net.state_dict(), "/nonexistent/never-written.safetensors")
     real = {k: np.full(v.shape, 0.5, v.dtype) for k, v in net.state_dict().items()}
     net.load_state_dict(real, assign=True)
     assert not any(is_placeholder(t) for t in net.state_dict().values())
-    assert net[0].weight.data is real["0.weight"]
+    assert net[0].weight.numpy() is real["0.weight"]
     with meta_init(max_elements=1000), pytest.raises(MetaBudgetError, match="1,000"):
         nn.Linear(100, 100)
     with meta_init(max_tensors=1), pytest.raises(MetaBudgetError, match="tensors"):
@@ -227,7 +227,7 @@ def test_meta_init_float64_spec_stays_a_placeholder(tmp_path: Path) -> None:
     assert rebuilt[0].weight.dtype == np.float64 and is_placeholder(rebuilt[0].weight)
     back = load(path)
     assert back[0].weight.dtype == np.float64
-    np.testing.assert_array_equal(back[0].weight.data, net[0].weight.data)
+    np.testing.assert_array_equal(back[0].weight.numpy(), net[0].weight.numpy())
 
 
 # ---- headers an attacker writes ---------------------------------------------------------
@@ -329,7 +329,7 @@ def test_verify_false_reads_a_file_another_tool_changed(tmp_path: Path) -> None:
     with pytest.raises(ModelFileError, match="damaged"):
         load(path)
     changed = load(path, verify=False)
-    assert not np.array_equal(changed.bias.data, net.bias.data)  # as the file now says
+    assert not np.array_equal(changed.bias.numpy(), net.bias.numpy())  # as the file now says
     assert load_state_dict_file(path, verify=False)["bias"].shape == (2,)
 
 
@@ -346,7 +346,7 @@ def test_checksums_are_what_the_format_says(tmp_path: Path) -> None:
     # still plain safetensors for every other reader
     tensors = safetensors.numpy.load_file(str(path))
     assert set(tensors) == set(net.state_dict())
-    np.testing.assert_array_equal(tensors["0.weight"], net[0].weight.data)
+    np.testing.assert_array_equal(tensors["0.weight"], net[0].weight.numpy())
     assert tensors["1.num_batches_tracked"].dtype == np.int64
     assert tensors["1.num_batches_tracked"].shape == ()
 
@@ -419,7 +419,7 @@ def test_files_from_before_checksums_load_with_a_warning(tmp_path: Path) -> None
     safetensors.numpy.save_file(dict(net.state_dict()), str(legacy), metadata=meta)
     with pytest.warns(UnverifiedFileWarning, match="old.safetensors.*without checksums"):
         back = load(legacy)
-    np.testing.assert_array_equal(back[2].weight.data, net[2].weight.data)
+    np.testing.assert_array_equal(back[2].weight.numpy(), net[2].weight.numpy())
     # a checksum entry whose name was damaged is not mistaken for an old file
     damaged = tmp_path / "damaged.safetensors"
     safetensors.numpy.save_file(dict(net.state_dict()), str(damaged),
@@ -433,17 +433,17 @@ def test_files_from_before_checksums_load_with_a_warning(tmp_path: Path) -> None
 def test_load_state_dict_refuses_integer_and_boolean_values_for_float_layers() -> None:
     net = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3))
     state = {k: v.copy() for k, v in net.state_dict().items()}
-    before = net[0].weight.data.copy()
+    before = net[0].weight.numpy().copy()
     for bad in (np.ones((3, 2), np.int64), np.ones((3, 2), bool), np.ones((3, 2), np.uint8)):
         with pytest.raises(ValueError, match=rf"0\.weight: expected float32, got {bad.dtype}"):
             net.load_state_dict({**state, "0.weight": bad})
     with pytest.raises(ValueError, match=r"num_batches_tracked: expected int64, got float32"):
         net.load_state_dict({**state, "1.num_batches_tracked": np.float32(2.0)})
-    np.testing.assert_array_equal(net[0].weight.data, before)  # nothing changed
+    np.testing.assert_array_equal(net[0].weight.numpy(), before)  # nothing changed
     net.load_state_dict({**state, "0.weight": np.full((3, 2), 0.25, np.float64)})
-    assert net[0].weight.dtype == np.float32 and net[0].weight.data[0, 0] == 0.25
+    assert net[0].weight.dtype == np.float32 and net[0].weight.numpy()[0, 0] == 0.25
     net.load_state_dict({**state, "0.bias": [1, 2, 3]})  # typed by hand: numbers
-    assert net[0].bias.dtype == np.float32 and net[0].bias.data.tolist() == [1, 2, 3]
+    assert net[0].bias.dtype == np.float32 and net[0].bias.numpy().tolist() == [1, 2, 3]
 
 
 def test_non_finite_weights_load_with_a_warning_naming_them(tmp_path: Path) -> None:

@@ -52,9 +52,9 @@ def test_binary_cross_entropy_gradients(reduction: str, weighted: bool) -> None:
 def test_binary_cross_entropy_value_by_hand_and_clamp() -> None:
     x = cr.tensor([0.25, 0.0, 1.0], dtype="float64")
     y = cr.tensor([1.0, 1.0, 1.0], dtype="float64")
-    out = F.binary_cross_entropy(x, y, reduction="none").data
+    out = F.binary_cross_entropy(x, y, reduction="none").numpy()
     np.testing.assert_allclose(out, [-math.log(0.25), 100.0, 0.0])
-    assert np.isfinite(F.binary_cross_entropy(x, 1 - y.data, reduction="sum").item())
+    assert np.isfinite(F.binary_cross_entropy(x, 1 - y.numpy(), reduction="sum").item())
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
@@ -163,9 +163,9 @@ def test_nll_loss_dense_and_unbatched(reduction: str) -> None:
     w = np.array([1.0, 0.5, 2.0])
     check_grads(scalar(lambda a: F.nll_loss(a, t, w, reduction=reduction), lp), [lp])
     out = F.nll_loss(lp, t, reduction="none")
-    assert out.shape == (2, 4) and out.data[0, 2] == 0
+    assert out.shape == (2, 4) and out.numpy()[0, 2] == 0
     lp1 = T(rng(1).standard_normal(4))
-    assert F.nll_loss(lp1, 2).item() == pytest.approx(-lp1.data[2])
+    assert F.nll_loss(lp1, 2).item() == pytest.approx(-lp1.numpy()[2])
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
@@ -175,10 +175,10 @@ def test_weighted_regression_losses(name: str, reduction: str) -> None:
     w = rng(2).uniform(0.1, 2.0, (4, 3))
     fn = getattr(F, name)
     check_grads(scalar(lambda a, b: fn(a, b, reduction=reduction, weight=w), x, y), [x, y])
-    per = fn(x, y, reduction="none").data * w
+    per = fn(x, y, reduction="none").numpy() * w
     expected = {"none": per, "sum": per.sum(),
                 "mean": per.sum() / w.sum() if name != "huber_loss" else per.mean()}
-    np.testing.assert_allclose(fn(x, y, reduction=reduction, weight=w).data,
+    np.testing.assert_allclose(fn(x, y, reduction=reduction, weight=w).numpy(),
                                expected[reduction], rtol=1e-12)
 
 
@@ -306,7 +306,7 @@ def test_normalize_gradients(p: float, dim: int) -> None:
     # |x| all distinct (no two values k/10 − 1.12 are opposite): no ties for the ∞-norm
     x = T(rng(0).permutation(24).reshape(2, 3, 4) * 0.1 - 1.12)
     check_grads(scalar(lambda a: F.normalize(a, p=p, dim=dim), x), [x])
-    out = F.normalize(x, p=p, dim=dim).data
+    out = F.normalize(x, p=p, dim=dim).numpy()
     norms = np.linalg.norm(np.moveaxis(out, dim, -1), ord=p, axis=-1)
     np.testing.assert_allclose(norms, 1.0, rtol=1e-12)
 
@@ -314,7 +314,7 @@ def test_normalize_gradients(p: float, dim: int) -> None:
 def test_normalize_zero_vector_stays_zero() -> None:
     x = cr.tensor([[0.0, 0.0], [3.0, 4.0]], requires_grad=True, dtype="float64")
     out = F.normalize(x)
-    np.testing.assert_array_equal(out.data, [[0.0, 0.0], [0.6, 0.8]])
+    np.testing.assert_array_equal(out.numpy(), [[0.0, 0.0], [0.6, 0.8]])
     out.sum().backward()
     assert np.all(np.isfinite(np.asarray(x.grad)))
 
@@ -328,8 +328,8 @@ def test_cosine_similarity_gradients(sa: tuple, sb: tuple, dim: int) -> None:
         check_grads(scalar(lambda x, y: F.cosine_similarity(x, y, dim=0), a, b), [a, b])
         return
     check_grads(scalar(lambda x, y: F.cosine_similarity(x, y, dim=dim), a, b), [a, b])
-    out = F.cosine_similarity(a, b, dim=dim).data
-    fa, fb = np.broadcast_arrays(a.data, b.data)
+    out = F.cosine_similarity(a, b, dim=dim).numpy()
+    fa, fb = np.broadcast_arrays(a.numpy(), b.numpy())
     expected = np.sum(fa * fb, axis=dim) / (np.linalg.norm(fa, axis=dim)
                                             * np.linalg.norm(fb, axis=dim))
     np.testing.assert_allclose(out, expected, rtol=1e-12)
@@ -338,8 +338,8 @@ def test_cosine_similarity_gradients(sa: tuple, sb: tuple, dim: int) -> None:
 def test_cosine_similarity_module_and_bounds() -> None:
     a = cr.tensor(rng(0).standard_normal((5, 3)))
     out = cr.nn.CosineSimilarity(dim=1, eps=1e-8)(a, a * 3.0)
-    np.testing.assert_allclose(out.data, 1.0, rtol=1e-6)
-    assert F.cosine_similarity(a, -a).data.min() >= -1.0
+    np.testing.assert_allclose(out.numpy(), 1.0, rtol=1e-6)
+    assert F.cosine_similarity(a, -a).numpy().min() >= -1.0
     z = cr.tensor([[0.0, 0.0]])
     assert F.cosine_similarity(z, cr.tensor([[1.0, 2.0]])).item() == 0.0
     with pytest.raises(ValueError, match="out of range"):
@@ -355,14 +355,14 @@ def test_pairwise_distance_gradients(p: float, keepdim: bool) -> None:
     check_grads(scalar(lambda x, y: F.pairwise_distance(x, y, p=p, keepdim=keepdim), a, b),
                 [a, b])
     out = cr.nn.PairwiseDistance(p=p, keepdim=keepdim)(a, b)
-    expected = np.linalg.norm(a.data - b.data + 1e-6, ord=p, axis=-1, keepdims=keepdim)
-    np.testing.assert_allclose(out.data, expected, rtol=1e-12)
+    expected = np.linalg.norm(a.numpy() - b.numpy() + 1e-6, ord=p, axis=-1, keepdims=keepdim)
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-12)
 
 
 def test_one_hot() -> None:
     out = F.one_hot(cr.tensor([[0, 2], [1, 1]]))
     assert out.dtype == np.int64 and out.shape == (2, 2, 3)
-    np.testing.assert_array_equal(out.data, np.eye(3, dtype=np.int64)[[[0, 2], [1, 1]]])
+    np.testing.assert_array_equal(out.numpy(), np.eye(3, dtype=np.int64)[[[0, 2], [1, 1]]])
     assert F.one_hot(np.array([1]), num_classes=4).tolist() == [[0, 1, 0, 0]]
     assert F.one_hot(np.zeros(0, dtype=np.int64), 3).shape == (0, 3)
     with pytest.raises(TypeError, match="integers"):

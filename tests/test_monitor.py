@@ -150,7 +150,7 @@ def test_nonfinite_fires_on_an_injected_nan_naming_the_layer() -> None:
     monitor = GradientMonitor(model, every=1, verbose=False)
     sgd_steps(model, monitor, x, y, lr=0.1, steps=3)
     assert monitor.findings == []
-    model[2].weight.data[0, 0] = np.nan
+    model[2].weight.numpy()[0, 0] = np.nan
     sgd_steps(model, monitor, x, y, lr=0.1, steps=5, start=3)
     assert kinds(monitor).count("nonfinite") == 1
     finding = next(f for f in monitor.findings if f.kind == "nonfinite")
@@ -171,7 +171,7 @@ def test_dead_relu_fires_on_a_layer_with_very_negative_bias() -> None:
     cr.manual_seed(0)
     x, y = blobs()
     model = small_relu()
-    model[2].bias.data[...] = -100.0  # every unit of ReLU '3' is off for every input
+    model[2].bias.numpy()[...] = -100.0  # every unit of ReLU '3' is off for every input
     monitor = GradientMonitor(model, every=1, verbose=False)
     sgd_steps(model, monitor, x, y, lr=0.1, steps=4)
     assert "dead_relu" in kinds(monitor)
@@ -226,8 +226,8 @@ def test_sampled_figures_match_a_direct_computation(api: str) -> None:
             w, b = model[2].weight, model[2].bias
             g = math.sqrt(float((w.grad.astype(np.float64) ** 2).sum()
                                 + (b.grad.astype(np.float64) ** 2).sum()))
-            before = math.sqrt(float((w.data.astype(np.float64) ** 2).sum()
-                                     + (b.data.astype(np.float64) ** 2).sum()))
+            before = math.sqrt(float((w.numpy().astype(np.float64) ** 2).sum()
+                                     + (b.numpy().astype(np.float64) ** 2).sum()))
             expected[step] = (g, lr * g / before)
         update_and_monitor(monitor, api, step, opt)
     history = monitor.history
@@ -248,8 +248,8 @@ def test_sampled_figures_match_a_direct_computation(api: str) -> None:
 
 def test_activation_statistics_and_dead_fraction_are_exact() -> None:
     model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1))
-    model[0].weight.data[...] = np.eye(4, 3, dtype=np.float32)
-    model[0].bias.data[...] = [0.0, 0.0, 0.0, -1.0]  # unit 3 is always 0 here
+    model[0].weight.numpy()[...] = np.eye(4, 3, dtype=np.float32)
+    model[0].bias.numpy()[...] = [0.0, 0.0, 0.0, -1.0]  # unit 3 is always 0 here
     x = cr.tensor([[1.0, -1.0, 0.5], [2.0, -3.0, -0.5]])
     monitor = GradientMonitor(model, every=1, verbose=False)
     model.zero_grad()

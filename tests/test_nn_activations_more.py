@@ -84,11 +84,11 @@ def test_extreme_inputs_stay_finite_and_saturate() -> None:
         x.grad = None
         out = fn(x)
         out.sum().backward()
-        assert np.all(np.isfinite(out.data)), name
+        assert np.all(np.isfinite(out.numpy())), name
         assert np.all(np.isfinite(x.grad)), name
-    np.testing.assert_allclose(F.logsigmoid(x).data[[0, -1]], [-1e4, 0.0])
-    np.testing.assert_allclose(F.mish(x).data[[0, -1]], [0.0, 1e4], atol=1e-12)
-    np.testing.assert_allclose(F.silu(x).data[[0, -1]], [0.0, 1e4], atol=1e-12)
+    np.testing.assert_allclose(F.logsigmoid(x).numpy()[[0, -1]], [-1e4, 0.0])
+    np.testing.assert_allclose(F.mish(x).numpy()[[0, -1]], [0.0, 1e4], atol=1e-12)
+    np.testing.assert_allclose(F.silu(x).numpy()[[0, -1]], [0.0, 1e4], atol=1e-12)
 
 
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
@@ -111,14 +111,14 @@ def test_prelu_float32_weight_and_input_stay_float32() -> None:
 
 def test_inplace_is_accepted_and_returns_a_new_tensor() -> None:
     x = cr.tensor([-2.0, 0.5, 7.0])
-    before = x.data.copy()
+    before = x.numpy().copy()
     for fn in (F.silu, F.elu, F.relu6, F.hardtanh, F.mish, F.selu, F.celu, F.hardsigmoid,
                F.hardswish, F.relu, F.leaky_relu):
         out = fn(x, inplace=True)
         assert out is not x
-    np.testing.assert_array_equal(x.data, before)
+    np.testing.assert_array_equal(x.numpy(), before)
     out = nn.Sequential(nn.ReLU(inplace=True), nn.SiLU(inplace=True), nn.ELU(inplace=True))(x)
-    assert out is not x and np.array_equal(x.data, before)
+    assert out is not x and np.array_equal(x.numpy(), before)
 
 
 def test_errors_name_the_problem() -> None:
@@ -138,9 +138,9 @@ def test_errors_name_the_problem() -> None:
 
 def test_softmax_takes_pytorch_dim_and_dtype() -> None:
     x = cr.tensor(np.random.default_rng(0).standard_normal((3, 4)))
-    np.testing.assert_allclose(F.softmax(x, dim=0).data, F.softmax(x, axis=0).data)
-    np.testing.assert_allclose(F.softmax(x, 0).data.sum(axis=0), 1, rtol=1e-6)
-    np.testing.assert_allclose(F.log_softmax(x, dim=1).data, np.log(F.softmax(x, dim=1).data),
+    np.testing.assert_allclose(F.softmax(x, dim=0).numpy(), F.softmax(x, axis=0).numpy())
+    np.testing.assert_allclose(F.softmax(x, 0).numpy().sum(axis=0), 1, rtol=1e-6)
+    np.testing.assert_allclose(F.log_softmax(x, dim=1).numpy(), np.log(F.softmax(x, dim=1).numpy()),
                                rtol=1e-5, atol=1e-6)
     assert F.softmax(x, dim=-1, dtype="float64").dtype == np.float64
     with pytest.raises(ValueError, match="dim"):
@@ -164,7 +164,7 @@ def test_functional_matches_torch_at_kinks_too(name: str) -> None:
     a = _torch_case(name)
     x, tx = _t64(a), torch.tensor(a, requires_grad=True)
     out, ref = fn(x), getattr(torch.nn.functional, tname)(tx, **kwargs)
-    np.testing.assert_allclose(out.data, ref.detach().numpy(), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), rtol=1e-12, atol=1e-14)
     g = np.random.default_rng(4).standard_normal(a.shape)
     out.backward(g)
     ref.backward(torch.tensor(g))
@@ -244,7 +244,7 @@ def test_prelu_trains_like_torch_for_a_few_sgd_steps() -> None:
         torch.nn.functional.mse_loss(theirs(torch.tensor(xb)), torch.tensor(yb)).backward()
         opt.step()
         topt.step()
-    np.testing.assert_allclose(ours[1].weight.data, theirs[1].weight.detach().numpy(),
+    np.testing.assert_allclose(ours[1].weight.numpy(), theirs[1].weight.detach().numpy(),
                                rtol=1e-10)
 
 
@@ -258,7 +258,7 @@ def test_every_new_activation_round_trips_through_a_model_file(tmp_path: Path) -
         nn.Hardsigmoid(), nn.Hardswish(inplace=True), nn.Softsign(), nn.Tanhshrink(),
         nn.LogSigmoid(), nn.PReLU(), nn.ReLU(inplace=True), nn.LeakyReLU(0.2, inplace=True),
         nn.Linear(6, 2))
-    model[5].weight.data[:] = np.linspace(0.1, 0.6, 6)
+    model[5].weight.numpy()[:] = np.linspace(0.1, 0.6, 6)
     path = tmp_path / "acts.safetensors"
     save(model, path)
     loaded = load(path)
@@ -266,6 +266,6 @@ def test_every_new_activation_round_trips_through_a_model_file(tmp_path: Path) -
     for a, b in zip(model, loaded):
         assert type(a) is type(b)
         assert vars(a).get("inplace") == vars(b).get("inplace")
-    np.testing.assert_array_equal(loaded[5].weight.data, model[5].weight.data)
+    np.testing.assert_array_equal(loaded[5].weight.numpy(), model[5].weight.numpy())
     x = cr.tensor(np.random.default_rng(1).standard_normal((4, 5)).astype(np.float32))
-    assert loaded(x).data.tobytes() == model(x).data.tobytes()
+    assert loaded(x).numpy().tobytes() == model(x).numpy().tobytes()

@@ -39,7 +39,7 @@ def compare(cr_fn: Callable, torch_fn: Callable, *arrays: np.ndarray,
     out, ref = cr_fn(*xs), torch_fn(*ts)
     assert out.shape == tuple(ref.shape)
     assert out.dtype == np.float64
-    np.testing.assert_allclose(out.data, ref.detach().numpy(), rtol=tol, atol=tol)
+    np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), rtol=tol, atol=tol)
     g = rng(99).standard_normal(out.shape)
     out.backward(g)
     ref.backward(torch.tensor(g))
@@ -364,7 +364,7 @@ def test_embedding_bag_module_with_torch_weights() -> None:
         ours.to(np.float64)
         out = ours(cr.tensor(IDS_1D), cr.tensor(OFFSETS))
         ref = theirs(torch.tensor(IDS_1D), torch.tensor(OFFSETS))
-        np.testing.assert_allclose(out.data, ref.detach().numpy(), rtol=TOL, atol=TOL)
+        np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), rtol=TOL, atol=TOL)
         g = rng(23).standard_normal(out.shape)
         out.backward(g)
         ref.backward(torch.tensor(g))
@@ -377,8 +377,8 @@ def test_embedding_bag_max_norm_renormalises_like_torch() -> None:
     ours, theirs = cr.tensor(w.copy(), dtype="float64"), torch.tensor(w.copy())
     out = CF.embedding_bag(IDS_1D, ours, OFFSETS, max_norm=1.0)
     ref = F.embedding_bag(torch.tensor(IDS_1D), theirs, torch.tensor(OFFSETS), max_norm=1.0)
-    np.testing.assert_allclose(out.data, ref.numpy(), rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(ours.data, theirs.numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(out.numpy(), ref.numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-12, atol=1e-12)
 
 
 # ---- distances and resizing ---------------------------------------------------------------------

@@ -91,7 +91,7 @@ def test_state_dict_keys_and_shapes_equal_torch() -> None:
     x = np.random.default_rng(0).standard_normal((5, 3)).astype(np.float32)
     tnet.eval()
     model.eval()
-    np.testing.assert_allclose(model(cr.tensor(x)).data,
+    np.testing.assert_allclose(model(cr.tensor(x)).numpy(),
                                tnet(torch.tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-6)
 
 
@@ -117,7 +117,7 @@ def test_shared_module_is_in_the_state_dict_under_every_name() -> None:
     assert model.num_parameters() == 6
     new = {k: np.full_like(v, 0.5) for k, v in model.state_dict().items()}
     model.load_state_dict(new)
-    np.testing.assert_array_equal(layer.weight.data, np.full((2, 2), 0.5))
+    np.testing.assert_array_equal(layer.weight.numpy(), np.full((2, 2), 0.5))
     with pytest.raises(ValueError, match="missing keys"):
         model.load_state_dict({"0.weight": new["0.weight"], "0.bias": new["0.bias"]})
 
@@ -130,13 +130,13 @@ def test_state_dict_round_trip() -> None:
     src(x)  # moves the running statistics
     src.eval()
     dst.eval()
-    assert not np.allclose(src(x).data, dst(x).data)
-    weight_array = dst[0].weight.data
+    assert not np.allclose(src(x).numpy(), dst(x).numpy())
+    weight_array = dst[0].weight.numpy()
     result = dst.load_state_dict({k: v.copy() for k, v in src.state_dict().items()})
     assert result.missing_keys == [] and result.unexpected_keys == []
-    assert dst[0].weight.data is weight_array  # loaded in place: optimizers keep their refs
-    np.testing.assert_array_equal(src(x).data, dst(x).data)
-    assert int(dst[3].num_batches_tracked.data) == 1
+    assert dst[0].weight.numpy() is weight_array  # loaded in place: optimizers keep their refs
+    np.testing.assert_array_equal(src(x).numpy(), dst(x).numpy())
+    assert int(dst[3].num_batches_tracked.numpy()) == 1
 
 
 def test_strict_load_names_missing_unexpected_and_misshaped_keys_at_once() -> None:
@@ -145,7 +145,7 @@ def test_strict_load_names_missing_unexpected_and_misshaped_keys_at_once() -> No
     del state["2.bias"]
     state["9.weight"] = np.zeros(3)
     state["0.weight"] = np.zeros((5, 3))
-    before = model[0].bias.data.copy()
+    before = model[0].bias.numpy().copy()
     state["0.bias"] = np.full(4, 9.0)
     with pytest.raises(ValueError) as info:
         model.load_state_dict(state)
@@ -153,11 +153,11 @@ def test_strict_load_names_missing_unexpected_and_misshaped_keys_at_once() -> No
     assert "missing" in text and "2.bias" in text
     assert "unexpected" in text and "9.weight" in text
     assert "0.weight" in text and "(4, 3)" in text and "(5, 3)" in text
-    np.testing.assert_array_equal(model[0].bias.data, before)  # nothing changed
+    np.testing.assert_array_equal(model[0].bias.numpy(), before)  # nothing changed
     state["0.weight"] = np.zeros((4, 3))
     result = model.load_state_dict(state, strict=False)
     assert result.missing_keys == ["2.bias"] and result.unexpected_keys == ["9.weight"]
-    assert model[0].bias.data.tolist() == [9.0] * 4
+    assert model[0].bias.numpy().tolist() == [9.0] * 4
 
 
 # ---- dtypes and modes ------------------------------------------------------------------------
@@ -196,10 +196,10 @@ def test_dropout_eval_identity_and_train_inverted_scaling() -> None:
     drop = nn.Dropout(0.3, generator=cr.Generator(0))
     x = cr.ones(200, 500)
     out = drop(x)
-    zero_frac = float((out.data == 0).mean())
+    zero_frac = float((out.numpy() == 0).mean())
     assert zero_frac == pytest.approx(0.3, abs=0.01)
-    np.testing.assert_allclose(np.unique(out.data), [0.0, 1 / 0.7], rtol=1e-6)
-    assert float(out.data.mean()) == pytest.approx(1.0, abs=0.01)
+    np.testing.assert_allclose(np.unique(out.numpy()), [0.0, 1 / 0.7], rtol=1e-6)
+    assert float(out.numpy().mean()) == pytest.approx(1.0, abs=0.01)
     assert out.dtype == np.float32
     drop.eval()
     assert drop(x) is x
@@ -217,25 +217,25 @@ def test_batchnorm1d_running_stats_match_torch(momentum: float, eps: float) -> N
     for step in range(4):
         shape = (8, 3) if step % 2 == 0 else (4, 3, 5)
         x = rng.standard_normal(shape) * 3 + 1
-        np.testing.assert_allclose(ours(cr.tensor(x, dtype="float64")).data,
+        np.testing.assert_allclose(ours(cr.tensor(x, dtype="float64")).numpy(),
                                    theirs(torch.tensor(x)).detach().numpy(), atol=1e-10)
-    np.testing.assert_allclose(ours.running_mean.data, theirs.running_mean.numpy(), atol=1e-12)
-    np.testing.assert_allclose(ours.running_var.data, theirs.running_var.numpy(), atol=1e-12)
-    assert int(ours.num_batches_tracked.data) == int(theirs.num_batches_tracked) == 4
+    np.testing.assert_allclose(ours.running_mean.numpy(), theirs.running_mean.numpy(), atol=1e-12)
+    np.testing.assert_allclose(ours.running_var.numpy(), theirs.running_var.numpy(), atol=1e-12)
+    assert int(ours.num_batches_tracked.numpy()) == int(theirs.num_batches_tracked) == 4
     ours.eval()
     theirs.eval()
     x = rng.standard_normal((5, 3))
-    np.testing.assert_allclose(ours(cr.tensor(x, dtype="float64")).data,
+    np.testing.assert_allclose(ours(cr.tensor(x, dtype="float64")).numpy(),
                                theirs(torch.tensor(x)).detach().numpy(), atol=1e-10)
-    assert int(ours.num_batches_tracked.data) == 4  # eval does not count
+    assert int(ours.num_batches_tracked.numpy()) == 4  # eval does not count
 
 
 def test_batchnorm1d_running_stats_formula() -> None:
     bn = nn.BatchNorm1d(2, momentum=0.25, dtype="float64")
     x = np.array([[1.0, 2.0], [3.0, 6.0], [5.0, 1.0]])
     bn(cr.tensor(x, dtype="float64"))
-    np.testing.assert_allclose(bn.running_mean.data, 0.25 * x.mean(0))
-    np.testing.assert_allclose(bn.running_var.data, 0.75 + 0.25 * x.var(0, ddof=1))
+    np.testing.assert_allclose(bn.running_mean.numpy(), 0.25 * x.mean(0))
+    np.testing.assert_allclose(bn.running_var.numpy(), 0.75 + 0.25 * x.var(0, ddof=1))
     with pytest.raises(ValueError, match=r"\(N, 2\)"):
         bn(cr.ones(4, 3))
 
@@ -253,7 +253,7 @@ def test_layernorm_matches_torch() -> None:
     xo, xt = cr.tensor(x, requires_grad=True, dtype="float64"), torch.tensor(x,
                                                                             requires_grad=True)
     out, ref = ours(xo), theirs(xt)
-    np.testing.assert_allclose(out.data, ref.detach().numpy(), atol=1e-10)
+    np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), atol=1e-10)
     g = rng.standard_normal(out.shape)
     out.backward(g)
     ref.backward(torch.tensor(g))
@@ -269,7 +269,7 @@ def test_residual_adds_identity_and_checks_shapes() -> None:
     block = nn.Residual(nn.Sequential(nn.Linear(4, 4), nn.Tanh()))
     x = cr.randn(3, 4, requires_grad=True)
     out = block(x)
-    np.testing.assert_allclose(out.data, x.data + block.fn(x).data, rtol=1e-6)
+    np.testing.assert_allclose(out.numpy(), x.numpy() + block.fn(x).numpy(), rtol=1e-6)
     assert [n for n, _ in block.named_parameters()] == ["fn.0.weight", "fn.0.bias"]
     out.sum().backward()
     assert np.all(x.grad > 0)  # 1 + ∂f/∂x: the identity path alone gives 1
@@ -392,7 +392,7 @@ def test_initialisers_std_and_bounds(name: str, fn: object, shape: tuple, std: f
                                      bound: float | None) -> None:
     t = _param(*shape)
     fn(t, cr.Generator(0))
-    values = t.data
+    values = t.numpy()
     assert abs(values.mean()) < 5 * std / math.sqrt(values.size)  # centred at 0
     assert values.std() == pytest.approx(std, rel=0.03)
     if bound is not None:
@@ -401,21 +401,21 @@ def test_initialisers_std_and_bounds(name: str, fn: object, shape: tuple, std: f
     # same generator seed, same values
     again = _param(*shape)
     fn(again, cr.Generator(0))
-    np.testing.assert_array_equal(values, again.data)
+    np.testing.assert_array_equal(values, again.numpy())
 
 
 def test_linear_default_init_bound_and_generator() -> None:
     layer = nn.Linear(400, 300, generator=cr.Generator(1))
     bound = 1 / math.sqrt(400)
-    w, b = layer.weight.data, layer.bias.data
+    w, b = layer.weight.numpy(), layer.bias.numpy()
     assert np.abs(w).max() <= bound and np.abs(w).max() > 0.99 * bound
     assert np.abs(b).max() <= bound
     assert w.std() == pytest.approx(bound / math.sqrt(3), rel=0.02)
     assert w.dtype == np.float32 and layer.weight.requires_grad
     same = nn.Linear(400, 300, generator=cr.Generator(1))
-    np.testing.assert_array_equal(w, same.weight.data)
+    np.testing.assert_array_equal(w, same.weight.numpy())
     cr.manual_seed(5)
     a = nn.Linear(3, 2)
     cr.manual_seed(5)
-    np.testing.assert_array_equal(a.weight.data, nn.Linear(3, 2).weight.data)
+    np.testing.assert_array_equal(a.weight.numpy(), nn.Linear(3, 2).weight.numpy())
     assert nn.Linear(3, 2, dtype="float64").weight.dtype == np.float64

@@ -75,10 +75,10 @@ def test_instance_norm_gradients(shape: tuple) -> None:
 
 def test_normalised_groups_have_zero_mean_and_unit_variance() -> None:
     x = cr.tensor(rnd(4, 6, 5, scale=3.0, shift=2.0), dtype="float64")
-    y = F.group_norm(x, 3, eps=0.0).data.reshape(4, 3, -1)
+    y = F.group_norm(x, 3, eps=0.0).numpy().reshape(4, 3, -1)
     np.testing.assert_allclose(y.mean(axis=-1), 0, atol=1e-12)
     np.testing.assert_allclose(y.var(axis=-1), 1, rtol=1e-12)
-    z = F.rms_norm(x, (5,), eps=0.0).data
+    z = F.rms_norm(x, (5,), eps=0.0).numpy()
     np.testing.assert_allclose((z * z).mean(axis=-1), 1, rtol=1e-12)
 
 
@@ -101,8 +101,8 @@ def test_float32_stays_float32_and_float64_stays_float64() -> None:
 def test_rms_norm_eps_none_is_the_dtype_machine_epsilon() -> None:
     x = cr.tensor(np.full((1, 4), 1e-4), dtype="float64")
     for dtype in (np.float32, np.float64):
-        xi = cr.tensor(x.data, dtype=dtype)
-        got = F.rms_norm(xi, (4,)).data
+        xi = cr.tensor(x.numpy(), dtype=dtype)
+        got = F.rms_norm(xi, (4,)).numpy()
         expected = 1e-4 / np.sqrt(1e-8 + np.finfo(dtype).eps)
         np.testing.assert_allclose(got, expected, rtol=1e-5)
 
@@ -134,9 +134,9 @@ def test_errors_name_the_layer_and_shapes() -> None:
 def test_instance_norm_unbatched_equals_a_batch_of_one() -> None:
     x = cr.tensor(rnd(3, 7), dtype="float64")
     layer = nn.InstanceNorm1d(3, affine=True, dtype="float64")
-    layer.weight.data[:] = [0.5, 1.0, 2.0]
-    batch = cr.tensor(x.data[None], dtype="float64")
-    np.testing.assert_array_equal(layer(x).data, layer(batch).data[0])
+    layer.weight.numpy()[:] = [0.5, 1.0, 2.0]
+    batch = cr.tensor(x.numpy()[None], dtype="float64")
+    np.testing.assert_array_equal(layer(x).numpy(), layer(batch).numpy()[0])
 
 
 # ---- against PyTorch, float64 ----------------------------------------------------------
@@ -147,7 +147,7 @@ def _compare_functional(ours: Callable, theirs: Callable, *arrays: np.ndarray,
     xs = [T(a) for a in arrays]
     ts = [torch.tensor(a, requires_grad=True) for a in arrays]
     out, ref = ours(*xs), theirs(*ts)
-    np.testing.assert_allclose(out.data, ref.detach().numpy(), rtol=tol, atol=tol)
+    np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), rtol=tol, atol=tol)
     g = rnd(*out.shape, seed=99)
     out.backward(g)
     ref.backward(torch.tensor(g))
@@ -188,7 +188,7 @@ def test_rms_norm_matches_torch(norm: tuple, eps: float | None) -> None:
 def test_rms_norm_float32_default_eps_matches_torch() -> None:
     torch = pytest.importorskip("torch")
     a = (rnd(4, 8) * 1e-3).astype(np.float32)
-    ours = F.rms_norm(cr.tensor(a), (8,)).data
+    ours = F.rms_norm(cr.tensor(a), (8,)).numpy()
     theirs = torch.nn.functional.rms_norm(torch.tensor(a), (8,)).numpy()
     assert ours.dtype == np.float32
     np.testing.assert_allclose(ours, theirs, rtol=2e-6)
@@ -292,9 +292,9 @@ def test_instance_norm_running_stats_match_torch_over_steps(cls: str, shape: tup
                    rnd(*shape, seed=50 + step))
         _assert_same_buffers(ours, theirs)
     if momentum is None:  # PyTorch's instance norm leaves the running stats untouched
-        np.testing.assert_array_equal(ours.running_mean.data, 0)
+        np.testing.assert_array_equal(ours.running_mean.numpy(), 0)
     else:
-        assert np.all(ours.running_mean.data != 0)
+        assert np.all(ours.running_mean.numpy() != 0)
     ours.eval()
     theirs.eval()
     _step_both(ours, theirs, rnd(*shape, seed=20), rnd(*shape, seed=21))
@@ -318,11 +318,11 @@ def test_batch_norm_momentum_none_is_a_cumulative_average_like_torch(
     for step, a in enumerate(batches):
         _step_both(ours, theirs, a, rnd(*shape, seed=30 + step))
         _assert_same_buffers(ours, theirs)
-    assert int(ours.num_batches_tracked.data) == len(batches)
+    assert int(ours.num_batches_tracked.numpy()) == len(batches)
     if momentum is None:  # the plain mean of the five batch means
         axes = (0,) + tuple(range(2, len(shape)))
         expected = np.mean([a.mean(axis=axes) for a in batches], axis=0)
-        np.testing.assert_allclose(ours.running_mean.data, expected, rtol=1e-12)
+        np.testing.assert_allclose(ours.running_mean.numpy(), expected, rtol=1e-12)
     ours.eval()
     theirs.eval()
     _step_both(ours, theirs, rnd(*shape, seed=40), rnd(*shape, seed=41))
@@ -345,7 +345,7 @@ def test_every_new_norm_layer_round_trips_through_a_model_file(tmp_path: Path) -
     })
     for name in ("gn", "rms", "in1", "in2"):
         for p in model[name].parameters():
-            p.data[...] = np.random.default_rng(1).uniform(0.5, 1.5, p.shape)
+            p.numpy()[...] = np.random.default_rng(1).uniform(0.5, 1.5, p.shape)
     x3 = cr.tensor(rnd(6, 4, 5).astype(np.float32))
     for _ in range(3):  # move the running statistics
         model["in1"](x3)
@@ -364,4 +364,4 @@ def test_every_new_norm_layer_round_trips_through_a_model_file(tmp_path: Path) -
               "bn1": x3, "bn3": cr.randn(2, 4, 2, 2, 2)}
     model.eval()
     for name, x in inputs.items():
-        assert loaded[name](x).data.tobytes() == model[name](x).data.tobytes(), name
+        assert loaded[name](x).numpy().tobytes() == model[name](x).numpy().tobytes(), name

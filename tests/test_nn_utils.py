@@ -29,8 +29,8 @@ def test_unflatten_shapes_and_gradient(shape: tuple, dim: int, sizes: tuple) -> 
     x = cr.tensor(rnd(*shape), requires_grad=True, dtype="float64")
     layer = nn.Unflatten(dim, sizes)
     out = layer(x)
-    expected = np.reshape(x.data, out.shape)
-    np.testing.assert_array_equal(out.data, expected)
+    expected = np.reshape(x.numpy(), out.shape)
+    np.testing.assert_array_equal(out.numpy(), expected)
     assert gradcheck(layer, [x]).passed
 
 
@@ -44,7 +44,7 @@ def test_unflatten_matches_torch_and_inverts_flatten() -> None:
         assert ours(cr.tensor(a)).shape == tuple(theirs(torch.tensor(a)).shape)
     x = cr.tensor(a)
     round_trip = nn.Sequential(nn.Flatten(), nn.Unflatten(1, (2, 12)))(x)
-    np.testing.assert_array_equal(round_trip.data, x.data)
+    np.testing.assert_array_equal(round_trip.numpy(), x.numpy())
 
 
 def test_unflatten_errors() -> None:
@@ -139,7 +139,7 @@ def test_parameter_containers_train_with_an_optimizer() -> None:
     cr.manual_seed(0)
     model = _Mixer()
     for w in model.layers:
-        w.data[...] = np.random.default_rng(1).normal(0, 0.5, w.shape)
+        w.numpy()[...] = np.random.default_rng(1).normal(0, 0.5, w.shape)
     opt = cr.optim.SGD(model.parameters(), lr=0.2)
     assert len(opt.param_groups[0]["params"]) == 4
     x, y = cr.tensor(rnd(16, 3, seed=2)), cr.tensor(rnd(16, 3, seed=3) * 0.3)
@@ -257,7 +257,7 @@ def test_parameters_to_vector_and_back_match_torch() -> None:
     vec = nn.utils.parameters_to_vector(ours.parameters())
     tvec = torch.nn.utils.parameters_to_vector(theirs.parameters())
     assert vec.shape == (26,) and vec.dtype == np.float64
-    np.testing.assert_array_equal(vec.data, tvec.detach().numpy())
+    np.testing.assert_array_equal(vec.numpy(), tvec.detach().numpy())
     # differentiable, as in PyTorch
     w = rnd(26, seed=6)
     (vec * cr.tensor(w, dtype="float64")).sum().backward()
@@ -265,10 +265,10 @@ def test_parameters_to_vector_and_back_match_torch() -> None:
     for p, tp in zip(ours.parameters(), theirs.parameters()):
         np.testing.assert_array_equal(p.grad, tp.grad.numpy())
     new = rnd(26, seed=7)
-    weight_array = ours[0].weight.data
+    weight_array = ours[0].weight.numpy()
     nn.utils.vector_to_parameters(cr.tensor(new, dtype="float64"), ours.parameters())
     torch.nn.utils.vector_to_parameters(torch.tensor(new), theirs.parameters())
-    assert ours[0].weight.data is weight_array  # in place: optimizers keep their arrays
+    assert ours[0].weight.numpy() is weight_array  # in place: optimizers keep their arrays
     for k, v in ours.state_dict().items():
         np.testing.assert_array_equal(v, theirs.state_dict()[k].numpy(), err_msg=k)
     with pytest.raises(ValueError, match="26"):
@@ -287,7 +287,7 @@ def test_dropout_p_one_zeroes_everything_in_training(layer: type, shape: tuple) 
     x = cr.tensor(rnd(*shape), dtype=cr.float32, requires_grad=True)
     out = drop(x)
     (out * 3).sum().backward()
-    np.testing.assert_array_equal(out.data, 0)
+    np.testing.assert_array_equal(out.numpy(), 0)
     np.testing.assert_array_equal(x.grad, 0)
     assert out.dtype == np.float32 and x.grad.dtype == np.float32
     drop.eval()
@@ -296,11 +296,11 @@ def test_dropout_p_one_zeroes_everything_in_training(layer: type, shape: tuple) 
 
 def test_functional_dropout_accepts_pytorch_arguments() -> None:
     x = cr.ones(4, 3)
-    np.testing.assert_array_equal(F.dropout(x, 1.0).data, 0)
-    np.testing.assert_array_equal(F.dropout(x, p=0.5, training=False, inplace=True).data, 1)
+    np.testing.assert_array_equal(F.dropout(x, 1.0).numpy(), 0)
+    np.testing.assert_array_equal(F.dropout(x, p=0.5, training=False, inplace=True).numpy(), 1)
     out = F.dropout(x, 0.5, True, True)  # PyTorch's positional inplace
-    assert set(np.unique(out.data)) <= {0.0, 2.0}
-    np.testing.assert_array_equal(F.dropout2d(cr.ones(2, 3, 2, 2), p=1.0).data, 0)
+    assert set(np.unique(out.numpy())) <= {0.0, 2.0}
+    np.testing.assert_array_equal(F.dropout2d(cr.ones(2, 3, 2, 2), p=1.0).numpy(), 0)
     with pytest.raises(ValueError, match="between 0 and 1"):
         nn.Dropout(1.01)
     with pytest.raises(ValueError, match="between 0 and 1"):
@@ -311,7 +311,7 @@ def test_functional_dropout_accepts_pytorch_arguments() -> None:
 
 def test_dropout1d_masks_whole_channels_of_unbatched_input() -> None:
     drop = nn.Dropout1d(0.5, generator=cr.Generator(0))
-    out = drop(cr.ones(64, 10)).data  # (C, L): one mask value per channel
+    out = drop(cr.ones(64, 10)).numpy()  # (C, L): one mask value per channel
     assert np.all((out == 0).all(axis=1) | (out == 2).all(axis=1))
     assert 0 < (out[:, 0] == 0).sum() < 64
 
@@ -321,7 +321,7 @@ def test_dropout2d_reads_3d_input_as_n_c_l_like_torch() -> None:
     torch = pytest.importorskip("torch")
     x = cr.ones(8, 16, 5)
     with pytest.warns(UserWarning, match=r"\(N, C, L\)"):
-        out = nn.Dropout2d(0.5, generator=cr.Generator(1))(x).data
+        out = nn.Dropout2d(0.5, generator=cr.Generator(1))(x).numpy()
     with pytest.warns(UserWarning, match=r"\(N, C, L\)"):
         ref = torch.nn.Dropout2d(0.5)(torch.ones(8, 16, 5)).numpy()
     for a in (out, ref):  # both: whole rows along the last axis, per (n, c)
@@ -338,9 +338,9 @@ def test_embedding_honours_dtype_and_from_pretrained_keeps_the_table_dtype() -> 
     emb = Embedding.from_pretrained(table)
     assert cr.default_generator.get_state() == before  # no random draw for a given table
     assert emb.weight.dtype == np.float64 and not emb.weight.requires_grad
-    np.testing.assert_array_equal(emb.weight.data, table)
+    np.testing.assert_array_equal(emb.weight.numpy(), table)
     table[0, 0] = 99.0
-    assert emb.weight.data[0, 0] != 99.0  # a copy
+    assert emb.weight.numpy()[0, 0] != 99.0  # a copy
     emb32 = Embedding.from_pretrained(cr.tensor(table.astype(np.float32)), freeze=False)
     assert emb32.weight.dtype == np.float32 and emb32.weight.requires_grad
     assert Embedding.from_pretrained(np.eye(3, dtype=np.int64)).weight.dtype == np.float32
@@ -355,7 +355,7 @@ def test_from_pretrained_padding_and_freeze_match_torch() -> None:
     theirs = torch.nn.Embedding.from_pretrained(torch.tensor(table), freeze=False,
                                                 padding_idx=2)
     assert repr(ours) == repr(theirs)
-    np.testing.assert_array_equal(ours.weight.data[2], table[2])  # the row is kept as given
+    np.testing.assert_array_equal(ours.weight.numpy()[2], table[2])  # the row is kept as given
     idx = np.array([[2, 1, 2], [5, 0, 1]])
     r = rnd(2, 3, 4, seed=1)
     (ours(idx) * cr.tensor(r, dtype="float64")).sum().backward()
@@ -377,11 +377,11 @@ def test_max_norm_renormalises_looked_up_rows_like_torch(norm_type: float) -> No
     r = rnd(2, 3, 4, seed=2)
     out = ours(idx)
     tout = theirs(torch.tensor(idx))
-    np.testing.assert_allclose(out.data, tout.detach().numpy(), rtol=1e-12)
-    np.testing.assert_allclose(ours.weight.data, theirs.weight.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(out.numpy(), tout.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(ours.weight.numpy(), theirs.weight.detach().numpy(), rtol=1e-12)
     untouched = [2, 4, 6]  # rows not looked up keep their norm
-    np.testing.assert_array_equal(ours.weight.data[untouched], table[untouched])
-    norms = np.linalg.norm(ours.weight.data[[0, 1, 3, 5]], ord=norm_type, axis=1)
+    np.testing.assert_array_equal(ours.weight.numpy()[untouched], table[untouched])
+    norms = np.linalg.norm(ours.weight.numpy()[[0, 1, 3, 5]], ord=norm_type, axis=1)
     assert np.all(norms <= 1.5 + 1e-9)
     (out * cr.tensor(r, dtype="float64")).sum().backward()
     (tout * torch.tensor(r)).sum().backward()
@@ -424,4 +424,4 @@ def test_embedding_options_round_trip_through_a_model_file(tmp_path: Path) -> No
     assert repr(loaded) == repr(model)
     emb = loaded[0]
     assert (emb.max_norm, emb.norm_type, emb.scale_grad_by_freq) == (2.0, 1.0, True)
-    np.testing.assert_array_equal(emb.weight.data, model[0].weight.data)
+    np.testing.assert_array_equal(emb.weight.numpy(), model[0].weight.numpy())

@@ -92,7 +92,7 @@ def _sampled_monitor(**kwargs: float) -> GradientMonitor:
         model.zero_grad()
         cross_entropy(model(x), y).backward()
         for p in model.parameters():
-            p.data -= 0.1 * p.grad.data
+            p.data -= 0.1 * p.grad.numpy()
         monitor.step(step)
     return monitor
 

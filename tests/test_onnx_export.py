@@ -53,7 +53,7 @@ def _flat(out: Any) -> list[np.ndarray]:
         return []
     if isinstance(out, (tuple, list)):
         return [a for o in out for a in _flat(o)]
-    return [np.asarray(out.data)]
+    return [np.asarray(out.numpy())]
 
 
 def export_and_compare(model: nn.Module, make: Callable, tmp_path: Path, *,
@@ -520,7 +520,7 @@ def test_a_float64_model_exports_float64_with_a_warning(tmp_path: Path) -> None:
                                    providers=["CPUExecutionProvider"])
     got = session.run(None, {"input": x})[0]
     assert got.dtype == np.float64
-    np.testing.assert_allclose(got, model(cr.tensor(x, dtype="float64")).data, rtol=1e-12,
+    np.testing.assert_allclose(got, model(cr.tensor(x, dtype="float64")).numpy(), rtol=1e-12,
                                atol=1e-12)
 
 
@@ -677,7 +677,7 @@ def test_a_trained_model_exports_through_the_cli(spec: str, tmp_path: Path) -> N
     for rows in (X[:1], X[:37]):
         got = session.run(None, {"input": rows})[0]
         with cr.no_grad():
-            want = model(cr.tensor(rows)).data
+            want = model(cr.tensor(rows)).numpy()
         np.testing.assert_allclose(got, want, rtol=TOL, atol=TOL)
     props = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
     assert json.loads(props["classes"]) == meta["classes"]
@@ -697,6 +697,6 @@ def test_cli_export_needs_a_shape_when_the_file_has_none(tmp_path: Path) -> None
     session = ort.InferenceSession(str(tmp_path / "lm.onnx"),
                                    providers=["CPUExecutionProvider"])
     tokens = np.arange(12).reshape(2, 6) % 10
-    want = cr.io.load(model_path)(tokens).data
+    want = cr.io.load(model_path)(tokens).numpy()
     got = session.run(None, {"input": tokens})[0]
     np.testing.assert_allclose(got, want, rtol=TOL, atol=TOL)

@@ -94,10 +94,10 @@ def test_gradcheck_catches_backward_wrong_by_factor_two() -> None:
 def test_gradcheck_no_raise_returns_failed_result_and_leaves_inputs_alone() -> None:
     x = cr.tensor(np.random.default_rng(1).standard_normal(5), requires_grad=True,
                   dtype=cr.float32)
-    before = x.data.copy()
+    before = x.numpy().copy()
     result = gradcheck(lambda t: _SquareWrongBackward.apply(t), [x], raise_exception=False)
     assert not result.passed and "FAIL" in result.report()
-    assert x.data.dtype == np.float32 and np.array_equal(x.data, before) and x.grad is None
+    assert x.numpy().dtype == np.float32 and np.array_equal(x.numpy(), before) and x.grad is None
     good = gradcheck(lambda t: (t * t).sum(), [x])
     assert good.passed and good.inputs[0].max_abs_error < 1e-8  # checked in float64
 
@@ -108,15 +108,15 @@ def test_gradcheck_catches_missing_gradient_and_skips_non_grad_inputs() -> None:
     result = gradcheck(lambda a, b: ops.mul(a, b.detach()), [x, y])
     assert [c.index for c in result.inputs] == [0]
     with pytest.raises(GradcheckError, match="input 0"):
-        gradcheck(lambda a: a.detach() * a.data, [x])  # analytic 0, numeric 2a
+        gradcheck(lambda a: a.detach() * a.numpy(), [x])  # analytic 0, numeric 2a
 
 
 def test_numerical_gradient_restores_exactly_even_when_fn_raises() -> None:
     x = T([0.1, 0.7, -0.3])
-    before = x.data.copy()
+    before = x.numpy().copy()
     g = numerical_gradient(lambda: (x * x * x).sum(), x)
     np.testing.assert_allclose(g, 3 * before**2, rtol=1e-8)
-    assert np.array_equal(x.data, before)
+    assert np.array_equal(x.numpy(), before)
     calls = []
 
     def boom() -> float:
@@ -125,7 +125,7 @@ def test_numerical_gradient_restores_exactly_even_when_fn_raises() -> None:
 
     with pytest.raises(RuntimeError):
         numerical_gradient(boom, x)
-    assert np.array_equal(x.data, before) and calls == [1]
+    assert np.array_equal(x.numpy(), before) and calls == [1]
     with pytest.raises(ValueError, match="scalar"):
         numerical_gradient(lambda: x * 2, x)
 
@@ -288,7 +288,7 @@ def test_cast_round_trip_gradient_and_dtypes() -> None:
     assert y.dtype == np.float64
     (y * y).sum().backward()
     assert x.grad.dtype == np.float32
-    np.testing.assert_allclose(x.grad, 2 * x.data, rtol=1e-6)
+    np.testing.assert_allclose(x.grad, 2 * x.numpy(), rtol=1e-6)
 
 
 # ---- reductions ------------------------------------------------------------------------------
@@ -333,7 +333,7 @@ def test_zero_dim_reductions_accept_axis_zero_and_minus_one() -> None:
 
 def test_logsumexp_all_minus_inf_is_minus_inf() -> None:
     out = ops.logsumexp(T([[-np.inf, -np.inf], [0.0, -np.inf]]), 1)
-    assert out.data.tolist() == [-np.inf, 0.0]
+    assert out.numpy().tolist() == [-np.inf, 0.0]
 
 
 def test_max_ties_share_gradient() -> None:
@@ -370,9 +370,9 @@ SHAPE_CASES = {
     "int_array_2d": lambda t: t[:, np.array([[0, 2], [2, 2]])],
     "int_arrays_pair": lambda t: t[[0, 1, 1, 0], [2, 2, 0, 2]],
     "int_tensor_index": lambda t: t[cr.tensor([1, 1, 0])],
-    "bool_mask": lambda t: t[t.data > 0.3],
+    "bool_mask": lambda t: t[t.numpy() > 0.3],
     "bool_mask_rows": lambda t: t[np.array([True, False])],
-    "bool_tensor_mask": lambda t: t[cr.tensor(t.data[..., 0] < 0)],
+    "bool_tensor_mask": lambda t: t[cr.tensor(t.numpy()[..., 0] < 0)],
 }
 
 
@@ -460,7 +460,7 @@ def test_activations(name: str) -> None:
 def test_softplus_linear_region_beyond_threshold() -> None:
     x = T([[25.0, -3.0, 0.5], [30.0, 21.0, -25.0]])
     check(ops.softplus, x)
-    np.testing.assert_array_equal(ops.softplus(x).data[0, 0], 25.0)
+    np.testing.assert_array_equal(ops.softplus(x).numpy()[0, 0], 25.0)
 
 
 @pytest.mark.parametrize("channels", [False, True])
@@ -473,7 +473,7 @@ def test_dropout_gradient_matches_mask(channels: bool) -> None:
 
     x = positive(4, 6, 3)
     out = drop(x)
-    mask = out.data / x.data
+    mask = out.numpy() / x.numpy()
     assert set(np.round(np.unique(mask), 12)) <= {0.0, round(1 / (1 - p), 12)}
     if channels:
         np.testing.assert_allclose(mask, np.broadcast_to(mask[:, :, :1], mask.shape),
@@ -492,7 +492,7 @@ def test_dropout_gradient_matches_mask(channels: bool) -> None:
 def test_batch_norm_train(shape: tuple, affine: bool) -> None:
     rm, rv = np.zeros(3), np.ones(3)
     params = (normal(3, seed=1, scale=0.5) + 1.0, normal(3, seed=2)) if affine else ()
-    params = tuple(T(p.data) for p in params)
+    params = tuple(T(p.numpy()) for p in params)
 
     def bn(x: cr.Tensor, *wb: cr.Tensor) -> cr.Tensor:
         return ops.batch_norm(x, rm, rv, *wb, training=True)
@@ -532,7 +532,7 @@ def test_mse_and_l1(reduction: str) -> None:
     check(lambda p, t: losses.mse_loss(p, t, reduction), pred, target)
     # l1: keep every difference at least 0.2 from 0
     diff = away_from_zero(4, 3, seed=2)
-    check(lambda p, t: losses.l1_loss(p, t, reduction), T(target.data + diff.data), target)
+    check(lambda p, t: losses.l1_loss(p, t, reduction), T(target.numpy() + diff.numpy()), target)
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
@@ -542,7 +542,7 @@ def test_huber(reduction: str, delta: float) -> None:
     # differences on both sides of delta, none within 0.05 of it (or of 0)
     rng = np.random.default_rng(4)
     mag = rng.choice([0.3, 0.45, 0.7, 1.3, 2.0], (5, 4)) * delta
-    pred = T(target.data + rng.choice([-1.0, 1.0], (5, 4)) * mag)
+    pred = T(target.numpy() + rng.choice([-1.0, 1.0], (5, 4)) * mag)
     check(lambda p, t: losses.huber_loss(p, t, reduction, delta), pred, target)
 
 
@@ -593,7 +593,7 @@ def test_nll_validates_targets() -> None:
     lp = ops.log_softmax(normal(2, 200))
     with pytest.raises(ValueError, match="out of range"):
         losses.nll_loss(lp, np.array([-3, 1]))
-    assert losses.nll_loss(lp, np.array([-100, 1])).item() == pytest.approx(-lp.data[1, 1])
+    assert losses.nll_loss(lp, np.array([-100, 1])).item() == pytest.approx(-lp.numpy()[1, 1])
     with pytest.raises(ValueError, match=r"\(2,\)"):
         losses.nll_loss(lp, np.array([[1], [1]]))
 

@@ -32,7 +32,7 @@ def run(opt: optim.Optimizer, params: list[nn.Parameter], grads: list[list[np.nd
         for p, g in zip(params, step_grads):
             p.grad = g.astype(p.dtype)
         opt.step()
-    return [p.data.copy() for p in params]
+    return [p.numpy().copy() for p in params]
 
 
 # ---- closed-form references, written from the textbook formulas ------------------------------
@@ -157,7 +157,7 @@ def case_id(case: tuple[str, dict]) -> str:
 def test_update_matches_closed_form(case: tuple[str, dict]) -> None:
     name, kw = case
     params = make_params()
-    start = [p.data.copy() for p in params]
+    start = [p.numpy().copy() for p in params]
     grads = make_grads()
     got = run(getattr(optim, name)(params, **kw), params, grads)
     for i, (w0, w) in enumerate(zip(start, got)):
@@ -182,13 +182,13 @@ def test_update_matches_torch(case: tuple[str, dict]) -> None:
     torch = pytest.importorskip("torch")
     name, kw = case
     params = make_params()
-    tparams = [torch.nn.Parameter(torch.from_numpy(p.data.copy())) for p in params]
+    tparams = [torch.nn.Parameter(torch.from_numpy(p.numpy().copy())) for p in params]
     opt = getattr(optim, name)(params, **kw)
     topt = getattr(torch.optim, name)(tparams, **kw)
     for step_grads in make_grads(9):
         step_both(opt, topt, params, tparams, step_grads)
         for p, tp in zip(params, tparams):
-            np.testing.assert_allclose(p.data, tp.detach().numpy(), rtol=1e-10, atol=1e-12)
+            np.testing.assert_allclose(p.numpy(), tp.detach().numpy(), rtol=1e-10, atol=1e-12)
     # The state has PyTorch's names and values too.
     for p, tp in zip(params, tparams):
         for key, value in opt.state[p].items():
@@ -203,7 +203,7 @@ def test_update_matches_torch(case: tuple[str, dict]) -> None:
 def test_param_groups_with_different_lrs_match_torch() -> None:
     torch = pytest.importorskip("torch")
     params = make_params()
-    tparams = [torch.nn.Parameter(torch.from_numpy(p.data.copy())) for p in params]
+    tparams = [torch.nn.Parameter(torch.from_numpy(p.numpy().copy())) for p in params]
     groups = [{"params": params[:2]}, {"params": params[2:], "lr": 0.5, "momentum": 0.0}]
     tgroups = [{"params": tparams[:2]}, {"params": tparams[2:], "lr": 0.5, "momentum": 0.0}]
     opt = optim.SGD(groups, lr=0.01, momentum=0.9)
@@ -213,21 +213,21 @@ def test_param_groups_with_different_lrs_match_torch() -> None:
     for step_grads in make_grads(5):
         step_both(opt, topt, params, tparams, step_grads)
     for p, tp in zip(params, tparams):
-        np.testing.assert_allclose(p.data, tp.detach().numpy(), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(p.numpy(), tp.detach().numpy(), rtol=1e-10, atol=1e-12)
 
 
 def test_param_groups_follow_their_own_formula() -> None:
     params = make_params()
-    start = [p.data.copy() for p in params]
+    start = [p.numpy().copy() for p in params]
     grads = make_grads(4)
     opt = optim.Adam([{"params": [params[0]], "lr": 0.1},
                       {"params": params[1:], "betas": (0.5, 0.7)}], lr=0.01)
     run(opt, params, grads)
     np.testing.assert_allclose(
-        params[0].data, adam_reference(start[0], [s[0] for s in grads], lr=0.1), rtol=1e-12)
+        params[0].numpy(), adam_reference(start[0], [s[0] for s in grads], lr=0.1), rtol=1e-12)
     for i in (1, 2):
         np.testing.assert_allclose(
-            params[i].data,
+            params[i].numpy(),
             adam_reference(start[i], [s[i] for s in grads], lr=0.01, betas=(0.5, 0.7)),
             rtol=1e-12)
 
@@ -239,7 +239,7 @@ def test_changing_group_lr_takes_effect_next_step() -> None:
     opt.step()
     opt.param_groups[0]["lr"] = 0.5
     opt.step()
-    np.testing.assert_allclose(p.data, [1.0 - 0.1 - 0.5, 2.0 - 0.1 - 0.5])
+    np.testing.assert_allclose(p.numpy(), [1.0 - 0.1 - 0.5, 2.0 - 0.1 - 0.5])
 
 
 def test_add_param_group_fills_defaults_and_validates() -> None:
@@ -280,12 +280,12 @@ def test_zero_grad_to_zeros_never_writes_the_old_array() -> None:
 
 def test_step_skips_parameters_without_gradient() -> None:
     params = make_params()
-    before = params[1].data.copy()
+    before = params[1].numpy().copy()
     opt = optim.Adam(params, lr=0.1)
     params[0].grad = np.ones(params[0].shape)
     params[2].grad = np.ones(params[2].shape)
     opt.step()
-    assert np.array_equal(params[1].data, before)
+    assert np.array_equal(params[1].numpy(), before)
     assert params[1] not in opt.state
     assert opt.state[params[0]]["step"] == 1
 
@@ -307,7 +307,7 @@ def test_step_never_modifies_gradients_even_read_only_or_shared() -> None:
         assert np.array_equal(shared, keep), name
         assert np.all(broadcast == 0.5), name
         # The two parameters fed the same gradient moved the same way.
-        np.testing.assert_array_equal(params[0].data, params[1].data)
+        np.testing.assert_array_equal(params[0].numpy(), params[1].numpy())
 
 
 @pytest.mark.parametrize("case", CASES, ids=case_id)
@@ -322,7 +322,7 @@ def test_float32_stays_float32(case: tuple[str, dict]) -> None:
             p.grad = g.astype(np.float32)
         opt.step()
     for p in params:
-        assert p.data.dtype == np.float32
+        assert p.numpy().dtype == np.float32
         for value in opt.state[p].values():
             if isinstance(value, np.ndarray):
                 assert value.dtype == np.float32
@@ -337,7 +337,7 @@ def test_float32_result_close_to_float64() -> None:
     run(optim.Adam(p64, lr=0.01), p64, grads)
     run(optim.Adam(p32, lr=0.01), p32, grads)
     for a, b in zip(p32, p64):
-        np.testing.assert_allclose(a.data, b.data, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
 
 
 # ---- state_dict ---------------------------------------------------------------------------
@@ -373,7 +373,7 @@ def test_state_dict_resume_is_identical(case: tuple[str, dict], through_json: bo
     uninterrupted = getattr(optim, name)(params, **kw)
     run(uninterrupted, params, grads[:3])
 
-    saved_weights = [p.data.copy() for p in params]
+    saved_weights = [p.numpy().copy() for p in params]
     saved = uninterrupted.state_dict()
     assert set(saved) == {"state", "param_groups"}
     assert saved["param_groups"][0]["params"] == [0, 1, 2]
@@ -574,12 +574,12 @@ def test_plain_sgd_is_the_seed_rule() -> None:
     opt = optim.SGD([w], lr=0.1)
     loss = ((w * cr.tensor(x, dtype="float64")).sum() - 3.0) ** 2
     loss.backward()
-    expected_grad = 2 * (w.data @ x - 3.0) * x
+    expected_grad = 2 * (w.numpy() @ x - 3.0) * x
     np.testing.assert_allclose(w.grad, expected_grad)
-    before = w.data.copy()
+    before = w.numpy().copy()
     opt.step()
-    np.testing.assert_allclose(w.data, before - 0.1 * expected_grad)
-    assert math.isclose(float(w.data[0]), 0.5 - 0.1 * 2 * (0.0 - 3.0) * 2.0)
+    np.testing.assert_allclose(w.numpy(), before - 0.1 * expected_grad)
+    assert math.isclose(float(w.numpy()[0]), 0.5 - 0.1 * 2 * (0.0 - 3.0) * 2.0)
 
 
 def test_subtract_scaled_matches_the_plain_update_bit_for_bit() -> None:

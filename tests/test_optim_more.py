@@ -34,7 +34,7 @@ def run(opt: optim.Optimizer, params: list[nn.Parameter], grads: list[list[np.nd
         for p, g in zip(params, step_grads):
             p.grad = g.astype(p.dtype)
         opt.step()
-    return [p.data.copy() for p in params]
+    return [p.numpy().copy() for p in params]
 
 
 # ---- references, written from the papers' formulas ------------------------------------------
@@ -134,7 +134,7 @@ def case_id(case: tuple[str, dict]) -> str:
 def test_update_matches_formula(case: tuple[str, dict]) -> None:
     name, kw = case
     params = make_params()
-    start = [p.data.copy() for p in params]
+    start = [p.numpy().copy() for p in params]
     grads = make_grads()
     got = run(getattr(optim, name)(params, **kw), params, grads)
     for i, (w0, w) in enumerate(zip(start, got)):
@@ -276,7 +276,7 @@ def test_state_dict_resume_is_identical(case: tuple[str, dict], through_json: bo
     params = make_params()
     uninterrupted = getattr(optim, name)(params, **kw)
     run(uninterrupted, params, grads[:4])
-    saved_weights = [p.data.copy() for p in params]
+    saved_weights = [p.numpy().copy() for p in params]
     saved = uninterrupted.state_dict()
     if through_json:
         saved = _as_json_and_back(saved)
@@ -323,7 +323,7 @@ def test_float32_stays_float32(case: tuple[str, dict]) -> None:
             p.grad = g.astype(np.float32)
         opt.step()
     for p in params:
-        assert p.data.dtype == np.float32
+        assert p.numpy().dtype == np.float32
         for value in opt.state[p].values():
             if isinstance(value, np.ndarray):
                 assert value.dtype == np.float32
@@ -338,7 +338,7 @@ def test_float32_result_close_to_float64() -> None:
         run(getattr(optim, name)(p64, lr=0.01), p64, grads)
         run(getattr(optim, name)(p32, lr=0.01), p32, grads)
         for a, b in zip(p32, p64):
-            np.testing.assert_allclose(a.data, b.data, rtol=1e-4, atol=1e-5, err_msg=name)
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5, err_msg=name)
 
 
 def test_adam_decoupled_weight_decay_is_adamw() -> None:
@@ -347,7 +347,7 @@ def test_adam_decoupled_weight_decay_is_adamw() -> None:
     run(optim.Adam(a, lr=0.01, weight_decay=0.1, decoupled_weight_decay=True), a, grads)
     run(optim.AdamW(b, lr=0.01, weight_decay=0.1), b, grads)
     for x, y in zip(a, b):
-        np.testing.assert_array_equal(x.data, y.data)
+        np.testing.assert_array_equal(x.numpy(), y.numpy())
     assert optim.AdamW(make_params()).defaults["decoupled_weight_decay"] is True
 
 
@@ -427,6 +427,6 @@ def test_every_optimizer_steps_a_0d_parameter_as_pytorch(name: str) -> None:
 def test_parameter_of_a_tensor_keeps_its_dtype_and_storage() -> None:
     t = cr.tensor([1.5, 2.5], dtype=cr.float64)
     p = nn.Parameter(t)
-    assert p.dtype == cr.float64 and np.shares_memory(p.data, t.data)  # as torch shares
+    assert p.dtype == cr.float64 and np.shares_memory(p.numpy(), t.numpy())  # as torch shares
     assert cr.tensor(t).dtype == cr.float64
-    assert not np.shares_memory(cr.tensor(t).data, t.data)  # tensor() copies
+    assert not np.shares_memory(cr.tensor(t).numpy(), t.numpy())  # tensor() copies

@@ -39,11 +39,11 @@ def test_pad_crop_and_numpy_style() -> None:
     w = cr.tensor(rnd(4, 5, seed=1))
     check_grads(lambda: (F.pad(x, (-1, 2, 2, -1), value=0.5) * w).sum(), [x])
     cropped = F.pad(x, (-1, 2, 2, -1), value=0.5)
-    np.testing.assert_array_equal(cropped.data[2:, :3], x.data[:2, 1:])
-    assert np.all(cropped.data[:2] == 0.5) and np.all(cropped.data[:, 3:] == 0.5)
+    np.testing.assert_array_equal(cropped.numpy()[2:, :3], x.numpy()[:2, 1:])
+    assert np.all(cropped.numpy()[:2] == 0.5) and np.all(cropped.numpy()[:, 3:] == 0.5)
     # chainrule's older NumPy style, one (before, after) pair per axis, value third
     old = cr.pad(x, ((1, 0), (0, 2)), 0.5)
-    np.testing.assert_array_equal(old.data, np.pad(x.data, ((1, 0), (0, 2)),
+    np.testing.assert_array_equal(old.numpy(), np.pad(x.numpy(), ((1, 0), (0, 2)),
                                                    constant_values=0.5))
     assert old.dtype == np.float64
 
@@ -84,7 +84,7 @@ def test_conv_padding_mode_checks_and_spec() -> None:
     assert rebuilt.padding_mode == "circular"
     rebuilt.load_state_dict(conv.state_dict())
     x = cr.randn(2, 2, 6)
-    np.testing.assert_array_equal(rebuilt(x).data, conv(x).data)
+    np.testing.assert_array_equal(rebuilt(x).numpy(), conv(x).numpy())
     assert "padding_mode" not in to_spec(cr.nn.Conv1d(2, 3, 3))["model"]["kwargs"]
 
 
@@ -102,8 +102,8 @@ def test_gqa_gradcheck() -> None:
     # each key/value head serves two consecutive query heads, as repeat_interleave does
     shared = F.scaled_dot_product_attention(q, k, v, enable_gqa=True)
     repeated = F.scaled_dot_product_attention(
-        q, cr.tensor(np.repeat(k.data, 2, axis=1)), cr.tensor(np.repeat(v.data, 2, axis=1)))
-    np.testing.assert_allclose(shared.data, repeated.data, rtol=1e-12)
+        q, cr.tensor(np.repeat(k.numpy(), 2, axis=1)), cr.tensor(np.repeat(v.numpy(), 2, axis=1)))
+    np.testing.assert_allclose(shared.numpy(), repeated.numpy(), rtol=1e-12)
     with pytest.raises(ValueError, match="3 query, 2 key"):
         F.scaled_dot_product_attention(cr.ones(1, 3, 2, 5, dtype=cr.float64), k[:1], v[:1],
                                        enable_gqa=True)
@@ -129,7 +129,7 @@ def _torch():
 
 def _compare(ours: cr.Tensor, theirs, inputs: list[tuple[cr.Tensor, object]]) -> None:
     torch = _torch()
-    np.testing.assert_allclose(ours.data, theirs.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ours.numpy(), theirs.detach().numpy(), rtol=1e-10, atol=1e-12)
     g = rnd(*ours.shape, seed=9)
     ours.backward(cr.tensor(g))
     theirs.backward(torch.tensor(g))
@@ -195,7 +195,7 @@ def test_batch_norm_without_bias_vs_torch() -> None:
     a = rnd(5, 3, 4)
     x, t = cr.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
     _compare(ours(x), theirs(t), [(x, t), (ours.weight, theirs.weight)])
-    np.testing.assert_allclose(ours.running_var.data, theirs.running_var.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(ours.running_var.numpy(), theirs.running_var.numpy(), rtol=1e-12)
 
 
 @pytest.mark.torch
@@ -207,5 +207,5 @@ def test_randint_like_matches_torch_contract() -> None:
         theirs = torch.randint_like(torch.zeros(50, 4, dtype=torch.int32), *args)
         assert ours.shape == tuple(theirs.shape) and ours.dtype == np.int32
         lo, hi = (0, low) if high is None else (low, high)
-        assert ours.data.min() >= lo and ours.data.max() < hi
-        assert set(np.unique(ours.data)) == set(range(lo, hi))  # every value drawn
+        assert ours.numpy().min() >= lo and ours.numpy().max() < hi
+        assert set(np.unique(ours.numpy())) == set(range(lo, hi))  # every value drawn

@@ -40,7 +40,7 @@ def compare(cr_fn: Callable, torch_fn: Callable, shape: tuple[int, ...], seed: i
     out_c = cr_fn(xc)
     out_c.backward(g)
     assert out_c.shape == tuple(out_t.shape)
-    np.testing.assert_allclose(out_c.data, out_t.detach().numpy(), atol=TOL, rtol=TOL)
+    np.testing.assert_allclose(out_c.numpy(), out_t.detach().numpy(), atol=TOL, rtol=TOL)
     np.testing.assert_allclose(xc.grad, xt.grad.numpy(), atol=TOL, rtol=TOL)
 
 

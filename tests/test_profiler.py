@@ -64,7 +64,7 @@ def test_profiling_changes_no_result() -> None:
         else:
             for _ in range(4):
                 _step(model, opt, x, y)
-        weights.append([p.data.copy() for p in model.parameters()])
+        weights.append([p.numpy().copy() for p in model.parameters()])
     for a, b in zip(*weights):
         np.testing.assert_array_equal(a, b)
 

@@ -37,11 +37,11 @@ def _restore_default_generator():
         "trunc_normal_"])
 def test_same_seed_same_numbers(draw) -> None:
     cr.manual_seed(123)
-    a = draw().data.copy()
+    a = draw().numpy().copy()
     cr.manual_seed(123)
-    b = draw().data.copy()
+    b = draw().numpy().copy()
     cr.manual_seed(124)
-    c = draw().data.copy()
+    c = draw().numpy().copy()
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
 
@@ -54,8 +54,8 @@ def test_explicit_generator_leaves_the_default_alone() -> None:
     init.orthogonal_(cr.zeros(3, 3), generator=cr.Generator(2))
     init.trunc_normal_(cr.zeros(3), generator=cr.Generator(3))
     assert cr.get_rng_state().tolist() == state.tolist()
-    np.testing.assert_array_equal(first.data, cr.normal(0.0, 1.0, (4,),
-                                                        generator=cr.Generator(5)).data)
+    np.testing.assert_array_equal(first.numpy(), cr.normal(0.0, 1.0, (4,),
+                                                        generator=cr.Generator(5)).numpy())
 
 
 # ---- distributions ------------------------------------------------------------------------
@@ -65,12 +65,12 @@ def test_bernoulli_frequency_and_dtype() -> None:
     n = 100_000
     p = np.array([0.05, 0.3, 0.5, 0.9])
     draws = cr.bernoulli(cr.tensor(np.tile(p, (n, 1)), dtype=cr.float64))
-    assert draws.dtype == np.float64 and set(np.unique(draws.data)) <= {0.0, 1.0}
-    freq = draws.data.mean(axis=0)
+    assert draws.dtype == np.float64 and set(np.unique(draws.numpy())) <= {0.0, 1.0}
+    freq = draws.numpy().mean(axis=0)
     assert np.all(np.abs(freq - p) < 4 * np.sqrt(p * (1 - p) / n))
     fixed = cr.bernoulli(cr.zeros(n), 0.2)
     assert fixed.dtype == np.float32
-    assert abs(fixed.data.mean() - 0.2) < 4 * math.sqrt(0.2 * 0.8 / n)
+    assert abs(fixed.numpy().mean() - 0.2) < 4 * math.sqrt(0.2 * 0.8 / n)
     assert cr.bernoulli(cr.tensor([0.0, 1.0])).tolist() == [0.0, 1.0]
 
 
@@ -86,7 +86,7 @@ def test_normal_moments_for_each_form() -> None:
     std = cr.tensor([0.5, 1.0, 3.0])
     x = cr.normal(mean.expand(2, 3).repeat(n, 1), std.repeat(2 * n).reshape(2 * n, 3))
     assert x.shape == (2 * n, 3) and x.dtype == np.float32
-    rows = x.data.reshape(n, 2, 3).astype(np.float64)
+    rows = x.numpy().reshape(n, 2, 3).astype(np.float64)
     sd = np.array([0.5, 1.0, 3.0])
     want_mean = np.array([[-1.0], [2.0]]) + 0 * sd
     assert np.all(np.abs(rows.mean(axis=0) - want_mean) < 4 * sd / math.sqrt(n))
@@ -95,7 +95,7 @@ def test_normal_moments_for_each_form() -> None:
     assert cr.normal(mean, std).shape == (2, 3)
     y = cr.normal(3.0, 0.5, (n,), dtype=cr.float64)
     assert y.dtype == np.float64
-    assert abs(y.data.mean() - 3.0) < 4 * 0.5 / math.sqrt(n)
+    assert abs(y.numpy().mean() - 3.0) < 4 * 0.5 / math.sqrt(n)
     assert cr.normal(cr.zeros(4), 2.0).shape == (4,) and cr.normal(0.0, cr.ones(4)).shape == (4,)
 
 
@@ -120,9 +120,9 @@ def test_sampled_tensors_get_zero_gradients_as_in_torch() -> None:
 def test_randint_like_range_shape_and_dtype() -> None:
     x = cr.randint_like(cr.zeros(200, 3, dtype=cr.float64), 4, 7)
     assert x.shape == (200, 3) and x.dtype == np.float64
-    assert set(np.unique(x.data)) == {4.0, 5.0, 6.0}
+    assert set(np.unique(x.numpy())) == {4.0, 5.0, 6.0}
     i = cr.randint_like(cr.zeros(100, dtype=cr.int32), 3)
-    assert i.dtype == np.int32 and i.data.min() >= 0 and i.data.max() <= 2
+    assert i.dtype == np.int32 and i.numpy().min() >= 0 and i.numpy().max() <= 2
     assert cr.randint_like(cr.zeros(3), 5, dtype=cr.long).dtype == np.int64
     with pytest.raises(ValueError, match="low < high"):
         cr.randint_like(cr.zeros(3), 5, 5)
@@ -137,7 +137,7 @@ def test_seed_and_initial_seed() -> None:
     assert isinstance(s, int) and 0 <= s < 2**63 and cr.initial_seed() == s
     a = cr.randn(3)
     cr.manual_seed(s)
-    np.testing.assert_array_equal(cr.randn(3).data, a.data)
+    np.testing.assert_array_equal(cr.randn(3).numpy(), a.numpy())
     assert cr.seed() != s  # from the OS: a repeat is a 2**-63 event
 
 
@@ -145,12 +145,12 @@ def test_rng_state_round_trip_and_checkpoint(tmp_path) -> None:
     cr.manual_seed(3)
     state = cr.get_rng_state()
     assert state.dtype == np.uint8 and state.ndim == 1
-    a = cr.randn(5).data.copy()
+    a = cr.randn(5).numpy().copy()
     path = os.path.join(tmp_path, "rng.pt")
     cr.save({"rng": state}, path)
     cr.randn(100)
     cr.set_rng_state(cr.load(path)["rng"])
-    np.testing.assert_array_equal(cr.randn(5).data, a)
+    np.testing.assert_array_equal(cr.randn(5).numpy(), a)
 
 
 def test_set_rng_state_rejects_foreign_states() -> None:
@@ -165,7 +165,7 @@ def test_set_rng_state_rejects_foreign_states() -> None:
 @pytest.mark.parametrize("shape", [(4, 4), (3, 7), (8, 2), (6, 2, 3, 3)])
 def test_orthogonal_rows_or_columns_are_orthonormal(shape) -> None:
     w = init.orthogonal_(cr.zeros(*shape, dtype=cr.float64), gain=2.0)
-    m = w.data.reshape(shape[0], -1)
+    m = w.numpy().reshape(shape[0], -1)
     gram = m @ m.T if m.shape[0] <= m.shape[1] else m.T @ m
     np.testing.assert_allclose(gram, 4.0 * np.eye(min(m.shape)), atol=1e-12)
 
@@ -175,7 +175,7 @@ def test_orthogonal_is_haar_distributed() -> None:
     # (Haar) orthogonal 3×3 matrices have every entry of mean 0 and variance 1/3.
     cr.manual_seed(2)
     n = 3000
-    draws = np.stack([init.orthogonal_(cr.zeros(3, 3, dtype=cr.float64)).data
+    draws = np.stack([init.orthogonal_(cr.zeros(3, 3, dtype=cr.float64)).numpy()
                       for _ in range(n)])
     assert np.all(np.abs(draws.mean(axis=0)) < 4 * math.sqrt(1 / 3 / n))
     assert np.all(np.abs((draws**2).mean(axis=0) - 1 / 3) < 0.03)
@@ -198,7 +198,7 @@ def _truncated_moments(mean: float, std: float, a: float, b: float) -> tuple[flo
 def test_trunc_normal_bounds_and_moments(mean, std, a, b) -> None:
     cr.manual_seed(4)
     n = 50_000
-    w = init.trunc_normal_(cr.zeros(n, dtype=cr.float64), mean, std, a, b).data
+    w = init.trunc_normal_(cr.zeros(n, dtype=cr.float64), mean, std, a, b).numpy()
     assert w.min() >= a and w.max() <= b
     m, v = _truncated_moments(mean, std, a, b)
     assert abs(w.mean() - m) < 4 * math.sqrt(v / n)
@@ -217,13 +217,13 @@ def test_eye_and_dirac_make_identity_layers() -> None:
     init.eye_(lin.weight)
     init.zeros_(lin.bias)
     x = cr.randn(4, 3)
-    np.testing.assert_allclose(lin(x).data[:, :3], x.data)
-    assert np.all(lin(x).data[:, 3:] == 0)
+    np.testing.assert_allclose(lin(x).numpy()[:, :3], x.numpy())
+    assert np.all(lin(x).numpy()[:, 3:] == 0)
     conv = cr.nn.Conv2d(2, 2, 3, padding=1, bias=False)
     init.dirac_(conv.weight)
     img = cr.randn(1, 2, 5, 5)
-    np.testing.assert_allclose(conv(img).data, img.data, rtol=1e-6, atol=1e-6)
-    grouped = init.dirac_(cr.zeros(4, 2, 3), groups=2).data
+    np.testing.assert_allclose(conv(img).numpy(), img.numpy(), rtol=1e-6, atol=1e-6)
+    grouped = init.dirac_(cr.zeros(4, 2, 3), groups=2).numpy()
     assert grouped[:, :, 1].tolist() == [[1, 0], [0, 1], [1, 0], [0, 1]]
     with pytest.raises(ValueError, match="eye_: needs a 2-d"):
         init.eye_(cr.zeros(3))

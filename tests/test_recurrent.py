@@ -83,22 +83,22 @@ def test_rnn_layer_gradients_match_central_differences(nonlinearity: str) -> Non
 
 def test_batch_first_layers_match_time_major_and_central_differences() -> None:
     x, h0, c0, w_ih, w_hh, b_ih, b_hh = layer_inputs(4, 15)
-    xb = t64(x.data.transpose(1, 0, 2))
+    xb = t64(x.numpy().transpose(1, 0, 2))
     y_tm, h_tm, c_tm = lstm_layer(x, h0, c0, w_ih, w_hh, b_ih, b_hh)
     y_bf, h_bf, c_bf = lstm_layer(xb, h0, c0, w_ih, w_hh, b_ih, b_hh, batch_first=True)
     assert y_bf.shape == (B, T, H)
-    np.testing.assert_allclose(y_bf.data, y_tm.data.transpose(1, 0, 2), rtol=1e-14)
-    np.testing.assert_allclose(h_bf.data, h_tm.data, rtol=1e-14)
-    np.testing.assert_allclose(c_bf.data, c_tm.data, rtol=1e-14)
+    np.testing.assert_allclose(y_bf.numpy(), y_tm.numpy().transpose(1, 0, 2), rtol=1e-14)
+    np.testing.assert_allclose(h_bf.numpy(), h_tm.numpy(), rtol=1e-14)
+    np.testing.assert_allclose(c_bf.numpy(), c_tm.numpy(), rtol=1e-14)
     r = projection((B, T, H), 16)
     check_grads(lambda: (lstm_layer(xb, h0, c0, w_ih, w_hh, b_ih, b_hh, batch_first=True)[0]
                          * r).sum(), [xb, h0, w_ih, w_hh, b_ih])
     xg, h0, _, w_ih, w_hh, b_ih, b_hh = layer_inputs(3, 17)
-    xb = t64(xg.data.transpose(1, 0, 2))
+    xb = t64(xg.numpy().transpose(1, 0, 2))
     check_grads(lambda: (gru_layer(xb, h0, w_ih, w_hh, b_ih, b_hh, batch_first=True)[0]
                          * r).sum(), [xb, h0, w_ih, w_hh, b_hh])
     xr, h0, _, w_ih, w_hh, b_ih, b_hh = layer_inputs(1, 18)
-    xb = t64(xr.data.transpose(1, 0, 2))
+    xb = t64(xr.numpy().transpose(1, 0, 2))
     check_grads(lambda: (rnn_layer(xb, h0, w_ih, w_hh, b_ih, b_hh, batch_first=True)[1]
                          * r[:, 0]).sum(), [xb, h0, w_ih, w_hh, b_hh])
 
@@ -110,14 +110,14 @@ def test_forward_without_gradient_tracking_gives_the_same_values() -> None:
         y2, h2, c2 = lstm_layer(x, h0, c0, w_ih, w_hh, b_ih, b_hh)
     assert not y2.requires_grad
     for a, b in ((y, y2), (h, h2), (c, c2)):
-        np.testing.assert_array_equal(a.data, b.data)
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
 @pytest.mark.parametrize("layer", ["lstm", "gru", "rnn"])
 def test_retain_graph_backward_twice_and_interleaved_graphs(layer: str) -> None:
     gates = {"lstm": 4, "gru": 3, "rnn": 1}[layer]
     x, h0, c0, w_ih, w_hh, b_ih, b_hh = layer_inputs(gates, 20)
-    x2 = t64(x.data[::-1] * 0.5)
+    x2 = t64(x.numpy()[::-1] * 0.5)
     r = projection((T, B, H), 21)
 
     def run(inp: cr.Tensor) -> cr.Tensor:
@@ -128,7 +128,7 @@ def test_retain_graph_backward_twice_and_interleaved_graphs(layer: str) -> None:
 
     loss = run(x)
     loss.backward(retain_graph=True)
-    once = w_hh.grad.data.copy()
+    once = w_hh.grad.numpy().copy()
     loss.backward()
     np.testing.assert_allclose(w_hh.grad, 2 * once, rtol=1e-12)
 
@@ -136,7 +136,7 @@ def test_retain_graph_backward_twice_and_interleaved_graphs(layer: str) -> None:
     w_hh.grad = None
     first, second = run(x), run(x2)
     second.backward()
-    g_second = w_hh.grad.data.copy()
+    g_second = w_hh.grad.numpy().copy()
     w_hh.grad = None
     first.backward()
     np.testing.assert_allclose(w_hh.grad, once, rtol=1e-12)
@@ -167,7 +167,7 @@ def test_layer_op_rejects_bad_shapes_and_dtypes() -> None:
     with pytest.raises(ValueError, match="initial state"):
         lstm_layer(x, t64(np.zeros((3, H))), None, w_ih, w_hh)
     with pytest.raises(ValueError, match="dtype"):
-        lstm_layer(cr.tensor(x.data.astype(np.float32)), None, None, w_ih, w_hh)
+        lstm_layer(cr.tensor(x.numpy().astype(np.float32)), None, None, w_ih, w_hh)
     with pytest.raises(ValueError, match="empty"):
         lstm_layer(t64(np.zeros((0, B, IN))), None, None, w_ih, w_hh)
 
@@ -188,7 +188,7 @@ def test_parameter_names_shapes_and_init_follow_pytorch() -> None:
     bound = 1 / math.sqrt(7)
     for p in lstm.parameters():
         assert p.dtype == np.float32
-        assert np.all(np.abs(p.data) <= bound) and p.data.std() > bound / 3
+        assert np.all(np.abs(p.numpy()) <= bound) and p.numpy().std() > bound / 3
     assert GRU(5, 7).weight_hh_l0.shape == (21, 7)
     assert RNN(5, 7, bias=False).state_dict().keys() == {"weight_ih_l0", "weight_hh_l0"}
     assert "nonlinearity='relu'" in repr(RNN(2, 3, nonlinearity="relu"))
@@ -211,8 +211,8 @@ def test_final_states_are_the_last_outputs() -> None:
     cr.manual_seed(2)
     lstm = LSTM(3, 4, bidirectional=True)
     out, (h, c) = lstm(cr.randn(6, 2, 3))
-    np.testing.assert_array_equal(h.data[0], out.data[-1, :, :4])  # forward: last step
-    np.testing.assert_array_equal(h.data[1], out.data[0, :, 4:])   # reverse: first step
+    np.testing.assert_array_equal(h.numpy()[0], out.numpy()[-1, :, :4])  # forward: last step
+    np.testing.assert_array_equal(h.numpy()[1], out.numpy()[0, :, 4:])   # reverse: first step
 
 
 def test_bad_inputs_raise_clear_errors() -> None:
@@ -235,11 +235,11 @@ def test_dropout_between_layers_only_in_training() -> None:
     x = cr.randn(4, 2, 3)
     a, _ = gru(x)
     b, _ = gru(x)
-    assert not np.allclose(a.data, b.data)
+    assert not np.allclose(a.numpy(), b.numpy())
     gru.eval()
     c, _ = gru(x)
     d, _ = gru(x)
-    np.testing.assert_array_equal(c.data, d.data)
+    np.testing.assert_array_equal(c.numpy(), d.numpy())
 
 
 def test_float64_module_keeps_dtype() -> None:
@@ -263,11 +263,11 @@ def test_truncated_bptt_by_detaching_states() -> None:
     out, _ = lstm(x2, (h.detach(), c.detach()))
     (out * r).sum().backward()
     assert x1.grad is None  # the gradient stopped at the chunk boundary
-    grads = {k: p.grad.data.copy() for k, p in lstm.named_parameters()}
+    grads = {k: p.grad.numpy().copy() for k, p in lstm.named_parameters()}
 
     # the same as a fresh run of chunk 2 from constant initial states
     lstm.zero_grad()
-    out2, _ = lstm(x2, (t64(h.data, grad=False), t64(c.data, grad=False)))
+    out2, _ = lstm(x2, (t64(h.numpy(), grad=False), t64(c.numpy(), grad=False)))
     (out2 * r).sum().backward()
     for k, p in lstm.named_parameters():
         np.testing.assert_allclose(p.grad, grads[k], rtol=1e-12, atol=1e-12)
@@ -327,8 +327,8 @@ def test_matches_pytorch(kind: str, num_layers: int, batch_first: bool) -> None:
         tloss = (tout * torch.tensor(r_out)).sum() + (th * torch.tensor(r_h)).sum()
     loss.backward()
     tloss.backward()
-    np.testing.assert_allclose(out.data, tout.detach().numpy(), atol=1e-5, rtol=0)
-    np.testing.assert_allclose(h.data, th.detach().numpy(), atol=1e-5, rtol=0)
+    np.testing.assert_allclose(out.numpy(), tout.detach().numpy(), atol=1e-5, rtol=0)
+    np.testing.assert_allclose(h.numpy(), th.detach().numpy(), atol=1e-5, rtol=0)
     np.testing.assert_allclose(X.grad, tx.grad.numpy(), atol=1e-5, rtol=0)
     np.testing.assert_allclose(H0.grad, th0.grad.numpy(), atol=1e-5, rtol=0)
     if name == "LSTM":
@@ -354,7 +354,7 @@ def test_long_sequences_match_pytorch(cls_name: str) -> None:
     tout, _ = theirs(tx)
     (out * r).sum().backward()
     (tout * torch.tensor(r)).sum().backward()
-    np.testing.assert_allclose(out.data, tout.detach().numpy(), atol=1e-10)
+    np.testing.assert_allclose(out.numpy(), tout.detach().numpy(), atol=1e-10)
     np.testing.assert_allclose(X.grad, tx.grad.numpy(), atol=1e-10)
     for k, p in ours.named_parameters():
         np.testing.assert_allclose(p.grad, getattr(theirs, k).grad.numpy(), atol=1e-10,
@@ -380,7 +380,7 @@ def test_bidirectional_matches_pytorch_without_initial_state(cls_name: str,
     tout, _ = theirs(tx)
     (out * r).sum().backward()
     (tout * torch.tensor(r)).sum().backward()
-    np.testing.assert_allclose(out.data, tout.detach().numpy(), atol=1e-5, rtol=0)
+    np.testing.assert_allclose(out.numpy(), tout.detach().numpy(), atol=1e-5, rtol=0)
     np.testing.assert_allclose(X.grad, tx.grad.numpy(), atol=1e-5, rtol=0)
     for k, p in ours.named_parameters():
         np.testing.assert_allclose(p.grad, getattr(theirs, k).grad.numpy(), atol=1e-5, rtol=0,
@@ -398,7 +398,7 @@ def test_float32_lstm_close_to_pytorch() -> None:
     out, _ = ours(cr.tensor(x))
     tout, _ = theirs(torch.from_numpy(x))
     assert out.dtype == np.float32
-    np.testing.assert_allclose(out.data, tout.detach().numpy(), atol=2e-6, rtol=0)
+    np.testing.assert_allclose(out.numpy(), tout.detach().numpy(), atol=2e-6, rtol=0)
 
 
 # ---- learning -----------------------------------------------------------------------------
@@ -424,8 +424,8 @@ def test_tiny_char_lstm_loss_falls() -> None:
     cr.manual_seed(0)
     model = CharLSTM(len(chars))
     params = list(model.parameters())
-    m = [np.zeros_like(p.data) for p in params]
-    v = [np.zeros_like(p.data) for p in params]
+    m = [np.zeros_like(p.numpy()) for p in params]
+    v = [np.zeros_like(p.numpy()) for p in params]
     losses = []
     for step in range(1, 41):
         starts = rng.integers(0, len(ids) - 17, 8)

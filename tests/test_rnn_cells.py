@@ -39,10 +39,10 @@ def test_cell_gradients_match_central_differences(name: str, kwargs: dict) -> No
     x = _t64(rng.standard_normal((3, 2, 3)))
     h0 = _t64(rng.standard_normal((2, 4)) * 0.5)
     if "nonlinearity" in kwargs:  # relu kinks: keep pre-activations away from 0
-        x.data[...] = np.abs(x.data) + 0.5
-        h0.data[...] = np.abs(h0.data) + 0.1
-        cell.weight_ih.data[...] = np.abs(cell.weight_ih.data)
-        cell.weight_hh.data[...] = np.abs(cell.weight_hh.data) * 0.5
+        x.numpy()[...] = np.abs(x.numpy()) + 0.5
+        h0.numpy()[...] = np.abs(h0.numpy()) + 0.1
+        cell.weight_ih.numpy()[...] = np.abs(cell.weight_ih.numpy())
+        cell.weight_hh.numpy()[...] = np.abs(cell.weight_hh.numpy()) * 0.5
     check_grads(lambda: _run(cell, [x[t] for t in range(3)], (h0, h0 * 0.3) if lstm else h0,
                              lstm), [x, h0] + list(cell.parameters()))
 
@@ -58,7 +58,7 @@ def test_cell_shapes_states_and_errors() -> None:
     names = [n for n, _ in GRUCell(3, 4).named_parameters()]
     assert names == ["weight_ih", "weight_hh", "bias_ih", "bias_hh"]
     assert GRUCell(3, 4).weight_hh.shape == (12, 4)
-    assert np.abs(LSTMCell(3, 4).weight_ih.data).max() <= 0.5  # U(±1/√H)
+    assert np.abs(LSTMCell(3, 4).weight_ih.numpy()).max() <= 0.5  # U(±1/√H)
     assert [n for n, _ in RNNCell(3, 4, bias=False).named_parameters()] == [
         "weight_ih", "weight_hh"]
     with pytest.raises(ValueError, match="hidden state must have shape"):
@@ -113,5 +113,5 @@ def test_cells_match_torch(name: str, kwargs: dict, batched: bool) -> None:
                                    err_msg=pname)
     state = ours(xc[0])  # hx=None: zeros, as PyTorch
     ref = theirs(xt[0])
-    np.testing.assert_allclose((state[0] if lstm else state).data,
+    np.testing.assert_allclose((state[0] if lstm else state).numpy(),
                                (ref[0] if lstm else ref).detach().numpy(), atol=1e-12)

@@ -33,7 +33,7 @@ def compare(cr_fn: Callable, torch_fn: Callable, *arrays: np.ndarray) -> None:
     out, ref = cr_fn(*xs), torch_fn(*ts)
     assert out.shape == tuple(ref.shape)
     assert out.dtype == np.float64
-    np.testing.assert_allclose(out.data, ref.detach().numpy(), rtol=TOL, atol=TOL)
+    np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), rtol=TOL, atol=TOL)
     g = np.random.default_rng(99).standard_normal(out.shape)
     out.backward(g)
     ref.backward(torch.tensor(g))
@@ -156,7 +156,7 @@ def test_values_and_gradients_match_torch(name: str) -> None:
 def same(ours: cr.Tensor, theirs: torch.Tensor) -> None:
     assert ours.shape == tuple(theirs.shape)
     assert str(ours.dtype) == str(theirs.dtype).replace("torch.", "")
-    np.testing.assert_array_equal(ours.data, theirs.numpy())
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
 
 
 def test_comparisons_and_logical_functions_match_torch() -> None:
@@ -208,7 +208,7 @@ def test_scatter_reduce_add_values_match_torch() -> None:
     ours = cr.scatter(cr.tensor(x), 1, cr.tensor(idx), cr.tensor(src), reduce="add")
     theirs = torch.scatter(torch.tensor(x), 1, torch.tensor(idx), torch.tensor(src),
                            reduce="add")
-    np.testing.assert_allclose(ours.data, theirs.numpy(), rtol=TOL, atol=TOL)
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=TOL, atol=TOL)
 
 
 def test_integer_logarithms_and_trunc_dtypes_match_torch() -> None:
@@ -216,7 +216,7 @@ def test_integer_logarithms_and_trunc_dtypes_match_torch() -> None:
     for name in ("log2", "log10", "tan"):
         ours, theirs = getattr(cr, name)(cr.tensor(i)), getattr(torch, name)(torch.tensor(i))
         assert str(ours.dtype) == str(theirs.dtype).replace("torch.", "")
-        np.testing.assert_allclose(ours.data, theirs.numpy(), rtol=1e-6)
+        np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-6)
     same(cr.trunc(cr.tensor(i)), torch.trunc(torch.tensor(i)))
 
 
@@ -254,7 +254,7 @@ def test_in_place_methods_match_torch() -> None:
     theirs.scatter_add_(1, torch.tensor([[1, 1, 2]]), torch.tensor(rnd(1, 3, seed=4)))
     ours.apply_(lambda v: v * 2 - 1)
     theirs.apply_(lambda v: v * 2 - 1)
-    np.testing.assert_allclose(ours.data, theirs.numpy(), rtol=TOL, atol=TOL)
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=TOL, atol=TOL)
     w, tw = cr.tensor(rnd(2), requires_grad=True), torch.tensor(rnd(2), requires_grad=True)
     h, th = (w * 2).detach_(), (tw * 2).detach_()
     assert h.is_leaf == th.is_leaf and h.requires_grad == th.requires_grad
@@ -323,17 +323,17 @@ def test_gradcheck_agrees_with_torch() -> None:
 def test_eye_and_dirac_equal_torch() -> None:
     for shape in ((3, 5), (4, 2), (3, 3)):
         ours, theirs = cr.zeros(*shape), torch.zeros(*shape)
-        np.testing.assert_array_equal(init.eye_(ours).data, torch.nn.init.eye_(theirs).numpy())
+        np.testing.assert_array_equal(init.eye_(ours).numpy(), torch.nn.init.eye_(theirs).numpy())
     for shape, groups in (((4, 2, 3), 1), ((6, 2, 3, 3), 2), ((2, 4, 3, 3, 3), 1),
                           ((4, 3, 2, 2), 2)):
         ours, theirs = cr.zeros(*shape), torch.zeros(*shape)
-        np.testing.assert_array_equal(init.dirac_(ours, groups).data,
+        np.testing.assert_array_equal(init.dirac_(ours, groups).numpy(),
                                       torch.nn.init.dirac_(theirs, groups).numpy())
 
 
 def test_orthogonal_and_trunc_normal_have_torchs_properties() -> None:
     for shape in ((4, 6), (6, 4), (5, 2, 3)):
-        w = init.orthogonal_(cr.zeros(*shape, dtype=cr.float64), gain=1.5).data
+        w = init.orthogonal_(cr.zeros(*shape, dtype=cr.float64), gain=1.5).numpy()
         t = torch.nn.init.orthogonal_(torch.zeros(*shape, dtype=torch.float64), gain=1.5)
         m, tm = w.reshape(shape[0], -1), t.reshape(shape[0], -1).numpy()
         small = min(m.shape)
@@ -342,7 +342,7 @@ def test_orthogonal_and_trunc_normal_have_torchs_properties() -> None:
             np.testing.assert_allclose(gram, 2.25 * np.eye(small), atol=1e-12)
     torch.manual_seed(0)
     cr.manual_seed(0)
-    ours = init.trunc_normal_(cr.zeros(20_000, dtype=cr.float64), 0.5, 2.0, -1.0, 3.0).data
+    ours = init.trunc_normal_(cr.zeros(20_000, dtype=cr.float64), 0.5, 2.0, -1.0, 3.0).numpy()
     theirs = torch.nn.init.trunc_normal_(torch.zeros(20_000, dtype=torch.float64), 0.5, 2.0,
                                          -1.0, 3.0).numpy()
     assert ours.min() >= -1.0 and ours.max() <= 3.0

@@ -30,16 +30,16 @@ def test_grad_is_a_tensor_that_backward_keeps_across_passes() -> None:
     g = x.grad
     assert isinstance(g, cr.Tensor) and not g.requires_grad and g.is_leaf
     assert x.grad is g  # the same object on every read
-    np.testing.assert_array_equal(g.data, [2.0, -4.0])
+    np.testing.assert_array_equal(g.numpy(), [2.0, -4.0])
     (x * 3.0).sum().backward()  # accumulation keeps the wrapper
     assert x.grad is g
-    np.testing.assert_array_equal(x.grad.data, [5.0, -1.0])
+    np.testing.assert_array_equal(x.grad.numpy(), [5.0, -1.0])
 
 
 def test_a_zero_dim_leaf_gets_an_array_gradient() -> None:
     x = leaf(2.0)
     (x * x).sum().backward()  # reductions over 0-d inputs may yield NumPy scalars
-    assert isinstance(x.grad.data, np.ndarray) and x.grad.shape == ()
+    assert isinstance(x.grad.numpy(), np.ndarray) and x.grad.shape == ()
     assert x.grad == pytest.approx(4.0) and float(x.grad) == 4.0
     x.grad.add_(1.0)
     assert x.grad.item() == 5.0
@@ -53,7 +53,7 @@ def test_grad_dtype_follows_the_parameter(dtype: str) -> None:
     for p in model.parameters():
         assert p.dtype == np.dtype(dtype)
         assert isinstance(p.grad, cr.Tensor) and p.grad.dtype == np.dtype(dtype)
-        assert p.grad.data.dtype == np.dtype(dtype)
+        assert p.grad.numpy().dtype == np.dtype(dtype)
 
 
 def test_grad_setter_wraps_arrays_keeps_tensors_and_checks_shape_and_dtype() -> None:
@@ -61,7 +61,7 @@ def test_grad_setter_wraps_arrays_keeps_tensors_and_checks_shape_and_dtype() -> 
     p.name = "fc.weight"
     arr = np.ones((2, 3), np.float32)
     p.grad = arr
-    assert isinstance(p.grad, cr.Tensor) and p.grad.data is arr  # wrapped, not copied
+    assert isinstance(p.grad, cr.Tensor) and p.grad.numpy() is arr  # wrapped, not copied
     t = cr.zeros(2, 3)
     p.grad = t
     assert p.grad is t
@@ -81,9 +81,9 @@ def test_grad_zero_and_accumulate_again() -> None:
     (x * x).sum().backward()
     g = x.grad
     assert g.zero_() is g
-    np.testing.assert_array_equal(x.grad.data, [0.0, 0.0])
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.0])
     (x * x).sum().backward()
-    np.testing.assert_array_equal(x.grad.data, [2.0, 4.0])
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 4.0])
 
 
 def test_retained_gradient_is_a_tensor() -> None:
@@ -92,7 +92,7 @@ def test_retained_gradient_is_a_tensor() -> None:
     z.retain_grad()
     (z * z).sum().backward()
     assert isinstance(z.grad, cr.Tensor) and not z.grad.requires_grad
-    np.testing.assert_array_equal(z.grad.data, [4.0, 8.0])
+    np.testing.assert_array_equal(z.grad.numpy(), [4.0, 8.0])
 
 
 def test_hooks_receive_tensors_and_may_return_tensors_or_arrays() -> None:
@@ -105,7 +105,7 @@ def test_hooks_receive_tensors_and_may_return_tensors_or_arrays() -> None:
     x.register_hook(lambda g: np.asarray(g) + 1)  # an array
     z.sum().backward()
     assert seen == [(cr.Tensor, [1.0, 1.0]), (cr.Tensor, [4.0, 4.0])]
-    np.testing.assert_array_equal(x.grad.data, [5.0, 5.0])
+    np.testing.assert_array_equal(x.grad.numpy(), [5.0, 5.0])
     assert x.grad.dtype == np.float64
 
 
@@ -122,7 +122,7 @@ def test_hooks_run_without_recording_a_graph() -> None:
     x.register_hook(lambda g: g * w)  # w requires grad: must not build a graph here
     (x * 1.0).sum().backward()
     assert not x.grad.requires_grad and x.grad._ctx is None
-    np.testing.assert_array_equal(x.grad.data, [3.0, 4.0])
+    np.testing.assert_array_equal(x.grad.numpy(), [3.0, 4.0])
 
 
 @pytest.mark.parametrize("owner", ["optimizer", "module"])
@@ -131,12 +131,12 @@ def test_zero_grad_to_zeros_keeps_the_grad_tensor(owner: str) -> None:
     opt = optim.SGD(model.parameters(), lr=0.1)
     model(cr.randn(4, 3)).sum().backward()
     holders = [p.grad for p in model.parameters()]
-    arrays = [g.data for g in holders]
+    arrays = [g.numpy() for g in holders]
     kept = [a.copy() for a in arrays]
     (opt if owner == "optimizer" else model).zero_grad(set_to_none=False)
     for p, g, a, k in zip(model.parameters(), holders, arrays, kept):
         assert p.grad is g and p.grad.dtype == np.float32
-        np.testing.assert_array_equal(p.grad.data, np.zeros_like(k))
+        np.testing.assert_array_equal(p.grad.numpy(), np.zeros_like(k))
         np.testing.assert_array_equal(a, k)  # the old array, possibly shared, is untouched
     (opt if owner == "optimizer" else model).zero_grad()
     assert all(p.grad is None for p in model.parameters())
@@ -146,7 +146,7 @@ def test_zero_grad_to_zeros_handles_read_only_gradients_in_modules() -> None:
     model = nn.Linear(2, 1)
     model.bias.grad = np.broadcast_to(np.float32(1.0), (1,))
     model.zero_grad(set_to_none=False)
-    np.testing.assert_array_equal(model.bias.grad.data, [0.0])
+    np.testing.assert_array_equal(model.bias.grad.numpy(), [0.0])
 
 
 def test_the_leaf_gradient_is_the_array_backward_produced() -> None:
@@ -167,7 +167,7 @@ def test_the_leaf_gradient_is_the_array_backward_produced() -> None:
 
     x = leaf([1.0, 2.0])
     Double.apply(x).sum().backward()
-    assert x.grad.data is produced[0]
+    assert x.grad.numpy() is produced[0]
 
 
 @pytest.mark.parametrize("name,kw", [("SGD", {"lr": 0.1}),
@@ -180,13 +180,13 @@ def test_optimizer_step_updates_the_same_arrays_and_never_writes_the_gradient(
     for _ in range(2):
         opt.zero_grad()
         model(cr.randn(5, 4)).sum().backward()
-        weights = [p.data for p in model.parameters()]
-        grads = [p.grad.data for p in model.parameters()]
+        weights = [p.numpy() for p in model.parameters()]
+        grads = [p.grad.numpy() for p in model.parameters()]
         kept = [g.copy() for g in grads]
         before = [w.copy() for w in weights]
         opt.step()
         for p, w, g, k, b in zip(model.parameters(), weights, grads, kept, before):
-            assert p.data is w and p.grad.data is g  # updated in place, nothing swapped
+            assert p.numpy() is w and p.grad.numpy() is g  # updated in place, nothing swapped
             np.testing.assert_array_equal(g, k)
             assert not np.array_equal(w, b)
 
@@ -198,7 +198,7 @@ def test_plain_sgd_step_allocates_no_copy_of_parameter_or_gradient() -> None:
     opt = optim.SGD([p], lr=0.5)
     opt.step()  # warm up any lazy state
     assert _peak_bytes(opt.step) < 4 * 2**20
-    np.testing.assert_array_equal(p.data[:3], [-1.0, -1.0, -1.0])
+    np.testing.assert_array_equal(p.numpy()[:3], [-1.0, -1.0, -1.0])
 
 
 def _peak_bytes(fn) -> int:
@@ -220,7 +220,7 @@ def test_backward_allocates_no_copy_of_the_gradient() -> None:
     holder = p.grad
     assert _peak_bytes(lambda: (p * 2.0).sum().backward()) < 2.5 * 4 * n
     assert p.grad is holder
-    np.testing.assert_array_equal(p.grad.data[:2], [4.0, 4.0])
+    np.testing.assert_array_equal(p.grad.numpy()[:2], [4.0, 4.0])
 
 
 # ---- size() ---------------------------------------------------------------------------------
@@ -305,7 +305,7 @@ def test_tensor_to_dtype_is_differentiable() -> None:
     assert y.dtype == np.float64 and y.requires_grad
     (y * y).sum().backward()
     assert x.grad.dtype == np.float32
-    np.testing.assert_array_equal(x.grad.data, [2.0, 4.0])
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 4.0])
 
 
 def test_module_to_cpu_float_double_return_self() -> None:
@@ -321,9 +321,9 @@ def test_module_to_cpu_float_double_return_self() -> None:
     assert model.to("cpu", cr.float64) is model and model[0].weight.dtype == np.float64
     assert model.to(dtype=cr.float32) is model and model[0].weight.dtype == np.float32
     w = model[0].weight
-    data = w.data
+    data = w.numpy()
     model.to(cr.float32)  # already float32: the same arrays
-    assert model[0].weight.data is data
+    assert model[0].weight.numpy() is data
 
 
 # ---- __format__ -----------------------------------------------------------------------------
@@ -347,7 +347,7 @@ def test_format_of_larger_tensors() -> None:
 
 def test_inplace_ops_update_the_array_and_return_self() -> None:
     x = cr.tensor([1.0, -2.0, 3.0])
-    data = x.data
+    data = x.numpy()
     assert x.add_(1.0) is x and x.tolist() == [2.0, -1.0, 4.0]
     assert x.add_(cr.tensor([1.0, 1.0, 1.0]), alpha=2) is x and x.tolist() == [4.0, 1.0, 6.0]
     assert x.sub_(np.array([1.0, 1.0, 1.0]), alpha=0.5) is x
@@ -362,7 +362,7 @@ def test_inplace_ops_update_the_array_and_return_self() -> None:
     assert x.tolist() == [7.0, 8.0, 9.0]
     assert x.copy_(np.array(1.0)).tolist() == [1.0, 1.0, 1.0]  # broadcast
     assert x.zero_() is x and x.tolist() == [0.0, 0.0, 0.0]
-    assert x.data is data and x.dtype == np.float32  # float64 operands never upcast
+    assert x.numpy() is data and x.dtype == np.float32  # float64 operands never upcast
     with pytest.raises(ValueError, match="at least one"):
         x.clamp_()
 
@@ -372,17 +372,17 @@ def test_random_inplace_fills_use_the_chainrule_generator() -> None:
     b = cr.zeros(20000)
     a.normal_(2.0, 0.5, generator=cr.Generator(3))
     b.normal_(2.0, 0.5, generator=cr.Generator(3))
-    np.testing.assert_array_equal(a.data, b.data)
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
     assert a.dtype == np.float32
-    assert abs(float(a.data.mean()) - 2.0) < 0.02 and abs(float(a.data.std()) - 0.5) < 0.02
+    assert abs(float(a.numpy().mean()) - 2.0) < 0.02 and abs(float(a.numpy().std()) - 0.5) < 0.02
     u = cr.zeros(20000, dtype="float64").uniform_(-1.0, 3.0, generator=cr.Generator(4))
     assert u.dtype == np.float64
-    assert u.data.min() >= -1.0 and u.data.max() < 3.0
-    assert abs(float(u.data.mean()) - 1.0) < 0.05
+    assert u.numpy().min() >= -1.0 and u.numpy().max() < 3.0
+    assert abs(float(u.numpy().mean()) - 1.0) < 0.05
     cr.manual_seed(5)
     c = cr.zeros(4).normal_()
     cr.manual_seed(5)
-    np.testing.assert_array_equal(c.data, cr.zeros(4).normal_().data)
+    np.testing.assert_array_equal(c.numpy(), cr.zeros(4).normal_().numpy())
 
 
 def test_inplace_on_a_leaf_that_requires_grad_needs_no_grad() -> None:
@@ -415,7 +415,7 @@ def test_data_stays_the_array() -> None:
     w = nn.Parameter([1.0, 2.0])
     arr = np.array([5.0, 6.0], np.float32)
     w.data = arr
-    assert w.data is arr and isinstance(w.data, np.ndarray)
+    assert w.numpy() is arr and isinstance(w.numpy(), np.ndarray)
 
 
 def test_manual_sgd_with_augmented_assignment() -> None:
@@ -424,18 +424,18 @@ def test_manual_sgd_with_augmented_assignment() -> None:
     x = cr.tensor([[1.0, 2.0], [3.0, 4.0]], dtype="float64")
     y = cr.tensor([[1.0], [2.0]], dtype="float64")
     w = cr.tensor([[0.1], [0.2]], requires_grad=True, dtype="float64")
-    w_np = w.data.copy()
-    data = w.data
+    w_np = w.numpy().copy()
+    data = w.numpy()
     for _ in range(3):
         loss = ((x @ w - y) ** 2).mean()
         loss.backward()
         with cr.no_grad():
             w -= w.grad * 0.05
             w.grad.zero_()
-        g_np = 2 * x.data.T @ (x.data @ w_np - y.data) / 2
+        g_np = 2 * x.numpy().T @ (x.numpy() @ w_np - y.numpy()) / 2
         w_np -= 0.05 * g_np
-    assert w.data is data and w.requires_grad and w.is_leaf
-    np.testing.assert_allclose(w.data, w_np, rtol=1e-12)
+    assert w.numpy() is data and w.requires_grad and w.is_leaf
+    np.testing.assert_allclose(w.numpy(), w_np, rtol=1e-12)
     with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
         w -= 1.0
 
@@ -450,21 +450,21 @@ def test_augmented_assignment_in_the_graph_stays_differentiable() -> None:
     h -= b
     h.sum().backward()
     # h = ((3x + b) x) / 2 - b
-    np.testing.assert_allclose(x.grad.data, (6 * x.data + b.data) / 2)
-    np.testing.assert_allclose(b.grad.data, x.data / 2 - 1)
+    np.testing.assert_allclose(x.grad.numpy(), (6 * x.numpy() + b.numpy()) / 2)
+    np.testing.assert_allclose(b.grad.numpy(), x.numpy() / 2 - 1)
     acc = cr.zeros(2, dtype="float64")
     acc += x * x  # other requires grad: recorded, not written into acc
     acc.sum().backward()
-    np.testing.assert_allclose(x.grad.data, (6 * x.data + b.data) / 2 + 2 * x.data)
+    np.testing.assert_allclose(x.grad.numpy(), (6 * x.numpy() + b.numpy()) / 2 + 2 * x.numpy())
 
 
 def test_numpy_array_minus_equals_tensor_writes_into_the_array() -> None:
     p = nn.Parameter([1.0, 2.0])
     (p * p).sum().backward()
-    data = p.data
+    data = p.numpy()
     p.data -= 0.5 * p.grad  # the classic manual update, with .grad a Tensor
-    assert p.data is data and isinstance(p.data, np.ndarray)
-    np.testing.assert_array_equal(p.data, [0.0, 0.0])
+    assert p.numpy() is data and isinstance(p.numpy(), np.ndarray)
+    np.testing.assert_array_equal(p.numpy(), [0.0, 0.0])
     a = np.ones(2)
     assert isinstance(a + cr.tensor([1.0, 1.0]), cr.Tensor)  # still a recorded op
     assert isinstance(np.exp(cr.tensor([0.0])), np.ndarray)
@@ -564,7 +564,7 @@ def test_grad_matches_central_differences_and_leaves_grad_alone() -> None:
     gx, gw, gb = cr.autograd.grad(_net(x, w, b), [x, w, b])
     for t, g in ((x, gx), (w, gw), (b, gb)):
         assert isinstance(g, cr.Tensor) and not g.requires_grad and g.dtype == np.float64
-        np.testing.assert_allclose(g.data, numerical_gradient(lambda: _net(x, w, b), t),
+        np.testing.assert_allclose(g.numpy(), numerical_gradient(lambda: _net(x, w, b), t),
                                    rtol=1e-6, atol=1e-9)
         assert t.grad is None
 
@@ -575,9 +575,9 @@ def test_grad_equals_backward_and_works_on_intermediates() -> None:
     out = ((h + b).tanh() ** 2).sum()
     gh, gw = cr.autograd.grad(out, [h, w], retain_graph=True)
     out.backward()
-    np.testing.assert_allclose(gw.data, w.grad.data, rtol=1e-12)
+    np.testing.assert_allclose(gw.numpy(), w.grad.numpy(), rtol=1e-12)
     # the chain rule through h = x @ w: dout/dw = xᵀ · dout/dh
-    np.testing.assert_allclose(x.data.T @ gh.data, w.grad.data, rtol=1e-12)
+    np.testing.assert_allclose(x.numpy().T @ gh.numpy(), w.grad.numpy(), rtol=1e-12)
     assert h.grad is None  # grad() fills no .grad, not even of intermediates
 
 
@@ -585,11 +585,11 @@ def test_grad_outputs_multiple_outputs_and_a_scalar_root() -> None:
     x = leaf([1.0, 2.0, 3.0])
     y = x * x
     (g,) = cr.autograd.grad(y, x, grad_outputs=np.array([1.0, 0.0, 2.0]), retain_graph=True)
-    np.testing.assert_array_equal(g.data, [2.0, 0.0, 12.0])
+    np.testing.assert_array_equal(g.numpy(), [2.0, 0.0, 12.0])
     (g,) = cr.autograd.grad([y.sum(), (x * 3.0).sum()], [x])
-    np.testing.assert_array_equal(g.data, [5.0, 7.0, 9.0])
+    np.testing.assert_array_equal(g.numpy(), [5.0, 7.0, 9.0])
     (g,) = cr.autograd.grad(x, x, grad_outputs=cr.ones(3, dtype="float64"))
-    np.testing.assert_array_equal(g.data, [1.0, 1.0, 1.0])
+    np.testing.assert_array_equal(g.numpy(), [1.0, 1.0, 1.0])
 
 
 def test_grad_unused_inputs_and_errors() -> None:
@@ -656,8 +656,8 @@ def test_autograd_backward_several_roots_and_inputs() -> None:
     x, w = leaf([1.0, 2.0]), leaf([3.0, 4.0])
     y1, y2 = x * w, (x * x).sum()
     cr.autograd.backward([y1, y2], [np.array([1.0, 1.0]), None])
-    np.testing.assert_array_equal(x.grad.data, [3.0 + 2.0, 4.0 + 4.0])
-    np.testing.assert_array_equal(w.grad.data, [1.0, 2.0])
+    np.testing.assert_array_equal(x.grad.numpy(), [3.0 + 2.0, 4.0 + 4.0])
+    np.testing.assert_array_equal(w.grad.numpy(), [1.0, 2.0])
     x.grad = w.grad = None
     (x * w).sum().backward(inputs=[w])
     assert x.grad is None and w.grad.tolist() == [1.0, 2.0]
@@ -666,3 +666,36 @@ def test_autograd_backward_several_roots_and_inputs() -> None:
     assert x.grad is None and z.grad.tolist() == [6.0, 16.0]
     with pytest.raises(ValueError, match="2 gradients for 1 tensors"):
         cr.autograd.backward([x.sum()], [None, None])
+
+
+def test_data_is_a_detached_tensor_sharing_memory_as_in_pytorch() -> None:
+    # the idioms of older PyTorch scripts: each gave a NumPy result (or a wrong one) while
+    # .data was the array itself; max(1)[1] silently picked row 1's maximum
+    torch = pytest.importorskip("torch")
+    values = np.random.default_rng(0).standard_normal((4, 5))
+    ours = cr.tensor(values, requires_grad=True)
+    theirs = torch.tensor(values, requires_grad=True)
+    d = ours.data
+    assert isinstance(d, cr.Tensor) and not d.requires_grad and d.grad_fn is None
+    assert np.shares_memory(d.numpy(), ours.numpy())
+    assert d.max(1)[1].tolist() == theirs.data.max(1)[1].tolist()
+    assert d.size(0) == 4 and d.cpu().numpy().shape == (4, 5)
+    assert float(d.std()) == pytest.approx(float(theirs.data.std()), rel=1e-12)  # unbiased
+    loss = (ours * ours).sum()
+    assert loss.data.numpy() == pytest.approx(loss.item())
+    # writes through .data change the tensor and are not recorded
+    p = nn.Parameter(cr.ones(3))
+    p.data.mul_(0.5)
+    p.data[0] = 4.0
+    assert p.tolist() == [4.0, 0.5, 0.5] and p.grad_fn is None
+    (p * p).sum().backward()
+    p.data -= 0.25 * p.grad.data  # the hand-written update of old tutorials
+    assert p.tolist() == [2.0, 0.25, 0.25]
+    # assignment replaces the values (any shape, as torch), shared with the source
+    source = cr.zeros(2, 2)
+    p.data = source
+    assert p.shape == (2, 2) and np.shares_memory(p.numpy(), source.numpy())
+    with pytest.raises(TypeError, match="Tensor or a NumPy array"):
+        p.data = [1.0, 2.0]
+    with pytest.raises(TypeError, match="floating"):
+        p.data = np.arange(3)

@@ -27,7 +27,7 @@ def close(ours: cr.Tensor | None, theirs: torch.Tensor | None) -> None:
     if ours is not None:
         assert isinstance(ours, cr.Tensor) and not ours.requires_grad
         assert ours.dtype == np.float64
-        np.testing.assert_allclose(ours.data, theirs.detach().numpy(), rtol=TOL, atol=1e-12)
+        np.testing.assert_allclose(ours.numpy(), theirs.detach().numpy(), rtol=TOL, atol=1e-12)
 
 
 def mlp(x, w1, b1, w2):
@@ -166,7 +166,7 @@ def test_zero_grad_set_to_none_false_keeps_the_object_like_torch() -> None:
     topt.zero_grad(set_to_none=False)
     for p, g, tp, tg in zip(model.parameters(), before, tmodel.parameters(), tbefore):
         assert p.grad is g and tp.grad is tg
-        assert not np.any(p.grad.data) and not torch.any(tp.grad)
+        assert not np.any(p.grad.numpy()) and not torch.any(tp.grad)
 
 
 # ---- in-place rules -----------------------------------------------------------------------
@@ -184,7 +184,7 @@ def test_inplace_on_leaf_requiring_grad_errors_like_torch() -> None:
         w.mul_(3.0).add_(1.0).clamp_(max=5.0)
     with torch.no_grad():
         tw.mul_(3.0).add_(1.0).clamp_(max=5.0)
-    np.testing.assert_array_equal(w.data, tw.detach().numpy())
+    np.testing.assert_array_equal(w.numpy(), tw.detach().numpy())
 
 
 def test_inplace_ops_match_torch() -> None:
@@ -196,10 +196,10 @@ def test_inplace_ops_match_torch() -> None:
     tx.add_(torch.tensor(b), alpha=2.0).sub_(torch.tensor(b), alpha=0.5).mul_(1.5)
     x.div_(3.0).clamp_(-0.5, 0.7)
     tx.div_(3.0).clamp_(-0.5, 0.7)
-    np.testing.assert_allclose(x.data, tx.numpy(), rtol=1e-15)
+    np.testing.assert_allclose(x.numpy(), tx.numpy(), rtol=1e-15)
     x.copy_(b)
     tx.copy_(torch.tensor(b))
-    np.testing.assert_array_equal(x.data, tx.numpy())
+    np.testing.assert_array_equal(x.numpy(), tx.numpy())
     f32, tf32 = cr.zeros(3), torch.zeros(3)
     f32.add_(cr.tensor([1.0, 2.0, 3.0], dtype="float64"))
     tf32.add_(torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64))
@@ -221,8 +221,8 @@ def test_manual_sgd_matches_torch() -> None:
                 bb -= bb.grad * 0.1
                 ww.grad.zero_()
                 bb.grad.zero_()
-    np.testing.assert_allclose(w.data, tw.detach().numpy(), rtol=1e-12)
-    np.testing.assert_allclose(b.data, tb.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(w.numpy(), tw.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(b.numpy(), tb.detach().numpy(), rtol=1e-12)
 
 
 def test_augmented_assignment_in_the_graph_matches_torch() -> None:

@@ -158,10 +158,10 @@ def test_a_short_run_writes_every_tag_at_the_right_steps(tmp_path: Path) -> None
         for kind in ("weights", "gradients"):
             entries = log.histograms[f"{kind}/{name}"]
             assert [s for s, _ in entries] == list(range(0, steps, 2)), (kind, name)
-            assert all(h.num == params[name].data.size
+            assert all(h.num == params[name].numpy().size
                        for _, h in entries)
     _, last = log.histograms["weights/3.weight"][-1]
-    w = params["3.weight"].data
+    w = params["3.weight"].numpy()
     assert last.min == pytest.approx(w.min()) and last.max == pytest.approx(w.max())
     assert sum(last.bucket) == w.size
 

@@ -118,10 +118,10 @@ def test_round_trip_through_pytorch_is_exact(name: str, build: Callable, build_t
     ours = build()
     _with_statistics(ours, x)
     weight = ours._state_tensors()[strided]
-    weight.data = _transposed_view(weight.data)  # chainrule writes it in C order
+    weight.data = _transposed_view(weight.numpy())  # chainrule writes it in C order
     before = {k: v.copy() for k, v in ours.state_dict().items()}
     with cr.no_grad():
-        expected = ours(cr.tensor(x)).data
+        expected = ours(cr.tensor(x)).numpy()
 
     # chainrule → safetensors → PyTorch
     first = tmp_path / "chainrule.safetensors"
@@ -153,7 +153,7 @@ def test_round_trip_through_pytorch_is_exact(name: str, build: Callable, build_t
         assert after[key].dtype == value.dtype, key  # float32 weights, int64 counters
         assert np.array_equal(after[key], value), key
     with cr.no_grad():
-        assert np.array_equal(back(cr.tensor(x)).data, expected)
+        assert np.array_equal(back(cr.tensor(x)).numpy(), expected)
 
     # and straight from PyTorch's tensors in memory, the transposed one as it is
     cr.manual_seed(2)
@@ -161,7 +161,7 @@ def test_round_trip_through_pytorch_is_exact(name: str, build: Callable, build_t
     direct.load_state_dict(twin.state_dict())
     direct.eval()
     with cr.no_grad():
-        assert np.array_equal(direct(cr.tensor(x)).data, expected)
+        assert np.array_equal(direct(cr.tensor(x)).numpy(), expected)
 
 
 def test_batchnorm_statistics_pytorch_updated_come_back(tmp_path: Path) -> None:
@@ -177,12 +177,12 @@ def test_batchnorm_statistics_pytorch_updated_come_back(tmp_path: Path) -> None:
     ours = cnn()
     ours.load_state_dict(cr.io.load_state_dict_file(path))
     ours.eval()
-    assert ours[1].num_batches_tracked.data.dtype == np.int64
-    assert int(ours[1].num_batches_tracked.data) == 4
-    np.testing.assert_array_equal(ours[5].running_var.data, twin[5].running_var.numpy())
+    assert ours[1].num_batches_tracked.numpy().dtype == np.int64
+    assert int(ours[1].num_batches_tracked.numpy()) == 4
+    np.testing.assert_array_equal(ours[5].running_var.numpy(), twin[5].running_var.numpy())
     x = _image(rng)
     with cr.no_grad():
-        np.testing.assert_allclose(ours(cr.tensor(x)).data, _torch_out(twin, x), rtol=TOL,
+        np.testing.assert_allclose(ours(cr.tensor(x)).numpy(), _torch_out(twin, x), rtol=TOL,
                                    atol=TOL)
 
 
@@ -221,7 +221,7 @@ def test_float64_pytorch_weights_load_into_a_float32_model_cast(tmp_path: Path) 
         np.testing.assert_array_equal(value, twin.state_dict()[key].numpy().astype(np.float32))
     as_float64 = mlp().double()
     as_float64.load_state_dict(cr.io.load_state_dict_file(path))
-    assert np.array_equal(as_float64[0].weight.data, twin[0].weight.detach().numpy())
+    assert np.array_equal(as_float64[0].weight.numpy(), twin[0].weight.detach().numpy())
     counts = {"1.num_batches_tracked": torch.tensor(2.0)}  # a float where an int belongs
     bn = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2))
     with pytest.raises(ValueError, match="1.num_batches_tracked: expected int64, got float32"):
@@ -254,7 +254,7 @@ def test_tied_weights_from_save_model(tmp_path: Path) -> None:
     result = ours.load_state_dict(cr.io.load_state_dict_file(path), strict=False)
     assert result == (["head.weight"], [])
     assert ours.head.weight is ours.emb.weight
-    np.testing.assert_array_equal(ours.head.weight.data, twin.head.weight.detach().numpy())
+    np.testing.assert_array_equal(ours.head.weight.numpy(), twin.head.weight.detach().numpy())
     # chainrule writes both names, which PyTorch loads strictly
     back = tmp_path / "ours.safetensors"
     cr.io.save_state_dict(ours.state_dict(), back)
@@ -320,4 +320,4 @@ def test_pytorch_state_dicts_load_one_to_one(name: str, ours_fn: Callable, their
         got = ours(*[cr.tensor(a) for a in inputs])
     want = want if isinstance(want, tuple) else (want,)
     got = got if isinstance(got, tuple) else (got,)
-    np.testing.assert_allclose(got[0].data, want[0].numpy(), rtol=TOL, atol=TOL)
+    np.testing.assert_allclose(got[0].numpy(), want[0].numpy(), rtol=TOL, atol=TOL)

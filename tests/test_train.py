@@ -103,16 +103,16 @@ class Recorder(Callback):
     def on_after_backward(self, trainer, step):
         self.events.append(f"after_backward {step}")
         self.grad_norms["after_backward"] = _grad_norm(trainer.model)
-        self.weights = trainer.model.weight.data.copy()
+        self.weights = trainer.model.weight.numpy().copy()
 
     def on_before_step(self, trainer, step):
         self.events.append(f"before_step {step}")
         self.grad_norms["before_step"] = _grad_norm(trainer.model)
-        assert np.array_equal(self.weights, trainer.model.weight.data)
+        assert np.array_equal(self.weights, trainer.model.weight.numpy())
 
     def on_after_step(self, trainer, step):
         self.events.append(f"after_step {step}")
-        assert not np.array_equal(self.weights, trainer.model.weight.data)
+        assert not np.array_equal(self.weights, trainer.model.weight.numpy())
 
     def on_batch_end(self, trainer, step, logs):
         self.events.append(f"batch_end {step}")

@@ -37,7 +37,7 @@ def _load_from_torch(torch, ours: nn.Module, theirs, seed: int = 0) -> None:
 def _compare(torch, ours, theirs, outputs, inputs, seed: int = 1) -> None:
     out, ref = outputs
     assert out.shape == tuple(ref.shape) and out.dtype == np.float64
-    np.testing.assert_allclose(out.data, ref.detach().numpy(), atol=TOL, rtol=TOL)
+    np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), atol=TOL, rtol=TOL)
     g = np.random.default_rng(seed).standard_normal(out.shape)
     out.backward(g)
     ref.backward(torch.tensor(g))
@@ -96,7 +96,7 @@ def test_mha_options_match_torch(options: dict, batch_first: bool, masks: str) -
     tq, tk, tv = (torch.tensor(a, requires_grad=True) for a in arrays)
     out, w = ours(q, k, v, **mine)
     ref, tw = theirs(tq, tk, tv, **torch_masks)
-    np.testing.assert_allclose(w.data, tw.detach().numpy(), atol=TOL)
+    np.testing.assert_allclose(w.numpy(), tw.detach().numpy(), atol=TOL)
     _compare(torch, ours, theirs, (out, ref), [(q, tq), (k, tk), (v, tv)])
 
 
@@ -216,9 +216,9 @@ def test_layer_structure_follows_torch() -> None:
 def test_dropout_acts_in_training_only() -> None:
     layer = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.5, generator=Generator(0))
     x = cr.randn(4, 2, 8)
-    assert not np.allclose(layer(x).data, layer(x).data)
+    assert not np.allclose(layer(x).numpy(), layer(x).numpy())
     layer.eval()
-    np.testing.assert_array_equal(layer(x).data, layer(x).data)
+    np.testing.assert_array_equal(layer(x).numpy(), layer(x).numpy())
 
 
 # ---- stacks -----------------------------------------------------------------------------
@@ -230,7 +230,7 @@ def test_stacks_copy_the_layer() -> None:
     assert len(enc.layers) == enc.num_layers == 3
     first, last = enc.layers[0], enc.layers[2]
     assert first is not layer and first.linear1.weight is not last.linear1.weight
-    np.testing.assert_array_equal(first.linear1.weight.data, last.linear1.weight.data)
+    np.testing.assert_array_equal(first.linear1.weight.numpy(), last.linear1.weight.numpy())
     assert first.dropout.generator is gen  # shared, so the copies draw different masks
     assert list(enc.state_dict())[0] == "layers.0.self_attn.in_proj_weight"
     assert list(enc.state_dict())[-1] == "norm.bias"
@@ -241,12 +241,12 @@ def test_causal_mask_and_is_causal_agree() -> None:
     enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0), 2)
     x = cr.randn(5, 2, 8)
     mask = nn.Transformer.generate_square_subsequent_mask(5)
-    assert mask.dtype == np.float32 and mask.data[0, 1] == -np.inf and mask.data[1, 0] == 0
-    by_mask = enc(x, mask=mask).data
-    np.testing.assert_allclose(enc(x, is_causal=True).data, by_mask, rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(enc(x, mask=np.triu(np.ones((5, 5), bool), 1)).data, by_mask,
+    assert mask.dtype == np.float32 and mask.numpy()[0, 1] == -np.inf and mask.numpy()[1, 0] == 0
+    by_mask = enc(x, mask=mask).numpy()
+    np.testing.assert_allclose(enc(x, is_causal=True).numpy(), by_mask, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(enc(x, mask=np.triu(np.ones((5, 5), bool), 1)).numpy(), by_mask,
                                rtol=1e-6, atol=1e-6)
-    assert not np.allclose(enc(x).data, by_mask)
+    assert not np.allclose(enc(x).numpy(), by_mask)
 
 
 @pytest.mark.torch
@@ -297,7 +297,7 @@ def test_full_transformer_matches_torch() -> None:
     sc, st = _t64(src), torch.tensor(src, requires_grad=True)
     tc, tt = _t64(tgt), torch.tensor(tgt, requires_grad=True)
     out = ours(sc, tc, tgt_mask=mask, src_key_padding_mask=kpm, memory_key_padding_mask=kpm)
-    ref = theirs(st, tt, tgt_mask=torch.tensor(mask.data), src_key_padding_mask=torch.tensor(
+    ref = theirs(st, tt, tgt_mask=torch.tensor(mask.numpy()), src_key_padding_mask=torch.tensor(
         kpm), memory_key_padding_mask=torch.tensor(kpm))
     _compare(torch, ours, theirs, (out, ref), [(sc, st), (tc, tt)])
 
@@ -306,7 +306,7 @@ def test_full_transformer_shapes_and_init() -> None:
     cr.manual_seed(3)
     model = nn.Transformer(8, 2, 1, 1, 16)
     bound = np.sqrt(6 / (8 + 16))  # Xavier-uniform for every matrix, as PyTorch
-    assert np.abs(model.encoder.layers[0].linear1.weight.data).max() <= bound
+    assert np.abs(model.encoder.layers[0].linear1.weight.numpy()).max() <= bound
     assert model(cr.randn(5, 2, 8), cr.randn(3, 2, 8)).shape == (3, 2, 8)
     with pytest.raises(ValueError, match="batch number"):
         model(cr.randn(5, 2, 8), cr.randn(3, 3, 8))

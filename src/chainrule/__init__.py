@@ -344,9 +344,9 @@ __all__ += [
 ]
 
 # ---- NumPy arrays as the first argument of the top-level functions ----------------------
-# ``t.data`` is the NumPy array behind a tensor, where PyTorch's ``.data`` is a detached
-# tensor, so PyTorch code such as ``torch.max(outputs.data, 1)`` hands these functions an
-# array. They take it as a constant tensor (no copy) instead of failing deep inside.
+# ``t.numpy()`` and NumPy's own functions give arrays, and scripts pass them on (such as
+# ``torch.max(scores, 1)`` with ``scores`` from NumPy). These functions take an array as a
+# constant tensor (no copy) instead of failing deep inside.
 def _taking_arrays(fn):
     import functools as _functools
 

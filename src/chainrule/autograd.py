@@ -82,9 +82,9 @@ class Function:
         fn.retained = None
         fn.meta = None
         if _State.profiler is None:
-            out = fn.forward(*[t.data for t in inputs], **kwargs)
+            out = fn.forward(*[t._data for t in inputs], **kwargs)
         else:
-            out = _State.profiler.run_forward(fn, [t.data for t in inputs], kwargs)
+            out = _State.profiler.run_forward(fn, [t._data for t in inputs], kwargs)
         if _State.anomaly:
             fn.meta = _creation_meta()
             _check_finite_forward(fn, out, inputs)
@@ -230,9 +230,9 @@ def backward(tensors: Tensor | Sequence[Tensor], grad_tensors: Any = None,
     """
     _no_double_backward(create_graph, "backward")
     if (grad_tensors is None and inputs is None and type(tensors) is Tensor
-            and tensors.requires_grad and tensors.data.size == 1):
+            and tensors.requires_grad and tensors._data.size == 1):
         # loss.backward(), once per training step: skip the argument forms below
-        data = tensors.data
+        data = tensors._data
         _run([(tensors, np.ones(data.shape, data.dtype))], bool(retain_graph), None)
         return
     seeds = _seeds(*_pair_gradients(tensors, grad_tensors))
@@ -313,7 +313,7 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
                     f"grad(): input {i} (shape {tuple(t.shape)}) was not used to compute "
                     "the outputs; pass allow_unused=True to get None for it (or "
                     "materialize_grads=True to get zeros)")
-            result.append(Tensor._make(np.zeros_like(t.data), False, None)
+            result.append(Tensor._make(np.zeros_like(t._data), False, None)
                           if materialize_grads else None)
             continue
         result.append(Tensor._make(_owned(_checked(t, g), given), False, None))
@@ -373,17 +373,17 @@ def _seeds(roots: list[Tensor], given: list[Any]) -> list[tuple[Tensor, np.ndarr
                 "input of the computation had requires_grad=True (or it ran under no_grad())"
             )
         if g is None:
-            if root.data.size != 1:
+            if root._data.size != 1:
                 raise RuntimeError(
                     f"backward() without a gradient needs a scalar output, got shape "
                     f"{root.shape}{which}; pass a gradient of that shape or reduce first "
                     "(e.g. .sum())"
                 )
-            seed = np.ones(root.data.shape, root.data.dtype)
+            seed = np.ones(root._data.shape, root._data.dtype)
         else:
             # a copy: the seed may become a leaf's .grad, which the caller must not share
-            seed = np.array(raw(g), dtype=root.data.dtype, copy=True)
-            if seed.shape != root.data.shape:
+            seed = np.array(raw(g), dtype=root._data.dtype, copy=True)
+            if seed.shape != root._data.shape:
                 raise ValueError(
                     f"backward(): gradient shape {seed.shape} does not match output shape "
                     f"{root.shape}{which}"
@@ -660,19 +660,19 @@ def _retain(t: Tensor, g: np.ndarray) -> None:
     if holder is None:
         t._grad = Tensor._make(np.array(g), False, None)
     else:
-        holder.data = holder.data + g
+        holder._data = holder._data + g
 
 
 def _checked(leaf: Tensor, g: np.ndarray) -> np.ndarray:
     """``g`` as an array of the leaf's dtype, after checking it has the leaf's shape."""
     if not isinstance(g, np.ndarray):  # a NumPy scalar from a reduction over a 0-d input
         g = np.asarray(g)
-    if g.shape != leaf.data.shape:  # a backward (or hook) that forgot to unbroadcast
+    if g.shape != leaf._data.shape:  # a backward (or hook) that forgot to unbroadcast
         raise RuntimeError(
             f"backward produced a gradient of shape {g.shape} for a leaf of shape "
-            f"{leaf.data.shape}{f' ({leaf.name})' if leaf.name else ''}; every op's "
+            f"{leaf._data.shape}{f' ({leaf.name})' if leaf.name else ''}; every op's "
             "backward must return gradients shaped like its inputs")
-    return g if g.dtype == leaf.data.dtype else g.astype(leaf.data.dtype)
+    return g if g.dtype == leaf._data.dtype else g.astype(leaf._data.dtype)
 
 
 def _owned(g: np.ndarray, given: set[int]) -> np.ndarray:
@@ -690,7 +690,7 @@ def _store_leaf_grad(leaf: Tensor, g: np.ndarray, given: set[int]) -> None:
     """Accumulate ``g`` into ``leaf.grad``. The first gradient is wrapped in a Tensor that
     later passes keep (``p.grad`` stays the same object); they replace its array with the
     sum rather than adding in place, because the old array may be shared with the caller."""
-    data = leaf.data
+    data = leaf._data
     if type(g) is not np.ndarray or g.shape != data.shape or g.dtype != data.dtype:
         g = _checked(leaf, g)
     holder = leaf._grad
@@ -703,7 +703,7 @@ def _store_leaf_grad(leaf: Tensor, g: np.ndarray, given: set[int]) -> None:
         given.add(id(base))
         leaf._grad = Tensor._make(g, False, None)
     else:
-        holder.data = holder.data + g
+        holder._data = holder._data + g
 
 
 # ---- grad modes ---------------------------------------------------------------------------
@@ -985,7 +985,7 @@ def gradcheck(func: Callable[..., Any], inputs: Any, *, eps: float = 1e-6,
         from chainrule.ops.shape import concatenate, reshape
 
         parts = [reshape(o, (-1,)) for o in out
-                 if isinstance(o, Tensor) and o.data.dtype.kind == "f"]
+                 if isinstance(o, Tensor) and o._data.dtype.kind == "f"]
         if not parts:
             raise TypeError("gradcheck: func must return a Tensor or a tuple of Tensors")
         return concatenate(parts, 0) if len(parts) > 1 else parts[0]

@@ -204,10 +204,10 @@ NOTES: dict[tuple[str, str], str] = {
     ("torch", "randn"): "draws from chainrule's generator: the same seed gives other "
                         "numbers than torch's",
     ("torch", "float32"): "dtype names are numpy.dtype objects (print as dtype('float32'))",
-    ("torch.Tensor", "data"): "the NumPy array behind the tensor (shared, not copied)",
     ("torch.Tensor", "numpy"): "returns the array itself (shared, as torch's .numpy())",
     ("torch.Tensor", "grad"): "accumulation replaces the grad Tensor's array with the sum "
-                              "instead of adding in place: a held .grad.data keeps old values",
+                              "instead of adding in place: a held .grad.numpy() array keeps "
+                              "old values",
     ("torch.Tensor", "max"): "max(dim) gives (values, indices) as torch; the NumPy spelling "
                              "max(axis=) gives the values only",
     ("torch.Tensor", "add_"): "in-place ops on a tensor computed by the graph raise (no "

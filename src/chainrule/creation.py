@@ -43,7 +43,7 @@ def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
     check_placement("as_tensor", device)
     dt = None if dtype is None else to_dtype(dtype)
     if isinstance(data, Tensor):
-        return data if dt is None or data.data.dtype == dt else cast(data, dt)
+        return data if dt is None or data._data.dtype == dt else cast(data, dt)
     if isinstance(data, np.ndarray) and data.dtype.kind in "fiub" and (
             dt is None or data.dtype == dt):
         return Tensor._make(data, False, None)

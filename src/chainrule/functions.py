@@ -65,10 +65,10 @@ def transpose(x: Tensor, *dims: Any) -> Tensor:
 
 def t(x: Tensor) -> Tensor:
     """The transpose of a tensor with at most 2 dimensions, like ``torch.t``."""
-    if x.data.ndim > 2:
+    if x._data.ndim > 2:
         raise ValueError(f"t() expects a tensor with <= 2 dimensions, got shape {x.shape} "
                          "(use transpose(dim0, dim1) or permute)")
-    return x if x.data.ndim < 2 else ops.swapaxes(x, 0, 1)
+    return x if x._data.ndim < 2 else ops.swapaxes(x, 0, 1)
 
 
 def add(input: Any, other: Any, *, alpha: float = 1) -> Tensor:  # noqa: A002
@@ -112,16 +112,16 @@ def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor: 
     if rounding_mode is None:
         # PyTorch divides integers into the default float dtype, and an integer tensor by
         # a float one in that float's dtype (NumPy would give float64 for both)
-        fa, fb = a.data.dtype.kind == "f", b.data.dtype.kind == "f"
+        fa, fb = a._data.dtype.kind == "f", b._data.dtype.kind == "f"
         if not fa:
-            a = ops.cast(a, b.data.dtype if fb else get_default_dtype())
+            a = ops.cast(a, b._data.dtype if fb else get_default_dtype())
         if not fb:
-            b = ops.cast(b, a.data.dtype)
+            b = ops.cast(b, a._data.dtype)
         return ops.div(a, b)
     if rounding_mode not in ("floor", "trunc"):
         raise ValueError(f"div: rounding_mode must be None, 'floor' or 'trunc', got "
                          f"{rounding_mode!r}")
-    x, y = a.data, b.data
+    x, y = a._data, b._data
     if x.dtype.kind in "iu" and y.dtype.kind in "iu":
         out = np.floor_divide(x, y) if rounding_mode == "floor" else (
             np.trunc(np.true_divide(x, y)).astype(np.result_type(x, y)))
@@ -164,7 +164,7 @@ def is_tensor(obj: Any) -> bool:
 
 
 def is_floating_point(x: Tensor) -> bool:
-    return x.data.dtype.kind == "f"
+    return x._data.dtype.kind == "f"
 
 
 def numel(x: Tensor) -> int:

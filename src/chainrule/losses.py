@@ -61,11 +61,11 @@ def _array(value: Any, like: Tensor) -> np.ndarray | None:
     """A constant (weight) as an array of the input's dtype."""
     if value is None:
         return None
-    return np.asarray(raw(value), dtype=like.data.dtype)
+    return np.asarray(raw(value), dtype=like._data.dtype)
 
 
 def _check(name: str, pred: Tensor, target: Tensor) -> None:
-    if pred.data.shape != target.data.shape:
+    if pred._data.shape != target._data.shape:
         raise ValueError(
             f"{name}: input shape {pred.shape} and target shape {target.shape} differ; "
             "reshape one of them (e.g. target.reshape(-1, 1)) so they match")
@@ -75,7 +75,7 @@ def _check_broadcast(name: str, w: np.ndarray | None, input: Tensor) -> None:  #
     if w is None:
         return
     try:
-        ok = np.broadcast_shapes(w.shape, input.data.shape) == input.data.shape
+        ok = np.broadcast_shapes(w.shape, input._data.shape) == input._data.shape
     except ValueError:
         ok = False
     if not ok:
@@ -87,7 +87,7 @@ def _elementwise_weight(name: str, loss: Tensor, weight: Any, input: Tensor,  # 
                         reduction: str, mean_by_weight: bool) -> Tensor:
     """``loss`` (unreduced) times ``weight``, reduced as PyTorch's weighted forms do."""
     w = _array(weight, input)
-    if w.shape != input.data.shape:
+    if w.shape != input._data.shape:
         raise ValueError(f"{name}: weight shape {w.shape} must equal the input shape "
                          f"{input.shape}")
     weighted = loss * w
@@ -224,7 +224,7 @@ def binary_cross_entropy(input: Tensor, target: Any, weight: Any = None,  # noqa
     reduction = _reduction(name, size_average, reduce, reduction)
     target = constant(target, input)
     _check(name, input, target)
-    x = input.data
+    x = input._data
     outside = ~((x >= 0) & (x <= 1))  # NaN counts as outside
     if outside.any():
         raise ValueError(f"{name}: every input must be a probability in [0, 1], got "
@@ -300,14 +300,14 @@ def kl_div(input: Tensor, target: Any, size_average: Any = None,  # noqa: A002
                            _REDUCTIONS + ("batchmean",))
     target = constant(target, input)
     _check("kl_div", input, target)
-    shape = input.data.shape
+    shape = input._data.shape
     if reduction == "batchmean":
         if not shape:
             reduction, count = "sum", 1.0
         else:
             reduction, count = "mean", float(shape[0])
     else:
-        count = float(input.data.size)
+        count = float(input._data.size)
     return L.KLDiv.apply(input, target, reduction=reduction, count=count,
                          log_target=bool(log_target))
 
@@ -316,12 +316,12 @@ def kl_div(input: Tensor, target: Any, size_average: Any = None,  # noqa: A002
 def _classes_last(x: Tensor) -> Tensor:
     """(N, C, d1, ...) → (N·d1·..., C): PyTorch's layout for dense targets, one row per
     position; (N, C) is returned as is."""
-    if x.data.ndim <= 2:
+    if x._data.ndim <= 2:
         return x
     from chainrule.ops.shape import reshape, transpose
 
-    c = x.data.shape[1]
-    perm = (0,) + tuple(range(2, x.data.ndim)) + (1,)
+    c = x._data.shape[1]
+    perm = (0,) + tuple(range(2, x._data.ndim)) + (1,)
     return reshape(transpose(x, perm), (-1, c))
 
 
@@ -330,7 +330,7 @@ def _class_indices(name: str, target: Any, x: Tensor, ignore_index: int) -> np.n
     t = np.asarray(raw(target))
     if t.dtype.kind == "f" and np.all(t == np.round(t)):
         t = t.astype(np.int64)
-    shape = x.data.shape
+    shape = x._data.shape
     expected = () if len(shape) == 1 else (shape[0],) + shape[2:]
     if t.dtype.kind not in "iu":
         raise ValueError(f"{name}: targets must be integer class indices, got dtype "
@@ -390,7 +390,7 @@ def cross_entropy(input: Tensor, target: Any, weight: Any = None,  # noqa: A002
     if not 0 <= label_smoothing <= 1:
         raise ValueError(f"{name}: label_smoothing must be in [0, 1], got {label_smoothing}")
     x = input
-    shape = x.data.shape
+    shape = x._data.shape
     if len(shape) < 1:
         raise ValueError(f"{name}: input needs shape (N, C) or (C,), got {x.shape}")
     c = shape[0] if len(shape) == 1 else shape[1]
@@ -442,15 +442,15 @@ def nll_loss(input: Tensor, target: Any, weight: Any = None,  # noqa: A002
     name = "nll_loss"
     weight, reduction = _weight_slot(weight, reduction)
     reduction = _reduction(name, size_average, reduce, reduction)
-    shape = input.data.shape
+    shape = input._data.shape
     if len(shape) < 1:
         raise ValueError(f"{name}: input needs shape (N, C) or (C,), got {input.shape}")
     t = _class_indices(name, target, input, ignore_index)
     rows = reshape(input, (1, -1)) if len(shape) == 1 else _classes_last(input)
-    n, c = rows.data.shape
+    n, c = rows._data.shape
     valid = t != ignore_index
     safe = np.where(valid, t, 0)
-    w = valid.astype(input.data.dtype)
+    w = valid.astype(input._data.dtype)
     cw = _class_weight(name, weight, input, c)
     if cw is not None:
         w = w * cw[safe]

@@ -37,7 +37,7 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
 
 
 def _same_shapes(name: str, **tensors: Tensor) -> None:
-    shapes = {k: t.data.shape for k, t in tensors.items()}
+    shapes = {k: t._data.shape for k, t in tensors.items()}
     if len(set(shapes.values())) > 1:
         listed = ", ".join(f"{k} {s}" for k, s in shapes.items())
         raise ValueError(f"{name}: all inputs need the same shape, got {listed}")
@@ -94,10 +94,10 @@ def hinge_embedding_loss(input: Tensor, target: Any, margin: float = 1.0,  # noq
     name = "hinge_embedding_loss"
     reduction = _reduction(name, size_average, reduce, reduction)
     y = np.asarray(raw(target))
-    if y.shape != input.data.shape:
+    if y.shape != input._data.shape:
         raise ValueError(f"{name}: input shape {input.shape} and target shape {y.shape} "
                          "differ")
-    zero = np.zeros((), input.data.dtype)
+    zero = np.zeros((), input._data.dtype)
     loss = where(y != 1, clip(float(margin) - input, min=0.0), zero) + \
         where(y != -1, input, zero)
     return _reduce(loss, reduction)
@@ -127,9 +127,9 @@ def cosine_embedding_loss(input1: Tensor, input2: Tensor, target: Any, margin: f
     name = "cosine_embedding_loss"
     reduction = _reduction(name, size_average, reduce, reduction)
     _same_shapes(name, input1=input1, input2=input2)
-    nd = input1.data.ndim
+    nd = input1._data.ndim
     y = np.asarray(raw(target))
-    if nd not in (1, 2) or y.shape != input1.data.shape[:-1]:
+    if nd not in (1, 2) or y.shape != input1._data.shape[:-1]:
         raise ValueError(f"{name}: inputs (N, D) or (D,) need targets (N,) or (): got "
                          f"inputs {input1.shape} and target {y.shape}")
     d = nd - 1
@@ -137,14 +137,14 @@ def cosine_embedding_loss(input1: Tensor, input2: Tensor, target: Any, margin: f
     mag1 = (input1 * input1).sum(d) + _COSINE_EPS
     mag2 = (input2 * input2).sum(d) + _COSINE_EPS
     cos = dot / (mag1 * mag2).sqrt()
-    zero = np.zeros((), input1.data.dtype)
+    zero = np.zeros((), input1._data.dtype)
     loss = where(y == 1, 1 - cos, zero) + where(y == -1, clip(cos - float(margin), min=0.0),
                                                  zero)
     return _reduce(loss, reduction)
 
 
 def _triplet_dims(name: str, anchor: Tensor, positive: Tensor, negative: Tensor) -> None:
-    dims = (anchor.data.ndim, positive.data.ndim, negative.data.ndim)
+    dims = (anchor._data.ndim, positive._data.ndim, negative._data.ndim)
     if len(set(dims)) != 1:
         raise ValueError(f"{name}: the anchor, positive, and negative tensors are expected to "
                          f"have the same number of dimensions, but got anchor {dims[0]}D, "
@@ -174,7 +174,7 @@ def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor,
     name = "triplet_margin_loss"
     reduction = _reduction(name, size_average, reduce, reduction)
     _triplet_dims(name, anchor, positive, negative)
-    if anchor.data.ndim not in (1, 2):
+    if anchor._data.ndim not in (1, 2):
         raise ValueError(f"{name}: inputs must be (N, D) or (D,), got {anchor.shape}")
     d_pos = pairwise_distance(anchor, positive, p, eps)
     d_neg = pairwise_distance(anchor, negative, p, eps)
@@ -257,19 +257,19 @@ def multilabel_soft_margin_loss(input: Tensor, target: Any, weight: Any = None, 
     reduction = _reduction(name, size_average, reduce, reduction)
     y = _tensor(target, input)
     _same_shapes(name, input=input, target=y)
-    if input.data.ndim == 0:
+    if input._data.ndim == 0:
         raise ValueError(f"{name}: input needs a class dimension, got a scalar")
     loss = -(y * logsigmoid(input) + (1 - y) * logsigmoid(-input))
     if weight is not None:
         loss = loss * _tensor(weight, input)
-    c = input.data.shape[-1]
+    c = input._data.shape[-1]
     return _reduce(loss.sum(-1) * (1.0 / c), reduction)
 
 
 def _sample_rows(name: str, input: Tensor) -> tuple[Tensor, bool]:  # noqa: A002
     """(N, C) scores; True when the input was one sample (C,)."""
-    nd = input.data.ndim
-    if nd not in (1, 2) or input.data.shape[-1] == 0:
+    nd = input._data.ndim
+    if nd not in (1, 2) or input._data.shape[-1] == 0:
         raise ValueError(f"{name}: expected a non-empty (N, C) or (C,) input, got "
                          f"{input.shape}")
     return (reshape(input, (1, -1)), True) if nd == 1 else (input, False)
@@ -311,15 +311,15 @@ def multi_margin_loss(input: Tensor, target: Any, p: int = 1,  # noqa: A002
     if p not in (1, 2):
         raise ValueError(f"{name}: only p == 1 and p == 2 are supported, got {p!r}")
     rows, one = _sample_rows(name, input)
-    n, c = rows.data.shape
+    n, c = rows._data.shape
     t = _class_targets(name, target, n, c, one)
     picked = getitem(rows, (np.arange(n), t))  # x_y, (N,)
     z = clip(float(margin) - unsqueeze(picked, 1) + rows, min=0.0)
-    others = np.ones((n, c), rows.data.dtype)
+    others = np.ones((n, c), rows._data.dtype)
     others[np.arange(n), t] = 0
     h = z * others if p == 1 else z * z * others
     if weight is not None:
-        w = np.asarray(raw(weight), rows.data.dtype)
+        w = np.asarray(raw(weight), rows._data.dtype)
         if w.shape != (c,):
             raise ValueError(f"{name}: weight must be (C,) = ({c},), got {w.shape}")
         h = h * w[t][:, None]
@@ -347,11 +347,11 @@ def multilabel_margin_loss(input: Tensor, target: Any, size_average: Any = None,
     name = "multilabel_margin_loss"
     reduction = _reduction(name, size_average, reduce, reduction)
     rows, one = _sample_rows(name, input)
-    n, c = rows.data.shape
+    n, c = rows._data.shape
     t = np.asarray(raw(target))
     if t.dtype.kind == "f" and np.all(t == np.round(t)):
         t = t.astype(np.int64)
-    if t.dtype.kind not in "iu" or t.shape != input.data.shape:
+    if t.dtype.kind not in "iu" or t.shape != input._data.shape:
         raise ValueError(f"{name}: target must be integer class indices of the input's shape "
                          f"{input.shape}, got {t.shape} of dtype {t.dtype}")
     t = t.reshape(n, c)
@@ -365,7 +365,7 @@ def multilabel_margin_loss(input: Tensor, target: Any, size_average: Any = None,
     is_target[r, t[r, k]] = True
     x_t = getitem(rows, (np.arange(n)[:, None], safe))  # (N, K): scores of listed classes
     z = clip(1.0 - unsqueeze(x_t, 2) + unsqueeze(rows, 1), min=0.0)  # (N, K, C)
-    mask = (listed[:, :, None] & ~is_target[:, None, :]).astype(rows.data.dtype)
+    mask = (listed[:, :, None] & ~is_target[:, None, :]).astype(rows._data.dtype)
     loss = (z * mask).sum((1, 2)) * (1.0 / c)
     if one:
         loss = reshape(loss, ())
@@ -398,18 +398,18 @@ def gaussian_nll_loss(input: Tensor, target: Any, var: Any, full: bool = False, 
     name = "gaussian_nll_loss"
     reduction = _reduction(name, None, None, reduction)
     y = _tensor(target, input)
-    if y.data.shape != input.data.shape:
+    if y._data.shape != input._data.shape:
         raise ValueError(f"{name}: input shape {input.shape} and target shape {y.shape} "
                          "differ")
     if isinstance(var, (int, float)) and not isinstance(var, bool):
         if var < 0:
             raise ValueError(f"{name}: var has negative entry/entries")
-        v = constant(np.full(input.data.shape, float(var)), input)
+        v = constant(np.full(input._data.shape, float(var)), input)
     else:
         v = _tensor(var, input)
-        if np.any(v.data < 0):
+        if np.any(v._data < 0):
             raise ValueError(f"{name}: var has negative entry/entries")
-    shape, vshape = input.data.shape, v.data.shape
+    shape, vshape = input._data.shape, v._data.shape
     if vshape != shape:
         if shape[:-1] == vshape:
             v = unsqueeze(v, -1)  # one variance per sample, shared along the last dimension
@@ -418,7 +418,7 @@ def gaussian_nll_loss(input: Tensor, target: Any, var: Any, full: bool = False, 
             raise ValueError(f"{name}: var of shape {vshape} does not fit input {input.shape}: "
                              "give the input's shape, or one dimension of size 1")
     # max(var, eps) in value, var's gradient unchanged (PyTorch clamps under no_grad)
-    v = v + (np.maximum(v.data, eps) - v.data)
+    v = v + (np.maximum(v._data, eps) - v._data)
     loss = 0.5 * (log(v) + (input - y) ** 2 / v)
     if full:
         loss = loss + 0.5 * math.log(2 * math.pi)
@@ -448,7 +448,7 @@ def poisson_nll_loss(input: Tensor, target: Any, log_input: bool = True,  # noqa
     else:
         loss = input - y * log(input + float(eps))
     if full:
-        big = y.data > 1
+        big = y._data > 1
         safe = where(big, y, 2.0)  # log of targets ≤ 1 is never taken (nor differentiated)
         stirling = safe * log(safe) - safe + 0.5 * log(2 * math.pi * safe)
         loss = loss + where(big, stirling, 0.0)
@@ -498,13 +498,13 @@ def ctc_loss(log_probs: Tensor, targets: Any, input_lengths: Any, target_lengths
     name = "ctc_loss"
     reduction = _reduction(name, None, None, reduction)
     lp = log_probs
-    unbatched = lp.data.ndim == 2
+    unbatched = lp._data.ndim == 2
     if unbatched:
         lp = unsqueeze(lp, 1)
-    if lp.data.ndim != 3 or lp.data.dtype.kind != "f":
+    if lp._data.ndim != 3 or lp._data.dtype.kind != "f":
         raise ValueError(f"{name}: log_probs must be floating (T, N, C) or (T, C), got "
-                         f"{log_probs.shape} of dtype {log_probs.data.dtype}")
-    t_max, n, c = lp.data.shape
+                         f"{log_probs.shape} of dtype {log_probs._data.dtype}")
+    t_max, n, c = lp._data.shape
     if not 0 <= blank < c:
         raise ValueError(f"{name}: blank {blank} is out of range for {c} classes")
     in_len = _lengths(name, "input_lengths", input_lengths, n)
@@ -540,7 +540,7 @@ def ctc_loss(log_probs: Tensor, targets: Any, input_lengths: Any, target_lengths
     losses = CTCLoss.apply(lp, ext=ext, s_len=s_len, skip=skip, in_len=in_len,
                            zero_infinity=bool(zero_infinity))
     if reduction == "mean":
-        return (losses / np.maximum(tl, 1).astype(lp.data.dtype)).mean()
+        return (losses / np.maximum(tl, 1).astype(lp._data.dtype)).mean()
     if reduction == "sum":
         return losses.sum()
     return reshape(losses, ()) if unbatched else losses

@@ -55,7 +55,7 @@ class _Packer:
     def pack(self, obj: Any, path: list[str]) -> Any:
         if isinstance(obj, Tensor):
             name = self.name_for(path)
-            self.arrays[name] = obj.data
+            self.arrays[name] = obj._data
             return {"tensor": name, "requires_grad": bool(obj.requires_grad)}
         if isinstance(obj, np.ndarray):
             name = self.name_for(path)
@@ -126,7 +126,7 @@ def _unpack(node: Any, arrays: dict[str, np.ndarray], source: str) -> Any:
     try:
         if kind == "tensor":
             t = Tensor._make(arrays[body], False, None)
-            if node.get("requires_grad") and t.data.dtype.kind == "f":
+            if node.get("requires_grad") and t._data.dtype.kind == "f":
                 t.requires_grad = True
             return t
         if kind == "array":

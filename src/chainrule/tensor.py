@@ -21,7 +21,7 @@ def _as_array(data: Any, dtype: Any = None) -> np.ndarray:
     unless the data is a Tensor already (its dtype stays, as ``nn.Parameter(t)`` keeps
     ``t``'s in PyTorch)."""
     if isinstance(data, Tensor):
-        data = data.data
+        data = data._data
         if dtype is None:
             return data
     if dtype is not None:
@@ -55,11 +55,11 @@ class Tensor:
         >>> w.grad
         tensor([2., 4.])
 
-    ``.data`` is the NumPy array itself (shared, not copied); ``.grad`` is a Tensor.
+    ``._data`` is the NumPy array itself (shared, not copied); ``.grad`` is a Tensor.
     """
 
     # ``_grad`` holds ``.grad`` (a Tensor or None; see the ``grad`` property).
-    __slots__ = ("data", "_grad", "requires_grad", "_ctx", "_hooks", "name", "__weakref__")
+    __slots__ = ("_data", "_grad", "requires_grad", "_ctx", "_hooks", "name", "__weakref__")
     # Makes ``ndarray + Tensor`` call Tensor.__radd__ instead of broadcasting elementwise.
     __array_priority__ = 1000
 
@@ -69,7 +69,7 @@ class Tensor:
             raise TypeError(
                 f"only floating tensors can require gradients, got dtype {arr.dtype}"
             )
-        self.data = arr
+        self._data = arr
         self._grad: Tensor | None = None
         self.requires_grad = bool(requires_grad)
         self._ctx = None
@@ -80,7 +80,7 @@ class Tensor:
     def _make(data: np.ndarray, requires_grad: bool, ctx: Any) -> Tensor:
         """Wrap an op's output without any conversion (the hot path)."""
         t = object.__new__(Tensor)
-        t.data = data
+        t._data = data
         t._grad = None
         t.requires_grad = requires_grad
         t._ctx = ctx
@@ -91,15 +91,15 @@ class Tensor:
     # ---- array facts -------------------------------------------------------------
     @property
     def shape(self) -> tuple[int, ...]:
-        return self.data.shape
+        return self._data.shape
 
     @property
     def dtype(self) -> np.dtype:
-        return self.data.dtype
+        return self._data.dtype
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self._data.ndim
 
     def size(self, dim: int | None = None) -> Size | int:
         """The shape as a ``Size`` (a tuple), or the length of dimension ``dim``.
@@ -110,21 +110,21 @@ class Tensor:
             >>> x.size(), x.size(0), x.size(-1)
             (Size([2, 3]), 2, 3)
         """
-        shape = self.data.shape
+        shape = self._data.shape
         if dim is None:
             return Size(shape)
         return shape[_dim_index(dim, len(shape), "size")]
 
     def numel(self) -> int:
-        return self.data.size
+        return self._data.size
 
     def dim(self) -> int:
-        return self.data.ndim
+        return self._data.ndim
 
     def __len__(self) -> int:
-        if self.data.ndim == 0:
+        if self._data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return self.data.shape[0]
+        return self._data.shape[0]
 
     @property
     def is_leaf(self) -> bool:
@@ -135,27 +135,31 @@ class Tensor:
         """The op node that produced this tensor (None for leaves)."""
         return self._ctx
 
-    def numpy(self) -> np.ndarray:
-        """The underlying array (shared, not copied)."""
-        return self.data
+    def numpy(self, force: bool = False) -> np.ndarray:
+        """The underlying array (shared, not copied; ``force`` is accepted as in PyTorch,
+        where it copies off the GPU: there is nothing to copy here)."""
+        return self._data
 
     def item(self) -> float | int | bool:
-        if self.data.size != 1:
+        if self._data.size != 1:
             raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
-        return self.data.item()
+        return self._data.item()
 
     def tolist(self) -> Any:
-        return self.data.tolist()
+        return self._data.tolist()
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        return self.data if dtype is None else self.data.astype(dtype)
+        arr = self._data
+        if not isinstance(arr, np.ndarray):  # a reduction's NumPy scalar: NumPy wants arrays
+            arr = np.asarray(arr)
+        return arr if dtype is None else arr.astype(dtype)
 
     def __bool__(self) -> bool:
-        if self.data.size != 1:
+        if self._data.size != 1:
             raise ValueError(
                 f"the truth value of a tensor with shape {self.shape} is ambiguous"
             )
-        return bool(self.data)
+        return bool(self._data)
 
     def __float__(self) -> float:
         return float(self.item())
@@ -166,8 +170,8 @@ class Tensor:
     def __format__(self, spec: str) -> str:
         """``f"{loss:.4f}"``: a one-element tensor formats like its number; other tensors
         take only an empty format spec (their repr), as in PyTorch."""
-        if self.data.size == 1:
-            return format(self.data.item(), spec)
+        if self._data.size == 1:
+            return format(self._data.item(), spec)
         if spec:
             raise TypeError(f"unsupported format string {spec!r} for a tensor of shape "
                             f"{self.shape}: only one-element tensors format like numbers "
@@ -175,10 +179,10 @@ class Tensor:
         return repr(self)
 
     def __repr__(self) -> str:
-        body = _printing.array_to_string(self.data, prefix="tensor(")
+        body = _printing.array_to_string(self._data, prefix="tensor(")
         extra = ""
-        if self.data.dtype != get_default_dtype() and self.data.dtype.kind == "f":
-            extra += f", dtype={self.data.dtype}"
+        if self._data.dtype != get_default_dtype() and self._data.dtype.kind == "f":
+            extra += f", dtype={self._data.dtype}"
         if self._ctx is not None:
             extra += f", grad_fn=<{self._ctx.name}>"
         elif self.requires_grad:
@@ -201,6 +205,28 @@ class Tensor:
         _autograd.backward(self, gradient, retain_graph, create_graph, inputs)
 
     @property
+    def data(self) -> Tensor:
+        """The values as a new tensor outside the graph, sharing this one's memory (PyTorch's
+        ``t.data``): ``p.data.mul_(0.5)`` or ``p.data[0] = 1`` change ``p`` without being
+        recorded, and ``loss.data.numpy()`` or ``out.data.max(1)`` work as in PyTorch.
+        ``t.numpy()`` gives the NumPy array itself."""
+        return Tensor._make(self._data, False, None)
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        """``p.data = t``: this tensor now holds ``t``'s values (shared, not copied), of
+        whatever shape and dtype ``t`` has, as in PyTorch; an array is taken as it is."""
+        if isinstance(value, Tensor):
+            value = value._data
+        elif not isinstance(value, np.ndarray):
+            raise TypeError(f"data must be set to a Tensor or a NumPy array, got "
+                            f"{type(value).__name__}")
+        if self.requires_grad and value.dtype.kind not in "fc":
+            raise TypeError(f"a tensor that requires grad needs floating data, got "
+                            f"{value.dtype}")
+        self._data = value
+
+    @property
     def grad(self) -> Tensor | None:
         """The accumulated gradient: a Tensor (``requires_grad=False``) of this tensor's
         shape and dtype, or None. Backward passes keep the same Tensor object.
@@ -215,28 +241,28 @@ class Tensor:
             self._grad = None
             return
         if isinstance(value, Tensor):
-            arr = value.data
+            arr = value._data
         elif isinstance(value, np.ndarray):
             arr = value
         else:
             raise TypeError(f"assigned grad must be a Tensor, a NumPy array or None, got "
                             f"{type(value).__name__}")
-        if arr.shape != self.data.shape:
+        if arr.shape != self._data.shape:
             raise ValueError(f"assigned grad has shape {arr.shape}, but the tensor"
                              f"{f' {self.name!r}' if self.name else ''} has shape "
-                             f"{self.data.shape}")
-        if arr.dtype != self.data.dtype:
+                             f"{self._data.shape}")
+        if arr.dtype != self._data.dtype:
             raise TypeError(f"assigned grad has dtype {arr.dtype}, but the tensor"
                             f"{f' {self.name!r}' if self.name else ''} has dtype "
-                            f"{self.data.dtype}; convert it first (.astype)")
+                            f"{self._data.dtype}; convert it first (.astype)")
         self._grad = value if isinstance(value, Tensor) else Tensor._make(value, False, None)
 
     def detach(self) -> Tensor:
         """A tensor sharing this one's array, cut from the graph."""
-        return Tensor._make(self.data, False, None)
+        return Tensor._make(self._data, False, None)
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
-        if requires_grad and self.data.dtype.kind != "f":
+        if requires_grad and self._data.dtype.kind != "f":
             raise TypeError(f"only floating tensors can require gradients ({self.dtype})")
         if self._ctx is not None and not requires_grad:
             raise RuntimeError("requires_grad_(False) is only allowed on leaf tensors; "
@@ -395,22 +421,22 @@ class Tensor:
 
     # comparisons give boolean tensors and never carry gradients
     def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return _compared(self.data == raw(other))
+        return _compared(self._data == raw(other))
 
     def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return _compared(self.data != raw(other))
+        return _compared(self._data != raw(other))
 
     def __lt__(self, other: Any) -> Tensor:
-        return _compared(self.data < raw(other))
+        return _compared(self._data < raw(other))
 
     def __le__(self, other: Any) -> Tensor:
-        return _compared(self.data <= raw(other))
+        return _compared(self._data <= raw(other))
 
     def __gt__(self, other: Any) -> Tensor:
-        return _compared(self.data > raw(other))
+        return _compared(self._data > raw(other))
 
     def __ge__(self, other: Any) -> Tensor:
-        return _compared(self.data >= raw(other))
+        return _compared(self._data >= raw(other))
 
     def __getitem__(self, index: Any) -> Tensor:
         return _ops.getitem(self, index)
@@ -550,40 +576,40 @@ class Tensor:
 
     # bitwise/logical operators on bool and integer tensors (masks): no gradient
     def __and__(self, other: Any) -> Tensor:
-        return Tensor._make(np.asarray(self.data & raw(other)), False, None)
+        return Tensor._make(np.asarray(self._data & raw(other)), False, None)
 
     __rand__ = __and__
 
     def __or__(self, other: Any) -> Tensor:
-        return Tensor._make(np.asarray(self.data | raw(other)), False, None)
+        return Tensor._make(np.asarray(self._data | raw(other)), False, None)
 
     __ror__ = __or__
 
     def __xor__(self, other: Any) -> Tensor:
-        return Tensor._make(np.asarray(self.data ^ raw(other)), False, None)
+        return Tensor._make(np.asarray(self._data ^ raw(other)), False, None)
 
     __rxor__ = __xor__
 
     def __invert__(self) -> Tensor:
-        return Tensor._make(np.asarray(~self.data), False, None)
+        return Tensor._make(np.asarray(~self._data), False, None)
 
     def logical_not(self) -> Tensor:
-        return Tensor._make(np.logical_not(self.data), False, None)
+        return Tensor._make(np.logical_not(self._data), False, None)
 
     def logical_and(self, other: Any) -> Tensor:
-        return Tensor._make(np.logical_and(self.data, raw(other)), False, None)
+        return Tensor._make(np.logical_and(self._data, raw(other)), False, None)
 
     def logical_or(self, other: Any) -> Tensor:
-        return Tensor._make(np.logical_or(self.data, raw(other)), False, None)
+        return Tensor._make(np.logical_or(self._data, raw(other)), False, None)
 
     def isnan(self) -> Tensor:
-        return Tensor._make(np.isnan(self.data), False, None)
+        return Tensor._make(np.isnan(self._data), False, None)
 
     def isinf(self) -> Tensor:
-        return Tensor._make(np.isinf(self.data), False, None)
+        return Tensor._make(np.isinf(self._data), False, None)
 
     def isfinite(self) -> Tensor:
-        return Tensor._make(np.isfinite(self.data), False, None)
+        return Tensor._make(np.isfinite(self._data), False, None)
 
     def allclose(self, other: Any, rtol: float = 1e-05, atol: float = 1e-08,
                  equal_nan: bool = False) -> bool:
@@ -742,7 +768,7 @@ class Tensor:
     def contiguous(self, memory_format: Any = None) -> Tensor:
         """This tensor when its array is C-contiguous (row-major, no gaps), else a
         contiguous copy still connected to the graph, as in PyTorch."""
-        return self if self.data.flags.c_contiguous else _ops.clone(self)
+        return self if self._data.flags.c_contiguous else _ops.clone(self)
 
     def clone(self) -> Tensor:
         """A copy with its own memory; gradients flow through it to this tensor."""
@@ -776,17 +802,17 @@ class Tensor:
         from chainrule.dtypes import to_dtype, type_name
 
         if dtype is None:
-            return type_name(self.data.dtype)
+            return type_name(self._data.dtype)
         return _ops.cast(self, to_dtype(dtype))
 
     def type_as(self, other: Tensor) -> Tensor:
         return _ops.cast(self, np.asarray(raw(other)).dtype)
 
     def is_floating_point(self) -> bool:
-        return self.data.dtype.kind == "f"
+        return self._data.dtype.kind == "f"
 
     def nelement(self) -> int:
-        return self.data.size
+        return self._data.size
 
     # The new_* factories take PyTorch's keywords: device= must name the CPU, layout= and
     # pin_memory= as in chainrule.zeros (see devices.check_placement).
@@ -795,21 +821,21 @@ class Tensor:
                    ) -> Tensor:
         """A new tensor from ``data``, with this tensor's dtype unless ``dtype`` is given."""
         check_placement("new_tensor", device, layout, pin_memory)
-        return tensor(data, dtype=self.data.dtype if dtype is None else dtype,
+        return tensor(data, dtype=self._data.dtype if dtype is None else dtype,
                       requires_grad=requires_grad)
 
     def new_zeros(self, *size: Any, dtype: Any = None, requires_grad: bool = False,
                   device: Any = None, layout: Any = None, pin_memory: bool = False
                   ) -> Tensor:
         """Zeros of ``size`` with this tensor's dtype (or ``dtype``), like PyTorch's."""
-        return zeros(*size, dtype=self.data.dtype if dtype is None else dtype,
+        return zeros(*size, dtype=self._data.dtype if dtype is None else dtype,
                      requires_grad=requires_grad, device=device, layout=layout,
                      pin_memory=pin_memory)
 
     def new_ones(self, *size: Any, dtype: Any = None, requires_grad: bool = False,
                  device: Any = None, layout: Any = None, pin_memory: bool = False) -> Tensor:
         """Ones of ``size`` with this tensor's dtype (or ``dtype``), like PyTorch's."""
-        return ones(*size, dtype=self.data.dtype if dtype is None else dtype,
+        return ones(*size, dtype=self._data.dtype if dtype is None else dtype,
                     requires_grad=requires_grad, device=device, layout=layout,
                     pin_memory=pin_memory)
 
@@ -817,7 +843,7 @@ class Tensor:
                  requires_grad: bool = False, *, device: Any = None, layout: Any = None,
                  pin_memory: bool = False) -> Tensor:
         """``fill_value`` in ``size`` with this tensor's dtype (or ``dtype``)."""
-        return full(size, fill_value, dtype=self.data.dtype if dtype is None else dtype,
+        return full(size, fill_value, dtype=self._data.dtype if dtype is None else dtype,
                     requires_grad=requires_grad, device=device, layout=layout,
                     pin_memory=pin_memory)
 
@@ -847,10 +873,10 @@ class Tensor:
                     f"{op}: a leaf Variable that requires grad is being used in an in-place "
                     "operation. Wrap the update in `with cr.no_grad():` (as optimizers "
                     "do), or use an out-of-place op.")
-        arr = self.data
+        arr = self._data
         if not arr.flags.writeable:
             raise RuntimeError(f"{op}: the tensor's array is read-only (a broadcast view?); "
-                               "copy it first (e.g. t.data = t.data.copy())")
+                               "copy it first (e.g. t._data = t._data.copy())")
         return arr
 
     def add_(self, other: Any, *, alpha: float = 1) -> Tensor:
@@ -951,26 +977,26 @@ class Tensor:
         return not (self.requires_grad or (isinstance(other, Tensor) and other.requires_grad))
 
     def __iadd__(self, other: Any) -> Tensor:
-        if self._augmented(other, "+") and self.data.flags.writeable:
-            self.data += raw(other)
+        if self._augmented(other, "+") and self._data.flags.writeable:
+            self._data += raw(other)
             return self
         return _ops.add(self, other)
 
     def __isub__(self, other: Any) -> Tensor:
-        if self._augmented(other, "-") and self.data.flags.writeable:
-            self.data -= raw(other)
+        if self._augmented(other, "-") and self._data.flags.writeable:
+            self._data -= raw(other)
             return self
         return _ops.sub(self, other)
 
     def __imul__(self, other: Any) -> Tensor:
-        if self._augmented(other, "*") and self.data.flags.writeable:
-            self.data *= raw(other)
+        if self._augmented(other, "*") and self._data.flags.writeable:
+            self._data *= raw(other)
             return self
         return _ops.mul(self, other)
 
     def __itruediv__(self, other: Any) -> Tensor:
-        if self._augmented(other, "/") and self.data.flags.writeable:
-            self.data /= raw(other)
+        if self._augmented(other, "/") and self._data.flags.writeable:
+            self._data /= raw(other)
             return self
         return _ops.div(self, other)
 
@@ -988,7 +1014,7 @@ class Tensor:
     @property
     def mT(self) -> Tensor:  # noqa: N802
         """The last two axes swapped (a batch of matrices transposed)."""
-        if self.data.ndim < 2:
+        if self._data.ndim < 2:
             raise ValueError(f"mT needs a tensor with at least 2 dimensions, got shape "
                              f"{self.shape}")
         return _ops.swapaxes(self, -2, -1)
@@ -1106,17 +1132,17 @@ class Tensor:
         return _ops.bernoulli(self, generator=generator)
 
     def logical_xor(self, other: Any) -> Tensor:
-        return Tensor._make(np.logical_xor(self.data, raw(other)), False, None)
+        return Tensor._make(np.logical_xor(self._data, raw(other)), False, None)
 
     # memory facts: chainrule's storage is the NumPy array itself
     def element_size(self) -> int:
         """Bytes per element (4 for float32)."""
-        return self.data.itemsize
+        return self._data.itemsize
 
     @property
     def nbytes(self) -> int:
         """Bytes the elements take (``numel() * element_size()``)."""
-        return self.data.nbytes
+        return self._data.nbytes
 
     def stride(self, dim: int | None = None) -> Any:
         """Steps between neighbouring elements along each axis, in elements (PyTorch's
@@ -1128,18 +1154,18 @@ class Tensor:
             >>> x.stride(), x.t().stride(), x.stride(0)
             ((3, 1), (1, 3), 3)
         """
-        steps = tuple(s // self.data.itemsize for s in self.data.strides)
+        steps = tuple(s // self._data.itemsize for s in self._data.strides)
         if dim is None:
             return steps
-        return steps[_dim_index(dim, self.data.ndim, "stride")]
+        return steps[_dim_index(dim, self._data.ndim, "stride")]
 
     def is_contiguous(self, memory_format: Any = None) -> bool:
         """Whether the array is C-contiguous (row-major with no gaps)."""
-        return bool(self.data.flags.c_contiguous)
+        return bool(self._data.flags.c_contiguous)
 
     def data_ptr(self) -> int:
         """The address of the first element (the NumPy array's data pointer)."""
-        return int(self.data.ctypes.data)
+        return int(self._data.ctypes.data)
 
     def pin_memory(self, device: Any = None) -> Tensor:
         """This tensor: there is no GPU to pin host memory for."""
@@ -1178,7 +1204,7 @@ class Tensor:
                         ) -> Any:
         """NumPy ufuncs meeting a Tensor.
 
-        ``array -= tensor`` (e.g. ``p.data -= lr * p.grad``) writes into the array, as
+        ``array -= tensor`` (e.g. ``p._data -= lr * p.grad``) writes into the array, as
         the user meant; without this hook NumPy would rebind the name to a new Tensor and
         leave the array unchanged. ``array + tensor`` and comparisons give Tensors (the
         op is recorded, as ``tensor + array`` is); any other ufunc computes on the arrays
@@ -1190,7 +1216,7 @@ class Tensor:
             for o in out:
                 if isinstance(o, Tensor):
                     o._inplace(f"numpy.{ufunc.__name__}(out=tensor)", None)
-                    targets.append(o.data)
+                    targets.append(o._data)
                 else:
                     targets.append(o)
             kwargs["out"] = tuple(targets)
@@ -1216,16 +1242,16 @@ class Tensor:
 def _raw_index(index: Any) -> Any:
     """An index with Tensors (masks, index tensors) replaced by their arrays."""
     if isinstance(index, Tensor):
-        return index.data
+        return index._data
     if isinstance(index, tuple):
-        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
+        return tuple(i._data if isinstance(i, Tensor) else i for i in index)
     return index
 
 
 def _arrays_in(value: Any) -> Any:
     """``value`` with every Tensor inside lists, tuples and dicts replaced by its array."""
     if isinstance(value, Tensor):
-        return value.data
+        return value._data
     if isinstance(value, (list, tuple)):
         return type(value)(_arrays_in(v) for v in value) if type(value) in (list, tuple) \
             else value
@@ -1275,7 +1301,7 @@ def _compared(result: Any) -> Any:
 def raw(value: Any) -> Any:
     """The array behind a tensor, or the value itself (``ndarray.data`` is a memoryview,
     so ``getattr(value, "data", value)`` would be wrong for arrays)."""
-    return value.data if isinstance(value, Tensor) else value
+    return value._data if isinstance(value, Tensor) else value
 
 
 
@@ -1314,7 +1340,7 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None, *, device:
         (dtype('float64'), dtype('float32'))
     """
     check_placement("tensor", device, pin_memory=pin_memory)
-    src = data.data if isinstance(data, Tensor) else data
+    src = data._data if isinstance(data, Tensor) else data
     if dtype is None and isinstance(src, (np.ndarray, np.generic)) and src.dtype.kind in "fiub":
         arr = np.array(src, copy=True)
     else:

@@ -125,12 +125,14 @@ def get_worker_info() -> None:
 
 
 def as_array(a: Any) -> np.ndarray:
-    """``a`` as an ndarray; objects with a ``.data`` ndarray (chainrule Tensors) give it."""
+    """``a`` as an ndarray; a chainrule Tensor, or an object with an ndarray ``.data``,
+    gives its array (shared)."""
     if isinstance(a, np.ndarray):  # ndarray.data is a memoryview: never take it
         return a
-    data = getattr(a, "data", None)
-    if isinstance(data, np.ndarray):
-        return data
+    for name in ("_data", "data"):  # a chainrule Tensor's array, or a duck-typed one's
+        data = getattr(a, name, None)
+        if isinstance(data, np.ndarray):
+            return data
     return np.asarray(a)
 
 
@@ -138,7 +140,7 @@ class TensorDataset(Dataset):
     """Samples are rows of several arrays that share their first dimension.
 
     Args:
-        *arrays: NumPy arrays or chainrule Tensors (their ``.data`` is used), each of shape
+        *arrays: NumPy arrays or chainrule Tensors (their ``._data`` is used), each of shape
             ``(N, ...)``. The arrays are stored as given (no copy, dtypes kept).
 
     Indexing with an int returns a tuple with one Tensor per array (as PyTorch's

@@ -156,7 +156,7 @@ class WeightedRandomSampler(_RandomState, Sampler):
 
     def __init__(self, weights: Sequence[float], num_samples: int, replacement: bool = True,
                  generator: RandomSource = None) -> None:
-        w = np.asarray(weights.data if hasattr(weights, "numpy") else weights, np.float64)
+        w = np.asarray(weights._data if hasattr(weights, "numpy") else weights, np.float64)
         w = w.reshape(-1)
         if w.size == 0 or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
             raise ValueError("WeightedRandomSampler: weights must be finite, non-negative and "

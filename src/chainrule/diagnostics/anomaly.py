@@ -68,11 +68,11 @@ def find_nan_origin(fn: Callable[..., Any], *args: Any, backward: bool = True,
         except AnomalyError as err:
             return err
         if not (backward and isinstance(out, Tensor) and out.requires_grad
-                and out.data.size == 1):
+                and out._data.size == 1):
             return None
         leaves = _leaves(out)
         # Backward keeps each .grad Tensor and swaps its array: save both to restore them.
-        saved = [(t.grad, None if t.grad is None else t.grad.data) for t in leaves]
+        saved = [(t.grad, None if t.grad is None else t.grad._data) for t in leaves]
         try:
             out.backward()
         except AnomalyError as err:
@@ -80,6 +80,6 @@ def find_nan_origin(fn: Callable[..., Any], *args: Any, backward: bool = True,
         finally:
             for t, (holder, arr) in zip(leaves, saved):
                 if holder is not None:
-                    holder.data = arr
+                    holder._data = arr
                 t.grad = holder
     return None

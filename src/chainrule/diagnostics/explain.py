@@ -153,10 +153,10 @@ def default_network() -> Sequential:
     the output; biases 0.35 and 0.60)."""
     hidden = Linear(2, 2, dtype=np.float64)
     output = Linear(2, 1, dtype=np.float64)
-    hidden.weight.data[...] = [[0.15, 0.20], [0.25, 0.30]]
-    hidden.bias.data[...] = [0.35, 0.35]
-    output.weight.data[...] = [[0.40, 0.45]]
-    output.bias.data[...] = [0.60]
+    hidden.weight._data[...] = [[0.15, 0.20], [0.25, 0.30]]
+    hidden.bias._data[...] = [0.35, 0.35]
+    output.weight._data[...] = [[0.40, 0.45]]
+    output.bias._data[...] = [0.60]
     return Sequential(hidden, Sigmoid(), output, Sigmoid())
 
 
@@ -182,8 +182,8 @@ def _parse(model: Module) -> list[_Layer]:
                 raise ValueError(
                     f"explain(): layer '{name}' expects {module.in_features} inputs but the "
                     f"previous Linear gives {layers[-1].weight.shape[0]}")
-            bias = None if module.bias is None else module.bias.data.astype(np.float64)
-            layers.append(_Layer(name, module.weight.data.astype(np.float64), bias,
+            bias = None if module.bias is None else module.bias._data.astype(np.float64)
+            layers.append(_Layer(name, module.weight._data.astype(np.float64), bias,
                                  "identity"))
             previous_was_activation = False
         elif type(module) in _ACTIVATION_NAMES:
@@ -225,8 +225,8 @@ def _peel(model: Module) -> tuple[Module, Standardize | None, Standardize | None
 
 
 def _standardized(layer: Standardize, values: np.ndarray) -> np.ndarray:
-    mean = np.asarray(layer.mean.data, np.float64).reshape(-1)
-    std = np.asarray(layer.std.data, np.float64).reshape(-1)
+    mean = np.asarray(layer.mean._data, np.float64).reshape(-1)
+    std = np.asarray(layer.std._data, np.float64).reshape(-1)
     if mean.size != values.size:
         raise ValueError(f"explain(): the model's Standardize layer holds {mean.size} "
                          f"features, the example {values.size}")
@@ -244,9 +244,9 @@ def _rebuild(layers: list[_Layer], weights: list[tuple[np.ndarray, np.ndarray | 
     inverse = {v: k for k, v in _ACTIVATION_NAMES.items()}
     for layer, (w, b) in zip(layers, weights):
         lin = Linear(w.shape[1], w.shape[0], bias=b is not None, dtype=np.float64)
-        lin.weight.data[...] = w
+        lin.weight._data[...] = w
         if b is not None:
-            lin.bias.data[...] = b
+            lin.bias._data[...] = b
         modules.append(lin)
         if layer.activation != "identity":
             modules.append(inverse[layer.activation]())
@@ -275,7 +275,7 @@ def _derivative(kind: str, z: float, a: float) -> float:
 
 
 def _as_vector(value: Any, size: int, what: str) -> np.ndarray:
-    arr = np.asarray(value.data if isinstance(value, Tensor) else value, dtype=np.float64)
+    arr = np.asarray(value._data if isinstance(value, Tensor) else value, dtype=np.float64)
     if arr.ndim == 2 and arr.shape[0] == 1:
         arr = arr[0]
     if arr.shape != (size,):
@@ -446,13 +446,13 @@ def _index(param: str) -> tuple[str, Any]:
 
 def _finite_difference(net: Sequential, param: Tensor, index: Any, x: np.ndarray,
                        y: np.ndarray, eps: float) -> float:
-    original = float(param.data[index])
+    original = float(param._data[index])
     with no_grad():
-        param.data[index] = original + eps
+        param._data[index] = original + eps
         plus = _loss(net, x, y).item()
-        param.data[index] = original - eps
+        param._data[index] = original - eps
         minus = _loss(net, x, y).item()
-    param.data[index] = original
+    param._data[index] = original
     return (plus - minus) / (2 * eps)
 
 
@@ -473,14 +473,14 @@ def _rows(layers: list[_Layer], neurons: list[list[NeuronStep]], names: list[lis
                 grad = d_up.value * d_act.value * a_in
                 fd = _finite_difference(net, lin.weight, (j, i), x, y, eps)
                 rows.append(_row(wname, f"{layer.module_name}.weight[{j}, {i}]", li + 1, w,
-                                 factors, grad, float(lin.weight.grad.data[j, i]), fd, lr))
+                                 factors, grad, float(lin.weight.grad._data[j, i]), fd, lr))
             if nr.bias_name is not None:
                 factors = [d_up, d_act, Factor(f"∂z_{nr.name}/∂{nr.bias_name}", 1.0,
                                                "a bias adds 1·b")]
                 grad = d_up.value * d_act.value
                 fd = _finite_difference(net, lin.bias, j, x, y, eps)
                 rows.append(_row(nr.bias_name, f"{layer.module_name}.bias[{j}]", li + 1,
-                                 nr.bias, factors, grad, float(lin.bias.grad.data[j]), fd, lr))
+                                 nr.bias, factors, grad, float(lin.bias.grad._data[j]), fd, lr))
     return rows
 
 

@@ -48,7 +48,7 @@ class GradcheckError(AssertionError):
 
 def _scalar(value: Any) -> float:
     """``fn()``'s result as a float64 number (Tensor, array or Python number)."""
-    arr = np.asarray(value.data if isinstance(value, Tensor) else value, dtype=np.float64)
+    arr = np.asarray(value._data if isinstance(value, Tensor) else value, dtype=np.float64)
     if arr.size != 1:
         raise ValueError(f"numerical_gradient: fn() must return a scalar, got shape {arr.shape}")
     return float(arr.reshape(()))
@@ -89,9 +89,9 @@ def _central_differences(fn: Callable[[], Any], array: np.ndarray,
 
 def numerical_gradient(fn: Callable[[], Tensor | float], wrt: Tensor,
                        eps: float = 1e-6) -> np.ndarray:
-    """Central-difference gradient of the scalar ``fn()`` with respect to ``wrt.data``.
+    """Central-difference gradient of the scalar ``fn()`` with respect to ``wrt``'s values.
 
-    Each element of ``wrt.data`` is nudged by ±eps in place, ``fn()`` is re-evaluated (under
+    Each element of ``wrt`` is nudged by ±eps in place, ``fn()`` is re-evaluated (under
     ``no_grad``), and the element is restored exactly afterwards.
 
     Args:
@@ -109,11 +109,11 @@ def numerical_gradient(fn: Callable[[], Tensor | float], wrt: Tensor,
         >>> numerical_gradient(lambda: (x * x).sum(), x).round(6)
         array([2., 4.])
     """
-    data = wrt.data
+    data = wrt._data
     if data.dtype.kind != "f":
         raise TypeError(f"numerical_gradient: wrt must be a floating tensor, got {data.dtype}")
     if not data.flags.writeable:
-        raise ValueError("numerical_gradient: wrt.data is read-only; pass a writeable copy")
+        raise ValueError("numerical_gradient: wrt's array is read-only; pass a writeable copy")
     values = _central_differences(fn, data, np.ndindex(data.shape), eps)
     return np.asarray(values, dtype=np.float64).reshape(data.shape)
 
@@ -203,8 +203,8 @@ class GradcheckResult:
 
 def _to_float64(value: Any) -> Any:
     """A float64 copy of a floating tensor (keeping requires_grad); anything else as is."""
-    if isinstance(value, Tensor) and value.data.dtype.kind == "f":
-        return Tensor._make(np.array(value.data, dtype=np.float64), value.requires_grad, None)
+    if isinstance(value, Tensor) and value._data.dtype.kind == "f":
+        return Tensor._make(np.array(value._data, dtype=np.float64), value.requires_grad, None)
     return value
 
 
@@ -242,13 +242,13 @@ def gradcheck(fn: Callable[..., Tensor], inputs: Sequence[Any], eps: float = 1e-
     if not isinstance(out, Tensor):
         raise TypeError(f"gradcheck: fn must return a Tensor, got {type(out).__name__}")
     r = np.random.default_rng(seed).standard_normal(out.shape)
-    weight = Tensor._make(r.astype(out.data.dtype), False, None)
+    weight = Tensor._make(r.astype(out._data.dtype), False, None)
     checked = [i for i, v in enumerate(args) if isinstance(v, Tensor) and v.requires_grad]
     if out.requires_grad:
         (out * weight).sum().backward()
 
     def weighted() -> float:
-        return float(np.sum(np.asarray(fn(*args).data, dtype=np.float64) * r))
+        return float(np.sum(np.asarray(fn(*args)._data, dtype=np.float64) * r))
 
     result = GradcheckResult(passed=True, atol=atol, rtol=rtol)
     for i in checked:
@@ -259,7 +259,7 @@ def gradcheck(fn: Callable[..., Tensor], inputs: Sequence[Any], eps: float = 1e-
             raise ValueError(f"gradcheck: the gradient of input {i} has shape "
                              f"{analytic.shape}, expected {t.shape}")
         cmp = _compare(analytic.reshape(-1), numeric.reshape(-1), t.shape,
-                       np.arange(t.data.size), atol, rtol)
+                       np.arange(t._data.size), atol, rtol)
         result.inputs.append(InputCheck(**vars(cmp), index=i, shape=tuple(t.shape)))
         result.passed = result.passed and cmp.passed
     if raise_exception and not result.passed:
@@ -351,7 +351,7 @@ def check_gradients(model: Module, loss_fn: Callable[[Tensor, Any], Tensor],
         def loss() -> Tensor:
             rewind()
             value = loss_fn(clone(x), y)
-            if not isinstance(value, Tensor) or value.data.size != 1:
+            if not isinstance(value, Tensor) or value._data.size != 1:
                 shape = getattr(value, "shape", type(value).__name__)
                 raise ValueError(f"check_gradients: loss_fn must return a scalar Tensor, "
                                  f"got {shape}")
@@ -361,7 +361,7 @@ def check_gradients(model: Module, loss_fn: Callable[[Tensor, Any], Tensor],
         loss().backward()
         rng = np.random.default_rng(seed)
         checks = []
-        total = sum(min(p.data.size, max_elements_per_param)
+        total = sum(min(p._data.size, max_elements_per_param)
                     for p in clone.parameters() if p.requires_grad)
         bar = progress_bar(total, "check_gradients", "element", enabled=progress,
                            delay=1.0 if progress is None else 0.0)
@@ -369,7 +369,7 @@ def check_gradients(model: Module, loss_fn: Callable[[Tensor, Any], Tensor],
             if not p.requires_grad:
                 continue
             bar.set_postfix_str(name, refresh=False)
-            size = p.data.size
+            size = p._data.size
             if size > max_elements_per_param:
                 flat = np.sort(rng.choice(size, max_elements_per_param, replace=False))
             else:
@@ -378,7 +378,7 @@ def check_gradients(model: Module, loss_fn: Callable[[Tensor, Any], Tensor],
             grad = (np.zeros(p.shape) if p.grad is None
                     else np.asarray(raw(p.grad), np.float64))
             analytic = np.array([grad[idx] for idx in indices], dtype=np.float64)
-            numeric = np.asarray(_central_differences(loss, p.data, indices, eps, bar.update))
+            numeric = np.asarray(_central_differences(loss, p._data, indices, eps, bar.update))
             cmp = _compare(analytic, numeric, p.shape, flat, atol, rtol)
             checks.append(ParamCheck(**vars(cmp), name=name, shape=tuple(p.shape),
                                      checked=len(indices)))

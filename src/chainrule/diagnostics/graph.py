@@ -42,7 +42,7 @@ def _param_names(params: Mapping[str, Tensor] | Iterable[tuple[str, Tensor]] | M
 def _grad_text(t: Tensor) -> str:
     if t.grad is None:
         return "grad: None"
-    g = t.grad.data
+    g = t.grad._data
     if g.size <= 4:
         values = ", ".join(f"{v:.4g}" for v in np.asarray(g, dtype=np.float64).ravel())
         return f"grad: [{values}]"
@@ -109,8 +109,8 @@ def to_dot(tensor: Tensor, show_grad: bool = False,
             style = 'shape=ellipse, style=filled, fillcolor="#ffffff", fontsize=9'
         if is_root:
             style += ", peripheries=2"
-            if t.data.size == 1 and t.data.dtype.kind == "f":
-                label += f"\nvalue {float(t.data.reshape(-1)[0]):.6g}"
+            if t._data.size == 1 and t._data.dtype.kind == "f":
+                label += f"\nvalue {float(t._data.reshape(-1)[0]):.6g}"
         lines.append(f'  {nid} [label="{_escape(label)}", {style}];')
         return nid
 

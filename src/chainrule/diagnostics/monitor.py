@@ -254,7 +254,7 @@ class GradientMonitor:
                     params.append(p)
             label = name or "(model)"
             if params:
-                matrix = any(p.data.ndim >= 2 for p in params)
+                matrix = any(p._data.ndim >= 2 for p in params)
                 self._layers.append(_Layer(label, type(module).__name__, params, matrix))
                 last_layer = label
             if self.track_activations and isinstance(module, _ACTIVATIONS):
@@ -291,7 +291,7 @@ class GradientMonitor:
         def hook(module: Module, inputs: tuple, output: Any) -> None:
             if not self._armed or not isinstance(output, Tensor):
                 return None  # the common case: one attribute read per forward
-            a = output.data
+            a = output._data
             mean = float(a.mean()) if a.size else math.nan
             std = float(a.std()) if a.size else math.nan
             dead = math.nan
@@ -307,7 +307,7 @@ class GradientMonitor:
         return hook
 
     def _take_snapshot(self, for_step: int) -> None:
-        self._snapshot = {id(p): p.data.copy() for layer in self._layers for p in layer.params}
+        self._snapshot = {id(p): p._data.copy() for layer in self._layers for p in layer.params}
         self._snapshot_for = for_step
 
     def _require_model(self) -> None:
@@ -375,16 +375,16 @@ class GradientMonitor:
             bad_g = bad_w = 0
             grads = 0
             for p in layer.params:
-                w_sq = _squared_norm(p.data)
+                w_sq = _squared_norm(p._data)
                 if not math.isfinite(w_sq):
-                    bad_w += _count_nonfinite(p.data)
+                    bad_w += _count_nonfinite(p._data)
                 w2 += w_sq
                 g = p.grad
                 if g is not None:
                     grads += 1
-                    g_sq = _squared_norm(g.data)
+                    g_sq = _squared_norm(g._data)
                     if not math.isfinite(g_sq):
-                        bad_g += _count_nonfinite(g.data)
+                        bad_g += _count_nonfinite(g._data)
                     g2 += g_sq
             sample.weight_norm[layer.name] = math.sqrt(w2)
             sample.grad_norm[layer.name] = math.sqrt(g2) if grads else math.nan
@@ -403,9 +403,9 @@ class GradientMonitor:
             d2 = w2 = 0.0
             for p in layer.params:
                 before = snap.get(id(p))
-                if before is None or before.shape != p.data.shape:
+                if before is None or before.shape != p._data.shape:
                     break
-                d2 += _squared_norm(p.data - before)
+                d2 += _squared_norm(p._data - before)
                 w2 += _squared_norm(before)
             else:
                 if w2 > 0:

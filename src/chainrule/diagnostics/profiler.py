@@ -80,7 +80,7 @@ class Profiler:
         return out
 
     def run_backward(self, fn: Function, grad: Any) -> Any:
-        shapes = self._shapes([t.data for t in fn.inputs]) if self.by_shape else None
+        shapes = self._shapes([t._data for t in fn.inputs]) if self.by_shape else None
         start = time.perf_counter()
         grads = fn.backward(grad)
         self._entry(type(fn).__name__, shapes).backward_s += time.perf_counter() - start

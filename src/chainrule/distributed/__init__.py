@@ -180,7 +180,7 @@ def is_main_process() -> bool:
 
 
 def _array_of(tensor: Any, what: str) -> np.ndarray:
-    data = tensor if isinstance(tensor, np.ndarray) else getattr(tensor, "data", None)
+    data = tensor if isinstance(tensor, np.ndarray) else getattr(tensor, "_data", None)
     if not isinstance(data, np.ndarray):
         raise TypeError(f"{what} takes a Tensor or a NumPy array, got {type(tensor).__name__}")
     return data

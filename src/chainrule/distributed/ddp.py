@@ -41,7 +41,7 @@ class _Bucket:
 
     def __init__(self, params: list[Any], dtype: np.dtype) -> None:
         self.params = params
-        self.offsets = np.cumsum([0] + [p.data.size for p in params]).tolist()
+        self.offsets = np.cumsum([0] + [p._data.size for p in params]).tolist()
         self.flat = np.zeros(self.offsets[-1], dtype)
         self.ready = 0
         self.filled = [False] * len(params)
@@ -49,7 +49,7 @@ class _Bucket:
 
     def view(self, i: int) -> np.ndarray:
         p = self.params[i]
-        return self.flat[self.offsets[i]:self.offsets[i + 1]].reshape(p.data.shape)
+        return self.flat[self.offsets[i]:self.offsets[i + 1]].reshape(p._data.shape)
 
 
 def _unique_trainable(params: Any) -> list[Any]:
@@ -78,12 +78,12 @@ def make_buckets(params: list[Any], cap_mb: float, first_mb: float = FIRST_BUCKE
     size = 0
     cap = min(first_mb, cap_mb) * 2**20
     for p in reversed(params):
-        if current and p.data.dtype != current[0].data.dtype:
+        if current and p._data.dtype != current[0]._data.dtype:
             buckets.append(current)
             current, size = [], 0
             cap = cap_mb * 2**20
         current.append(p)
-        size += p.data.nbytes
+        size += p._data.nbytes
         if size >= cap:
             buckets.append(current)
             current, size = [], 0
@@ -117,7 +117,7 @@ class GradientReducer:
         self.enabled = True
         self.comm_seconds = 0.0
         self.params = _unique_trainable(params)
-        self.buckets = [_Bucket(ps, ps[0].data.dtype) for ps in make_buckets(self.params, cap)]
+        self.buckets = [_Bucket(ps, ps[0]._data.dtype) for ps in make_buckets(self.params, cap)]
         self._where: dict[int, tuple[_Bucket, int]] = {}
         for b in self.buckets:
             for i, p in enumerate(b.params):
@@ -139,7 +139,7 @@ class GradientReducer:
         if not bucket.filled[i]:
             bucket.filled[i] = True
             bucket.ready += 1
-        np.copyto(bucket.view(i), p.grad.data)
+        np.copyto(bucket.view(i), p.grad._data)
         if bucket.ready == len(bucket.params) and self.overlap:
             self._launch_full()
         elif self._next:
@@ -184,7 +184,7 @@ class GradientReducer:
                     if g is None:
                         b.view(i)[...] = 0
                     else:
-                        np.copyto(b.view(i), g.data)
+                        np.copyto(b.view(i), g._data)
             b.work = self.group.iallreduce(b.flat)
         self._next = len(self.buckets)
         started = time.perf_counter()
@@ -200,7 +200,7 @@ class GradientReducer:
                 if holder is None:
                     p._grad = Tensor._make(view / n, False, None)
                 else:
-                    np.divide(view, n, out=holder.data)
+                    np.divide(view, n, out=holder._data)
 
     def finish(self) -> None:
         """Make sure the last backward's allreduces are done (normally backward already
@@ -230,9 +230,9 @@ def broadcast_module(module: Module, group: Group, src: int = 0,
     """Copy rank ``src``'s parameters (and buffers) into every rank's ``module``."""
     if group.size == 1:
         return
-    arrays = [p.data for p in module.parameters()]
+    arrays = [p._data for p in module.parameters()]
     if buffers:
-        arrays += [b.data for b in module.buffers() if b is not None]
+        arrays += [b._data for b in module.buffers() if b is not None]
     group.bcast_arrays(arrays, src)
 
 
@@ -302,7 +302,7 @@ class DistributedDataParallel(Module):
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         group = self._group
         if self.broadcast_buffers and self.training and group.size > 1:
-            buffers = [b.data for b in self.module.buffers() if b is not None]
+            buffers = [b._data for b in self.module.buffers() if b is not None]
             if buffers:
                 group.bcast_arrays(buffers, 0)
         return self.module(*args, **kwargs)

@@ -116,7 +116,7 @@ class TrainerSync:
     # ---- each step --------------------------------------------------------------------
     def before_forward(self) -> None:
         if self._has_buffers:  # looked up each time: load_state_dict(assign=True) replaces
-            self.group.bcast_arrays([b.data for b in self.model.buffers() if b is not None], 0)
+            self.group.bcast_arrays([b._data for b in self.model.buffers() if b is not None], 0)
 
     def start_loss(self, value: float, n: int) -> None:
         loss = self._loss

@@ -442,7 +442,7 @@ def verify_data(header: Header) -> None:
 # ---- writing -----------------------------------------------------------------------------
 
 def _contiguous(name: str, value: Any) -> np.ndarray:
-    data = value.data if isinstance(value, Tensor) else value
+    data = value._data if isinstance(value, Tensor) else value
     if not isinstance(data, np.ndarray):
         raise ValueError(f"tensor {name!r} is a {type(value).__name__}, not an array")
     if is_placeholder(data):

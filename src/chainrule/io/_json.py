@@ -86,7 +86,7 @@ def encode(obj: Any, root: str, sink: ArraySink | None = None, path: tuple = ())
     if isinstance(obj, (int, float, str)):  # subclasses such as IntEnum
         base = next(t for t in (bool, int, float, str) if isinstance(obj, t))
         return base(obj)
-    hint = " (store its .data array)" if hasattr(obj, "data") and hasattr(obj, "grad") else ""
+    hint = " (store its .numpy() array)" if hasattr(obj, "_data") and hasattr(obj, "grad") else ""
     raise ValueError(f"{_where(root, path)}: cannot store a {type(obj).__name__}{hint}; "
                      "use None, bool, int, float, str, list, tuple, dict, bytes, NumPy "
                      "arrays or NumPy scalars")

@@ -206,8 +206,8 @@ def _describe(module: Module, where: str, seen: dict[int, str]) -> dict:
 
 def _model_dtype(module: Module) -> np.dtype:
     for t in list(module.parameters()) + list(module.buffers()):
-        if t.data.dtype.kind == "f":
-            return t.data.dtype
+        if t._data.dtype.kind == "f":
+            return t._data.dtype
     return backend.get_default_dtype()
 
 
@@ -321,10 +321,10 @@ def from_spec(spec: dict) -> Module:
     with _construction_context(dtype):
         model = _build(spec.get("model"), "model")
     for t in list(model.parameters()) + list(model.buffers()):
-        if t.data.dtype.kind == "f" and t.data.dtype != dtype:
+        if t._data.dtype.kind == "f" and t._data.dtype != dtype:
             # A placeholder (nn.init.meta_init) stays one: astype would allocate it all.
-            t.data = (placeholder(t.data.shape, dtype) if is_placeholder(t.data)
-                      else t.data.astype(dtype))
+            t._data = (placeholder(t._data.shape, dtype) if is_placeholder(t._data)
+                      else t._data.astype(dtype))
     return model
 
 
@@ -663,11 +663,11 @@ def _nnbasic_table() -> list[tuple[str, str, GetKwargs]]:
 # requires_grad; rebuilding makes zero placeholders that the weights file then fills.
 
 def _parameter_list_kwargs(m: Any) -> dict:
-    return {"parameters": [[tuple(p.data.shape), bool(p.requires_grad)] for p in m]}
+    return {"parameters": [[tuple(p._data.shape), bool(p.requires_grad)] for p in m]}
 
 
 def _parameter_dict_kwargs(m: Any) -> dict:
-    return {"parameters": [[k, tuple(p.data.shape), bool(p.requires_grad)]
+    return {"parameters": [[k, tuple(p._data.shape), bool(p.requires_grad)]
                            for k, p in m.items()]}
 
 

@@ -165,14 +165,14 @@ def _state_problems(model: Module, header: Header, prefix: str) -> list[str]:
         if k not in theirs:
             continue
         name, e = theirs[k]
-        if tuple(t.data.shape) != e.shape:
-            problems.append(f"{name}: the architecture needs shape {tuple(t.data.shape)}, "
+        if tuple(t._data.shape) != e.shape:
+            problems.append(f"{name}: the architecture needs shape {tuple(t._data.shape)}, "
                             f"the file holds {e.shape}")
             continue
         given = numpy_dtype(header.path, name, e)
         groups = ("fc", "iu", "b")
-        if not any(given.kind in g and t.data.dtype.kind in g for g in groups):
-            problems.append(f"{name}: the architecture needs {t.data.dtype}, the file "
+        if not any(given.kind in g and t._data.dtype.kind in g for g in groups):
+            problems.append(f"{name}: the architecture needs {t._data.dtype}, the file "
                             f"holds {given}")
     return problems
 

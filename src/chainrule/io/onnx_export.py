@@ -210,7 +210,7 @@ class Value:
         if isinstance(other, Value):
             return other.name, other.example
         if isinstance(other, Tensor):
-            return g.param(other), other.data
+            return g.param(other), other._data
         arr = np.asarray(other)
         if arr.dtype.kind in "fiub" and not isinstance(other, np.ndarray):
             arr = arr.astype(self.dtype)  # a Python number takes this value's dtype
@@ -480,7 +480,7 @@ class OnnxGraph:
     def param(self, tensor: Tensor | np.ndarray, hint: str | None = None) -> str:
         """The initializer of a model tensor, named by its ``state_dict`` key; a tensor
         used twice (tied weights) is stored once."""
-        data = tensor.data if isinstance(tensor, Tensor) else tensor
+        data = tensor._data if isinstance(tensor, Tensor) else tensor
         key = id(tensor)
         if key not in self._tensors:
             name = self.fresh(self._keys.get(key) or hint or "weight")
@@ -556,7 +556,7 @@ class OnnxGraph:
 
     def value(self, name: str, example: Any) -> Value:
         """A :class:`Value` for ``name`` with chainrule's ``example`` (a Tensor or array)."""
-        return Value(self, name, example.data if isinstance(example, Tensor) else example)
+        return Value(self, name, example._data if isinstance(example, Tensor) else example)
 
     def emit(self, x: Value, emitter: Callable[[str], str], reference: Callable) -> Value:
         """The Value of ``emitter(x.name)`` (nodes), with ``reference(Tensor)`` (the
@@ -682,7 +682,7 @@ def _as_inputs(example_input: Any) -> list[np.ndarray]:
     items = list(example_input) if isinstance(example_input, tuple) else [example_input]
     out = []
     for item in items:
-        arr = item.data if isinstance(item, Tensor) else np.asarray(item)
+        arr = item._data if isinstance(item, Tensor) else np.asarray(item)
         if arr.dtype.kind not in "fiub":
             raise TypeError(f"export_onnx: example inputs must be numeric arrays or Tensors, "
                             f"got dtype {arr.dtype}")
@@ -692,8 +692,8 @@ def _as_inputs(example_input: Any) -> list[np.ndarray]:
 
 def _model_dtype(model: Module, inputs: list[np.ndarray]) -> np.dtype:
     for p in model.parameters():
-        if p.data.dtype.kind == "f":
-            return p.data.dtype
+        if p._data.dtype.kind == "f":
+            return p._data.dtype
     for arr in inputs:
         if arr.dtype.kind == "f":
             return arr.dtype
@@ -730,7 +730,7 @@ def _batch_axes(model: Module, inputs: list[np.ndarray], batch_axis: int,
              for a in inputs]
     with no_grad():
         out = model(*[Tensor._make(a, False, None) for a in grown])
-    shapes = [np.shape(t.data if isinstance(t, Tensor) else t) for t in _tensors(out)]
+    shapes = [np.shape(t._data if isinstance(t, Tensor) else t) for t in _tensors(out)]
     if len(shapes) != len(results):
         return [set() for _ in results]
     return [{i for i, (a, b) in enumerate(zip(v.shape, s)) if a != b} if len(s) == v.ndim

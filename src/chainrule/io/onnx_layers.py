@@ -127,7 +127,7 @@ def _bilinear(g: G, m: nn.Bilinear, x1: Value, x2: Value) -> str:
 
 def _int64(g: G, v: Any) -> Any:
     """``v`` (ids, offsets: a Value, Tensor or array) as int64, cast when it is not."""
-    dtype = v.dtype if isinstance(v, Value) else np.asarray(getattr(v, "data", v)).dtype
+    dtype = v.dtype if isinstance(v, Value) else np.asarray(v).dtype
     return v if dtype == np.int64 else g.op("Cast", v, to=7)  # 7: INT64
 
 
@@ -137,7 +137,7 @@ def _lookup_table(g: G, m: Any) -> Any:
     over max_norm once gives the same lookups."""
     if m.max_norm is None:
         return m.weight
-    w = m.weight.data
+    w = m.weight._data
     norms = np.linalg.norm(w.astype(np.float64), ord=m.norm_type, axis=1, keepdims=True)
     scale = np.where(norms > m.max_norm, m.max_norm / (norms + 1e-7), 1.0)
     return g.const((w * scale).astype(w.dtype), "embedding")
@@ -779,11 +779,11 @@ def _recurrent_node(g: G, mode: str, seq: str, params: list[tuple], hidden: int,
                     initial: list[Any], direction: str) -> list[str]:
     """One ONNX RNN/GRU/LSTM node over ``seq`` (T, B, I) for the directions' parameters
     ``[(w_ih, w_hh, b_ih, b_hh), ...]``; returns its outputs (Y, Y_h[, Y_c])."""
-    W = g.f(np.stack([_gates(p[0].data, mode) for p in params]), "W")
-    R = g.f(np.stack([_gates(p[1].data, mode) for p in params]), "R")
+    W = g.f(np.stack([_gates(p[0]._data, mode) for p in params]), "W")
+    R = g.f(np.stack([_gates(p[1]._data, mode) for p in params]), "R")
     B = None
     if params[0][2] is not None:
-        B = g.f(np.stack([np.concatenate([_gates(p[2].data, mode), _gates(p[3].data, mode)])
+        B = g.f(np.stack([np.concatenate([_gates(p[2]._data, mode), _gates(p[3]._data, mode)])
                           for p in params]), "B")
     attrs: dict[str, Any] = {"hidden_size": hidden, "direction": direction}
     if mode == "LSTM":
@@ -851,7 +851,7 @@ def _cell(g: G, m: Any, x: Value, hx: Any = None) -> Any:
 # ---- attention and transformers --------------------------------------------------------------
 
 def _mask_constant(attn_mask: Any, tgt: int, src: int, extra: int) -> np.ndarray:
-    arr = np.asarray(attn_mask.data if hasattr(attn_mask, "data") else attn_mask)
+    arr = np.asarray(attn_mask._data if hasattr(attn_mask, "_data") else attn_mask)
     if isinstance(attn_mask, Value) or arr.shape != (tgt, src):
         raise OnnxExportError(f"only a constant ({tgt}, {src}) attn_mask is exported")
     add = np.where(arr, -np.inf, 0.0) if arr.dtype == bool else arr.astype(np.float64)

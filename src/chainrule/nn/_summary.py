@@ -85,8 +85,8 @@ def _inputs(module: Module, input_size: Any, input_data: Any, dtypes: Any) -> li
         dtypes = [dtypes] * len(sizes)
     if len(dtypes) != len(sizes):
         raise ValueError(f"summary: {len(dtypes)} dtypes for {len(sizes)} input sizes")
-    floating = next((p.data.dtype for p in module.parameters()
-                     if p.data.dtype.kind == "f"), None)
+    floating = next((p._data.dtype for p in module.parameters()
+                     if p._data.dtype.kind == "f"), None)
     if floating is None:
         from chainrule.backend import get_default_dtype
 
@@ -142,7 +142,7 @@ def summarize(module: Module, input_size: Any = None, input_data: Any = None,
         input_size = input_size[0] if len(input_size) == 1 else input_size
     rows = []
     for name, m in module.named_modules():
-        own = sum(p.data.size for p in m._parameters.values() if p is not None)
+        own = sum(p._data.size for p in m._parameters.values() if p is not None)
         if name and (own or not m._modules):
             shape = None
             if shapes is not None:

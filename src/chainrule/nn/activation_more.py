@@ -59,9 +59,9 @@ class Softmax2d(Module):
     """
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.data.ndim not in (3, 4):
+        if x._data.ndim not in (3, 4):
             raise ValueError(f"Softmax2d: expected input to be 3D or 4D, got "
-                             f"{x.data.ndim}D instead (shape {x.shape})")
+                             f"{x._data.ndim}D instead (shape {x.shape})")
         return softmax(x, -3)
 
 

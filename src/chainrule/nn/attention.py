@@ -126,7 +126,7 @@ class MultiheadAttention(Module):
     # ---- helpers -------------------------------------------------------------------
     def _heads(self, t: Tensor) -> Tensor:
         """(N, L, E) → (N, h, L, d)."""
-        n, length = t.data.shape[0], t.data.shape[1]
+        n, length = t._data.shape[0], t._data.shape[1]
         return transpose(reshape(t, (n, length, self.num_heads, self.head_dim)), (0, 2, 1, 3))
 
     def _project(self, query: Tensor, key: Tensor, value: Tensor) -> tuple:
@@ -142,7 +142,7 @@ class MultiheadAttention(Module):
                     self._heads(linear(key, self.k_proj_weight, bias_part(1))),
                     self._heads(linear(value, self.v_proj_weight, bias_part(2))))
         if query is key and key is value:
-            n, length = query.data.shape[:2]
+            n, length = query._data.shape[:2]
             qkv = reshape(linear(query, w, b), (n, length, 3, self.num_heads, self.head_dim))
             qkv = transpose(qkv, (2, 0, 3, 1, 4))
             return getitem(qkv, 0), getitem(qkv, 1), getitem(qkv, 2)
@@ -152,7 +152,7 @@ class MultiheadAttention(Module):
 
         q = self._heads(linear(query, *part(0)))
         if key is value:
-            n, length = key.data.shape[:2]
+            n, length = key._data.shape[:2]
             kv_w = getitem(w, slice(E, 3 * E))
             kv_b = None if b is None else getitem(b, slice(E, 3 * E))
             kv = reshape(linear(key, kv_w, kv_b), (n, length, 2, self.num_heads,
@@ -164,7 +164,7 @@ class MultiheadAttention(Module):
     def _extra_keys(self, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor, int]:
         """Append ``bias_k``/``bias_v`` and then a zero key/value to k, v (N, h, S, d), as
         PyTorch does; returns them and how many positions were added."""
-        n = k.data.shape[0]
+        n = k._data.shape[0]
         extra = 0
         shape = (n, self.num_heads, 1, self.head_dim)
         if self.bias_k is not None:
@@ -174,7 +174,7 @@ class MultiheadAttention(Module):
                                                                    self.head_dim)), shape)], 2)
             extra += 1
         if self.add_zero_attn:
-            zeros = Tensor._make(np.zeros(shape, k.data.dtype), False, None)
+            zeros = Tensor._make(np.zeros(shape, k._data.dtype), False, None)
             k, v = concatenate([k, zeros], 2), concatenate([v, zeros], 2)
             extra += 1
         return k, v, extra
@@ -208,7 +208,7 @@ class MultiheadAttention(Module):
         if attn_mask is None and is_causal:
             parts.append(~causal_mask(tgt, src))
         if attn_mask is not None:
-            am = np.asarray(attn_mask.data if isinstance(attn_mask, Tensor) else attn_mask)
+            am = np.asarray(attn_mask._data if isinstance(attn_mask, Tensor) else attn_mask)
             if am.shape == (tgt, src):
                 pass
             elif am.shape == (n * self.num_heads, tgt, src):
@@ -218,7 +218,7 @@ class MultiheadAttention(Module):
                                  f"({n * self.num_heads}, {tgt}, {src}), got {am.shape}")
             parts.append(am)
         if key_padding_mask is not None:
-            kpm = np.asarray(key_padding_mask.data if isinstance(key_padding_mask, Tensor)
+            kpm = np.asarray(key_padding_mask._data if isinstance(key_padding_mask, Tensor)
                              else key_padding_mask)
             if kpm.shape != (n, src):
                 raise ValueError(f"MultiheadAttention: key_padding_mask must be (batch, "
@@ -235,15 +235,15 @@ class MultiheadAttention(Module):
         same_qkv = query is key and same_kv
         for label, t, width in (("query", query, self.embed_dim), ("key", key, self.kdim),
                                 ("value", value, self.vdim)):
-            if t.data.ndim not in (2, 3) or t.data.shape[-1] != width:
+            if t._data.ndim not in (2, 3) or t._data.shape[-1] != width:
                 raise ValueError(f"MultiheadAttention: expected {label} of shape (L, N, "
                                  f"{width}) (or batch first, or unbatched (L, {width})), got "
                                  f"{t.shape}")
-        unbatched = query.data.ndim == 2
+        unbatched = query._data.ndim == 2
         if unbatched:
             query, key, value = (unsqueeze(t, 0) for t in (query, key, value))
             if key_padding_mask is not None:
-                key_padding_mask = np.asarray(key_padding_mask.data if isinstance(
+                key_padding_mask = np.asarray(key_padding_mask._data if isinstance(
                     key_padding_mask, Tensor) else key_padding_mask)[None]
         elif not self.batch_first:  # work batch first: (N, L, E)
             query, key, value = (transpose(t, (1, 0, 2)) for t in (query, key, value))
@@ -251,14 +251,14 @@ class MultiheadAttention(Module):
             key = value = query
         elif same_kv:
             value = key
-        n, tgt = query.data.shape[:2]
-        src = key.data.shape[1]
-        if key.data.shape[:2] != value.data.shape[:2] or key.data.shape[0] != n:
+        n, tgt = query._data.shape[:2]
+        src = key._data.shape[1]
+        if key._data.shape[:2] != value._data.shape[:2] or key._data.shape[0] != n:
             raise ValueError(f"MultiheadAttention: key {key.shape} and value {value.shape} "
                              f"must match each other and the query's batch ({n})")
         q, k, v = self._project(query, key, value)
         k, v, extra = self._extra_keys(k, v)
-        mask = self._mask(n, tgt, src, key_padding_mask, attn_mask, is_causal, q.data.dtype,
+        mask = self._mask(n, tgt, src, key_padding_mask, attn_mask, is_causal, q._data.dtype,
                           extra)
         sink: list | None = [] if need_weights else None
         out = scaled_dot_product_attention(

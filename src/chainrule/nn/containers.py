@@ -147,15 +147,15 @@ def _as_parameter(value: Any, where: str) -> Parameter:
     if isinstance(value, Parameter):
         return value
     if isinstance(value, (Tensor, np.ndarray)):
-        data = value.data if isinstance(value, Tensor) else value
+        data = value._data if isinstance(value, Tensor) else value
         return Parameter(data, dtype=data.dtype)
     raise TypeError(f"{where} holds Parameters (or Tensors/arrays to wrap as Parameters), "
                     f"got {type(value).__name__}")
 
 
 def _describe_parameter(p: Parameter) -> str:
-    size = "x".join(str(n) for n in p.data.shape) or "()"
-    return f"Parameter containing: [{p.data.dtype} of size {size}]"
+    size = "x".join(str(n) for n in p._data.shape) or "()"
+    return f"Parameter containing: [{p._data.dtype} of size {size}]"
 
 
 class _ParameterContainer(Module):

@@ -212,7 +212,7 @@ class _ConvTransposeNd(_ConvNd):
             return self.output_padding
         name = type(self).__name__
         sizes = tuple(int(s) for s in output_size)
-        if len(sizes) == self.nd + 2 or (len(sizes) == self.nd + 1 and x.data.ndim == self.nd
+        if len(sizes) == self.nd + 2 or (len(sizes) == self.nd + 1 and x._data.ndim == self.nd
                                            + 1):
             sizes = sizes[-self.nd:]
         if len(sizes) != self.nd:
@@ -221,7 +221,7 @@ class _ConvTransposeNd(_ConvNd):
         pads = []
         for axis, size in enumerate(sizes):
             k, s, d = self.kernel_size[axis], self.stride[axis], self.dilation[axis]
-            smallest = ((x.data.shape[-self.nd + axis] - 1) * s - 2 * self.padding[axis]
+            smallest = ((x._data.shape[-self.nd + axis] - 1) * s - 2 * self.padding[axis]
                         + d * (k - 1) + 1)
             if not smallest <= size < smallest + s:
                 raise ValueError(f"{name}: requested an output size of {sizes}, but valid "

@@ -75,7 +75,7 @@ class Embedding(Module):
         self.scale_grad_by_freq = scale_grad_by_freq
         self.sparse = sparse
         if _weight is not None:
-            table = _weight.data if isinstance(_weight, Tensor) else np.asarray(_weight)
+            table = _weight._data if isinstance(_weight, Tensor) else np.asarray(_weight)
             if table.shape != (num_embeddings, embedding_dim):
                 raise ValueError(f"Embedding: _weight has shape {table.shape}, expected "
                                  f"({num_embeddings}, {embedding_dim})")
@@ -88,7 +88,7 @@ class Embedding(Module):
         self.weight = Parameter(np.empty((num_embeddings, embedding_dim), dt), dtype=dt)
         init.normal_(self.weight, 0.0, 1.0, generator)
         if padding_idx is not None:
-            self.weight.data[padding_idx] = 0
+            self.weight._data[padding_idx] = 0
 
     @classmethod
     def from_pretrained(cls, embeddings: Any, freeze: bool = True,
@@ -112,7 +112,7 @@ class Embedding(Module):
             >>> emb.weight.dtype, emb.weight.requires_grad
             (dtype('float64'), False)
         """
-        data = np.array(embeddings.data if isinstance(embeddings, Tensor) else embeddings)
+        data = np.array(embeddings._data if isinstance(embeddings, Tensor) else embeddings)
         if data.ndim != 2:
             raise ValueError(f"Embedding.from_pretrained needs a 2-D table, got shape "
                              f"{data.shape}")

@@ -79,7 +79,7 @@ class EmbeddingBag(Module):
         self.include_last_offset = include_last_offset
         self.padding_idx = padding_idx
         if _weight is not None:
-            table = _weight.data if isinstance(_weight, Tensor) else np.asarray(_weight)
+            table = _weight._data if isinstance(_weight, Tensor) else np.asarray(_weight)
             if table.shape != (num_embeddings, embedding_dim):
                 raise ValueError(f"{name}: _weight has shape {table.shape}, expected "
                                  f"({num_embeddings}, {embedding_dim})")
@@ -92,7 +92,7 @@ class EmbeddingBag(Module):
         self.weight = Parameter(np.empty((num_embeddings, embedding_dim), dt), dtype=dt)
         init.normal_(self.weight, 0.0, 1.0, generator)
         if padding_idx is not None:
-            self.weight.data[padding_idx] = 0
+            self.weight._data[padding_idx] = 0
 
     @classmethod
     def from_pretrained(cls, embeddings: Any, freeze: bool = True,
@@ -110,7 +110,7 @@ class EmbeddingBag(Module):
             >>> bag(cr.tensor([[0, 2]])).tolist()
             [[1.0, 0.0, 1.0]]
         """
-        data = np.array(embeddings.data if isinstance(embeddings, Tensor) else embeddings)
+        data = np.array(embeddings._data if isinstance(embeddings, Tensor) else embeddings)
         if data.ndim != 2:
             raise ValueError(f"EmbeddingBag.from_pretrained needs a 2-D table, got shape "
                              f"{data.shape}")

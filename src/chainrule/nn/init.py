@@ -90,7 +90,7 @@ def placeholder(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
 
 def is_placeholder(arr: Any) -> bool:
     """Whether ``arr`` (array or Tensor) is a :func:`placeholder` with no real values."""
-    data = arr.data if isinstance(arr, Tensor) else arr
+    data = arr._data if isinstance(arr, Tensor) else arr
     return isinstance(data, np.ndarray) and data.size > 1 and not any(data.strides)
 
 
@@ -100,7 +100,7 @@ def meta_array(data: Any, dtype: Any, persistent: bool = True) -> np.ndarray | N
     meta = _META.get()
     if meta is None or not persistent:
         return None
-    arr = data.data if isinstance(data, Tensor) else data
+    arr = data._data if isinstance(data, Tensor) else data
     if not isinstance(arr, np.ndarray):
         return None  # a Python list or scalar is small: build it for real
     # The dtype Tensor would give this data, found on one element (no copy of the whole).
@@ -197,7 +197,7 @@ def fan_in_and_fan_out(shape: tuple[int, ...]) -> tuple[int, int]:
 
 
 def _fill(t: Tensor, values: np.ndarray) -> Tensor:
-    t.data[...] = values.astype(t.data.dtype, copy=False)
+    t._data[...] = values.astype(t._data.dtype, copy=False)
     return t
 
 
@@ -206,7 +206,7 @@ def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0,
     if _skipped():
         return tensor
     g = resolve_generator(generator)
-    return _fill(tensor, g.uniform(tensor.data.shape, a, b, np.float64))
+    return _fill(tensor, g.uniform(tensor._data.shape, a, b, np.float64))
 
 
 def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0,
@@ -214,13 +214,13 @@ def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0,
     if _skipped():
         return tensor
     g = resolve_generator(generator)
-    return _fill(tensor, mean + std * g.normal(tensor.data.shape, np.float64))
+    return _fill(tensor, mean + std * g.normal(tensor._data.shape, np.float64))
 
 
 def constant_(tensor: Tensor, val: float) -> Tensor:
     if _skipped():
         return tensor
-    tensor.data[...] = val
+    tensor._data[...] = val
     return tensor
 
 
@@ -235,7 +235,7 @@ def ones_(tensor: Tensor) -> Tensor:
 def xavier_uniform_(tensor: Tensor, gain: float = 1.0,
                     generator: Generator | None = None) -> Tensor:
     """Glorot uniform: U(±a), a = gain·√(6 / (fan_in + fan_out))."""
-    fan_in, fan_out = fan_in_and_fan_out(tensor.data.shape)
+    fan_in, fan_out = fan_in_and_fan_out(tensor._data.shape)
     a = gain * math.sqrt(6.0 / (fan_in + fan_out))
     return uniform_(tensor, -a, a, generator)
 
@@ -243,12 +243,12 @@ def xavier_uniform_(tensor: Tensor, gain: float = 1.0,
 def xavier_normal_(tensor: Tensor, gain: float = 1.0,
                    generator: Generator | None = None) -> Tensor:
     """Glorot normal: N(0, σ²), σ = gain·√(2 / (fan_in + fan_out))."""
-    fan_in, fan_out = fan_in_and_fan_out(tensor.data.shape)
+    fan_in, fan_out = fan_in_and_fan_out(tensor._data.shape)
     return normal_(tensor, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), generator)
 
 
 def _kaiming_std(tensor: Tensor, a: float, mode: str, nonlinearity: str) -> float:
-    fan_in, fan_out = fan_in_and_fan_out(tensor.data.shape)
+    fan_in, fan_out = fan_in_and_fan_out(tensor._data.shape)
     if mode not in ("fan_in", "fan_out"):
         raise ValueError(f"mode must be 'fan_in' or 'fan_out', got {mode!r}")
     fan = fan_in if mode == "fan_in" else fan_out
@@ -271,7 +271,7 @@ def kaiming_normal_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in",
 def default_uniform_(weight: Tensor, bias: Tensor | None,
                      generator: Generator | None = None) -> None:
     """PyTorch's default for Linear/Conv: weight and bias from U(±1/√fan_in)."""
-    fan_in, _ = fan_in_and_fan_out(weight.data.shape)
+    fan_in, _ = fan_in_and_fan_out(weight._data.shape)
     bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
     uniform_(weight, -bound, bound, generator)
     if bias is not None:
@@ -295,14 +295,14 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0, generator: Generator | None =
     """
     if _skipped():
         return tensor
-    shape = tensor.data.shape
+    shape = tensor._data.shape
     if len(shape) < 2:
         raise ValueError(f"orthogonal_: needs a tensor with at least 2 dimensions, got "
                          f"shape {shape}")
-    if tensor.data.size == 0:
+    if tensor._data.size == 0:
         return tensor
     rows = shape[0]
-    cols = tensor.data.size // rows
+    cols = tensor._data.size // rows
     flat = resolve_generator(generator).normal((rows, cols), np.float64)
     if rows < cols:
         flat = flat.T
@@ -335,7 +335,7 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
     if not std >= 0 or not a < b:
         raise ValueError(f"trunc_normal_: need std >= 0 and a < b, got std={std}, a={a}, "
                          f"b={b}")
-    n = tensor.data.size
+    n = tensor._data.size
     if std == 0:
         if not a <= mean <= b:
             raise ValueError(f"trunc_normal_: std=0 puts every value at mean={mean}, "
@@ -355,7 +355,7 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
         keep = draws[(draws >= a) & (draws <= b)][:want]
         out[filled:filled + keep.size] = keep
         filled += keep.size
-    return _fill(tensor, out.reshape(tensor.data.shape))
+    return _fill(tensor, out.reshape(tensor._data.shape))
 
 
 def eye_(tensor: Tensor) -> Tensor:
@@ -363,9 +363,9 @@ def eye_(tensor: Tensor) -> Tensor:
     weight), like ``torch.nn.init.eye_``: a Linear layer that passes inputs through."""
     if _skipped():
         return tensor
-    if tensor.data.ndim != 2:
-        raise ValueError(f"eye_: needs a 2-d tensor, got shape {tensor.data.shape}")
-    return _fill(tensor, np.eye(*tensor.data.shape))
+    if tensor._data.ndim != 2:
+        raise ValueError(f"eye_: needs a 2-d tensor, got shape {tensor._data.shape}")
+    return _fill(tensor, np.eye(*tensor._data.shape))
 
 
 def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
@@ -378,12 +378,12 @@ def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
         >>> import chainrule as cr
         >>> w = dirac_(cr.zeros(2, 2, 3))
         >>> w.data[:, :, 1]
-        array([[1., 0.],
-               [0., 1.]], dtype=float32)
+        tensor([[1., 0.],
+                [0., 1.]])
     """
     if _skipped():
         return tensor
-    shape = tensor.data.shape
+    shape = tensor._data.shape
     if len(shape) not in (3, 4, 5):
         raise ValueError(f"dirac_: needs a 3-, 4- or 5-d convolution weight, got shape "
                          f"{shape}")

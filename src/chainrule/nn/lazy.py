@@ -52,8 +52,8 @@ class UninitializedParameter(Parameter):
                     dtype: Any = None) -> None:
         """Give the parameter ``shape`` (zeros, the current dtype unless ``dtype``); it
         becomes a ``Parameter``, the same object (optimizers holding it keep working)."""
-        dt = np.dtype(dtype) if dtype is not None else self.data.dtype
-        self.data = np.zeros(tuple(int(n) for n in shape), dt)
+        dt = np.dtype(dtype) if dtype is not None else self._data.dtype
+        self._data = np.zeros(tuple(int(n) for n in shape), dt)
         self.__class__ = Parameter
 
     def __repr__(self) -> str:
@@ -112,7 +112,7 @@ class LazyLinear(Linear):
         """Shape the parameters for ``input`` (*, in_features) and draw them."""
         if not self.has_uninitialized_params():
             return
-        shape = input.data.shape if isinstance(input, Tensor) else np.shape(input)
+        shape = input._data.shape if isinstance(input, Tensor) else np.shape(input)
         if not shape or shape[-1] == 0:
             raise ValueError(f"LazyLinear: cannot infer in_features from an input of shape "
                              f"{tuple(shape)}; it needs a non-empty last dimension")
@@ -133,7 +133,7 @@ class LazyLinear(Linear):
         if not self.has_uninitialized_params():
             return
         weight = state.get(prefix + "weight")
-        shape = tuple(np.shape(weight.data if isinstance(weight, Tensor) else weight))
+        shape = tuple(np.shape(weight._data if isinstance(weight, Tensor) else weight))
         if len(shape) != 2 or shape[0] != self.out_features or shape[1] == 0:
             return  # let load_state_dict report the mismatch
         self.in_features = shape[1]

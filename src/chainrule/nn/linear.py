@@ -118,7 +118,7 @@ class Unflatten(Module):
         self.unflattened_size = sizes
 
     def forward(self, x: Tensor) -> Tensor:
-        shape = x.data.shape
+        shape = x._data.shape
         nd = len(shape)
         if not -nd <= self.dim < nd:
             raise ValueError(f"Unflatten: dim {self.dim} is out of range for input of shape "

@@ -162,7 +162,7 @@ class Module:
             self._buffers[name] = None
             object.__setattr__(self, name, None)
             return
-        data = value.data if isinstance(value, Tensor) else np.asarray(value)
+        data = value._data if isinstance(value, Tensor) else np.asarray(value)
         setattr(self, name, Buffer(data, persistent=persistent, dtype=data.dtype))
 
     def add_module(self, name: str, module: Module | None) -> None:
@@ -287,7 +287,7 @@ class Module:
         return self
 
     def num_parameters(self, trainable_only: bool = False) -> int:
-        return sum(p.data.size for p in self.parameters()
+        return sum(p._data.size for p in self.parameters()
                    if p.requires_grad or not trainable_only)
 
     # ---- modes and gradients -------------------------------------------------------
@@ -309,7 +309,7 @@ class Module:
             else:
                 g = p.grad
                 if g is not None:
-                    g.data = np.zeros_like(g.data)
+                    g._data = np.zeros_like(g._data)
 
     def requires_grad_(self, requires_grad: bool = True) -> Module:
         for p in self.parameters():
@@ -335,11 +335,11 @@ class Module:
         if dt.kind != "f":
             raise ValueError(f"Module.to() takes a floating dtype, got {dt}")
         for t in list(self.parameters()) + list(self.buffers()):
-            if t.data.dtype.kind == "f" and t.data.dtype != dt:
-                t.data = t.data.astype(dt)
+            if t._data.dtype.kind == "f" and t._data.dtype != dt:
+                t._data = t._data.astype(dt)
                 g = t.grad
                 if g is not None:
-                    g.data = g.data.astype(dt)
+                    g._data = g._data.astype(dt)
         return self
 
     def cpu(self) -> Module:
@@ -367,10 +367,10 @@ class Module:
         for mname, module in self.named_modules(remove_duplicate=False):
             for pname, p in module._parameters.items():
                 if p is not None:
-                    state[f"{mname}.{pname}" if mname else pname] = p.data
+                    state[f"{mname}.{pname}" if mname else pname] = p._data
             for bname, b in module._buffers.items():
                 if b is not None and b.persistent:
-                    state[f"{mname}.{bname}" if mname else bname] = b.data
+                    state[f"{mname}.{bname}" if mname else bname] = b._data
         return state
 
     def _state_tensors(self) -> dict[str, Tensor]:
@@ -423,15 +423,15 @@ class Module:
                 continue
             value = state[k]
             if isinstance(value, Tensor):
-                arr = value.data
+                arr = value._data
             elif isinstance(value, (np.ndarray, np.generic)) or hasattr(value, "__array__"):
                 arr = np.asarray(value)  # NumPy arrays and PyTorch's CPU tensors, as they are
             else:  # Python numbers typed by hand: [[1, 2]] means floats for a weight
-                arr = np.asarray(value, dtype=t.data.dtype)
-            if arr.shape != t.data.shape:
-                wrong.append(f"{k}: expected {t.data.shape}, got {arr.shape}")
-            if not _loadable(arr.dtype, t.data.dtype):
-                kinds.append(f"{k}: expected {t.data.dtype}, got {arr.dtype}")
+                arr = np.asarray(value, dtype=t._data.dtype)
+            if arr.shape != t._data.shape:
+                wrong.append(f"{k}: expected {t._data.shape}, got {arr.shape}")
+            if not _loadable(arr.dtype, t._data.dtype):
+                kinds.append(f"{k}: expected {t._data.dtype}, got {arr.dtype}")
             arrays[k] = arr
         problems = []
         if wrong:
@@ -453,10 +453,10 @@ class Module:
                           f"{', '.join(bad)}", RuntimeWarning, stacklevel=2)
         for k, arr in arrays.items():
             t = own[k]
-            if assign or is_placeholder(t.data):
-                t.data = arr  # a placeholder has no memory of its own to copy into
+            if assign or is_placeholder(t._data):
+                t._data = arr  # a placeholder has no memory of its own to copy into
             else:
-                np.copyto(t.data, arr, casting="unsafe")  # in place: optimizers keep refs
+                np.copyto(t._data, arr, casting="unsafe")  # in place: optimizers keep refs
         return IncompatibleKeys(missing, unexpected)
 
     # ---- display -------------------------------------------------------------------

@@ -60,17 +60,17 @@ class _BatchNorm(Module):
             self.register_buffer("running_var", None)
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.data.ndim not in self.expected_ndim or x.data.shape[1] != self.num_features:
+        if x._data.ndim not in self.expected_ndim or x._data.shape[1] != self.num_features:
             raise ValueError(
                 f"expected input of shape {self._expected_shape()}, got {x.shape}")
         training = self.training or not self.track_running_stats
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
-            self.num_batches_tracked.data += 1
+            self.num_batches_tracked._data += 1
             if self.momentum is None:  # cumulative moving average: the mean of all batches
-                factor = 1.0 / float(self.num_batches_tracked.data)
-        rm = self.running_mean.data if self.running_mean is not None else None
-        rv = self.running_var.data if self.running_var is not None else None
+                factor = 1.0 / float(self.num_batches_tracked._data)
+        rm = self.running_mean._data if self.running_mean is not None else None
+        rv = self.running_var._data if self.running_var is not None else None
         return batch_norm(x, rm, rv, self.weight, self.bias, training, factor, self.eps)
 
     def _expected_shape(self) -> str:
@@ -151,19 +151,19 @@ class SyncBatchNorm(_BatchNorm):
 
         if not distributed.is_initialized() or distributed.get_world_size() == 1:
             return super().forward(x)
-        if x.data.ndim < 2 or x.data.shape[1] != self.num_features:
+        if x._data.ndim < 2 or x._data.shape[1] != self.num_features:
             raise ValueError(f"SyncBatchNorm({self.num_features}) expects input of shape "
                              f"(N, {self.num_features}, ...), got {x.shape}")
         from chainrule.ops.normalization import sync_batch_norm
 
         factor = 0.0 if self.momentum is None else self.momentum
         if self.track_running_stats:
-            self.num_batches_tracked.data += 1
+            self.num_batches_tracked._data += 1
             if self.momentum is None:
-                factor = 1.0 / float(self.num_batches_tracked.data)
+                factor = 1.0 / float(self.num_batches_tracked._data)
         group = distributed._current()
-        rm = self.running_mean.data if self.running_mean is not None else None
-        rv = self.running_var.data if self.running_var is not None else None
+        rm = self.running_mean._data if self.running_mean is not None else None
+        rv = self.running_var._data if self.running_var is not None else None
         return sync_batch_norm(x, rm, rv, self.weight, self.bias, factor, self.eps,
                                group.allreduce)
 
@@ -287,7 +287,7 @@ class GroupNorm(Module):
             self.register_parameter("bias", None)
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.data.ndim < 2 or x.data.shape[1] != self.num_channels:
+        if x._data.ndim < 2 or x._data.shape[1] != self.num_channels:
             raise ValueError(f"expected input of shape (N, {self.num_channels}, *), got "
                              f"{x.shape}")
         return group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
@@ -371,17 +371,17 @@ class _InstanceNorm(Module):
             self.register_buffer("running_var", None)
 
     def forward(self, x: Tensor) -> Tensor:
-        ndim = x.data.ndim
+        ndim = x._data.ndim
         if ndim not in (self.no_batch_dim, self.no_batch_dim + 1):
             raise ValueError(f"expected a {self.no_batch_dim}-D (unbatched) or "
                              f"{self.no_batch_dim + 1}-D (batched) input, got shape {x.shape}")
         feature_dim = ndim - self.no_batch_dim
-        if x.data.shape[feature_dim] != self.num_features:
+        if x._data.shape[feature_dim] != self.num_features:
             if self.affine or self.track_running_stats:
                 raise ValueError(f"expected the input's size at dim={feature_dim} to match "
                                  f"num_features ({self.num_features}), got shape {x.shape}")
             warnings.warn(f"{type(self).__name__}: the input's size at dim={feature_dim} "
-                          f"({x.data.shape[feature_dim]}) does not match num_features "
+                          f"({x._data.shape[feature_dim]}) does not match num_features "
                           f"({self.num_features}), which is unused because affine=False",
                           stacklevel=2)
         unbatched = ndim == self.no_batch_dim

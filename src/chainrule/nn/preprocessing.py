@@ -87,10 +87,10 @@ class Standardize(Module):
         self.register_buffer("std", given.get("std", init.filled(self.shape, 1, dt)))
 
     def forward(self, x: Tensor) -> Tensor:
-        if tuple(x.data.shape[1:]) != self.shape:
+        if tuple(x._data.shape[1:]) != self.shape:
             raise ValueError(f"Standardize expects inputs of shape (N, "
                              f"{', '.join(map(str, self.shape))}), got "
-                             f"{tuple(x.data.shape)}")
+                             f"{tuple(x._data.shape)}")
         if self.invert:
             return x * self.std + self.mean
         return (x - self.mean) / self.std
@@ -98,8 +98,8 @@ class Standardize(Module):
     def standardize(self, values: np.ndarray) -> np.ndarray:
         """``(values - mean) / std`` as a plain array (in the buffers' dtype), whichever
         way the layer points: what a loss on the standardised scale compares against."""
-        return ((np.asarray(values) - self.mean.data) / self.std.data).astype(
-            self.mean.data.dtype, copy=False)
+        return ((np.asarray(values) - self.mean._data) / self.std._data).astype(
+            self.mean._data.dtype, copy=False)
 
     def extra_repr(self) -> str:
         return f"shape={self.shape}" + (", invert=True" if self.invert else "")

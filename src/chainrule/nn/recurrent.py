@@ -119,27 +119,27 @@ class _RNNBase(Module):
         name = type(self).__name__
         if not isinstance(x, Tensor):
             x = Tensor(x)
-        if x.data.ndim not in (2, 3):
+        if x._data.ndim not in (2, 3):
             raise ValueError(f"{name}: expected input of shape (seq_len, batch, "
                              f"{self.input_size}) (or batch first, or unbatched "
                              f"(seq_len, {self.input_size})), got {x.shape}")
-        if x.data.shape[-1] != self.input_size:
-            raise ValueError(f"{name}: input has {x.data.shape[-1]} features in its last "
+        if x._data.shape[-1] != self.input_size:
+            raise ValueError(f"{name}: input has {x._data.shape[-1]} features in its last "
                              f"axis but input_size is {self.input_size} (shape {x.shape})")
-        unbatched = x.data.ndim == 2
+        unbatched = x._data.ndim == 2
         batch_first = self.batch_first and not unbatched  # the ops take either layout
         if unbatched:
             x = unsqueeze(x, 1)
         directions = 2 if self.bidirectional else 1
-        batch = x.data.shape[0 if batch_first else 1]
+        batch = x._data.shape[0 if batch_first else 1]
         expected = (self.num_layers * directions, batch, self.hidden_size)
         if hx is not None:
             checked = []
             for h in hx:
                 h = h if isinstance(h, Tensor) else Tensor(h)
-                if unbatched and h.data.ndim == 2:
+                if unbatched and h._data.ndim == 2:
                     h = unsqueeze(h, 1)
-                if h.data.shape != expected:
+                if h._data.shape != expected:
                     want = (expected[0], expected[2]) if unbatched else expected
                     raise ValueError(f"{name}: initial state must have shape {want}, got "
                                      f"{h.shape}")
@@ -341,16 +341,16 @@ class _RNNCellBase(Module):
         input is unbatched (I,)."""
         name = type(self).__name__
         x = x if isinstance(x, Tensor) else Tensor(x)
-        if x.data.ndim not in (1, 2) or x.data.shape[-1] != self.input_size:
+        if x._data.ndim not in (1, 2) or x._data.shape[-1] != self.input_size:
             raise ValueError(f"{name}: expected input of shape (batch, {self.input_size}) or "
                              f"({self.input_size},), got {x.shape}")
-        unbatched = x.data.ndim == 1
-        want = (self.hidden_size,) if unbatched else (x.data.shape[0], self.hidden_size)
+        unbatched = x._data.ndim == 1
+        want = (self.hidden_size,) if unbatched else (x._data.shape[0], self.hidden_size)
         checked: list[Tensor | None] = []
         for h in states:
             if h is not None:
                 h = h if isinstance(h, Tensor) else Tensor(h)
-                if h.data.shape != want:
+                if h._data.shape != want:
                     raise ValueError(f"{name}: hidden state must have shape {want} for input "
                                      f"of shape {x.shape}, got {h.shape}")
                 if unbatched:

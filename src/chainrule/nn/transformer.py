@@ -85,8 +85,8 @@ class PositionalEmbedding(Module):
                                  persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        T = x.data.shape[-2]
-        if x.data.shape[-1] != self.d_model:
+        T = x._data.shape[-2]
+        if x._data.shape[-1] != self.d_model:
             raise ValueError(f"PositionalEmbedding: input of shape {x.shape} needs "
                              f"{self.d_model} features in its last axis")
         if T > self.context:
@@ -201,13 +201,13 @@ class DecoderOnlyTransformer(Module):
         for name, p in self.named_parameters():
             if name.endswith("bias"):
                 init.zeros_(p)
-            elif p.data.ndim == 2:
+            elif p._data.ndim == 2:
                 std = residual_std if name.endswith(("out_proj.weight", "mlp.2.weight")) \
                     else 0.02
                 init.normal_(p, 0.0, std, generator)
 
     def forward(self, ids: Any, key_padding_mask: Any = None) -> Tensor:
-        arr = np.asarray(ids.data if isinstance(ids, Tensor) else ids)
+        arr = np.asarray(ids._data if isinstance(ids, Tensor) else ids)
         if arr.ndim != 2:
             raise ValueError(f"DecoderOnlyTransformer: expected token ids of shape (batch, "
                              f"time), got {arr.shape}")
@@ -226,7 +226,7 @@ class DecoderOnlyTransformer(Module):
         Each step feeds the last ``context`` tokens and samples from
         ``softmax(logits / temperature)``; ``temperature=0`` picks the most likely token.
         """
-        out = np.array(ids.data if isinstance(ids, Tensor) else ids, dtype=np.int64)
+        out = np.array(ids._data if isinstance(ids, Tensor) else ids, dtype=np.int64)
         if out.ndim == 1:
             out = out[None]
         rng = resolve_generator(generator)
@@ -235,11 +235,11 @@ class DecoderOnlyTransformer(Module):
         try:
             with no_grad():
                 for _ in range(max_new_tokens):
-                    logits = self(out[:, -self.context:]).data[:, -1].astype(np.float64)
+                    logits = self(out[:, -self.context:])._data[:, -1].astype(np.float64)
                     if temperature == 0:
                         nxt = logits.argmax(axis=-1)
                     else:
-                        probs = softmax(Tensor(logits / temperature, dtype=np.float64)).data
+                        probs = softmax(Tensor(logits / temperature, dtype=np.float64))._data
                         u = rng.random((probs.shape[0], 1), np.float64)
                         nxt = (probs.cumsum(axis=-1) < u).sum(axis=-1)
                         nxt = np.minimum(nxt, probs.shape[-1] - 1)
@@ -494,7 +494,7 @@ def _is_causal(mask: Any, is_causal: bool | None, size: int) -> bool:
     mask is exactly the causal one; only matters when no mask is given."""
     if is_causal is not None or mask is None:
         return bool(is_causal)
-    arr = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
+    arr = np.asarray(mask._data if isinstance(mask, Tensor) else mask)
     if arr.shape != (size, size):
         return False
     blocked = np.triu(np.ones((size, size), bool), 1)
@@ -533,7 +533,7 @@ class TransformerEncoder(_Stack):
                 is_causal: bool | None = None) -> Tensor:
         first = self.layers[0]
         batch_first = getattr(getattr(first, "self_attn", None), "batch_first", False)
-        length = src.data.shape[1 if batch_first and src.data.ndim == 3 else 0]
+        length = src._data.shape[1 if batch_first and src._data.ndim == 3 else 0]
         causal = _is_causal(mask, is_causal, length)
         out = src
         for layer in self.layers:
@@ -568,7 +568,7 @@ class TransformerDecoder(_Stack):
                 memory_is_causal: bool = False) -> Tensor:
         first = self.layers[0]
         batch_first = getattr(getattr(first, "self_attn", None), "batch_first", False)
-        length = tgt.data.shape[1 if batch_first and tgt.data.ndim == 3 else 0]
+        length = tgt._data.shape[1 if batch_first and tgt._data.ndim == 3 else 0]
         causal = _is_causal(tgt_mask, tgt_is_causal, length)
         out = tgt
         for layer in self.layers:
@@ -636,7 +636,7 @@ class Transformer(Module):
         self.nhead = nhead
         self.batch_first = batch_first
         for p in self.parameters():
-            if p.data.ndim > 1:
+            if p._data.ndim > 1:
                 init.xavier_uniform_(p, generator=generator)
 
     @classmethod
@@ -665,12 +665,12 @@ class Transformer(Module):
                 tgt_key_padding_mask: Any = None, memory_key_padding_mask: Any = None,
                 src_is_causal: bool | None = None, tgt_is_causal: bool | None = None,
                 memory_is_causal: bool = False) -> Tensor:
-        batched = src.data.ndim == 3
+        batched = src._data.ndim == 3
         axis = 0 if self.batch_first else 1
-        if batched and src.data.shape[axis] != tgt.data.shape[axis]:
+        if batched and src._data.shape[axis] != tgt._data.shape[axis]:
             raise ValueError(f"Transformer: the batch number of src {src.shape} and tgt "
                              f"{tgt.shape} must be equal")
-        if src.data.shape[-1] != self.d_model or tgt.data.shape[-1] != self.d_model:
+        if src._data.shape[-1] != self.d_model or tgt._data.shape[-1] != self.d_model:
             raise ValueError(f"Transformer: the feature number of src {src.shape} and tgt "
                              f"{tgt.shape} must be equal to d_model ({self.d_model})")
         memory = self.encoder(src, mask=src_mask, src_key_padding_mask=src_key_padding_mask,

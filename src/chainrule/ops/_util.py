@@ -54,10 +54,10 @@ def constant(value: Any, like: Tensor | None = None) -> Tensor:
     tensor they meet, so ``x * 2.0`` or ``x + np.float64(1)`` never upcasts a float32 x."""
     if isinstance(value, Tensor):
         return value
-    if like is not None and like.data.dtype.kind == "f":
+    if like is not None and like._data.dtype.kind == "f":
         arr = np.asarray(value)
         if arr.dtype.kind in "fiub":
-            arr = arr.astype(like.data.dtype, copy=False)
+            arr = arr.astype(like._data.dtype, copy=False)
         return Tensor._make(arr, False, None)
     arr = np.asarray(value)
     if arr.dtype.kind == "f" and arr.dtype != get_default_dtype():

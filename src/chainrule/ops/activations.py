@@ -682,11 +682,11 @@ def prelu(input: Tensor, weight: Tensor) -> Tensor:
         >>> prelu(cr.tensor([[-2.0, 1.0]]), cr.tensor([0.25])).tolist()
         [[-0.5, 1.0]]
     """
-    w = weight.data
+    w = weight._data
     if w.ndim > 1:
         raise ValueError(f"prelu: weight must be a scalar or 1-D, got shape {weight.shape}")
     if w.size != 1:
-        channels = input.data.shape[1] if input.data.ndim >= 2 else 1
+        channels = input._data.shape[1] if input._data.ndim >= 2 else 1
         if w.size != channels:
             raise ValueError(f"prelu: weight has {w.size} elements but the input {input.shape} "
                              f"has {channels} channels (axis 1); use 1 or {channels}")
@@ -819,7 +819,7 @@ class LogSumExp(Function):
 
 
 def logsumexp(x: Tensor, axis: int = -1, keepdims: bool = False) -> Tensor:
-    return LogSumExp.apply(x, axes=normalize_axes(axis, x.data.ndim), keepdims=keepdims)
+    return LogSumExp.apply(x, axes=normalize_axes(axis, x._data.ndim), keepdims=keepdims)
 
 
 class Dropout(Function):
@@ -871,7 +871,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
     if p == 1:
         return input * 0.0
     return Dropout.apply(input, p=p, generator=resolve_generator(generator),
-                         mask_shape=input.data.shape)
+                         mask_shape=input._data.shape)
 
 
 def dropout_channels(x: Tensor, p: float = 0.5, training: bool = True,
@@ -883,9 +883,9 @@ def dropout_channels(x: Tensor, p: float = 0.5, training: bool = True,
         return x
     if p == 1:
         return x * 0.0
-    if x.data.ndim < 2:
+    if x._data.ndim < 2:
         raise ValueError(f"channel dropout needs input (N, C, ...), got shape {x.shape}")
-    shape = x.data.shape[:2] + (1,) * (x.data.ndim - 2)
+    shape = x._data.shape[:2] + (1,) * (x._data.ndim - 2)
     return Dropout.apply(x, p=p, generator=resolve_generator(
         _dropout_generator(generator, inplace)), mask_shape=shape)
 
@@ -894,7 +894,7 @@ def dropout1d(input: Tensor, p: float = 0.5, training: bool = True, inplace: boo
               generator: Generator | None = None) -> Tensor:
     """Channel dropout of (N, C, L) or unbatched (C, L) inputs (PyTorch's ``F.dropout1d``):
     each (n, c) row is kept (scaled by 1/(1−p)) or zeroed whole."""
-    ndim = input.data.ndim
+    ndim = input._data.ndim
     if ndim not in (2, 3):
         raise ValueError(f"dropout1d: expected a 2-D (C, L) or 3-D (N, C, L) input, got "
                          f"shape {input.shape}")
@@ -911,7 +911,7 @@ def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: boo
     As PyTorch today, other ranks work on axes 0 and 1 with a warning; in particular a
     3-D input is read as (N, C, L), not as an unbatched (C, H, W) image.
     """
-    ndim = input.data.ndim
+    ndim = input._data.ndim
     if ndim == 3:
         warnings.warn("dropout2d: a 3-D input is read as (N, C, L) and whole (n, c) rows are "
                       "dropped (PyTorch's behaviour); for an unbatched (C, H, W) image add a "

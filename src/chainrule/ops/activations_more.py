@@ -131,7 +131,7 @@ def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3,  # noqa
                          f"upper bound {upper}")
     if not training:
         return leaky_relu(input, (lower + upper) / 2)
-    x = input.data
+    x = input._data
     draws = resolve_generator(generator).uniform(x.shape, float(lower), float(upper),
                                                  dtype=x.dtype)
     slopes = np.where(x > 0, np.ones((), x.dtype), draws)
@@ -148,11 +148,11 @@ def glu(input: Tensor, dim: int = -1) -> Tensor:  # noqa: A002
         >>> glu(cr.tensor([[2.0, 0.0]])).tolist()
         [[1.0]]
     """
-    nd = input.data.ndim
+    nd = input._data.ndim
     if nd == 0:
         raise ValueError("glu: does not support scalars because halving size must be even")
     d = single_dim("glu", dim, nd)
-    n = input.data.shape[d]
+    n = input._data.shape[d]
     if n % 2:
         raise ValueError(f"glu: halving dimension must be even, but dimension {dim} is size "
                          f"{n} (input {input.shape})")
@@ -182,7 +182,7 @@ def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3,  # noqa
         [0.7311, 0.2689]
     """
     if dim is None:
-        dim = implicit_softmax_dim("softmin", input.data.ndim, _stacklevel)
+        dim = implicit_softmax_dim("softmin", input._data.ndim, _stacklevel)
     return softmax(neg(input), dim, dtype=dtype)
 
 
@@ -215,7 +215,7 @@ def gumbel_softmax(logits: Tensor, tau: float = 1.0, hard: bool = False,
                       UserWarning, stacklevel=2)
     if not tau > 0:
         raise ValueError(f"gumbel_softmax: tau must be positive, got {tau}")
-    x = logits.data
+    x = logits._data
     if x.ndim == 0:
         raise ValueError("gumbel_softmax: logits need at least one dimension")
     u = resolve_generator(generator).random(x.shape, np.float64)
@@ -227,9 +227,9 @@ def gumbel_softmax(logits: Tensor, tau: float = 1.0, hard: bool = False,
         return y_soft
     d = single_dim("gumbel_softmax", dim, x.ndim)
     one_hot = np.zeros(x.shape, x.dtype)
-    np.put_along_axis(one_hot, np.expand_dims(np.argmax(y_soft.data, axis=d), d), 1, axis=d)
+    np.put_along_axis(one_hot, np.expand_dims(np.argmax(y_soft._data, axis=d), d), 1, axis=d)
     # y_hard − stop_gradient(y_soft) + y_soft: the value is y_hard, the gradient y_soft's
-    return add(y_soft, one_hot - y_soft.data)
+    return add(y_soft, one_hot - y_soft._data)
 
 
 __all__ = [

@@ -289,7 +289,7 @@ class Where(Function):
 
 def where(condition: Any, a: Any, b: Any) -> Tensor:
     """Elementwise ``a if condition else b``; the condition carries no gradient."""
-    cond = np.asarray(condition.data if isinstance(condition, Tensor) else condition, bool)
+    cond = np.asarray(condition._data if isinstance(condition, Tensor) else condition, bool)
     a, b = pair(a, b)
     return Where.apply(a, b, condition=cond)
 
@@ -336,10 +336,10 @@ def cast(x: Tensor, dtype: Any) -> Tensor:
     """``x`` converted to ``dtype`` (a dtype, or a name such as ``"torch.float64"``);
     gradients flow back converted to x's dtype."""
     dt = to_dtype(dtype)
-    if x.data.dtype == dt:
+    if x._data.dtype == dt:
         return x
     if dt.kind != "f" and x.requires_grad:
-        return Tensor._make(x.data.astype(dt), False, None)
+        return Tensor._make(x._data.astype(dt), False, None)
     return Cast.apply(x, dtype=dt)
 
 

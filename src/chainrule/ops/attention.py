@@ -106,10 +106,10 @@ def _share_heads(q: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
     PyTorch's ``enable_gqa`` does with ``repeat_interleave``; their gradients add up."""
     from chainrule.ops.shape import getitem
 
-    if min(q.data.ndim, k.data.ndim, v.data.ndim) < 3:
+    if min(q._data.ndim, k._data.ndim, v._data.ndim) < 3:
         raise ValueError("scaled_dot_product_attention: enable_gqa needs (..., heads, L, E) "
                          f"inputs, got query {q.shape}, key {k.shape}, value {v.shape}")
-    hq, hk, hv = q.data.shape[-3], k.data.shape[-3], v.data.shape[-3]
+    hq, hk, hv = q._data.shape[-3], k._data.shape[-3], v._data.shape[-3]
     if hk != hv or hq % hk:
         raise ValueError(f"scaled_dot_product_attention: enable_gqa needs key and value "
                          f"with the same number of heads, dividing the query's; got "
@@ -153,24 +153,24 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
     """
     q, k, v = (t if isinstance(t, Tensor) else Tensor(t) for t in (query, key, value))
     for name, t in (("query", q), ("key", k), ("value", v)):
-        if t.data.ndim < 2:
+        if t._data.ndim < 2:
             raise ValueError(f"scaled_dot_product_attention: {name} needs shape (..., L, E), "
                              f"got {t.shape}")
-        if t.data.dtype != q.data.dtype or t.data.dtype.kind != "f":
+        if t._data.dtype != q._data.dtype or t._data.dtype.kind != "f":
             raise ValueError(f"scaled_dot_product_attention: query, key and value need one "
                              f"floating dtype, got {q.dtype}, {k.dtype}, {v.dtype}")
-    if q.data.shape[-1] != k.data.shape[-1]:
+    if q._data.shape[-1] != k._data.shape[-1]:
         raise ValueError(f"scaled_dot_product_attention: query {q.shape} and key {k.shape} "
                          "need the same last axis (embedding size)")
     if enable_gqa:
         k, v = _share_heads(q, k, v)
-    if k.data.shape[-2] != v.data.shape[-2]:
+    if k._data.shape[-2] != v._data.shape[-2]:
         raise ValueError(f"scaled_dot_product_attention: key {k.shape} and value {v.shape} "
                          "need the same number of positions (second-to-last axis)")
     if not 0 <= dropout_p < 1:
         raise ValueError(f"scaled_dot_product_attention: dropout_p must be in [0, 1), got "
                          f"{dropout_p}")
-    L, S = q.data.shape[-2], k.data.shape[-2]
+    L, S = q._data.shape[-2], k._data.shape[-2]
     keep = None
     mask = None
     if is_causal:
@@ -179,20 +179,20 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
                              "is_causal=True, not both")
         keep = causal_mask(L, S)
     elif attn_mask is not None:
-        arr = attn_mask.data if isinstance(attn_mask, Tensor) else np.asarray(attn_mask)
+        arr = attn_mask._data if isinstance(attn_mask, Tensor) else np.asarray(attn_mask)
         try:
-            np.broadcast_shapes(arr.shape, q.data.shape[:-2] + (L, S))
+            np.broadcast_shapes(arr.shape, q._data.shape[:-2] + (L, S))
         except ValueError:
             raise ValueError(f"scaled_dot_product_attention: attn_mask of shape {arr.shape} "
                              f"does not broadcast to the scores' shape "
-                             f"{q.data.shape[:-2] + (L, S)}") from None
+                             f"{q._data.shape[:-2] + (L, S)}") from None
         if arr.dtype == bool:
             keep = arr
-        elif isinstance(attn_mask, Tensor) and attn_mask.data.dtype == q.data.dtype:
+        elif isinstance(attn_mask, Tensor) and attn_mask._data.dtype == q._data.dtype:
             mask = attn_mask
         else:
-            mask = Tensor._make(arr.astype(q.data.dtype), False, None)
-    scale = 1 / math.sqrt(q.data.shape[-1]) if scale is None else float(scale)
+            mask = Tensor._make(arr.astype(q._data.dtype), False, None)
+    scale = 1 / math.sqrt(q._data.shape[-1]) if scale is None else float(scale)
     inputs = (q, k, v) if mask is None else (q, k, v, mask)
     return ScaledDotProductAttention.apply(*inputs, keep=keep, scale=scale, dropout_p=dropout_p,
                                            generator=generator, weights_out=_weights_out)

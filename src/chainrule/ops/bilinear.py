@@ -67,7 +67,7 @@ def bilinear(input1: Tensor, input2: Tensor, weight: Tensor,
         (2, 5)
     """
     a, b, w = input1, input2, weight
-    sa, sb, sw = a.data.shape, b.data.shape, w.data.shape
+    sa, sb, sw = a._data.shape, b._data.shape, w._data.shape
     if len(sw) != 3:
         raise ValueError(f"bilinear: weight must be (out_features, in1_features, "
                          f"in2_features), got shape {weight.shape}")
@@ -84,7 +84,7 @@ def bilinear(input1: Tensor, input2: Tensor, weight: Tensor,
     out = Bilinear.apply(reshape(a, (-1, sa[-1])), reshape(b, (-1, sb[-1])), w)
     out = reshape(out, (*lead, sw[0]))
     if bias is not None:
-        if bias.data.shape != (sw[0],):
+        if bias._data.shape != (sw[0],):
             raise ValueError(f"bilinear: bias must have shape ({sw[0]},), got {bias.shape}")
         out = add(out, bias)
     return out

@@ -504,17 +504,17 @@ def _conv(op: type[Conv2d], nd: int, x: Tensor, weight: Tensor, bias: Tensor | N
     layout = "(N, C, L)" if nd == 1 else "(N, C, H, W)"
     if not isinstance(x, Tensor):
         raise TypeError(f"{name}: input must be a Tensor, got {type(x).__name__}")
-    unbatched = x.data.ndim == nd + 1
-    if x.data.ndim not in (nd + 1, nd + 2):
+    unbatched = x._data.ndim == nd + 1
+    if x._data.ndim not in (nd + 1, nd + 2):
         raise ValueError(f"{name}: expected input of shape {layout} (or unbatched, without "
                          f"N), got {x.shape}")
-    w_shape = weight.data.shape
+    w_shape = weight._data.shape
     if len(w_shape) != nd + 2:
         raise ValueError(f"{name}: weight must have shape (out_channels, in_channels/groups"
                          f"{', k' if nd == 1 else ', kH, kW'}), got {weight.shape}")
     if not isinstance(groups, (int, np.integer)) or groups < 1:
         raise ValueError(f"{name}: groups must be a positive int, got {groups!r}")
-    channels = x.data.shape[-nd - 1]
+    channels = x._data.shape[-nd - 1]
     if channels != w_shape[1] * groups:
         raise ValueError(
             f"{name}: input of shape {x.shape} has {channels} channels but the weight of "
@@ -522,9 +522,9 @@ def _conv(op: type[Conv2d], nd: int, x: Tensor, weight: Tensor, bias: Tensor | N
     if w_shape[0] % groups:
         raise ValueError(f"{name}: out_channels ({w_shape[0]}) must be divisible by "
                          f"groups ({groups})")
-    if bias is not None and bias.data.shape != (w_shape[0],):
+    if bias is not None and bias._data.shape != (w_shape[0],):
         raise ValueError(f"{name}: bias must have shape ({w_shape[0]},), got {bias.shape}")
-    dtypes = [str(t.data.dtype) for t in (x, weight, bias) if t is not None]
+    dtypes = [str(t._data.dtype) for t in (x, weight, bias) if t is not None]
     if len(set(dtypes)) > 1:
         raise ValueError(f"{name}: input, weight and bias must share a dtype (no silent "
                          f"casts), got {', '.join(dtypes)} respectively")
@@ -535,7 +535,7 @@ def _conv(op: type[Conv2d], nd: int, x: Tensor, weight: Tensor, bias: Tensor | N
         raise ValueError(f"{name}: stride and dilation must be positive, got "
                          f"stride={stride!r}, dilation={dilation!r}")
     pads = conv_padding(padding, kernel, stride_t, dilation_t, name)
-    sizes = x.data.shape[-nd:]
+    sizes = x._data.shape[-nd:]
     for size, k, s, p, d in zip(sizes, kernel, stride_t, pads, dilation_t):
         if output_length(size, k, s, p, d) < 1:
             raise ValueError(
@@ -624,17 +624,17 @@ def _conv_transpose(op: type[ConvTranspose2d], nd: int, x: Tensor, weight: Tenso
     layout = "(N, C, L)" if nd == 1 else "(N, C, H, W)"
     if not isinstance(x, Tensor):
         raise TypeError(f"{name}: input must be a Tensor, got {type(x).__name__}")
-    if x.data.ndim not in (nd + 1, nd + 2):
+    if x._data.ndim not in (nd + 1, nd + 2):
         raise ValueError(f"{name}: expected input of shape {layout} (or unbatched, without "
                          f"N), got {x.shape}")
-    unbatched = x.data.ndim == nd + 1
-    w_shape = weight.data.shape
+    unbatched = x._data.ndim == nd + 1
+    w_shape = weight._data.shape
     if len(w_shape) != nd + 2:
         raise ValueError(f"{name}: weight must have shape (in_channels, out_channels/groups"
                          f"{', k' if nd == 1 else ', kH, kW'}), got {weight.shape}")
     if not isinstance(groups, (int, np.integer)) or groups < 1:
         raise ValueError(f"{name}: groups must be a positive int, got {groups!r}")
-    channels = x.data.shape[-nd - 1]
+    channels = x._data.shape[-nd - 1]
     if channels != w_shape[0]:
         raise ValueError(f"{name}: input of shape {x.shape} has {channels} channels but the "
                          f"weight of shape {weight.shape} expects {w_shape[0]}")
@@ -642,9 +642,9 @@ def _conv_transpose(op: type[ConvTranspose2d], nd: int, x: Tensor, weight: Tenso
         raise ValueError(f"{name}: in_channels ({w_shape[0]}) must be divisible by groups "
                          f"({groups})")
     c_out = w_shape[1] * groups
-    if bias is not None and bias.data.shape != (c_out,):
+    if bias is not None and bias._data.shape != (c_out,):
         raise ValueError(f"{name}: bias must have shape ({c_out},), got {bias.shape}")
-    dtypes = [str(t.data.dtype) for t in (x, weight, bias) if t is not None]
+    dtypes = [str(t._data.dtype) for t in (x, weight, bias) if t is not None]
     if len(set(dtypes)) > 1:
         raise ValueError(f"{name}: input, weight and bias must share a dtype (no silent "
                          f"casts), got {', '.join(dtypes)} respectively")
@@ -661,7 +661,7 @@ def _conv_transpose(op: type[ConvTranspose2d], nd: int, x: Tensor, weight: Tenso
         raise ValueError(f"{name}: stride and dilation must be positive and padding "
                          f"non-negative, got stride={stride!r}, dilation={dilation!r}, "
                          f"padding={padding!r}")
-    out_size = transposed_output_size(name, x.data.shape[-nd:], kernel, stride_t, pads,
+    out_size = transposed_output_size(name, x._data.shape[-nd:], kernel, stride_t, pads,
                                       out_pads, dilation_t)
     if unbatched:
         x = x.unsqueeze(0)

@@ -52,13 +52,13 @@ class AlphaDropout(Function):
 def _alpha(name: str, x: Tensor, p: float, training: bool, generator: Generator | None,
            per_channel: bool) -> Tensor:
     p = check_dropout_p(p, name)
-    if not training or p == 0 or x.data.size == 0:
+    if not training or p == 0 or x._data.size == 0:
         return x
     if p == 1:
         return x * 0.0
-    shape = x.data.shape
+    shape = x._data.shape
     if per_channel:
-        if x.data.ndim < 2:
+        if x._data.ndim < 2:
             raise ValueError(f"{name}: feature dropout requires at least 2 dimensions in the "
                              f"input, got shape {x.shape}")
         shape = shape[:2] + (1,) * (len(shape) - 2)
@@ -108,7 +108,7 @@ def dropout3d(input: Tensor, p: float = 0.5, training: bool = True,  # noqa: A00
         (1, 2, 1, 1, 1)
     """
     p = check_dropout_p(p, "dropout3d")
-    ndim = input.data.ndim
+    ndim = input._data.ndim
     if ndim not in (4, 5):
         warnings.warn(f"dropout3d: received a {ndim}-D input; channel dropout expects "
                       "(N, C, D, H, W) or (C, D, H, W) (use dropout for other shapes)",

@@ -162,7 +162,7 @@ def einsum(equation: str, *operands: Any) -> Tensor:
         raise ValueError("einsum needs at least one operand")
     like = next((t for t in operands if isinstance(t, Tensor)), None)
     tensors = [t if isinstance(t, Tensor) else constant(t, like) for t in operands]
-    shapes = [t.data.shape for t in tensors]
+    shapes = [t._data.shape for t in tensors]
     subs, out = _parse(equation, shapes)
     sizes = _label_sizes(subs, shapes, equation)
     return Einsum.apply(*tensors, subs=tuple(subs), out=out, sizes=sizes)
@@ -170,7 +170,7 @@ def einsum(equation: str, *operands: Any) -> Tensor:
 
 def mm(a: Tensor, b: Tensor) -> Tensor:
     """Matrix product of two 2-d tensors, (n, m) @ (m, p) → (n, p); no broadcasting."""
-    if a.data.ndim != 2 or b.data.ndim != 2:
+    if a._data.ndim != 2 or b._data.ndim != 2:
         raise ValueError(f"mm: both operands must be 2-d, got shapes {a.shape} and {b.shape}"
                          " (use matmul for batched or 1-d operands)")
     return matmul(a, b)
@@ -179,10 +179,10 @@ def mm(a: Tensor, b: Tensor) -> Tensor:
 def bmm(a: Tensor, b: Tensor) -> Tensor:
     """Batched matrix product of 3-d tensors, (B, n, m) @ (B, m, p) → (B, n, p); the
     batch sizes must be equal (no broadcasting, as in ``torch.bmm``)."""
-    if a.data.ndim != 3 or b.data.ndim != 3:
+    if a._data.ndim != 3 or b._data.ndim != 3:
         raise ValueError(f"bmm: both operands must be 3-d, got shapes {a.shape} and "
                          f"{b.shape}")
-    if a.data.shape[0] != b.data.shape[0]:
+    if a._data.shape[0] != b._data.shape[0]:
         raise ValueError(f"bmm: batch sizes differ: shapes {a.shape} and {b.shape}")
     return matmul(a, b)
 

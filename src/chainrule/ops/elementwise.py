@@ -183,12 +183,12 @@ def sign(x: Tensor) -> Tensor:
 
 def floor(x: Tensor) -> Tensor:
     """Largest integer ≤ x, in x's dtype (zero gradient)."""
-    return x if x.data.dtype.kind in "iub" else Floor.apply(x)
+    return x if x._data.dtype.kind in "iub" else Floor.apply(x)
 
 
 def ceil(x: Tensor) -> Tensor:
     """Smallest integer ≥ x, in x's dtype (zero gradient)."""
-    return x if x.data.dtype.kind in "iub" else Ceil.apply(x)
+    return x if x._data.dtype.kind in "iub" else Ceil.apply(x)
 
 
 def round(x: Tensor, decimals: int = 0) -> Tensor:  # noqa: A001
@@ -199,7 +199,7 @@ def round(x: Tensor, decimals: int = 0) -> Tensor:  # noqa: A001
         >>> cr.tensor([0.5, 1.5, 2.567]).round()
         tensor([0., 2., 3.])
     """
-    if x.data.dtype.kind in "iub" and decimals >= 0:
+    if x._data.dtype.kind in "iub" and decimals >= 0:
         return x
     return Round.apply(x, decimals=int(decimals))
 
@@ -236,7 +236,7 @@ def masked_fill(x: Tensor, mask: Any, value: Any) -> Tensor:
     if m.dtype != np.bool_:
         raise TypeError(f"masked_fill: mask must be a bool tensor, got dtype {m.dtype}")
     try:
-        if np.broadcast_shapes(m.shape, x.data.shape) != x.data.shape:
+        if np.broadcast_shapes(m.shape, x._data.shape) != x._data.shape:
             raise ValueError
     except ValueError:
         raise shape_mismatch("masked_fill", x.shape, m.shape,
@@ -278,11 +278,11 @@ __all__ = [
 def _floating(x: Tensor) -> Tensor:
     """Integer and bool tensors become the default float dtype first (PyTorch's rule for
     functions such as log2 whose results are not integers)."""
-    if x.data.dtype.kind == "f":
+    if x._data.dtype.kind == "f":
         return x
     from chainrule.backend import get_default_dtype
 
-    return Tensor._make(x.data.astype(get_default_dtype()), False, None)
+    return Tensor._make(x._data.astype(get_default_dtype()), False, None)
 
 
 class Tan(Function):
@@ -362,7 +362,7 @@ def trunc(x: Tensor) -> Tensor:
         >>> cr.trunc(cr.tensor([-1.7, 1.7]))
         tensor([-1.,  1.])
     """
-    return x if x.data.dtype.kind in "iub" else Trunc.apply(x)
+    return x if x._data.dtype.kind in "iub" else Trunc.apply(x)
 
 
 fix = trunc

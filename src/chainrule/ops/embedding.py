@@ -50,7 +50,7 @@ class Embedding(Function):
 
 
 def _indices(indices: Any, num: int) -> np.ndarray:
-    idx = np.asarray(indices.data if isinstance(indices, Tensor) else indices)
+    idx = np.asarray(indices._data if isinstance(indices, Tensor) else indices)
     if idx.dtype.kind not in "iu":
         if idx.dtype.kind == "f" and idx.size and np.all(idx == np.round(idx)):
             idx = idx.astype(np.int64)
@@ -106,13 +106,13 @@ def embedding(input: Any, weight: Tensor, padding_idx: int | None = None,
         >>> out.sum().backward(); w.grad.tolist()
         [[1.0, 1.0], [2.0, 2.0]]
     """
-    if weight.data.ndim != 2:
+    if weight._data.ndim != 2:
         raise ValueError(f"embedding: weight must be (num_embeddings, embedding_dim), got "
                          f"shape {weight.shape}")
     if sparse:
         raise ValueError("embedding: sparse=True (sparse gradients) is not supported; "
                          "chainrule computes dense gradients, pass sparse=False")
-    num = weight.data.shape[0]
+    num = weight._data.shape[0]
     if padding_idx is not None:
         if not -num <= padding_idx < num:
             raise ValueError(f"embedding: padding_idx {padding_idx} is out of range for "
@@ -120,7 +120,7 @@ def embedding(input: Any, weight: Tensor, padding_idx: int | None = None,
         padding_idx %= num
     idx = _indices(input, num)
     if max_norm is not None:
-        _renorm_rows(weight.data, idx, float(max_norm), float(norm_type))
+        _renorm_rows(weight._data, idx, float(max_norm), float(norm_type))
     return Embedding.apply(weight, indices=idx, padding_idx=padding_idx,
                            scale_grad_by_freq=bool(scale_grad_by_freq))
 

@@ -113,7 +113,7 @@ class EmbeddingBag(Function):
 
 def _bags(name: str, n: int, offsets: Any, include_last_offset: bool) -> np.ndarray:
     """The start of every bag, with the end of the last one (n) appended."""
-    off = np.asarray(offsets.data if isinstance(offsets, Tensor) else offsets)
+    off = np.asarray(offsets._data if isinstance(offsets, Tensor) else offsets)
     if off.ndim == 1 and off.dtype.kind == "f" and np.all(off == np.round(off)):
         off = off.astype(np.int64)
     if off.ndim != 1 or off.dtype.kind not in "iu":
@@ -178,10 +178,10 @@ def embedding_bag(input: Any, weight: Tensor, offsets: Any = None,  # noqa: A002
     if sparse:
         raise ValueError(f"{name}: sparse=True (sparse gradients) is not supported; "
                          "chainrule computes dense gradients, pass sparse=False")
-    if weight.data.ndim != 2:
+    if weight._data.ndim != 2:
         raise ValueError(f"{name}: weight must be (num_embeddings, embedding_dim), got "
                          f"shape {weight.shape}")
-    num = weight.data.shape[0]
+    num = weight._data.shape[0]
     idx = _indices(input, num)
     if idx.ndim == 2:
         if offsets is not None:
@@ -213,15 +213,15 @@ def embedding_bag(input: Any, weight: Tensor, offsets: Any = None,  # noqa: A002
             raise ValueError(f"{name}: per_sample_weights was not None; it is only supported "
                              f"for mode='sum' (got mode={mode!r})")
         psw = per_sample_weights if isinstance(per_sample_weights, Tensor) else Tensor(
-            np.asarray(per_sample_weights, weight.data.dtype))
-        if psw.data.shape != idx.shape:
+            np.asarray(per_sample_weights, weight._data.dtype))
+        if psw._data.shape != idx.shape:
             raise ValueError(f"{name}: per_sample_weights must have the input's shape "
                              f"{idx.shape}, got {psw.shape}")
         from chainrule.ops.shape import reshape
 
         inputs.append(reshape(psw, (-1,)))
     if max_norm is not None:
-        _renorm_rows(weight.data, flat[keep], float(max_norm), float(norm_type))
+        _renorm_rows(weight._data, flat[keep], float(max_norm), float(norm_type))
     return EmbeddingBag.apply(*inputs, idx=flat, bag=bag, keep=keep, bags=bags, mode=mode,
                               by_freq=bool(scale_grad_by_freq))
 

@@ -120,12 +120,12 @@ def unfold(input: Tensor, kernel_size: Any, dilation: Any = 1, padding: Any = 0,
     name = "unfold"
     if not isinstance(input, Tensor):
         raise TypeError(f"{name}: input must be a Tensor, got {type(input).__name__}")
-    if input.data.ndim not in (3, 4):
+    if input._data.ndim not in (3, 4):
         raise ValueError(f"{name}: expected input of shape (N, C, H, W) or (C, H, W), got "
                          f"{input.shape}")
     kernel, dil, pads, strides = _geometry(name, kernel_size, dilation, padding, stride)
-    blocks = _blocks(name, input.data.shape[-2:], kernel, dil, pads, strides)
-    unbatched = input.data.ndim == 3
+    blocks = _blocks(name, input._data.shape[-2:], kernel, dil, pads, strides)
+    unbatched = input._data.ndim == 3
     if unbatched:
         input = input.unsqueeze(0)
     out = Unfold.apply(input, kernel=kernel, stride=strides, padding=pads, dilation=dil,
@@ -156,12 +156,12 @@ def fold(input: Tensor, output_size: Any, kernel_size: Any, dilation: Any = 1, p
     name = "fold"
     if not isinstance(input, Tensor):
         raise TypeError(f"{name}: input must be a Tensor, got {type(input).__name__}")
-    if input.data.ndim not in (2, 3):
+    if input._data.ndim not in (2, 3):
         raise ValueError(f"{name}: expected input of shape (N, C·kH·kW, L) or (C·kH·kW, L), "
                          f"got {input.shape}")
     kernel, dil, pads, strides = _geometry(name, kernel_size, dilation, padding, stride)
     size = spatial_tuple(output_size, 2, "output_size", name)
-    rows, length = input.data.shape[-2:]
+    rows, length = input._data.shape[-2:]
     if rows % (kernel[0] * kernel[1]):
         raise ValueError(f"{name}: the input's {rows} rows (shape {input.shape}) must be a "
                          f"multiple of kH·kW = {kernel[0] * kernel[1]}")
@@ -171,7 +171,7 @@ def fold(input: Tensor, output_size: Any, kernel_size: Any, dilation: Any = 1, p
                          f"{blocks[0] * blocks[1]} windows of kernel_size={kernel} with this "
                          f"stride, padding and dilation, but the input (shape {input.shape}) "
                          f"has {length}")
-    unbatched = input.data.ndim == 2
+    unbatched = input._data.ndim == 2
     if unbatched:
         input = input.unsqueeze(0)
     out = Fold.apply(input, output_size=size, kernel=kernel, stride=strides, padding=pads,

@@ -192,7 +192,7 @@ def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear",  # noqa: A0
     if align_corners is None:
         _align_warning(name)
         align_corners = False
-    x, gr = input.data, grid.data
+    x, gr = input._data, grid._data
     if x.ndim != 4:
         raise ValueError(f"{name}: only 4-D (N, C, H, W) input is supported (5-D volumes "
                          f"are not), got {input.shape}")
@@ -247,7 +247,7 @@ def affine_grid(theta: Tensor, size: Any, align_corners: bool | None = None) -> 
     if align_corners is None:
         _align_warning(name)
         align_corners = False
-    t = theta.data
+    t = theta._data
     if t.dtype.kind != "f":
         raise ValueError(f"{name}: expected theta to have a floating point type, got "
                          f"{t.dtype}")

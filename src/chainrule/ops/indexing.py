@@ -80,16 +80,16 @@ def gather(x: Tensor, dim: int, index: Any, *, unique: bool = False) -> Tensor:
     idx = np.asarray(raw(index))
     if idx.dtype.kind not in "iu":
         raise TypeError(f"gather: index must hold integers, got dtype {idx.dtype}")
-    if idx.ndim != x.data.ndim:
+    if idx.ndim != x._data.ndim:
         raise ValueError(f"gather: index of shape {idx.shape} needs as many dimensions as "
                          f"the input of shape {x.shape}")
-    d = single_dim("gather", dim, x.data.ndim)
-    for k, (n, m) in enumerate(zip(idx.shape, x.data.shape)):
+    d = single_dim("gather", dim, x._data.ndim)
+    for k, (n, m) in enumerate(zip(idx.shape, x._data.shape)):
         if k != d and n > m:
             raise ValueError(f"gather: index of shape {idx.shape} is larger than the input "
                              f"of shape {x.shape} at dim {k}")
-    if idx.size and (idx.min() < 0 or idx.max() >= x.data.shape[d]):
-        raise IndexError(f"gather: index values must be in 0..{x.data.shape[d] - 1} for dim "
+    if idx.size and (idx.min() < 0 or idx.max() >= x._data.shape[d]):
+        raise IndexError(f"gather: index values must be in 0..{x._data.shape[d] - 1} for dim "
                          f"{dim} of a tensor of shape {x.shape}, got {idx.min()}..{idx.max()}")
     return Gather.apply(x, index=idx.astype(np.int64, copy=False), axis=d, unique=unique)
 
@@ -109,12 +109,12 @@ def index_select(x: Tensor, dim: int, index: Any) -> Tensor:
     if idx.ndim > 1 or idx.dtype.kind not in "iu":
         raise ValueError(f"index_select: index must be a 0-d or 1-d integer tensor, got "
                          f"shape {idx.shape} and dtype {idx.dtype}")
-    d = single_dim("index_select", dim, x.data.ndim)
-    n = x.data.shape[d] if x.data.ndim else 1
+    d = single_dim("index_select", dim, x._data.ndim)
+    n = x._data.shape[d] if x._data.ndim else 1
     if idx.size and (idx.min() < 0 or idx.max() >= n):
         raise IndexError(f"index_select: index values must be in 0..{n - 1} for dim {dim} "
                          f"of a tensor of shape {x.shape}")
-    if x.data.ndim == 0:
+    if x._data.ndim == 0:
         return getitem(x.reshape(1), idx.reshape(-1)).reshape(())
     return getitem(x, (slice(None),) * d + (idx.reshape(-1).astype(np.int64),))
 
@@ -131,16 +131,16 @@ def _scatter_index(op: str, x: Tensor, dim: int, index: Any, src_shape: tuple[in
     idx = np.asarray(raw(index))
     if idx.dtype.kind not in "iu":
         raise TypeError(f"{op}: index must hold integers, got dtype {idx.dtype}")
-    if idx.ndim != x.data.ndim:
+    if idx.ndim != x._data.ndim:
         raise ValueError(f"{op}: index of shape {idx.shape} needs as many dimensions as the "
                          f"input of shape {x.shape}")
-    d = single_dim(op, dim, x.data.ndim)
+    d = single_dim(op, dim, x._data.ndim)
     for k, n in enumerate(idx.shape):
-        if (k != d and n > x.data.shape[k]) or (src_shape is not None and n > src_shape[k]):
+        if (k != d and n > x._data.shape[k]) or (src_shape is not None and n > src_shape[k]):
             raise ValueError(f"{op}: index of shape {idx.shape} is larger than the input of "
                              f"shape {x.shape} (off dim {dim}) or the source of shape "
                              f"{src_shape} at dim {k}")
-    n = x.data.shape[d] if x.data.ndim else 1
+    n = x._data.shape[d] if x._data.ndim else 1
     if idx.size and (idx.min() < 0 or idx.max() >= n):
         raise IndexError(f"{op}: index values must be in 0..{n - 1} for dim {dim} of a "
                          f"tensor of shape {x.shape}, got {idx.min()}..{idx.max()}")
@@ -150,18 +150,18 @@ def _scatter_index(op: str, x: Tensor, dim: int, index: Any, src_shape: tuple[in
 def _scatter_source(op: str, x: Tensor, index: np.ndarray, src: Any) -> Tensor:
     """``src`` as a tensor of ``x``'s dtype; a number fills ``index``'s shape."""
     if isinstance(src, Tensor):
-        if src.data.ndim != x.data.ndim:
+        if src._data.ndim != x._data.ndim:
             raise ValueError(f"{op}: src of shape {src.shape} needs as many dimensions as "
                              f"the input of shape {x.shape}")
-        if src.data.dtype != x.data.dtype:
-            raise TypeError(f"{op}: src has dtype {src.data.dtype} but the input has "
-                            f"{x.data.dtype}; convert one (e.g. src.to(x.dtype))")
+        if src._data.dtype != x._data.dtype:
+            raise TypeError(f"{op}: src has dtype {src._data.dtype} but the input has "
+                            f"{x._data.dtype}; convert one (e.g. src.to(x.dtype))")
         return src
     value = np.asarray(raw(src))
     if value.ndim != 0:
         raise TypeError(f"{op}: src must be a Tensor or a number, got an array of shape "
                         f"{value.shape}")
-    return Tensor._make(np.full(index.shape, value, x.data.dtype), False, None)
+    return Tensor._make(np.full(index.shape, value, x._data.dtype), False, None)
 
 
 def _scatter_into(out: np.ndarray, src: np.ndarray, index: np.ndarray, axis: int,
@@ -236,7 +236,7 @@ def scatter(x: Tensor, dim: int, index: Any, src: Any = None, *, value: Any = No
     if reduce not in (None, "add"):
         raise ValueError(f"scatter: reduce={reduce!r} is not supported (use None or 'add')")
     src = value if src is None else src
-    shape = src.data.shape if isinstance(src, Tensor) else None
+    shape = src._data.shape if isinstance(src, Tensor) else None
     idx, d = _scatter_index("scatter", x, dim, index, shape)
     s = _scatter_source("scatter", x, idx, src)
     return Scatter.apply(x, s, index=idx, axis=d, add=reduce == "add")
@@ -256,10 +256,10 @@ def scatter_add(x: Tensor, dim: int, index: Any, src: Tensor) -> Tensor:
 
 def scatter_inplace(x: Tensor, dim: int, index: Any, src: Any, add: bool, op: str) -> Tensor:
     """``Tensor.scatter_`` / ``scatter_add_``: write into x's array (not recorded)."""
-    shape = src.data.shape if isinstance(src, Tensor) else None
+    shape = src._data.shape if isinstance(src, Tensor) else None
     idx, d = _scatter_index(op, x, dim, index, shape)
     s = _scatter_source(op, x, idx, src)
-    _scatter_into(x._inplace(op, s), s.data, idx, d, add)
+    _scatter_into(x._inplace(op, s), s._data, idx, d, add)
     return x
 
 
@@ -278,11 +278,11 @@ def masked_select(x: Tensor, mask: Any) -> Tensor:
     if m.dtype != np.bool_:
         raise TypeError(f"masked_select: mask must be a bool tensor, got dtype {m.dtype}")
     try:
-        shape = np.broadcast_shapes(x.data.shape, m.shape)
+        shape = np.broadcast_shapes(x._data.shape, m.shape)
     except ValueError:
         raise ValueError(f"masked_select: the input of shape {x.shape} and the mask of "
                          f"shape {m.shape} do not broadcast together") from None
-    if x.data.shape != shape:
+    if x._data.shape != shape:
         from chainrule.ops.shape import broadcast_to
 
         x = broadcast_to(x, shape)

@@ -119,7 +119,7 @@ __all__ = ["matmul", "linear"]
 # ---- gapstensor: dot, outer, tensordot, tril, triu, diag ----------------------------------
 
 def _vector(op: str, name: str, t: Tensor) -> None:
-    if t.data.ndim != 1:
+    if t._data.ndim != 1:
         raise ValueError(f"{op}: {name} must be 1-d, got shape {t.shape}")
 
 
@@ -135,10 +135,10 @@ def dot(a: Any, b: Any) -> Tensor:
     a, b = pair(a, b)
     _vector("dot", "the first operand", a)
     _vector("dot", "the second operand", b)
-    if a.data.dtype != b.data.dtype:
-        raise TypeError(f"dot: operands have dtypes {a.data.dtype} and {b.data.dtype}; "
+    if a._data.dtype != b._data.dtype:
+        raise TypeError(f"dot: operands have dtypes {a._data.dtype} and {b._data.dtype}; "
                         "convert one first")
-    if a.data.shape != b.data.shape:
+    if a._data.shape != b._data.shape:
         raise shape_mismatch("dot", a.shape, b.shape, "1-d tensors of the same length")
     return MatMul.apply(a, b)
 
@@ -174,9 +174,9 @@ def tensordot(a: Any, b: Any, dims: Any = 2) -> Tensor:
     from chainrule.ops.shape import reshape, transpose
 
     a, b = pair(a, b)
-    na, nb = a.data.ndim, b.data.ndim
+    na, nb = a._data.ndim, b._data.ndim
     if isinstance(dims, Tensor):
-        dims = dims.data.tolist()
+        dims = dims._data.tolist()
     if isinstance(dims, (int, np.integer)):
         k = int(dims)
         if k < 0 or k > min(na, nb):
@@ -190,16 +190,16 @@ def tensordot(a: Any, b: Any, dims: Any = 2) -> Tensor:
     if len(ax_a) != len(ax_b):
         raise ValueError(f"tensordot: {ax_a} and {ax_b} must name as many axes each")
     for i, j in zip(ax_a, ax_b):
-        if a.data.shape[i] != b.data.shape[j]:
+        if a._data.shape[i] != b._data.shape[j]:
             raise shape_mismatch("tensordot", a.shape, b.shape,
-                                 f"axis {i} ({a.data.shape[i]}) and axis {j} "
-                                 f"({b.data.shape[j]}) are contracted but differ in size")
+                                 f"axis {i} ({a._data.shape[i]}) and axis {j} "
+                                 f"({b._data.shape[j]}) are contracted but differ in size")
     keep_a = [i for i in range(na) if i not in ax_a]
     keep_b = [j for j in range(nb) if j not in ax_b]
-    size = int(np.prod([a.data.shape[i] for i in ax_a]))
+    size = int(np.prod([a._data.shape[i] for i in ax_a]))
     am = reshape(transpose(a, tuple(keep_a + ax_a)), (-1, size))
     bm = reshape(transpose(b, tuple(ax_b + keep_b)), (size, -1))
-    shape = tuple(a.data.shape[i] for i in keep_a) + tuple(b.data.shape[j] for j in keep_b)
+    shape = tuple(a._data.shape[i] for i in keep_a) + tuple(b._data.shape[j] for j in keep_b)
     return reshape(MatMul.apply(am, bm), shape)
 
 
@@ -219,7 +219,7 @@ class Triangle(Function):
 
 
 def _triangle(op: str, x: Tensor, diagonal: int, lower: bool) -> Tensor:
-    if x.data.ndim < 2:
+    if x._data.ndim < 2:
         raise ValueError(f"{op}: needs a tensor with at least 2 dimensions (a matrix or a "
                          f"batch of them), got shape {x.shape}")
     return Triangle.apply(x, k=int(diagonal), lower=lower)
@@ -288,7 +288,7 @@ def diag(x: Tensor, diagonal: int = 0) -> Tensor:
         >>> cr.diag(cr.tensor([[1.0, 2.0], [3.0, 4.0]]), 1)
         tensor([2.])
     """
-    if x.data.ndim not in (1, 2):
+    if x._data.ndim not in (1, 2):
         raise ValueError(f"diag: needs a 1-d or 2-d tensor, got shape {x.shape}")
     return Diag.apply(x, k=int(diagonal))
 

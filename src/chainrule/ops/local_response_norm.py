@@ -37,14 +37,14 @@ def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4,  # noqa: 
         >>> y[0, :, 0].tolist()
         [0.6666666865348816, 0.5, 0.5]
     """
-    shape = input.data.shape
+    shape = input._data.shape
     if len(shape) < 3:
         raise ValueError(f"local_response_norm: expected 3D or higher dimensionality input "
                          f"(got {len(shape)} dimensions, shape {input.shape})")
     if isinstance(size, bool) or int(size) != size or size < 1:
         raise ValueError(f"local_response_norm: size must be a positive integer, got {size!r}")
     size = int(size)
-    if input.data.size == 0:
+    if input._data.size == 0:
         return input
     c = shape[1]
     sq = mul(input, input)

@@ -101,23 +101,23 @@ def batch_norm(input: Tensor, running_mean: np.ndarray | Tensor | None,
     place, PyTorch's way: ``running = (1 − momentum) running + momentum batch`` with the
     unbiased batch variance. In evaluation the running estimates normalise.
     """
-    if input.data.ndim < 2:
+    if input._data.ndim < 2:
         raise ValueError(f"batch_norm expects (N, C) or (N, C, ...) input, got {input.shape}")
-    channels = input.data.shape[1]
+    channels = input._data.shape[1]
     for name, p in (("weight", weight), ("bias", bias)):
-        if p is not None and p.data.shape != (channels,):
+        if p is not None and p._data.shape != (channels,):
             raise ValueError(f"batch_norm: {name} has shape {p.shape} but the input has "
                              f"{channels} channels (shape {input.shape})")
     params = [t for t in (weight, bias) if t is not None]
     if weight is None and bias is not None:
         raise ValueError("batch_norm: a bias without a weight is not supported")
-    rm = running_mean.data if isinstance(running_mean, Tensor) else running_mean
-    rv = running_var.data if isinstance(running_var, Tensor) else running_var
+    rm = running_mean._data if isinstance(running_mean, Tensor) else running_mean
+    rv = running_var._data if isinstance(running_var, Tensor) else running_var
     if momentum is None and training and rm is not None:
         raise ValueError("batch_norm: momentum must be a number; the cumulative average of "
                          "BatchNorm(momentum=None) is the module's (it counts batches)")
     if training or rm is None:
-        m = input.data.size // channels
+        m = input._data.size // channels
         if m <= 1 and training:
             raise ValueError(
                 f"batch_norm: expected more than 1 value per channel when training, got "
@@ -212,7 +212,7 @@ def sync_batch_norm(input: Tensor, running_mean: np.ndarray | None,
         tensor([[-1.],
                 [ 1.]])
     """
-    if input.data.ndim < 2:
+    if input._data.ndim < 2:
         raise ValueError(f"SyncBatchNorm expects (N, C, ...) input, got {input.shape}")
     params = [t for t in (weight, bias) if t is not None]
     if weight is None and bias is not None:
@@ -308,7 +308,7 @@ def layer_norm(input: Tensor, normalized_shape: int | tuple[int, ...],
                eps: float = 1e-5) -> Tensor:
     """Layer normalisation over the trailing ``normalized_shape`` axes (PyTorch semantics)."""
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
-    if tuple(input.data.shape[input.data.ndim - len(shape):]) != shape:
+    if tuple(input._data.shape[input._data.ndim - len(shape):]) != shape:
         raise ValueError(f"layer_norm: input shape {input.shape} does not end with "
                          f"normalized_shape {shape}")
     if weight is None and bias is not None:
@@ -428,7 +428,7 @@ class GroupNorm(Function):
 def _check_affine(name: str, channels: int, shape: tuple, weight: Tensor | None,
                   bias: Tensor | None) -> list[Tensor]:
     for pname, p in (("weight", weight), ("bias", bias)):
-        if p is not None and p.data.shape != (channels,):
+        if p is not None and p._data.shape != (channels,):
             raise ValueError(f"{name}: {pname} has shape {p.shape} but the input has "
                              f"{channels} channels (shape {shape})")
     return [t for t in (weight, bias) if t is not None]
@@ -448,9 +448,9 @@ def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
         >>> [round(v, 3) for v in y.tolist()[0]]
         [-1.0, 1.0, -1.0, 1.0]
     """
-    if input.data.ndim < 2:
+    if input._data.ndim < 2:
         raise ValueError(f"group_norm expects input (N, C, *), got shape {input.shape}")
-    channels = input.data.shape[1]
+    channels = input._data.shape[1]
     if num_groups <= 0 or channels % num_groups:
         raise ValueError(f"group_norm: {channels} channels (input shape {input.shape}) cannot "
                          f"be split into {num_groups} groups")
@@ -478,12 +478,12 @@ def instance_norm(input: Tensor, running_mean: np.ndarray | Tensor | None = None
         >>> [[round(v, 3) for v in row] for row in y.tolist()[0]]
         [[-1.0, 1.0], [-1.0, 1.0]]
     """
-    if input.data.ndim < 3:
+    if input._data.ndim < 3:
         raise ValueError(f"instance_norm expects input (N, C, *spatial), got shape {input.shape}")
-    n, channels = input.data.shape[:2]
+    n, channels = input._data.shape[:2]
     params = _check_affine("instance_norm", channels, input.shape, weight, bias)
-    rm = running_mean.data if isinstance(running_mean, Tensor) else running_mean
-    rv = running_var.data if isinstance(running_var, Tensor) else running_var
+    rm = running_mean._data if isinstance(running_mean, Tensor) else running_mean
+    rv = running_var._data if isinstance(running_var, Tensor) else running_var
     for name, r in (("running_mean", rm), ("running_var", rv)):
         if r is not None and r.shape != (channels,):
             raise ValueError(f"instance_norm: {name} has shape {r.shape} but the input "
@@ -496,7 +496,7 @@ def instance_norm(input: Tensor, running_mean: np.ndarray | Tensor | None = None
             raise ValueError("instance_norm: a bias without a weight is not supported with "
                              "running statistics")
         return BatchNormEval.apply(input, *params, mean=rm, var=rv, eps=eps)
-    m = input.data.size // max(n * channels, 1)
+    m = input._data.size // max(n * channels, 1)
     if m <= 1:
         raise ValueError(f"instance_norm: expected more than 1 spatial element per "
                          f"channel, got input of shape {input.shape}")
@@ -579,14 +579,14 @@ def rms_norm(input: Tensor, normalized_shape: int | tuple[int, ...] | list[int],
     """
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(
         normalized_shape)
-    ndim = input.data.ndim
-    if tuple(input.data.shape[ndim - len(shape):]) != shape or ndim < len(shape):
+    ndim = input._data.ndim
+    if tuple(input._data.shape[ndim - len(shape):]) != shape or ndim < len(shape):
         raise ValueError(f"rms_norm: input shape {input.shape} does not end with "
                          f"normalized_shape {shape}")
-    if weight is not None and weight.data.shape != shape:
+    if weight is not None and weight._data.shape != shape:
         raise ValueError(f"rms_norm: weight has shape {weight.shape}, expected {shape}")
     if eps is None:
-        dt = input.data.dtype if input.data.dtype.kind == "f" else np.dtype(np.float64)
+        dt = input._data.dtype if input._data.dtype.kind == "f" else np.dtype(np.float64)
         eps = float(np.finfo(dt).eps)
     params = [weight] if weight is not None else []
     return RMSNorm.apply(input, *params, ndim=len(shape), eps=float(eps))

@@ -81,7 +81,7 @@ def vector_norm(x: Tensor, ord: float = 2.0, dim: Any = None,  # noqa: A002
         [5.0]
     """
     p = _check_p("vector_norm", ord)
-    axes = normalize_axes(dim, x.data.ndim)
+    axes = normalize_axes(dim, x._data.ndim)
     return VectorNorm.apply(x, p=p, axes=axes, keepdim=keepdim)
 
 
@@ -168,7 +168,7 @@ def cosine_similarity(x1: Any, x2: Any, dim: int = 1, eps: float = 1e-8) -> Tens
     """
     a, b = pair(x1, x2)
     try:
-        shape = np.broadcast_shapes(a.data.shape, b.data.shape)
+        shape = np.broadcast_shapes(a._data.shape, b._data.shape)
     except ValueError:
         raise ValueError(f"cosine_similarity: shapes {a.shape} and {b.shape} do not "
                          "broadcast") from None
@@ -199,6 +199,6 @@ def pairwise_distance(x1: Any, x2: Any, p: float = 2.0, eps: float = 1e-6,
 
     a, b = pair(x1, x2)
     diff = sub(a, b) + float(eps)
-    if diff.data.ndim == 0:
+    if diff._data.ndim == 0:
         raise ValueError("pairwise_distance: inputs need at least one dimension")
     return vector_norm(diff, _check_p("pairwise_distance", p), -1, keepdim)

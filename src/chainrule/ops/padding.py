@@ -107,7 +107,7 @@ def _is_numpy_pairs(pad: Any) -> bool:
 def _constant(x: Tensor, pairs: list[tuple[int, int]], value: float) -> Tensor:
     """Constant padding of the trailing axes (pairs are axis order): crop the negative
     widths, then pad the positive ones."""
-    shape = x.data.shape
+    shape = x._data.shape
     first = len(shape) - len(pairs)
     crop = [slice(None)] * len(shape)
     widths = [(0, 0)] * len(shape)
@@ -159,7 +159,7 @@ def pad(input: Tensor, pad: Any, mode: str = "constant",  # noqa: A002
         mode, value = "constant", mode
     if mode not in _MODES:
         raise ValueError(f"{name}: mode must be one of {', '.join(_MODES)}, got {mode!r}")
-    ndim = input.data.ndim
+    ndim = input._data.ndim
     if isinstance(pad, (int, float, np.number)) or not hasattr(pad, "__len__"):
         raise TypeError(f"{name}: pad must be a sequence such as (left, right), got {pad!r}")
     if _is_numpy_pairs(pad):
@@ -182,7 +182,7 @@ def pad(input: Tensor, pad: Any, mode: str = "constant",  # noqa: A002
         raise ValueError(f"{name}: padding size {2 * k} is not supported for a {ndim}-D input "
                          f"with mode {mode!r}; non-constant padding pads the last 1, 2 or 3 "
                          "dimensions of a 2-D/3-D, 3-D/4-D or 4-D/5-D input (widths 2, 4, 6)")
-    shape = input.data.shape
+    shape = input._data.shape
     plans: list[AxisPlan | None] = []
     for axis, (lo, hi) in zip(range(ndim - k, ndim), pairs):
         n = shape[axis]

@@ -30,15 +30,15 @@ def pdist(input: Tensor, p: float = 2.0) -> Tensor:  # noqa: A002
         >>> pdist(cr.tensor([[0.0, 0.0], [3.0, 4.0], [0.0, 1.0]])).tolist()
         [5.0, 1.0, 4.242640495300293]
     """
-    if input.data.ndim != 2:
+    if input._data.ndim != 2:
         raise ValueError(f"pdist: only supports 2D tensors (N, M), got shape {input.shape}")
     if isinstance(p, bool) or not p >= 0:
         raise ValueError(f"pdist: p must be a number >= 0, got {p!r}")
-    n = input.data.shape[0]
+    n = input._data.shape[0]
     i, j = np.triu_indices(n, 1)
     diff = sub(getitem(input, i), getitem(input, j))
     if p == 0:  # a count: constant in x, so the gradient is zero (as PyTorch's)
-        counts = (diff.data != 0).sum(axis=1).astype(input.data.dtype)
+        counts = (diff._data != 0).sum(axis=1).astype(input._data.dtype)
         return add(mul(_sum(diff, 1), 0.0), counts)
     return vector_norm(diff, float(p), 1)
 

@@ -420,12 +420,12 @@ def _check_input(op: str, x: Tensor, nd: int) -> bool:
     if not isinstance(x, Tensor):
         raise TypeError(f"{op}: input must be a Tensor, got {type(x).__name__}")
     layout = "(N, C, L)" if nd == 1 else "(N, C, H, W)"
-    if x.data.ndim not in (nd + 1, nd + 2):
+    if x._data.ndim not in (nd + 1, nd + 2):
         raise ValueError(f"{op}: expected input of shape {layout} (or unbatched, without N), "
                          f"got {x.shape}")
-    if x.data.dtype.kind != "f":
-        raise ValueError(f"{op}: expected a floating-point input, got dtype {x.data.dtype}")
-    return x.data.ndim == nd + 1
+    if x._data.dtype.kind != "f":
+        raise ValueError(f"{op}: expected a floating-point input, got dtype {x._data.dtype}")
+    return x._data.ndim == nd + 1
 
 
 def _lift(values: tuple[int, ...], fill: int) -> tuple[int, int]:
@@ -444,7 +444,7 @@ def _max_pool(op: type[MaxPool2d], nd: int, x: Tensor, kernel_size: Any, stride:
     dil = spatial_tuple(dilation, nd, "dilation", name)
     if unbatched:
         x = x.unsqueeze(0)
-    shape4 = x.data.shape if nd == 2 else x.data.shape[:2] + (1,) + x.data.shape[2:]
+    shape4 = x._data.shape if nd == 2 else x._data.shape[:2] + (1,) + x._data.shape[2:]
     k2, s2, p2, d2 = _lift(kernel, 1), _lift(strides, 1), _lift(pads, 0), _lift(dil, 1)
     out_hw, pairs = _geometry(name, shape4, k2, s2, p2, d2, ceil_mode)
     sink: list | None = [] if return_indices else None
@@ -454,7 +454,7 @@ def _max_pool(op: type[MaxPool2d], nd: int, x: Tensor, kernel_size: Any, stride:
         out = out.squeeze(0)
     if not return_indices:
         return out
-    return out, _index_tensor(sink[0].reshape(out.data.shape))
+    return out, _index_tensor(sink[0].reshape(out._data.shape))
 
 
 def _index_tensor(indices: np.ndarray) -> Tensor:
@@ -518,11 +518,11 @@ def _avg_pool(op: type[AvgPool2d], nd: int, x: Tensor, kernel_size: Any, stride:
         raise ValueError(f"{name}: divisor_override must be positive, got {divisor_override}")
     if unbatched:
         x = x.unsqueeze(0)
-    shape4 = x.data.shape if nd == 2 else x.data.shape[:2] + (1,) + x.data.shape[2:]
+    shape4 = x._data.shape if nd == 2 else x._data.shape[:2] + (1,) + x._data.shape[2:]
     k2, s2, p2 = _lift(kernel, 1), _lift(strides, 1), _lift(pads, 0)
     out_hw, pairs = _geometry(name, shape4, k2, s2, p2, (1, 1), ceil_mode)
     divisor = _avg_divisor(shape4, k2, s2, p2, out_hw, count_include_pad, divisor_override,
-                           x.data.dtype)
+                           x._data.dtype)
     out = op.apply(x, kernel=k2, stride=s2, padding=pairs, out_hw=out_hw, divisor=divisor)
     return out.squeeze(0) if unbatched else out
 
@@ -572,7 +572,7 @@ def _adaptive_size(name: str, x: Tensor, output_size: Any, nd: int) -> tuple[int
     if len(sizes) != nd:
         raise ValueError(f"{name}: output_size must be an int or a tuple of {nd}, got "
                          f"{output_size!r}")
-    out = tuple(x.data.shape[-nd + i] if s is None else int(s) for i, s in enumerate(sizes))
+    out = tuple(x._data.shape[-nd + i] if s is None else int(s) for i, s in enumerate(sizes))
     if any(s < 1 for s in out):
         raise ValueError(f"{name}: output_size must be positive, got {output_size!r}")
     return (out[0], out[1]) if nd == 2 else (1, out[0])
@@ -593,7 +593,7 @@ def _adaptive(op: type[Function], name: str, nd: int, x: Tensor, output_size: An
         out = out.squeeze(0)
     if not return_indices:
         return out
-    return out, _index_tensor(sink[0].reshape(out.data.shape))
+    return out, _index_tensor(sink[0].reshape(out._data.shape))
 
 
 def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:
@@ -672,15 +672,15 @@ def _max_unpool(op: type[MaxUnpool2d], nd: int, x: Tensor, indices: Any, kernel_
                 stride: Any, padding: Any, output_size: Any) -> Tensor:
     name = f"max_unpool{nd}d"
     unbatched = _check_input(name, x, nd)
-    idx = np.asarray(indices.data if isinstance(indices, Tensor) else indices)
-    if idx.shape != x.data.shape or idx.dtype.kind not in "iu":
+    idx = np.asarray(indices._data if isinstance(indices, Tensor) else indices)
+    if idx.shape != x._data.shape or idx.dtype.kind not in "iu":
         raise ValueError(f"{name}: indices must be integers of the input's shape "
                          f"{x.shape} (max_pool{nd}d's return_indices), got {idx.dtype} "
                          f"of shape {idx.shape}")
     kernel = spatial_tuple(kernel_size, nd, "kernel_size", name)
     strides = kernel if stride is None else spatial_tuple(stride, nd, "stride", name)
     pads = spatial_tuple(padding, nd, "padding", name)
-    sizes = x.data.shape[-nd:]
+    sizes = x._data.shape[-nd:]
     default = tuple((size - 1) * s - 2 * p + k
                     for size, k, s, p in zip(sizes, kernel, strides, pads))
     if output_size is None:

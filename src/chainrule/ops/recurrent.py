@@ -633,39 +633,39 @@ def _check(name: str, gates: int, x: Tensor, batch_first: bool, states: list[Ten
            ) -> tuple[int, int, int]:
     """Validate shapes and dtypes of a layer call; returns (seq_len, batch, hidden)."""
     layout = "(batch, seq_len, input_size)" if batch_first else "(seq_len, batch, input_size)"
-    if x.data.ndim != 3:
+    if x._data.ndim != 3:
         raise ValueError(f"{name}: input must be {layout}, got shape {x.shape}")
-    if x.data.dtype.kind != "f":
+    if x._data.dtype.kind != "f":
         raise ValueError(f"{name}: input must be floating point, got dtype {x.dtype}")
-    T, B, n_in = _time_major(x.data, batch_first).shape
+    T, B, n_in = _time_major(x._data, batch_first).shape
     if T == 0:
         raise ValueError(f"{name}: the input sequence is empty (shape {x.shape})")
-    H = w_hh.data.shape[-1]
-    if w_hh.data.shape != (gates * H, H):
+    H = w_hh._data.shape[-1]
+    if w_hh._data.shape != (gates * H, H):
         raise ValueError(f"{name}: weight_hh must be ({gates}·hidden, hidden), got "
                          f"{w_hh.shape}")
-    if w_ih.data.shape != (gates * H, n_in):
+    if w_ih._data.shape != (gates * H, n_in):
         raise ValueError(f"{name}: weight_ih of shape {w_ih.shape} does not fit input of "
                          f"shape {x.shape} {layout}: expected ({gates * H}, {n_in})")
     if (b_ih is None) != (b_hh is None):
         raise ValueError(f"{name}: pass both biases or neither")
     for b in (b_ih, b_hh):
-        if b is not None and b.data.shape != (gates * H,):
+        if b is not None and b._data.shape != (gates * H,):
             raise ValueError(f"{name}: biases must be ({gates * H},), got {b.shape}")
     for st in states:
-        if st is not None and st.data.shape != (B, H):
+        if st is not None and st._data.shape != (B, H):
             raise ValueError(f"{name}: initial state must be (batch, hidden) = ({B}, {H}), "
                              f"got {st.shape}")
-    dt = x.data.dtype
+    dt = x._data.dtype
     for t in [w_ih, w_hh, b_ih, b_hh, *states]:
-        if t is not None and t.data.dtype != dt:
+        if t is not None and t._data.dtype != dt:
             raise ValueError(f"{name}: all inputs need the input's dtype {dt}, got a "
                              f"{t.dtype} tensor of shape {t.shape}")
     return T, B, H
 
 
 def _zeros_state(x: Tensor, batch: int, hidden: int) -> Tensor:
-    return Tensor._make(np.zeros((batch, hidden), x.data.dtype), False, None)
+    return Tensor._make(np.zeros((batch, hidden), x._data.dtype), False, None)
 
 
 def _params(w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None, b_hh: Tensor | None) -> tuple:
@@ -734,7 +734,7 @@ def lstm_layer(x: Tensor, h0: Tensor | None, c0: Tensor | None, w_ih: Tensor, w_
     flat = LSTMLayer.apply(x, h0, c0, *_params(w_ih, w_hh, b_ih, b_hh),
                            batch_first=batch_first)
     n = T * B * H
-    y = reshape(getitem(flat, slice(0, n)), x.data.shape[:2] + (H,))
+    y = reshape(getitem(flat, slice(0, n)), x._data.shape[:2] + (H,))
     return y, _last_step(y, T, batch_first), reshape(getitem(flat, slice(n, None)), (B, H))
 
 

@@ -58,7 +58,7 @@ def sum(x: Tensor, dim: Any = None, keepdim: bool | None = None, *, dtype: Any =
     """
     dim, keepdim = dim_args("sum", dim, keepdim, axis, keepdims)
     x = _cast_first(x, dtype)
-    return Sum.apply(x, axes=normalize_axes(dim, x.data.ndim), keepdims=keepdim)
+    return Sum.apply(x, axes=normalize_axes(dim, x._data.ndim), keepdims=keepdim)
 
 
 def _cast_first(x: Tensor, dtype: Any) -> Tensor:
@@ -93,7 +93,7 @@ def mean(x: Tensor, dim: Any = None, keepdim: bool | None = None, *, dtype: Any 
     """
     dim, keepdim = dim_args("mean", dim, keepdim, axis, keepdims)
     x = _cast_first(x, dtype)
-    return Mean.apply(x, axes=normalize_axes(dim, x.data.ndim), keepdims=keepdim)
+    return Mean.apply(x, axes=normalize_axes(dim, x._data.ndim), keepdims=keepdim)
 
 
 class _Extreme(Function):
@@ -137,14 +137,14 @@ def amax(x: Tensor, dim: Any = (), keepdim: bool | None = None, *, axis: Any = N
         tensor([7., 5.])
     """
     dim, keepdim = dim_args("amax", None if dim == () else dim, keepdim, axis, keepdims)
-    return Max.apply(x, axes=normalize_axes(dim, x.data.ndim), keepdims=keepdim)
+    return Max.apply(x, axes=normalize_axes(dim, x._data.ndim), keepdims=keepdim)
 
 
 def amin(x: Tensor, dim: Any = (), keepdim: bool | None = None, *, axis: Any = None,
          keepdims: bool | None = None) -> Tensor:
     """Smallest value over ``dim`` (see ``amax``)."""
     dim, keepdim = dim_args("amin", None if dim == () else dim, keepdim, axis, keepdims)
-    return Min.apply(x, axes=normalize_axes(dim, x.data.ndim), keepdims=keepdim)
+    return Min.apply(x, axes=normalize_axes(dim, x._data.ndim), keepdims=keepdim)
 
 
 def _extreme(op: str, x: Tensor, dim: Any, keepdim: bool | None, axis: Any,
@@ -158,16 +158,16 @@ def _extreme(op: str, x: Tensor, dim: Any, keepdim: bool | None, axis: Any,
     if axis is not None or keepdims is not None or dim is None:
         # NumPy's spelling, or no axis at all: the reduced values only (ties share)
         dim, keepdim = dim_args(op, dim, keepdim, axis, keepdims)
-        return fn.apply(x, axes=normalize_axes(dim, x.data.ndim), keepdims=keepdim)
+        return fn.apply(x, axes=normalize_axes(dim, x._data.ndim), keepdims=keepdim)
     if isinstance(dim, (tuple, list)):
         raise TypeError(f"{op}(dim=...) takes one int, as in PyTorch, and returns (values, "
                         f"indices); use a{op}(dim={tuple(dim)}) to reduce several axes")
-    d = single_dim(op, dim, x.data.ndim)
-    if x.data.size == 0:
+    d = single_dim(op, dim, x._data.ndim)
+    if x._data.size == 0:
         raise ValueError(f"{op}(): cannot reduce an empty tensor of shape {x.shape} over "
                          f"dim {dim}")
     picked = (np.argmax if op == "max" else np.argmin)(
-        x.data.reshape(1) if x.data.ndim == 0 else x.data, axis=d, keepdims=True)
+        x._data.reshape(1) if x._data.ndim == 0 else x._data, axis=d, keepdims=True)
     return _values_and_indices(op, x, d, picked, bool(keepdim))
 
 
@@ -175,7 +175,7 @@ def _values_and_indices(op: str, x: Tensor, d: int, index: np.ndarray, keepdim: 
     """``return_types.<op>(values, indices)``: values gathered (so differentiable) at
     ``index``, an int64 array with the kept-axis shape of ``x``."""
     index = index.astype(np.int64, copy=False)
-    if x.data.ndim == 0:  # PyTorch allows dim 0/-1 of a scalar: itself, index 0
+    if x._data.ndim == 0:  # PyTorch allows dim 0/-1 of a scalar: itself, index 0
         return getattr(return_types, op)(gather(reshape(x, (1,)), 0, index).reshape(()),
                                          Tensor._make(index.reshape(()), False, None))
     values = gather(x, d, index)
@@ -215,18 +215,18 @@ def min(x: Tensor, dim: Any = None, keepdim: bool | None = None, *, axis: Any = 
 def _arg_extreme(op: str, x: Tensor, dim: Any, keepdim: bool | None, axis: Any,
                  keepdims: bool | None) -> Tensor:
     dim, keepdim = dim_args(op, dim, keepdim, axis, keepdims)
-    if x.data.size == 0:
+    if x._data.size == 0:
         raise ValueError(f"{op}(): cannot pick from an empty tensor of shape {x.shape}")
     pick = np.argmax if op == "argmax" else np.argmin
     if dim is None:  # the index into the flattened tensor
-        out = np.asarray(pick(x.data)).astype(np.int64)
+        out = np.asarray(pick(x._data)).astype(np.int64)
         if keepdim:
-            out = out.reshape((1,) * x.data.ndim)
+            out = out.reshape((1,) * x._data.ndim)
     else:
-        d = single_dim(op, dim, x.data.ndim)
-        arr = x.data.reshape(1) if x.data.ndim == 0 else x.data
+        d = single_dim(op, dim, x._data.ndim)
+        arr = x._data.reshape(1) if x._data.ndim == 0 else x._data
         out = pick(arr, axis=d, keepdims=keepdim).astype(np.int64, copy=False)
-        if x.data.ndim == 0:
+        if x._data.ndim == 0:
             out = out.reshape(())
     return Tensor._make(out, False, None)
 
@@ -307,7 +307,7 @@ def var(x: Tensor, dim: Any = None, unbiased: bool | None = None,
     """
     dim, correction = _correction("var", dim, unbiased, correction)
     dim, keepdim = dim_args("var", dim, keepdim, axis, keepdims)
-    return Var.apply(x, axes=normalize_axes(dim, x.data.ndim), keepdims=keepdim,
+    return Var.apply(x, axes=normalize_axes(dim, x._data.ndim), keepdims=keepdim,
                      correction=correction)
 
 
@@ -317,7 +317,7 @@ def std(x: Tensor, dim: Any = None, unbiased: bool | None = None,
     """Standard deviation ``sqrt(var(x))``, arguments as in ``var``."""
     dim, correction = _correction("std", dim, unbiased, correction)
     dim, keepdim = dim_args("std", dim, keepdim, axis, keepdims)
-    return sqrt(Var.apply(x, axes=normalize_axes(dim, x.data.ndim), keepdims=keepdim,
+    return sqrt(Var.apply(x, axes=normalize_axes(dim, x._data.ndim), keepdims=keepdim,
                           correction=correction))
 
 
@@ -335,7 +335,7 @@ def logsumexp(x: Tensor, dim: Any = None, keepdim: bool | None = None, *, axis: 
 
     dim, keepdim = dim_args("logsumexp", dim, keepdim, axis, keepdims)
     dim = -1 if dim is None else dim
-    return LogSumExp.apply(x, axes=normalize_axes(dim, x.data.ndim), keepdims=keepdim)
+    return LogSumExp.apply(x, axes=normalize_axes(dim, x._data.ndim), keepdims=keepdim)
 
 
 def _exclusive_cumprod(x: np.ndarray, axis: int, reverse: bool) -> np.ndarray:
@@ -385,7 +385,7 @@ def prod(x: Tensor, dim: int | None = None, keepdim: bool | None = None, *,
     dim, keepdim = dim_args("prod", dim, keepdim, axis, keepdims)
     x = _cast_first(x, dtype)
     if dim is not None:
-        dim = single_dim("prod", dim, x.data.ndim) if x.data.ndim else None
+        dim = single_dim("prod", dim, x._data.ndim) if x._data.ndim else None
     return Prod.apply(x, axis=dim, keepdims=keepdim)
 
 
@@ -415,19 +415,19 @@ def cumsum(x: Tensor, dim: int | None = None, *, dtype: Any = None,
     """
     dim, _ = dim_args("cumsum", dim, None, axis, None)
     x = _cast_first(x, dtype)
-    if x.data.dtype.kind == "b":  # PyTorch counts booleans in int64
-        x = Tensor._make(x.data.astype(np.int64), False, None)
-    if dim is None or x.data.ndim == 0:
-        x = reshape(x, (-1,)) if x.data.ndim != 1 else x
+    if x._data.dtype.kind == "b":  # PyTorch counts booleans in int64
+        x = Tensor._make(x._data.astype(np.int64), False, None)
+    if dim is None or x._data.ndim == 0:
+        x = reshape(x, (-1,)) if x._data.ndim != 1 else x
         dim = 0
-    return CumSum.apply(x, axis=single_dim("cumsum", dim, x.data.ndim))
+    return CumSum.apply(x, axis=single_dim("cumsum", dim, x._data.ndim))
 
 
 def _logical(op: str, x: Tensor, dim: Any, keepdim: bool | None, axis: Any,
              keepdims: bool | None) -> Tensor:
     dim, keepdim = dim_args(op, dim, keepdim, axis, keepdims)
     reduce = np.any if op == "any" else np.all
-    out = reduce(x.data, axis=normalize_axes(dim, x.data.ndim), keepdims=keepdim)
+    out = reduce(x._data, axis=normalize_axes(dim, x._data.ndim), keepdims=keepdim)
     return Tensor._make(np.asarray(out), False, None)
 
 
@@ -515,7 +515,7 @@ def norm(x: Tensor, p: Any = 2, dim: Any = None, keepdim: bool = False, *,
                          "matrix norms such as 'nuc' are not implemented)")
     x = _cast_first(x, dtype)
     dim, _ = dim_args("norm", dim, None)
-    return Norm.apply(x, p=float(p), axes=normalize_axes(dim, x.data.ndim),
+    return Norm.apply(x, p=float(p), axes=normalize_axes(dim, x._data.ndim),
                       keepdims=bool(keepdim))
 
 
@@ -570,12 +570,12 @@ def cumprod(x: Tensor, dim: int | None = None, *, dtype: Any = None,
     """
     dim, _ = dim_args("cumprod", dim, None, axis, None)
     x = _cast_first(x, dtype)
-    if x.data.dtype.kind == "b":  # PyTorch multiplies booleans in int64
-        x = Tensor._make(x.data.astype(np.int64), False, None)
-    if dim is None or x.data.ndim == 0:
-        x = reshape(x, (-1,)) if x.data.ndim != 1 else x
+    if x._data.dtype.kind == "b":  # PyTorch multiplies booleans in int64
+        x = Tensor._make(x._data.astype(np.int64), False, None)
+    if dim is None or x._data.ndim == 0:
+        x = reshape(x, (-1,)) if x._data.ndim != 1 else x
         dim = 0
-    return CumProd.apply(x, axis=single_dim("cumprod", dim, x.data.ndim))
+    return CumProd.apply(x, axis=single_dim("cumprod", dim, x._data.ndim))
 
 
 __all__ += ["cumprod"]

@@ -175,7 +175,7 @@ def interpolate(input: Tensor, size: Any = None, scale_factor: Any = None,
     if mode not in _MODES:
         raise ValueError(f"{name}: mode must be one of {', '.join(_MODES)} (bicubic, "
                          f"trilinear and lanczos are not supported), got {mode!r}")
-    x = input.data
+    x = input._data
     if x.ndim not in (3, 4):
         raise ValueError(f"{name}: expected input of shape (N, C, L) or (N, C, H, W), got "
                          f"{input.shape}")

@@ -52,11 +52,11 @@ def bernoulli(input: Any, p: float | None = None, *,  # noqa: A002
         tensor([0., 1., 1.])
     """
     x = input if isinstance(input, Tensor) else Tensor(input)
-    probs = np.asarray(x.data if p is None else p, dtype=np.float64)
+    probs = np.asarray(x._data if p is None else p, dtype=np.float64)
     if probs.size and (np.isnan(probs).any() or probs.min() < 0 or probs.max() > 1):
         raise ValueError("bernoulli: probabilities must be in [0, 1]")
-    draws = resolve_generator(generator).random(x.data.shape, np.float64) < probs
-    values = draws.astype(x.data.dtype if x.data.dtype.kind != "b" else np.bool_)
+    draws = resolve_generator(generator).random(x._data.shape, np.float64) < probs
+    values = draws.astype(x._data.dtype if x._data.dtype.kind != "b" else np.bool_)
     if x.requires_grad:
         return Sampled.apply(x, values=values)
     return Tensor._make(values, False, None)
@@ -104,7 +104,7 @@ def normal(mean: Any = 0.0, std: Any = 1.0, size: Any = None, *,
     except ValueError:
         raise ValueError(f"normal: mean of shape {m.shape} and std of shape {s.shape} do "
                          "not broadcast together") from None
-    dt = np.result_type(*[t.data.dtype for t in tensors])
+    dt = np.result_type(*[t._data.dtype for t in tensors])
     if dt.kind != "f":
         raise TypeError(f"normal: mean and std must be floating tensors, got {dt}")
     values = (m + s * gen.normal(shape, np.float64)).astype(dt)

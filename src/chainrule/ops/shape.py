@@ -33,7 +33,7 @@ class Reshape(Function):
 
 
 def reshape(x: Tensor, shape: tuple[int, ...]) -> Tensor:
-    if x.data.shape == tuple(shape):
+    if x._data.shape == tuple(shape):
         return x
     return Reshape.apply(x, shape=tuple(shape))
 
@@ -43,7 +43,7 @@ view = reshape
 
 def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     """Merge axes ``start_dim..end_dim`` (inclusive) into one, like ``torch.flatten``."""
-    shape = x.data.shape
+    shape = x._data.shape
     nd = len(shape)
     if nd == 0:
         return reshape(x, (1,))
@@ -58,7 +58,7 @@ def squeeze(x: Tensor, dim: Any = None, *, axis: Any = None) -> Tensor:
     """Drop size-1 axes: all of them, or those among ``dim`` (an int or tuple); a named
     axis that is not size 1 stays, as in PyTorch."""
     dim, _ = dim_args("squeeze", dim, None, axis)
-    shape = x.data.shape
+    shape = x._data.shape
     if dim is None:
         new = tuple(n for n in shape if n != 1)
     else:
@@ -73,7 +73,7 @@ def unsqueeze(x: Tensor, dim: int | None = None, *, axis: int | None = None) -> 
     dim, _ = dim_args("unsqueeze", dim, None, axis)
     if dim is None:
         raise TypeError("unsqueeze() needs dim, the position of the new axis")
-    shape = list(x.data.shape)
+    shape = list(x._data.shape)
     pos = single_dim("unsqueeze", dim, len(shape) + 1)
     shape.insert(pos, 1)
     return reshape(x, tuple(shape))
@@ -103,7 +103,7 @@ permute = transpose
 
 def swapaxes(x: Tensor, a: int, b: int) -> Tensor:
     """Exchange two axes (``torch.transpose(x, a, b)``)."""
-    axes = list(range(x.data.ndim))
+    axes = list(range(x._data.ndim))
     axes[a], axes[b] = axes[b], axes[a]
     return transpose(x, tuple(axes))
 
@@ -115,9 +115,9 @@ def _is_advanced(index: Any) -> bool:
 
 def _plain_index(index: Any) -> Any:
     if isinstance(index, Tensor):
-        return index.data
+        return index._data
     if isinstance(index, tuple):
-        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
+        return tuple(i._data if isinstance(i, Tensor) else i for i in index)
     return index
 
 
@@ -233,7 +233,7 @@ class BroadcastTo(Function):
 
 def broadcast_to(x: Tensor, shape: tuple[int, ...]) -> Tensor:
     """Repeat size-1 axes to ``shape`` without copying (``torch.expand``)."""
-    shape = tuple(x.data.shape[i - len(shape) + x.data.ndim] if n == -1 else n
+    shape = tuple(x._data.shape[i - len(shape) + x._data.ndim] if n == -1 else n
                   for i, n in enumerate(shape))
     return BroadcastTo.apply(x, shape=shape)
 
@@ -256,8 +256,8 @@ def pad(x: Tensor, widths: Any, value: float = 0.0) -> Tensor:
     (flat widths, last dimension first, negative widths and the other modes), which
     ``chainrule.pad`` and ``F.pad`` are."""
     widths = tuple((int(a), int(b)) for a, b in widths)
-    if len(widths) != x.data.ndim:
-        raise ValueError(f"pad: need {x.data.ndim} (before, after) pairs for shape "
+    if len(widths) != x._data.ndim:
+        raise ValueError(f"pad: need {x._data.ndim} (before, after) pairs for shape "
                          f"{x.shape}, got {len(widths)}")
     return Pad.apply(x, widths=widths, value=value)
 
@@ -292,7 +292,7 @@ def repeat(x: Tensor, *sizes: Any) -> Tensor:
     """
     reps = tuple(int(n) for n in (sizes[0] if len(sizes) == 1 and isinstance(
         sizes[0], (tuple, list)) else sizes))
-    if len(reps) < x.data.ndim:
+    if len(reps) < x._data.ndim:
         raise ValueError(f"repeat: {len(reps)} repeat count(s) {reps} for a tensor of shape "
                          f"{x.shape}; give at least one per dimension")
     if any(n < 0 for n in reps):
@@ -314,8 +314,8 @@ def split(x: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor,
         >>> [p.shape for p in cr.split(cr.ones(5, 2), 2)]
         [(2, 2), (2, 2), (1, 2)]
     """
-    d = single_dim("split", dim, x.data.ndim)
-    n = x.data.shape[d]
+    d = single_dim("split", dim, x._data.ndim)
+    n = x._data.shape[d]
     if isinstance(split_size_or_sections, (int, np.integer)):
         size = int(split_size_or_sections)
         if size <= 0:
@@ -343,7 +343,7 @@ def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
     """
     if chunks <= 0:
         raise ValueError(f"chunk: chunks must be positive, got {chunks}")
-    n = x.data.shape[single_dim("chunk", dim, x.data.ndim)]
+    n = x._data.shape[single_dim("chunk", dim, x._data.ndim)]
     return split(x, max(-(-n // chunks), 1), dim)
 
 
@@ -388,7 +388,7 @@ def flip(x: Tensor, dims: Any) -> Tensor:
         tensor([[2., 1.],
                 [4., 3.]])
     """
-    return Flip.apply(x, axes=_dims_tuple("flip", dims, x.data.ndim) if x.data.ndim else ())
+    return Flip.apply(x, axes=_dims_tuple("flip", dims, x._data.ndim) if x._data.ndim else ())
 
 
 class Roll(Function):
@@ -425,7 +425,7 @@ def roll(x: Tensor, shifts: Any, dims: Any = None) -> Tensor:
             raise ValueError(f"roll: without dims give one shift, got {shift_t}")
         return Roll.apply(x, shifts=shift_t, axes=None)
     items = (dims,) if isinstance(dims, (int, np.integer)) else tuple(dims)
-    axes = tuple(single_dim("roll", d, x.data.ndim) for d in items)
+    axes = tuple(single_dim("roll", d, x._data.ndim) for d in items)
     if len(axes) != len(shift_t):
         raise ValueError(f"roll: {len(shift_t)} shift(s) {shift_t} for {len(axes)} dim(s) "
                          f"{tuple(items)}: give one shift per dim")
@@ -441,7 +441,7 @@ def movedim(x: Tensor, source: Any, destination: Any) -> Tensor:
         >>> cr.movedim(cr.zeros(2, 3, 4), 0, -1).shape
         (3, 4, 2)
     """
-    nd = x.data.ndim
+    nd = x._data.ndim
     src = _dims_tuple("movedim", source, nd)
     dst = _dims_tuple("movedim", destination, nd)
     if len(src) != len(dst):
@@ -466,8 +466,8 @@ def narrow(x: Tensor, dim: int, start: Any, length: int) -> Tensor:
         tensor([[1, 2],
                 [4, 5]])
     """
-    d = single_dim("narrow", dim, x.data.ndim)
-    n = x.data.shape[d]
+    d = single_dim("narrow", dim, x._data.ndim)
+    n = x._data.shape[d]
     s = int(start.item() if isinstance(start, Tensor) else start)
     if not -n <= s <= n:
         raise IndexError(f"narrow: start {s} is out of range for dim {dim} of size {n}")
@@ -488,8 +488,8 @@ def unflatten(x: Tensor, dim: int, sizes: Any) -> Tensor:
         >>> cr.zeros(2, 12).unflatten(1, (3, -1)).shape
         (2, 3, 4)
     """
-    d = single_dim("unflatten", dim, x.data.ndim)
-    shape = x.data.shape
+    d = single_dim("unflatten", dim, x._data.ndim)
+    shape = x._data.shape
     sizes = tuple(int(s) for s in sizes)
     if not sizes:
         raise ValueError("unflatten: sizes must name at least one size")
@@ -517,7 +517,7 @@ def tile(x: Tensor, dims: Any) -> Tensor:
         tensor([[1., 2., 1., 2.]])
     """
     reps = (int(dims),) if isinstance(dims, (int, np.integer)) else tuple(int(n) for n in dims)
-    reps = (1,) * (x.data.ndim - len(reps)) + reps
+    reps = (1,) * (x._data.ndim - len(reps)) + reps
     return repeat(x, *reps)
 
 
@@ -542,7 +542,7 @@ def repeat_interleave(x: Any, repeats: Any = None, dim: int | None = None, *,
                 [3, 4]])
     """
     if repeats is None:
-        counts = np.asarray(x.data if isinstance(x, Tensor) else x)
+        counts = np.asarray(x._data if isinstance(x, Tensor) else x)
         if counts.ndim != 1 or counts.dtype.kind not in "iu":
             raise ValueError(f"repeat_interleave(repeats): repeats must be 1-d integers, got "
                              f"shape {counts.shape} and dtype {counts.dtype}")
@@ -553,9 +553,9 @@ def repeat_interleave(x: Any, repeats: Any = None, dim: int | None = None, *,
     if dim is None:
         x, d = reshape(x, (-1,)), 0
     else:
-        d = single_dim("repeat_interleave", dim, x.data.ndim)
-    n = x.data.shape[d] if x.data.ndim else 1
-    reps = np.asarray(repeats.data if isinstance(repeats, Tensor) else repeats)
+        d = single_dim("repeat_interleave", dim, x._data.ndim)
+    n = x._data.shape[d] if x._data.ndim else 1
+    reps = np.asarray(repeats._data if isinstance(repeats, Tensor) else repeats)
     if reps.dtype.kind not in "iu" or reps.ndim > 1 or (reps.ndim == 1 and
                                                          reps.size not in (1, n)):
         raise ValueError(f"repeat_interleave: repeats must be an int or 1-d integers of "
@@ -566,7 +566,7 @@ def repeat_interleave(x: Any, repeats: Any = None, dim: int | None = None, *,
     if output_size is not None and int(output_size) != index.size:
         raise ValueError(f"repeat_interleave: output_size={output_size} but the repeats "
                          f"give {index.size}")
-    if x.data.ndim == 0:
+    if x._data.ndim == 0:
         x = reshape(x, (1,))
     return getitem(x, (slice(None),) * d + (index,))
 
@@ -581,10 +581,10 @@ def hstack(tensors: Any) -> Tensor:
         (2, 3)
     """
     ts = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
-    ts = [reshape(t, (1,)) if t.data.ndim == 0 else t for t in ts]
+    ts = [reshape(t, (1,)) if t._data.ndim == 0 else t for t in ts]
     if not ts:
         raise ValueError("hstack needs at least one tensor")
-    return concatenate(ts, 0 if ts[0].data.ndim == 1 else 1)
+    return concatenate(ts, 0 if ts[0]._data.ndim == 1 else 1)
 
 
 def vstack(tensors: Any) -> Tensor:
@@ -597,7 +597,7 @@ def vstack(tensors: Any) -> Tensor:
         (2, 3)
     """
     ts = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
-    ts = [reshape(t, (1, -1)) if t.data.ndim < 2 else t for t in ts]
+    ts = [reshape(t, (1, -1)) if t._data.ndim < 2 else t for t in ts]
     if not ts:
         raise ValueError("vstack needs at least one tensor")
     return concatenate(ts, 0)

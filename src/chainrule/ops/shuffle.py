@@ -27,7 +27,7 @@ def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:  # noqa: A002
     """
     name = "pixel_shuffle"
     r = _factor(name, upscale_factor, "upscale_factor")
-    shape = input.data.shape
+    shape = input._data.shape
     if len(shape) < 3:
         raise ValueError(f"{name}: expects input to have at least 3 dimensions, but got "
                          f"input with {len(shape)} dimension(s), shape {input.shape}")
@@ -51,7 +51,7 @@ def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:  # noqa: A0
     """
     name = "pixel_unshuffle"
     r = _factor(name, downscale_factor, "downscale_factor")
-    shape = input.data.shape
+    shape = input._data.shape
     if len(shape) < 3:
         raise ValueError(f"{name}: expects input to have at least 3 dimensions, but got "
                          f"input with {len(shape)} dimension(s), shape {input.shape}")
@@ -76,7 +76,7 @@ def channel_shuffle(input: Tensor, groups: int) -> Tensor:  # noqa: A002
     """
     name = "channel_shuffle"
     g = _factor(name, groups, "groups")
-    shape = input.data.shape
+    shape = input._data.shape
     if len(shape) <= 2:
         raise ValueError(f"{name}: expects input with > 2 dims, but got input with sizes "
                          f"{list(shape)}")

@@ -29,7 +29,7 @@ def _argsort(a: np.ndarray, axis: int, descending: bool) -> np.ndarray:
 
 
 def _as_1d(x: Tensor) -> tuple[Tensor, bool]:
-    return (reshape(x, (1,)), True) if x.data.ndim == 0 else (x, False)
+    return (reshape(x, (1,)), True) if x._data.ndim == 0 else (x, False)
 
 
 def argsort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = False
@@ -42,8 +42,8 @@ def argsort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = F
         tensor([1, 2, 0])
     """
     x1, scalar = _as_1d(x)
-    d = single_dim("argsort", dim, x.data.ndim)
-    out = _argsort(x1.data, d, descending).astype(np.int64, copy=False)
+    d = single_dim("argsort", dim, x._data.ndim)
+    out = _argsort(x1._data, d, descending).astype(np.int64, copy=False)
     return Tensor._make(out.reshape(()) if scalar else out, False, None)
 
 
@@ -63,8 +63,8 @@ def sort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = Fals
         (tensor([3., 2., 1.]), tensor([0, 2, 1]))
     """
     x1, scalar = _as_1d(x)
-    d = single_dim("sort", dim, x.data.ndim)
-    index = _argsort(x1.data, d, descending).astype(np.int64, copy=False)
+    d = single_dim("sort", dim, x._data.ndim)
+    index = _argsort(x1._data, d, descending).astype(np.int64, copy=False)
     values = gather(x1, d, index, unique=True)
     if scalar:
         return return_types.sort(reshape(values, ()),
@@ -83,12 +83,12 @@ def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = 
         tensor([1, 3])
     """
     x1, scalar = _as_1d(x)
-    d = single_dim("topk", dim, x.data.ndim)
-    n = x1.data.shape[d]
+    d = single_dim("topk", dim, x._data.ndim)
+    n = x1._data.shape[d]
     if not 0 <= k <= n:
         raise ValueError(f"topk: k={k} is out of range for dim {dim} of size {n} "
                          f"(shape {x.shape})")
-    order = _argsort(x1.data, d, descending=largest)
+    order = _argsort(x1._data, d, descending=largest)
     index = np.take(order, np.arange(k), axis=d).astype(np.int64, copy=False)
     values = gather(x1, d, index, unique=True)
     if scalar and k == 1:  # a 0-d input gives 0-d results, as in PyTorch
@@ -125,7 +125,7 @@ def unique(x: Any, sorted: bool = True, return_inverse: bool = False,  # noqa: A
         >>> cr.unique(cr.tensor([3, 1, 3, 2]), return_counts=True)
         (tensor([1, 2, 3]), tensor([1, 1, 2]))
     """
-    a = np.asarray(x.data if isinstance(x, Tensor) else x)
+    a = np.asarray(x._data if isinstance(x, Tensor) else x)
     axis = None if dim is None else single_dim("unique", dim, a.ndim)
     values, inverse, counts = np.unique(a, return_inverse=True, return_counts=True,
                                         axis=axis)

@@ -30,7 +30,7 @@ def grad_norm(parameters: Tensor | Iterable[Tensor], norm_type: float = 2.0) -> 
     Example:
         >>> import chainrule as cr
         >>> w = cr.nn.Parameter([3.0, 4.0])
-        >>> w.grad = w.data.copy()
+        >>> w.grad = w.data.clone()
         >>> cr.optim.grad_norm([w])
         5.0
     """
@@ -58,20 +58,20 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
     Example:
         >>> import chainrule as cr
         >>> w = cr.nn.Parameter([3.0, 4.0])
-        >>> w.grad = w.data.copy()
+        >>> w.grad = w.data.clone()
         >>> cr.optim.clip_grad_norm_([w], max_norm=1.0)
         5.0
-        >>> w.grad.data.round(4)
-        array([0.6, 0.8], dtype=float32)
+        >>> w.grad.data.round(decimals=4)
+        tensor([0.6, 0.8])
     """
     max_norm = float(max_norm)
     if not max_norm >= 0:
         raise ValueError(f"clip_grad_norm_: max_norm must be >= 0, got {max_norm}")
     params = _with_grads(parameters)
-    total = _total_norm([p.grad.data for p in params], _check_norm_type(norm_type))
+    total = _total_norm([p.grad._data for p in params], _check_norm_type(norm_type))
     if error_if_nonfinite and not math.isfinite(total):
         bad = [f"#{i} shape {p.shape}" + (f" '{p.name}'" if p.name else "")
-               for i, p in enumerate(params) if not np.all(np.isfinite(p.grad.data))]
+               for i, p in enumerate(params) if not np.all(np.isfinite(p.grad._data))]
         raise RuntimeError(f"clip_grad_norm_: the total {norm_type}-norm of the gradients is "
                            f"{total}; non-finite gradients in parameters {', '.join(bad)}. "
                            "Pass error_if_nonfinite=False to scale them anyway.")
@@ -80,7 +80,7 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
         return total
     for p in params:
         g = p.grad
-        g.data = np.multiply(g.data, coef)
+        g._data = np.multiply(g._data, coef)
     return total
 
 
@@ -96,17 +96,17 @@ def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -
     Example:
         >>> import chainrule as cr
         >>> w = cr.nn.Parameter([-3.0, 0.5])
-        >>> w.grad = w.data.copy()
+        >>> w.grad = w.data.clone()
         >>> cr.optim.clip_grad_value_([w], 1.0)
         >>> w.grad.data
-        array([-1. ,  0.5], dtype=float32)
+        tensor([-1. ,  0.5])
     """
     clip_value = float(clip_value)
     if not clip_value >= 0:
         raise ValueError(f"clip_grad_value_: clip_value must be >= 0, got {clip_value}")
     for p in _with_grads(parameters):
         g = p.grad
-        g.data = np.clip(g.data, -clip_value, clip_value)
+        g._data = np.clip(g._data, -clip_value, clip_value)
 
 
 def _with_grads(parameters: Tensor | Iterable[Tensor]) -> list[Tensor]:
@@ -123,7 +123,7 @@ def _with_grads(parameters: Tensor | Iterable[Tensor]) -> list[Tensor]:
 
 
 def _grads(parameters: Tensor | Iterable[Tensor]) -> list[np.ndarray]:
-    return [p.grad.data for p in _with_grads(parameters)]
+    return [p.grad._data for p in _with_grads(parameters)]
 
 
 def _check_norm_type(norm_type: float) -> float:

@@ -49,10 +49,10 @@ class Optimizer:
         >>> import chainrule as cr
         >>> w = cr.nn.Parameter([1.0, 2.0])
         >>> opt = cr.optim.SGD([w], lr=0.5)
-        >>> w.grad = w.data.copy()
+        >>> w.grad = w.data.clone()
         >>> opt.step()
         >>> w.data
-        array([0.5, 1. ], dtype=float32)
+        tensor([0.5, 1. ])
     """
 
     def __init__(self, params: ParamsT, defaults: dict[str, Any]) -> None:
@@ -117,7 +117,7 @@ class Optimizer:
                 else:
                     g = p.grad
                     if g is not None:
-                        g.data = np.zeros_like(g.data)
+                        g._data = np.zeros_like(g._data)
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient (those with ``grad is None`` are
@@ -151,8 +151,8 @@ class Optimizer:
             g = p._grad  # the .grad property's storage, read without a call per parameter
             if g is None:
                 continue
-            g = g.data  # the array the engine accumulated: no copy
-            w = p.data
+            g = g._data  # the array the engine accumulated: no copy
+            w = p._data
             if g.shape != w.shape:
                 raise self._shape_error(p, g)
             s = state[p]
@@ -255,7 +255,7 @@ class Optimizer:
                 raise ValueError(f"{name}.load_state_dict: state for parameter {idx}, but the "
                                  f"optimizer has parameters 0..{len(by_index) - 1}")
             p, group = by_index[idx]
-            new_state[p] = self._load_single(idx, p.data, saved_state, group)
+            new_state[p] = self._load_single(idx, p._data, saved_state, group)
         for group, new in zip(self.param_groups, new_groups):
             group.clear()
             group.update(new)
@@ -278,7 +278,7 @@ class Optimizer:
         for k, like in template.items():
             value = saved[k]
             if isinstance(like, np.ndarray):
-                arr = value.data if isinstance(value, Tensor) else np.asarray(value)
+                arr = value._data if isinstance(value, Tensor) else np.asarray(value)
                 if arr.shape != like.shape:
                     raise ValueError(f"{where}: '{k}' has shape {arr.shape}, expected "
                                      f"{like.shape} (the parameter's shape)")
@@ -306,7 +306,7 @@ class Optimizer:
                     label = f" '{p.name}'" if p.name else ""
                     where = f"parameter {pi}{label} of param group {gi}"
         return ValueError(f"{type(self).__name__}: {where} has a gradient of shape "
-                          f"{grad.shape}, but the parameter's shape is {p.data.shape}")
+                          f"{grad.shape}, but the parameter's shape is {p._data.shape}")
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
@@ -486,8 +486,8 @@ def _as_param_list(params: Any, where: str) -> list[Tensor]:
         if not p.is_leaf:
             raise ValueError(f"{where}: item {i} is the result of an operation (a non-leaf "
                              "tensor); optimize the leaf Parameters it was computed from")
-        if p.data.dtype.kind != "f":
-            raise ValueError(f"{where}: item {i} has dtype {p.data.dtype}; only floating "
+        if p._data.dtype.kind != "f":
+            raise ValueError(f"{where}: item {i} has dtype {p._data.dtype}; only floating "
                              "tensors can be optimized")
     if len({id(p) for p in params}) != len(params):
         raise ValueError(f"{where} lists the same parameter more than once")

@@ -86,8 +86,8 @@ class SGD(Optimizer):
         for p in group["params"]:
             g = p._grad  # the .grad property's storage, read without a call per parameter
             if g is not None:
-                g = g.data
-                w = p.data
+                g = g._data
+                w = p._data
                 if g.shape != w.shape:
                     raise self._shape_error(p, g)
                 if (fast and w.dtype is _F32 and g.dtype is _F32 and w.flags.c_contiguous

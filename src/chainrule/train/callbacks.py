@@ -292,10 +292,10 @@ class Divergence:
 def _nonfinite_tensor(model: Any) -> str | None:
     """Name of the first parameter or buffer holding NaN/Inf, or None."""
     for name, t in model.named_parameters():
-        if not np.isfinite(t.data).all():
+        if not np.isfinite(t._data).all():
             return f"parameter {name}"
     for name, b in model.named_buffers():
-        if b is not None and b.data.dtype.kind == "f" and not np.isfinite(b.data).all():
+        if b is not None and b._data.dtype.kind == "f" and not np.isfinite(b._data).all():
             return f"buffer {name}"
     return None
 

@@ -89,7 +89,7 @@ def predict(model: Any, X: Any, batch_size: int = 1024) -> np.ndarray:
     from chainrule.backend import get_default_dtype
     from chainrule.tensor import Tensor
 
-    arr = np.asarray(X.data if isinstance(X, Tensor) else X)
+    arr = np.asarray(X._data if isinstance(X, Tensor) else X)
     if arr.dtype.kind in "biu":
         arr = arr.astype(get_default_dtype())
     elif arr.dtype.kind == "f" and arr.dtype != get_default_dtype():
@@ -105,7 +105,7 @@ def predict(model: Any, X: Any, batch_size: int = 1024) -> np.ndarray:
         with no_grad():
             for start in range(0, len(arr), batch_size):
                 chunk = np.ascontiguousarray(arr[start:start + batch_size])
-                outs.append(np.asarray(model(Tensor._make(chunk, False, None)).data))
+                outs.append(np.asarray(model(Tensor._make(chunk, False, None))._data))
     finally:
         model.train(was_training)
     return np.concatenate(outs)
@@ -470,7 +470,7 @@ def describe_file(path: str | os.PathLike, as_json: bool = False,
     layers = []
     if model is not None:
         for name, m in model.named_modules():
-            own = sum(p.data.size for p in m._parameters.values() if p is not None)
+            own = sum(p._data.size for p in m._parameters.values() if p is not None)
             if name and (own or not m._modules):
                 layers.append({"name": name, "layer": m._one_line(), "parameters": own})
     metadata = dict(info.metadata)

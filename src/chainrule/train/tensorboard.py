@@ -342,7 +342,7 @@ class TensorBoard(Callback):
         if self.writer is None:
             return
         for name, p in trainer.model.named_parameters():
-            self._histogram(f"weights/{name}", p.data, step)
+            self._histogram(f"weights/{name}", p._data, step)
             if p.grad is not None:
                 self._histogram(f"gradients/{name}", raw(p.grad), step)
 

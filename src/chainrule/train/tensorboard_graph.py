@@ -188,7 +188,7 @@ def trace(model: Module, calls: list[tuple[str, str, list[Tensor], list[Tensor]]
             continue
         inputs = [names[id(p._ctx) if p._ctx is not None and p._ctx.inputs is not None
                         else id(p)] for p in parents]
-        shape, dtype = tuple(int(d) for d in t.data.shape), str(t.data.dtype)
+        shape, dtype = tuple(int(d) for d in t._data.shape), str(t._data.dtype)
         if fn is not None and fn.inputs is not None:
             add(key, GraphNode(scoped(owner.get(key, root_name), fn.name), fn.name, inputs,
                                shape, dtype))

@@ -80,14 +80,14 @@ def resolve_loss(loss: str | Callable[..., Tensor]) -> Callable[..., Tensor]:
 
 def _float_array(a: Any) -> np.ndarray:
     """Floating inputs in the default dtype (converted once, here, not per batch)."""
-    arr = np.asarray(a.data if isinstance(a, Tensor) else a)
+    arr = np.asarray(a._data if isinstance(a, Tensor) else a)
     if arr.dtype.kind == "f" and arr.dtype != get_default_dtype():
         arr = arr.astype(get_default_dtype())
     return arr
 
 
 def _target_array(a: Any) -> np.ndarray:
-    arr = np.asarray(a.data if isinstance(a, Tensor) else a)
+    arr = np.asarray(a._data if isinstance(a, Tensor) else a)
     if arr.dtype.kind == "f" and arr.dtype != get_default_dtype():
         arr = arr.astype(get_default_dtype())
     elif arr.dtype.kind in "iu" and arr.dtype != np.int64:
@@ -361,7 +361,7 @@ class Trainer:
                     loss_sum += self.loss_fn(out, yb).item() * n
                     count += n
                     for m in metrics:
-                        m.update(out.data, yb)
+                        m.update(out._data, yb)
         finally:
             self.model.train(was_training)
         if shared:
@@ -393,7 +393,7 @@ class Trainer:
         try:
             with no_grad():
                 for start in range(0, len(X), size):
-                    outs.append(self.model(_input(X[start:start + size])).data)
+                    outs.append(self.model(_input(X[start:start + size]))._data)
         finally:
             self.model.train(was_training)
         return np.concatenate(outs)
@@ -490,7 +490,7 @@ class Trainer:
             run["loss_sum"] += value * n
             run["count"] += n
             for m in metrics:
-                m.update(out.data, raw(yb))
+                m.update(out._data, raw(yb))
             self.global_step = step + 1
             self.batch_in_epoch += 1
             if batch_end:

@@ -6,7 +6,7 @@ Example:
     >>> import chainrule as cr
     >>> from chainrule.nn.utils import clip_grad_norm_
     >>> w = cr.nn.Parameter([3.0, 4.0])
-    >>> w.grad = w.data.copy()
+    >>> w.grad = w.data.clone()
     >>> float(clip_grad_norm_([w], max_norm=1.0))
     5.0
 """

@@ -52,7 +52,7 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
     Example:
         >>> import chainrule as cr
         >>> w = cr.nn.Parameter([3.0, 4.0])
-        >>> w.grad = w.data.copy()
+        >>> w.grad = w.data.clone()
         >>> clip_grad_norm_(w, 1.0).item()
         5.0
         >>> [round(v, 4) for v in w.grad.tolist()]
@@ -71,7 +71,7 @@ def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float,
     Example:
         >>> import chainrule as cr
         >>> w = cr.nn.Parameter([-3.0, 0.5])
-        >>> w.grad = w.data.copy()
+        >>> w.grad = w.data.clone()
         >>> clip_grad_value_(w, 1.0)
         >>> w.grad.tolist()
         [-1.0, 0.5]
@@ -109,7 +109,7 @@ def clip_grads_with_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float
     Example:
         >>> import chainrule as cr
         >>> w = cr.nn.Parameter([3.0, 4.0])
-        >>> w.grad = w.data.copy()
+        >>> w.grad = w.data.clone()
         >>> clip_grads_with_norm_([w], 1.0, get_total_norm([w.grad]))
         >>> [round(v, 4) for v in w.grad.tolist()]
         [0.6, 0.8]

@@ -36,7 +36,7 @@ def parameters_to_vector(parameters: Iterable[Tensor]) -> Tensor:
     params = _tensors(parameters, "parameters_to_vector")
     if not params:
         raise ValueError("parameters_to_vector: no parameters given")
-    return concatenate([reshape(p, (p.data.size,)) for p in params], axis=0)
+    return concatenate([reshape(p, (p._data.size,)) for p in params], axis=0)
 
 
 def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
@@ -54,16 +54,16 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
     """
     if not isinstance(vec, Tensor):
         raise TypeError(f"vector_to_parameters expects a Tensor, got {type(vec).__name__}")
-    data = vec.data
+    data = vec._data
     if data.ndim != 1:
         raise ValueError(f"vector_to_parameters expects a 1-D vector, got shape {vec.shape}")
     params = _tensors(parameters, "vector_to_parameters")
-    needed = sum(p.data.size for p in params)
+    needed = sum(p._data.size for p in params)
     if data.size != needed:
         raise ValueError(f"vector_to_parameters: the vector has {data.size} elements but "
                          f"the parameters hold {needed}")
     start = 0
     for p in params:
-        n = p.data.size
-        np.copyto(p.data, data[start:start + n].reshape(p.data.shape), casting="unsafe")
+        n = p._data.size
+        np.copyto(p._data, data[start:start + n].reshape(p._data.shape), casting="unsafe")
         start += n
