@@ -7,12 +7,15 @@ the backward is ``∂E/∂x = (1/(m √(σ²+ε))) (m ĝ − Σĝ − x̂ Σ(ĝ 
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from chainrule import fast as _fast
 from chainrule.autograd import Function
-from chainrule.ops._util import ones_vector
+from chainrule.ops._util import kernel_array, ones_vector
 from chainrule.tensor import Tensor
 
 
@@ -239,7 +242,8 @@ class LayerNorm(Function):
     matrix-vector product (``x @ 1``, ``1 @ g``, ``g @ γ``): BLAS does those several
     times faster than NumPy's axis reductions over short rows. The backward's two row
     sums need no ĝ = γ g array: ``Σ ĝ = g @ γ`` and ``Σ ĝ x̂ = (g x̂) @ γ``, and ``g x̂``
-    is ``∂E/∂γ``'s summand anyway.
+    is ``∂E/∂γ``'s summand anyway. With ``chainrule.fast`` on, float32 runs the compiled
+    row loops of ``chainrule.fast.normalization`` instead (one pass each way).
     """
 
     __slots__ = ()
@@ -249,6 +253,12 @@ class LayerNorm(Function):
         m = 1
         for size in x.shape[x.ndim - ndim:]:
             m *= size
+        if (_fast.enabled and x.dtype == np.float32 and x.size
+                and (weight is None or weight.dtype == np.float32)
+                and (bias is None or bias.dtype == np.float32)):
+            kernels = _layer_norm_kernels()
+            if kernels is not None:
+                return self._forward_fast(kernels[0], x, weight, bias, m, ndim, eps)
         x2 = x.reshape(-1, m)
         ones = ones_vector(m, x.dtype)
         mean = x2 @ ones
@@ -270,8 +280,37 @@ class LayerNorm(Function):
         self.saved = (xhat, inv_std, w2, x.shape, x.shape[x.ndim - ndim:])
         return out.reshape(x.shape)
 
+    def _forward_fast(self, kernel: Callable[..., Any], x: np.ndarray,
+                      weight: np.ndarray | None, bias: np.ndarray | None, m: int,
+                      ndim: int, eps: float) -> np.ndarray:
+        """float32 with ``chainrule.fast``: one compiled pass over the rows writes y and
+        each row's μ and σ⁻¹; backward's kernel recomputes x̂ from them and x (kept by
+        reference: no x̂ array is written or held)."""
+        x2 = kernel_array(x).reshape(-1, m)
+        rows = x2.shape[0]
+        out = np.empty((rows, m), np.float32)
+        mean = np.empty(rows, np.float32)
+        inv_std = np.empty(rows, np.float32)
+        if weight is None:
+            w2 = None
+            kernel(x2, _NO_F32, _NO_F32, eps, False, out, mean, inv_std)
+        else:
+            w2 = kernel_array(weight).reshape(m)
+            b2 = np.zeros(m, np.float32) if bias is None else kernel_array(bias).reshape(m)
+            kernel(x2, w2, b2, eps, True, out, mean, inv_std)
+        # None first marks the fast path's layout (NumPy's starts with x̂)
+        self.saved = (None, x2, mean, inv_std, w2, x.shape, x.shape[x.ndim - ndim:])
+        return out.reshape(x.shape)
+
     def backward(self, g: np.ndarray) -> tuple:
-        xhat, inv_std, w2, shape, affine = self.saved
+        if self.saved[0] is None:  # saved by _forward_fast
+            kernels = _layer_norm_kernels()
+            if kernels is not None:
+                return self._backward_fast(kernels[1], g)
+            _, x2, mean, inv_std, w2, shape, affine = self.saved  # the path went off
+            xhat = (x2 - mean[:, None]) * inv_std[:, None]
+        else:
+            xhat, inv_std, w2, shape, affine = self.saved
         needs = self.needs_input_grad
         rows, m = xhat.shape
         g2 = g.reshape(rows, m)
@@ -301,6 +340,38 @@ class LayerNorm(Function):
             gx += sum_g[:, None]
             grads[0] = gx.reshape(shape)
         return tuple(grads) if len(grads) > 1 else grads[0]  # one input: a bare array
+
+    def _backward_fast(self, kernel: Callable[..., Any], g: np.ndarray) -> tuple:
+        _, x2, mean, inv_std, w2, shape, affine = self.saved
+        needs = self.needs_input_grad
+        rows, m = x2.shape
+        need_w = len(needs) > 1 and needs[1]
+        need_b = len(needs) > 2 and needs[2]
+        gx = np.empty((rows, m), np.float32) if needs[0] else _NO_F32_2D
+        gw = np.zeros(m) if need_w else _NO_F64
+        gb = np.zeros(m) if need_b else _NO_F64
+        kernel(kernel_array(g.astype(np.float32, copy=False)).reshape(rows, m), x2, mean,
+               inv_std, np.ones(m, np.float32) if w2 is None else w2, needs[0], need_w,
+               need_b, gx, gw, gb)
+        grads: list = [gx.reshape(shape) if needs[0] else None]
+        if len(needs) > 1:
+            grads.append(gw.astype(np.float32).reshape(affine) if need_w else None)
+            if len(needs) > 2:
+                grads.append(gb.astype(np.float32).reshape(affine) if need_b else None)
+        return tuple(grads) if len(grads) > 1 else grads[0]
+
+
+_NO_F32 = np.zeros(1, np.float32)  # placeholders for the arguments a kernel call skips
+_NO_F32_2D = np.zeros((1, 1), np.float32)
+_NO_F64 = np.zeros(1)
+
+
+def _layer_norm_kernels() -> tuple[Callable[..., Any], Callable[..., Any]] | None:
+    def build() -> tuple[Callable[..., Any], Callable[..., Any]]:
+        module = importlib.import_module("chainrule.fast.normalization")
+        return module.build_layer_norm_forward(), module.build_layer_norm_backward()
+
+    return _fast.kernel("layer_norm", build)
 
 
 def layer_norm(input: Tensor, normalized_shape: int | tuple[int, ...],
