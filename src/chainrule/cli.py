@@ -133,8 +133,8 @@ def _add_train(sub: Any) -> None:
     g.add_argument("--fast", action=argparse.BooleanOptionalAction,
                    help="compiled numba kernels where chainrule has them, float32 only: "
                    "Adam, AdamW, SGD and RMSprop updates (the same bits as NumPy), the "
-                   "LSTM/GRU time steps (within 1e-6), the exact GELU, LayerNorm; needs pip install "
-                   "'chainrule[fast]' (without numba: one warning, then NumPy); "
+                   "LSTM/GRU time steps (within 1e-6), the exact GELU, LayerNorm; needs pip "
+                   "install 'chainrule[fast]' (without numba: one warning, then NumPy); "
                    "CHAINRULE_FAST=1 does the same")
     _add_tensorboard(g)
     _add_distributed(p)
