@@ -8,6 +8,7 @@ The real 2-rank jobs are in ``test_distributed_mpi.py``.
 
 from __future__ import annotations
 
+import json
 import sys
 
 import numpy as np
@@ -502,3 +503,20 @@ def test_benchmark_scaling_model():
     assert bench.ring_seconds(1e6, 1000, 1e9, 0) < 2e-3
     lines = bench.scaling_table("m", 2e6, 0.01)
     assert len(lines) == 2 + len(bench.LINKS) and "1 GbE" in lines[2]
+
+
+def test_sync_batch_norm_flag_needs_batch_norm_and_is_plain_batch_norm_alone(tmp_path, capsys):
+    from chainrule.cli import main
+
+    base = ["train", "--data", "moons", "--model", "mlp:16", "--epochs", "2", "--quiet",
+            "--no-plots"]
+    assert main([*base, "--sync-batch-norm", "--out", str(tmp_path / "x")]) != 0
+    assert "needs batch_norm (--batch-norm)" in capsys.readouterr().err
+    assert not (tmp_path / "x" / "model.safetensors").exists()
+    # one process reduces over itself: the same run as BatchNorm's
+    assert main([*base, "--batch-norm", "--out", str(tmp_path / "bn")]) == 0
+    assert main([*base, "--batch-norm", "--sync-batch-norm", "--out", str(tmp_path / "sync")]
+                ) == 0
+    summaries = [json.loads((tmp_path / name / "summary.json").read_text())
+                 for name in ("bn", "sync")]
+    assert summaries[0]["test"] == summaries[1]["test"]

@@ -187,3 +187,19 @@ def test_cli_distributed_train_writes_one_run_folder(tmp_path):
     from chainrule.cli import main
 
     assert main(["train", "--resume", str(out), "--epochs", "4", "--quiet"]) == 1
+
+
+def test_cli_sync_batch_norm_shares_statistics_across_ranks(tmp_path):
+    out = tmp_path / "run"
+    result, _ = launch(["-m", "chainrule", "train", "--distributed", "--data", "moons",
+                        "--model", "mlp:16", "--batch-norm", "--sync-batch-norm",
+                        "--epochs", "2", "--scheduler", "none", "--out", str(out),
+                        "--no-plots"], limit=90)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "BatchNorm statistics over all ranks" in result.stdout
+    assert json.loads((out / "config.json").read_text())["sync_batch_norm"] is True
+    from chainrule.io import load
+    from chainrule.nn import SyncBatchNorm
+
+    model = load(out / "model.safetensors")  # one process reads it, in eval mode a BatchNorm
+    assert any(isinstance(m, SyncBatchNorm) for m in model.modules())

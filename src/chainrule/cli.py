@@ -148,6 +148,9 @@ def _add_distributed(p: Any) -> None:
                    "'mpiexec -n N python -m mpi4py -m chainrule train --distributed ...' "
                    "(needs chainrule[mpi]); --batch-size is per rank; rank 0 writes the "
                    "run folder")
+    g.add_argument("--sync-batch-norm", action=argparse.BooleanOptionalAction,
+                   help="with --batch-norm: normalise each batch with the statistics of "
+                   "every rank's batch together (SyncBatchNorm) instead of each rank's own")
 
 
 def _add_no_verify(p: Any) -> None:

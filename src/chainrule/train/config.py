@@ -69,6 +69,7 @@ class TrainConfig:
     verify: bool = True                # check the resumed checkpoint's checksums
     tensorboard: str | None = None     # TensorBoard event folder ("": <out>/tensorboard)
     distributed: bool = False          # data parallel over the ranks of an MPI job
+    sync_batch_norm: bool = False      # BatchNorm statistics over every rank's batch
 
     def validate(self) -> TrainConfig:
         """Check ranges and names; raises ``ValueError`` naming the setting."""
@@ -109,6 +110,9 @@ class TrainConfig:
         from chainrule.models import parse_spec
 
         need(self.task in TASKS, f"unknown task {self.task!r}; choose one of {', '.join(TASKS)}")
+        need(not self.sync_batch_norm or self.batch_norm,
+             "sync_batch_norm shares the statistics of BatchNorm layers: it needs batch_norm "
+             "(--batch-norm)")
 
         parse_spec(self.model)
         return self

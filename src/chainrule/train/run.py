@@ -348,6 +348,10 @@ def build_run_model(config: TrainConfig, data: PreparedData) -> Any:
     body = build_model(config.model, data.input_shape, data.bundle.num_outputs,
                        activation=config.activation, dropout=config.dropout,
                        batch_norm=config.batch_norm, residual=config.residual)
+    if config.sync_batch_norm:  # one process alone reduces over itself: the same numbers
+        from chainrule.nn import SyncBatchNorm
+
+        body = SyncBatchNorm.convert_sync_batchnorm(body)
     return with_preprocessing(body, data.input_layer, data.output_layer)
 
 
@@ -788,7 +792,9 @@ def _train_in_folder(out: Path, config: TrainConfig, data: PreparedData, model: 
     if group is not None:
         _say(stream, f"ranks   {group.size} processes ({group.backend}), batch "
                      f"{config.batch_size} per rank = {config.batch_size * group.size} per "
-                     "step, gradients averaged, rank 0 writes")
+                     "step, gradients averaged, " + (
+                         "BatchNorm statistics over all ranks, " if config.sync_batch_norm
+                         else "") + "rank 0 writes")
     if config.resume:
         _say(stream, f"resume  {config.resume} (after epoch {resumed_at})")
     _say(stream, _tensorboard_line(config, tensorboard))
