@@ -327,6 +327,12 @@ for _name in ("SGD", "Adam", "AdamW", "Adamax", "NAdam", "RAdam", "RMSprop", "Ad
     NOTES[("torch.optim", _name)] = ("foreach/fused/capturable are accepted and ignored; "
                                      "differentiable=True is refused")
 del _name
+NOTES[("torch.optim", "Rprop")] = ("foreach/capturable are accepted and ignored; "
+                                   "differentiable=True is refused; step_sizes with "
+                                   "min > max are refused (torch clamps to max)")
+NOTES[("torch.optim", "ASGD")] = ("foreach/capturable are accepted and ignored; "
+                                  "differentiable=True is refused; state step/eta/mu are "
+                                  "numbers, not 0-d tensors")
 
 
 @dataclass(frozen=True)

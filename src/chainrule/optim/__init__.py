@@ -19,6 +19,7 @@ from chainrule.optim.adadelta import Adadelta
 from chainrule.optim.adagrad import Adagrad
 from chainrule.optim.adam import Adam, AdamW
 from chainrule.optim.adamax import Adamax
+from chainrule.optim.asgd import ASGD
 from chainrule.optim.clip import clip_grad_norm_, clip_grad_value_, grad_norm
 from chainrule.optim.lr_scheduler import (
     ChainedScheduler,
@@ -43,6 +44,7 @@ from chainrule.optim.nadam import NAdam
 from chainrule.optim.optimizer import Optimizer
 from chainrule.optim.radam import RAdam
 from chainrule.optim.rmsprop import RMSprop
+from chainrule.optim.rprop import Rprop
 from chainrule.optim.sgd import SGD
 
 __all__ = [
@@ -55,3 +57,4 @@ __all__ += [  # lossoptim: schedules
     "LinearLR", "MultiplicativeLR", "PolynomialLR", "SequentialLR",
 ]
 __all__ += ["Adadelta", "Adamax", "NAdam", "RAdam"]  # lossoptim: optimizers
+__all__ += ["ASGD", "Rprop"]
