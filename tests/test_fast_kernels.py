@@ -25,13 +25,6 @@ from chainrule.ops import convolution as conv_ops  # noqa: E402
 from chainrule.ops.recurrent import _lstm_factors, gru_layer, lstm_layer, rnn_layer  # noqa: E402
 
 
-@pytest.fixture
-def fast_on():
-    assert fast.use_fast(True)
-    yield
-    fast.use_fast(False)
-
-
 def _both(fn):
     """fn() with the fast path off, then on; the path is left off."""
     fast.use_fast(False)

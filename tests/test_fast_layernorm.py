@@ -22,13 +22,6 @@ from chainrule import fast, nn  # noqa: E402
 from chainrule.ops import normalization as norm_ops  # noqa: E402
 
 
-@pytest.fixture
-def fast_on():
-    assert fast.use_fast(True)
-    yield
-    fast.use_fast(False)
-
-
 def _run(x, normalized_shape, weight=None, bias=None, seed=1, read_only=False):
     """Output and gradients (x, then weight and bias where given) of sum(g · layer_norm)."""
     data = x.copy()

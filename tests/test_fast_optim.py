@@ -23,13 +23,7 @@ SHAPES = [(1,), (7,), (33, 7), (2, 3, 4, 5), (_BLOCK + 5,)]
 STEPS = 21
 
 
-@pytest.fixture(autouse=True)
-def _fast_off_after(monkeypatch: pytest.MonkeyPatch):
-    """Each test leaves the switch as it found it: off, no kernels, no warning spent."""
-    monkeypatch.setattr(fast, "_warned", False)
-    yield
-    fast.use_fast(False)
-    fast._kernels.clear()
+pytestmark = pytest.mark.usefixtures("fast_reset")  # see tests/conftest.py
 
 
 def _train(make_opt, shapes, on: bool, dtype=np.float32, steps: int = STEPS, special=False,

@@ -55,12 +55,7 @@ def numpy_weights() -> str:
     return python(TRAIN).stdout.split("weights ")[1].strip()
 
 
-@pytest.fixture(autouse=True)
-def _fast_off_after(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(fast, "_warned", False)
-    yield
-    fast.use_fast(False)
-    fast._kernels.clear()
+pytestmark = pytest.mark.usefixtures("fast_reset")  # see tests/conftest.py
 
 
 def test_plain_import_does_not_import_numba():
