@@ -1,4 +1,5 @@
-"""Shared test helpers: gradients against central differences; loading example scripts."""
+"""Shared test helpers: gradients against central differences and against PyTorch; loading
+example scripts."""
 
 from __future__ import annotations
 
@@ -41,3 +42,32 @@ def load_example(relative: str) -> ModuleType:
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def compare_with_torch(cr_fn: Callable, torch_fn: Callable, *arrays: np.ndarray,
+                       needs: tuple[bool, ...] | None = None, tol: float = 1e-12) -> None:
+    """Same function, inputs and output gradient in chainrule and PyTorch (float64; integer
+    arrays keep their dtype): outputs and input gradients agree within ``tol`` (NaN where
+    PyTorch has NaN). ``needs`` says which inputs want a gradient (default: all)."""
+    import torch
+
+    needs = needs or (True,) * len(arrays)
+    xs = [cr.tensor(a, requires_grad=n, dtype=None if a.dtype.kind in "iu" else "float64")
+          for a, n in zip(arrays, needs)]
+    ts = [torch.tensor(a, dtype=None if a.dtype.kind in "iu" else torch.float64,
+                       requires_grad=n) for a, n in zip(arrays, needs)]
+    out, ref = cr_fn(*xs), torch_fn(*ts)
+    assert out.shape == tuple(ref.shape)
+    assert out.dtype == np.float64
+    np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), rtol=tol, atol=tol)
+    g = np.random.default_rng(99).standard_normal(out.shape)
+    out.backward(g)
+    ref.backward(torch.tensor(g))
+    for i, (x, t) in enumerate(zip(xs, ts)):
+        if not t.requires_grad:
+            continue
+        expected = np.zeros(x.shape) if t.grad is None else t.grad.numpy()
+        assert x.grad is not None, f"input {i} got no gradient"
+        assert np.asarray(x.grad).dtype == np.float64
+        np.testing.assert_allclose(x.grad, expected, rtol=tol, atol=tol,
+                                   err_msg=f"gradient of input {i}")

@@ -5,7 +5,7 @@ PyTorch differentiates them), for every reduction, functional and module forms."
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 import pytest
@@ -13,6 +13,7 @@ import pytest
 import chainrule as cr
 from chainrule import nn
 from chainrule.nn import functional as CF
+from helpers import compare_with_torch
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -27,29 +28,7 @@ def rng(seed: int = 0) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
-def compare(cr_fn: Callable, torch_fn: Callable, *arrays: np.ndarray,
-            needs: tuple[bool, ...] | None = None, tol: float = TOL) -> None:
-    """Same function, inputs and output gradient: outputs and input gradients agree."""
-    needs = needs or (True,) * len(arrays)
-    xs = [cr.tensor(a, requires_grad=n, dtype=None if a.dtype.kind in "iu" else "float64")
-          for a, n in zip(arrays, needs)]
-    ts = [torch.tensor(a, dtype=None if a.dtype.kind in "iu" else torch.float64,
-                       requires_grad=n) for a, n in zip(arrays, needs)]
-    out, ref = cr_fn(*xs), torch_fn(*ts)
-    assert out.shape == tuple(ref.shape)
-    assert out.dtype == np.float64
-    np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), rtol=tol, atol=tol)
-    g = rng(99).standard_normal(out.shape)
-    out.backward(g)
-    ref.backward(torch.tensor(g))
-    for i, (x, t) in enumerate(zip(xs, ts)):
-        if not t.requires_grad:
-            continue
-        expected = np.zeros(x.shape) if t.grad is None else t.grad.numpy()
-        assert x.grad is not None, f"input {i} got no gradient"
-        np.testing.assert_allclose(x.grad, expected, rtol=tol, atol=tol,
-                                   err_msg=f"gradient of input {i}")
-
+compare = partial(compare_with_torch, tol=TOL)  # see tests/helpers.py
 
 def signs(*shape: int, seed: int = 0) -> np.ndarray:
     return rng(seed).choice([-1.0, 1.0], shape)
