@@ -8,6 +8,7 @@ gradient. Skipped cleanly when torch is not installed.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ import chainrule as cr
 from chainrule import losses, ops
 from chainrule.ops.attention import scaled_dot_product_attention
 from chainrule.ops.embedding import embedding
+from helpers import compare_with_torch
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -43,28 +45,7 @@ def distinct(*shape: int, seed: int = 0) -> np.ndarray:
     return (np.random.default_rng(seed).permutation(n) * 0.1 - 0.05 * n).reshape(shape)
 
 
-def compare(cr_fn: Callable, torch_fn: Callable, *arrays: np.ndarray,
-            needs: tuple[bool, ...] | None = None, tol: float = TOL) -> None:
-    """Same function, same inputs, same output gradient: outputs and input gradients agree."""
-    needs = needs or (True,) * len(arrays)
-    xs = [cr.tensor(a, requires_grad=n, dtype="float64") for a, n in zip(arrays, needs)]
-    ts = [torch.tensor(a, dtype=torch.float64, requires_grad=n) for a, n in zip(arrays, needs)]
-    out, ref = cr_fn(*xs), torch_fn(*ts)
-    assert out.shape == tuple(ref.shape)
-    assert out.dtype == np.float64
-    np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), rtol=tol, atol=tol)
-    g = np.random.default_rng(99).standard_normal(out.shape)
-    out.backward(g)
-    ref.backward(torch.tensor(g))
-    for i, (x, t) in enumerate(zip(xs, ts)):
-        if not t.requires_grad:
-            continue
-        expected = np.zeros(x.shape) if t.grad is None else t.grad.numpy()
-        assert x.grad is not None, f"input {i} got no gradient"
-        assert x.grad.dtype == np.float64
-        np.testing.assert_allclose(x.grad, expected, rtol=tol, atol=tol,
-                                   err_msg=f"gradient of input {i}")
-
+compare = partial(compare_with_torch, tol=TOL)  # see tests/helpers.py
 
 # ---- arithmetic ------------------------------------------------------------------------------
 

@@ -6,11 +6,13 @@ gradient must agree to 1e-6 (einsum and friends included, with broadcasting shap
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 import pytest
 
 import chainrule as cr
+from helpers import compare_with_torch
 
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.torch
@@ -32,28 +34,7 @@ def distinct(*shape: int, seed: int = 0) -> np.ndarray:
     return (np.random.default_rng(seed).permutation(n) * 0.1 - 0.05 * n).reshape(shape)
 
 
-def compare(cr_fn: Callable, torch_fn: Callable, *arrays: np.ndarray,
-            needs: tuple[bool, ...] | None = None, tol: float = TOL) -> None:
-    """Same function, inputs and output gradient: outputs, dtypes and gradients agree."""
-    needs = needs or (True,) * len(arrays)
-    xs = [cr.tensor(a, requires_grad=n, dtype=cr.float64) for a, n in zip(arrays, needs)]
-    ts = [torch.tensor(a, dtype=torch.float64, requires_grad=n) for a, n in zip(arrays, needs)]
-    out, ref = cr_fn(*xs), torch_fn(*ts)
-    assert out.shape == tuple(ref.shape)
-    assert out.dtype == np.float64
-    np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), rtol=tol, atol=tol)
-    g = np.random.default_rng(99).standard_normal(out.shape)
-    out.backward(g)
-    ref.backward(torch.tensor(g))
-    for i, (x, t) in enumerate(zip(xs, ts)):
-        if not t.requires_grad or (t.grad is None and x.grad is None):
-            continue  # an input the output does not depend on (expand_as's shape donor)
-        expected = np.zeros(x.shape) if t.grad is None else t.grad.numpy()
-        assert x.grad is not None, f"input {i} got no gradient"
-        assert np.asarray(x.grad).dtype == np.float64
-        np.testing.assert_allclose(x.grad, expected, rtol=tol, atol=tol,
-                                   err_msg=f"gradient of input {i}")
-
+compare = partial(compare_with_torch, tol=TOL, unused_ok=True)  # see tests/helpers.py
 
 # ---- reductions: PyTorch spellings -----------------------------------------------------------
 
