@@ -74,21 +74,8 @@ class Embedding(Module):
         self.norm_type = norm_type
         self.scale_grad_by_freq = scale_grad_by_freq
         self.sparse = sparse
-        if _weight is not None:
-            table = _weight._data if isinstance(_weight, Tensor) else np.asarray(_weight)
-            if table.shape != (num_embeddings, embedding_dim):
-                raise ValueError(f"Embedding: _weight has shape {table.shape}, expected "
-                                 f"({num_embeddings}, {embedding_dim})")
-            if table.dtype.kind != "f":
-                table = table.astype(np.dtype(dtype) if dtype is not None
-                                     else get_default_dtype())
-            self.weight = Parameter(table, requires_grad=not _freeze, dtype=table.dtype)
-            return
-        dt = np.dtype(dtype) if dtype is not None else get_default_dtype()
-        self.weight = Parameter(np.empty((num_embeddings, embedding_dim), dt), dtype=dt)
-        init.normal_(self.weight, 0.0, 1.0, generator)
-        if padding_idx is not None:
-            self.weight._data[padding_idx] = 0
+        self.weight = embedding_table("Embedding", num_embeddings, embedding_dim, _weight,
+                                      dtype, generator, padding_idx, not _freeze)
 
     @classmethod
     def from_pretrained(cls, embeddings: Any, freeze: bool = True,
@@ -135,3 +122,25 @@ class Embedding(Module):
         if self.scale_grad_by_freq:
             text += ", scale_grad_by_freq=True"
         return text
+
+
+def embedding_table(name: str, num_embeddings: int, embedding_dim: int, given: Any,
+                    dtype: Any, generator: Any, padding_idx: int | None,
+                    requires_grad: bool = True) -> Parameter:
+    """The ``(num_embeddings, embedding_dim)`` weight of an embedding layer: ``given`` (the
+    ``_weight`` argument, shape checked, shared; integers become floats), or drawn from
+    N(0, 1) with the ``padding_idx`` row zero, as PyTorch's."""
+    if given is not None:
+        table = given._data if isinstance(given, Tensor) else np.asarray(given)
+        if table.shape != (num_embeddings, embedding_dim):
+            raise ValueError(f"{name}: _weight has shape {table.shape}, expected "
+                             f"({num_embeddings}, {embedding_dim})")
+        if table.dtype.kind != "f":
+            table = table.astype(np.dtype(dtype) if dtype is not None else get_default_dtype())
+        return Parameter(table, requires_grad=requires_grad, dtype=table.dtype)
+    dt = np.dtype(dtype) if dtype is not None else get_default_dtype()
+    weight = Parameter(np.empty((num_embeddings, embedding_dim), dt), dtype=dt)
+    init.normal_(weight, 0.0, 1.0, generator)
+    if padding_idx is not None:
+        weight._data[padding_idx] = 0
+    return weight

@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.backend import Generator, get_default_dtype
+from chainrule.backend import Generator
 from chainrule.devices import check_device
-from chainrule.nn import init
-from chainrule.nn.module import Module, Parameter
+from chainrule.nn.embedding import embedding_table
+from chainrule.nn.module import Module
 from chainrule.ops.embedding_bag import _MODES, embedding_bag
 from chainrule.tensor import Tensor
 
@@ -78,21 +78,8 @@ class EmbeddingBag(Module):
         self.sparse = sparse
         self.include_last_offset = include_last_offset
         self.padding_idx = padding_idx
-        if _weight is not None:
-            table = _weight._data if isinstance(_weight, Tensor) else np.asarray(_weight)
-            if table.shape != (num_embeddings, embedding_dim):
-                raise ValueError(f"{name}: _weight has shape {table.shape}, expected "
-                                 f"({num_embeddings}, {embedding_dim})")
-            if table.dtype.kind != "f":
-                table = table.astype(np.dtype(dtype) if dtype is not None
-                                     else get_default_dtype())
-            self.weight = Parameter(table, dtype=table.dtype)
-            return
-        dt = np.dtype(dtype) if dtype is not None else get_default_dtype()
-        self.weight = Parameter(np.empty((num_embeddings, embedding_dim), dt), dtype=dt)
-        init.normal_(self.weight, 0.0, 1.0, generator)
-        if padding_idx is not None:
-            self.weight._data[padding_idx] = 0
+        self.weight = embedding_table(name, num_embeddings, embedding_dim, _weight, dtype,
+                                      generator, padding_idx)
 
     @classmethod
     def from_pretrained(cls, embeddings: Any, freeze: bool = True,
